@@ -1,0 +1,1 @@
+"""devhost: runs the unchanged function_app.py locally, the way Azure Functions would."""

@@ -1,0 +1,1 @@
+"""Durable orchestrators: thin, deterministic stories of each operation."""

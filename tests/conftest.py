@@ -1,0 +1,32 @@
+"""Fixtures shared by every test: real Azurite, real qemu-img, nothing of ours mocked."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devhost.azurite import Azurite
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    """One Azurite per test session on free ports, data on disk (bounded memory)."""
+    with Azurite(location=tmp_path_factory.mktemp("azurite")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def qemu_img() -> str:
+    """qemu-img from Debian's qemu-utils; `make setup` installs it."""
+    path = shutil.which("qemu-img")
+    if path is None:
+        pytest.fail("qemu-img is missing. Fix: run `make setup` (apt-get install qemu-utils).")
+    return path
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    return tmp_path

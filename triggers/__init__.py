@@ -1,0 +1,1 @@
+"""Triggers: HTTP (runbook API), Service Bus (agent events), Event Grid (alerts), timers."""
