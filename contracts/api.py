@@ -1,0 +1,40 @@
+"""Bodies of the runbook HTTP API (v1). OpenAPI schemas are generated from these models."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from contracts.base import WireModel
+
+
+class ProtectionTarget(WireModel):
+    """Where and as what the VM comes up in Azure on failover."""
+
+    target_name: str | None = Field(
+        default=None, max_length=64, description="Azure VM name; defaults to the VM's name."
+    )
+    target_size: str | None = Field(
+        default=None, max_length=64, description="Azure VM size, e.g. Standard_D2s_v5."
+    )
+    target_resource_group: str | None = Field(default=None, max_length=90)
+    target_network: str | None = Field(default=None, max_length=256)
+    use_managed_disks: bool = True
+
+
+class EnableProtectionRequest(ProtectionTarget):
+    provider: Literal["direct", "asr"] = "direct"
+    policy: str | None = Field(
+        default=None, max_length=64, description="Replication policy name; default policy if unset."
+    )
+
+
+class PreflightRequest(EnableProtectionRequest):
+    """The same body as enable; every field optional."""
+
+
+class DisableProtectionRequest(WireModel):
+    delete_replica: bool = Field(
+        default=False, description="Also delete the replica blobs and their recovery points."
+    )

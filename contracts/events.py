@@ -1,0 +1,168 @@
+"""Agent events: the Service Bus message bodies the on-premises agent sends (DESIGN.md).
+
+An event that does not validate is refused with every reason at once; the trigger puts it
+in the dead-letter queue with those reasons, so nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, model_validator
+
+from contracts.base import WireModel
+from contracts.inventory import InventoryVm, Name, VmmCloudRef
+
+
+class EventType(StrEnum):
+    INVENTORY_SNAPSHOT = "inventory.snapshot"
+    PROTECTION_REQUESTED = "protection.requested"
+    VM_CHANGED = "vm.changed"
+    REPLICATION_PROGRESS = "replication.progress"
+    REPLICATION_INITIAL_COMPLETED = "replication.initial.completed"
+    REPLICATION_DELTA_COMPLETED = "replication.delta.completed"
+    REPLICATION_FAILED = "replication.failed"
+    AGENT_HEARTBEAT = "agent.heartbeat"
+    COMMAND_RESULT = "command.result"
+
+
+class InventorySnapshot(WireModel):
+    """Every VM of one VMM cloud; VMs of that cloud not listed are gone."""
+
+    cloud: VmmCloudRef
+    vms: list[InventoryVm] = Field(max_length=10_000)
+
+
+class ProtectionRequested(WireModel):
+    """The VMM "enable protection" checkbox, with the target the admin chose."""
+
+    target_name: str | None = Field(default=None, max_length=64)
+    target_size: str | None = Field(default=None, max_length=64)
+    provider: Literal["direct", "asr"] = "direct"
+    policy: str | None = Field(default=None, max_length=64)
+
+
+class VmChanged(WireModel):
+    cloud: VmmCloudRef | None = None
+    vm: InventoryVm
+
+
+class DiskProgress(WireModel):
+    disk_id: str
+    bytes_done: int = Field(ge=0)
+    bytes_total: int = Field(ge=0)
+
+
+class ReplicationProgress(WireModel):
+    command_id: str
+    bytes_done: int = Field(ge=0)
+    bytes_total: int = Field(ge=0)
+    throughput_bytes_per_s: float = Field(default=0, ge=0)
+    eta_seconds: float | None = Field(default=None, ge=0)
+    disks: list[DiskProgress] = Field(default_factory=list)
+
+
+class DiskResult(WireModel):
+    """What the agent wrote for one disk, for the control plane to verify against the blob."""
+
+    disk_id: str
+    blob_size: int = Field(ge=0)
+    bytes_sent: int = Field(ge=0)
+    manifest_digest: str | None = None
+    checksums: dict[str, str] = Field(default_factory=dict)
+
+
+class ReplicationCompleted(WireModel):
+    command_id: str
+    consistency: Literal["crash", "app"] = "crash"
+    taken_at: datetime | None = None
+    disks: list[DiskResult] = Field(default_factory=list)
+
+
+class ReplicationFailed(WireModel):
+    command_id: str
+    code: str
+    cause: str
+    recommendation: str
+    change_tracking_lost: bool = False
+
+
+class AgentHeartbeat(WireModel):
+    agent_version: str = Field(default="unknown", max_length=64)
+    running_commands: list[str] = Field(default_factory=list)
+
+
+class CommandResult(WireModel):
+    command_id: str
+    status: Literal["succeeded", "failed"]
+    code: str | None = None
+    cause: str | None = None
+    recommendation: str | None = None
+
+
+DATA_MODELS: dict[EventType, type[WireModel]] = {
+    EventType.INVENTORY_SNAPSHOT: InventorySnapshot,
+    EventType.PROTECTION_REQUESTED: ProtectionRequested,
+    EventType.VM_CHANGED: VmChanged,
+    EventType.REPLICATION_PROGRESS: ReplicationProgress,
+    EventType.REPLICATION_INITIAL_COMPLETED: ReplicationCompleted,
+    EventType.REPLICATION_DELTA_COMPLETED: ReplicationCompleted,
+    EventType.REPLICATION_FAILED: ReplicationFailed,
+    EventType.AGENT_HEARTBEAT: AgentHeartbeat,
+    EventType.COMMAND_RESULT: CommandResult,
+}
+
+SITE_SCOPED = {EventType.INVENTORY_SNAPSHOT, EventType.AGENT_HEARTBEAT}
+
+
+class AgentEvent(WireModel):
+    """The envelope. `data` is checked against the model of its `type`."""
+
+    type: EventType
+    tenant: str = Name
+    site: str = Name
+    vm: str | None = Field(default=None, min_length=1, max_length=128)
+    id: str = Field(min_length=1, max_length=128)
+    time: datetime
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _vm_when_needed(self) -> AgentEvent:
+        if self.type not in SITE_SCOPED and not self.vm:
+            raise ValueError(f"an event of type {self.type.value} must name its vm")
+        return self
+
+    def payload(self) -> WireModel:
+        """`data` parsed as its type's model (validated on construction already)."""
+        return DATA_MODELS[self.type].model_validate(self.data)
+
+    @classmethod
+    def parse(cls, body: bytes | str) -> AgentEvent:
+        """Validate envelope and data together; EventRejected lists every problem."""
+        try:
+            event = cls.model_validate_json(body)
+        except ValidationError as error:
+            raise EventRejected(_reasons(error)) from error
+        try:
+            event.payload()
+        except ValidationError as error:
+            raise EventRejected(_reasons(error, prefix=("data",))) from error
+        return event
+
+
+class EventRejected(ValueError):
+    """An agent event that does not validate; `reasons` names each problem."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons
+
+
+def _reasons(error: ValidationError, prefix: tuple[str, ...] = ()) -> list[str]:
+    reasons = []
+    for item in error.errors(include_url=False):
+        where = ".".join(str(part) for part in (*prefix, *item["loc"])) or "body"
+        reasons.append(f"{where}: {item['msg']}")
+    return reasons

@@ -1,0 +1,1 @@
+"""Plumbing shared by triggers and activities: settings, SDK clients, auth, problem+json."""

@@ -1,0 +1,108 @@
+"""A thin typed layer over one Azure table: pydantic models stored as JSON, tenant-partitioned.
+
+A model is kept whole in one `Json` property (reads need no mapping code) beside the few
+columns worth filtering on. ETags are kept so writers can use optimistic concurrency.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.data.tables import TableClient, UpdateMode
+from pydantic import BaseModel
+
+from core.clients import table_service
+
+M = TypeVar("M", bound=BaseModel)
+_created: set[tuple[int, str]] = set()
+
+
+class ConcurrentUpdate(Exception):
+    """Someone else changed the row since it was read: read again and retry."""
+
+
+@dataclass
+class Row(Generic[M]):
+    model: M
+    etag: str | None
+
+
+class ModelTable(Generic[M]):
+    def __init__(self, name: str, model: type[M]) -> None:
+        self.name = name
+        self.model = model
+
+    def client(self) -> TableClient:
+        service = table_service()
+        key = (id(service), self.name)
+        if key not in _created:
+            with contextlib.suppress(ResourceExistsError):
+                service.create_table(self.name)
+            _created.add(key)
+        return service.get_table_client(self.name)
+
+    def _entity(self, pk: str, rk: str, model: M, columns: dict[str, Any]) -> dict[str, Any]:
+        return {"PartitionKey": pk, "RowKey": rk, "Json": model.model_dump_json(), **columns}
+
+    def _row(self, entity: Any) -> Row[M]:
+        etag = entity.metadata.get("etag") if hasattr(entity, "metadata") else None
+        return Row(self.model.model_validate_json(entity["Json"]), etag)
+
+    def get(self, pk: str, rk: str) -> Row[M] | None:
+        try:
+            return self._row(self.client().get_entity(pk, rk))
+        except ResourceNotFoundError:
+            return None
+
+    def upsert(self, pk: str, rk: str, model: M, **columns: Any) -> None:
+        self.client().upsert_entity(self._entity(pk, rk, model, columns), mode=UpdateMode.REPLACE)
+
+    def insert(self, pk: str, rk: str, model: M, **columns: Any) -> bool:
+        """Insert; False when the row already exists (idempotent creates)."""
+        try:
+            self.client().create_entity(self._entity(pk, rk, model, columns))
+            return True
+        except ResourceExistsError:
+            return False
+
+    def replace(self, pk: str, rk: str, model: M, etag: str | None, **columns: Any) -> None:
+        """Replace only if unchanged since read (etag), else ConcurrentUpdate."""
+        entity = self._entity(pk, rk, model, columns)
+        try:
+            if etag is None:
+                self.client().create_entity(entity)
+            else:
+                self.client().update_entity(
+                    entity,
+                    mode=UpdateMode.REPLACE,
+                    etag=etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+        except (ResourceModifiedError, ResourceExistsError) as error:
+            raise ConcurrentUpdate(f"{self.name}/{pk}/{rk} changed meanwhile") from error
+
+    def delete(self, pk: str, rk: str) -> None:
+        self.client().delete_entity(pk, rk)
+
+    def page(
+        self, pk: str, top: int, token: dict[str, Any] | None, query: str = ""
+    ) -> tuple[list[M], dict[str, Any] | None]:
+        """One page of a partition, in RowKey order, with the token for the next one."""
+        filter_ = "PartitionKey eq @pk" + (f" and ({query})" if query else "")
+        pager = (
+            self.client()
+            .query_entities(filter_, parameters={"pk": pk}, results_per_page=top)
+            .by_page(continuation_token=token)
+        )
+        items = [self._row(e).model for e in next(pager, [])]
+        return items, pager.continuation_token
+
+    def all(self, pk: str, query: str = "") -> Iterator[M]:
+        filter_ = "PartitionKey eq @pk" + (f" and ({query})" if query else "")
+        for entity in self.client().query_entities(filter_, parameters={"pk": pk}):
+            yield self._row(entity).model
