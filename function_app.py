@@ -2,9 +2,25 @@
 
 import azure.durable_functions as df
 
-from triggers.health import bp as health_bp
+from activities.jobs import bp as job_activities
+from activities.protection import bp as protection_activities
+from orchestrators.protection import bp as protection_orchestrators
+from triggers.agent_events import bp as agent_events
+from triggers.api_jobs import bp as jobs_api
+from triggers.api_protection import bp as protection_api
+from triggers.health import bp as health
+from triggers.openapi import bp as openapi
 
 app = df.DFApp()
 
-for blueprint in (health_bp,):
+for blueprint in (
+    health,
+    openapi,
+    protection_api,
+    jobs_api,
+    agent_events,
+    protection_orchestrators,
+    protection_activities,
+    job_activities,
+):
     app.register_functions(blueprint)

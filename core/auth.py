@@ -13,9 +13,9 @@ import hashlib
 import hmac
 
 import azure.functions as func
-from domain.errors import DomainError, ErrorInfo
 
 from core.settings import json_setting
+from domain.errors import DomainError, ErrorInfo
 
 KEY_HASHES_SETTING = "TENANT_KEY_HASHES"
 

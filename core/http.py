@@ -13,11 +13,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import azure.functions as func
-from domain.errors import DomainError, ErrorInfo
 from pydantic import BaseModel, ValidationError
 
 from core.auth import authorize_tenant
 from core.problem import problem
+from domain.errors import DomainError, ErrorInfo
 
 log = logging.getLogger(__name__)
 Model = TypeVar("Model", bound=BaseModel)

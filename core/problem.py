@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import azure.functions as func
+
 from domain.errors import ErrorInfo
 
 PROBLEM_JSON = "application/problem+json"

@@ -1,0 +1,87 @@
+"""Enable and disable protection of one VM: the story of each operation, step by step.
+
+The job id is the instance id. Every step is recorded on the job, so an operator sees where
+an operation is and, when it fails, every reason with its fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import azure.durable_functions as df
+from pydantic import BaseModel
+
+from activities.jobs import JobEndInput, JobStepInput, record_job_end, record_job_step
+from activities.protection import (
+    DisableInput,
+    PrerequisiteInput,
+    check_prerequisites,
+    disable_protection,
+    enable_protection,
+)
+from contracts.api import DisableProtectionRequest, EnableProtectionRequest
+
+bp = df.Blueprint()
+
+# Storage and table calls fail transiently (throttling, a restart of Azurite or of Azure's
+# front ends). The default is no retry at all; five tries over about a minute ride that out.
+TRANSIENT = df.RetryOptions(first_retry_interval_in_milliseconds=2_000, max_number_of_attempts=5)
+TRANSIENT.backoff_coefficient = 2.0
+
+
+class ProtectInput(BaseModel):
+    tenant: str
+    vm: str
+    job_id: str
+    request: EnableProtectionRequest
+
+
+class UnprotectInput(BaseModel):
+    tenant: str
+    vm: str
+    job_id: str
+    request: DisableProtectionRequest
+
+
+def step(context: df.DurableOrchestrationContext, job: Any, name: str, **kw: Any) -> df.Task:
+    record = JobStepInput(tenant=job.tenant, job_id=job.job_id, step=name, **kw)
+    return context.call_activity_with_retry(record_job_step, TRANSIENT, record.model_dump())
+
+
+def end(context: df.DurableOrchestrationContext, job: Any, errors: list[dict]) -> df.Task:
+    record = JobEndInput(tenant=job.tenant, job_id=job.job_id, vm=job.vm, errors=errors)
+    return context.call_activity_with_retry(record_job_end, TRANSIENT, record.model_dump())
+
+
+@bp.orchestration_trigger(context_name="context")
+def protect_vm(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict]:
+    job = ProtectInput.model_validate(context.get_input())
+    check = PrerequisiteInput(tenant=job.tenant, vm=job.vm, request=job.request).model_dump()
+
+    yield step(context, job, "Prerequisites check")
+    failures = yield context.call_activity_with_retry(check_prerequisites, TRANSIENT, check)
+    yield step(context, job, "Prerequisites check", finished=True, errors=failures)
+    if failures:
+        yield end(context, job, failures)
+        return {"protected": False, "errors": failures}
+
+    yield step(context, job, "Enable protection")
+    yield context.call_activity_with_retry(enable_protection, TRANSIENT, check)
+    yield step(context, job, "Enable protection", finished=True)
+
+    yield end(context, job, [])
+    return {"protected": True}
+
+
+@bp.orchestration_trigger(context_name="context")
+def unprotect_vm(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict]:
+    job = UnprotectInput.model_validate(context.get_input())
+    disable = DisableInput(tenant=job.tenant, vm=job.vm, request=job.request).model_dump()
+
+    yield step(context, job, "Disable protection")
+    yield context.call_activity_with_retry(disable_protection, TRANSIENT, disable)
+    yield step(context, job, "Disable protection", finished=True)
+
+    yield end(context, job, [])
+    return {"protected": False}

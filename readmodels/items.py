@@ -1,0 +1,102 @@
+"""Replicated items: one row per VM with its protection, status, health, progress and RPO.
+
+The row is also the VM's operation lock: `active_job_id` names the one operation that may run
+on the VM, claimed with an ETag condition so two concurrent requests cannot both win.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from readmodels.jobs import Job, create_job, get_job, job_finished, save_job
+from readmodels.records import ReplicatedItem
+from readmodels.tables import ConcurrentUpdate, ModelTable
+
+ITEMS = ModelTable("ReplicatedItems", ReplicatedItem)
+LOST_RACE = {
+    "code": "OperationSuperseded",
+    "cause": "Another request started an operation on this VM at the same moment.",
+    "recommendation": "Follow the other request's job; nothing was changed by this one.",
+}
+
+
+def get_item(tenant: str, vm: str) -> ReplicatedItem | None:
+    row = ITEMS.get(tenant, vm)
+    return row.model if row else None
+
+
+def save_item(item: ReplicatedItem) -> None:
+    item.updated = datetime.now(UTC)
+    ITEMS.upsert(item.tenant, item.vm, item, Status=item.status)
+
+
+def update_item(
+    tenant: str, vm: str, change: Callable[[ReplicatedItem], None], attempts: int = 20
+) -> ReplicatedItem:
+    """Read-modify-write with optimistic concurrency (progress and cycles may race)."""
+    for _ in range(attempts):
+        row = ITEMS.get(tenant, vm)
+        if row is None:
+            raise LookupError(f"no replicated item {tenant}/{vm}")
+        change(row.model)
+        row.model.updated = datetime.now(UTC)
+        try:
+            ITEMS.replace(tenant, vm, row.model, row.etag, Status=row.model.status)
+            return row.model
+        except ConcurrentUpdate:
+            continue
+    raise ConcurrentUpdate(f"{tenant}/{vm} kept changing; gave up after {attempts} tries")
+
+
+def claim_operation(
+    tenant: str,
+    vm: str,
+    vm_name: str,
+    site: str,
+    job_type: str,
+    started_by: str,
+    *,
+    initial_status: str = "NotProtected",
+) -> tuple[Job, bool]:
+    """The VM's running job if one is active, else a new job that now holds the lock.
+
+    Returns (job, created). A second request while the first runs gets the same job.
+    """
+    for _ in range(20):
+        row = ITEMS.get(tenant, vm)
+        item = (
+            row.model
+            if row
+            else ReplicatedItem(
+                tenant=tenant, vm=vm, vm_name=vm_name, site=site, status=initial_status
+            )
+        )
+        if item.active_job_id:
+            active = get_job(tenant, item.active_job_id)
+            if active is not None and not active.finished:
+                return active, False
+        job = create_job(tenant, job_type, vm, started_by)
+        item.active_job_id, item.active_job_type = job.id, job_type
+        item.updated = datetime.now(UTC)
+        try:
+            ITEMS.replace(tenant, vm, item, row.etag if row else None, Status=item.status)
+            return job, True
+        except ConcurrentUpdate:
+            # Someone else claimed it first: retire our job, return theirs on the next pass.
+            save_job(job_finished(job, datetime.now(UTC), [LOST_RACE]))
+            continue
+    raise ConcurrentUpdate(f"could not claim an operation on {tenant}/{vm}")
+
+
+def release_operation(tenant: str, vm: str, job_id: str) -> None:
+    """Free the VM's lock if this job still holds it (idempotent)."""
+
+    def release(item: ReplicatedItem) -> None:
+        if item.active_job_id == job_id:
+            item.active_job_id = None
+            item.active_job_type = None
+
+    with contextlib.suppress(LookupError):
+        update_item(tenant, vm, release)

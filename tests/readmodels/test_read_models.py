@@ -1,0 +1,90 @@
+"""Read models on real Azurite: single-flight operations, inventory projection, paging."""
+
+from __future__ import annotations
+
+import secrets
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from contracts.inventory import InventoryVm, VmmCloudRef
+from readmodels import jobs
+from readmodels.inventory import VMS, apply_snapshot, get_vm
+from readmodels.items import claim_operation, get_item, release_operation
+
+pytestmark = pytest.mark.usefixtures("read_models")
+CLOUD = VmmCloudRef(id="gold", name="Gold")
+
+
+def tenant() -> str:
+    return "t" + secrets.token_hex(4)
+
+
+def vm(vm_id: str, name: str | None = None) -> InventoryVm:
+    return InventoryVm(id=vm_id, name=name or vm_id, generation=1, vcpus=2, memory_mb=2048)
+
+
+def test_concurrent_claims_on_one_vm_yield_one_job() -> None:
+    t = tenant()
+    with ThreadPoolExecutor(8) as pool:
+        results = list(
+            pool.map(lambda _: claim_operation(t, "vm1", "vm1", "site", "Enable", "api"), range(8))
+        )
+    job_ids = {job.id for job, _ in results}
+    assert len(job_ids) == 1
+    assert sum(created for _, created in results) == 1
+    assert get_item(t, "vm1").active_job_id in job_ids
+
+
+def test_a_finished_job_frees_the_vm_for_the_next_operation() -> None:
+    t = tenant()
+    first, created = claim_operation(t, "vm1", "vm1", "site", "Enable", "api")
+    assert created
+    jobs.save_job(jobs.job_finished(first, datetime.now(UTC)))
+    release_operation(t, "vm1", first.id)
+    second, created = claim_operation(t, "vm1", "vm1", "site", "Disable", "api")
+    assert created and second.id != first.id
+
+
+def test_snapshot_upserts_and_marks_missing_vms_gone() -> None:
+    t, now = tenant(), datetime.now(UTC)
+    apply_snapshot(t, "s1", CLOUD, [vm("a"), vm("b")], event_id="e1", event_time=now)
+    outcome = apply_snapshot(
+        t, "s1", CLOUD, [vm("a")], event_id="e2", event_time=now + timedelta(seconds=1)
+    )
+    assert outcome.gone == ["b"]
+    assert get_vm(t, "a").present and not get_vm(t, "b").present
+
+
+def test_a_late_older_snapshot_does_not_overwrite_newer_facts() -> None:
+    t, now = tenant(), datetime.now(UTC)
+    apply_snapshot(t, "s1", CLOUD, [vm("a", "new-name")], event_id="e2", event_time=now)
+    outcome = apply_snapshot(
+        t, "s1", CLOUD, [vm("a", "old-name")], event_id="e1", event_time=now - timedelta(minutes=1)
+    )
+    assert outcome.stale == ["a"]
+    assert get_vm(t, "a").vm.name == "new-name"
+
+
+def test_other_clouds_vms_are_untouched_by_a_snapshot() -> None:
+    t, now = tenant(), datetime.now(UTC)
+    apply_snapshot(t, "s1", CLOUD, [vm("a")], event_id="e1", event_time=now)
+    other = VmmCloudRef(id="silver", name="Silver")
+    apply_snapshot(t, "s1", other, [], event_id="e2", event_time=now + timedelta(seconds=1))
+    assert get_vm(t, "a").present
+
+
+def test_pages_cover_every_row_once_and_stay_in_the_tenant() -> None:
+    t, other, now = tenant(), tenant(), datetime.now(UTC)
+    apply_snapshot(
+        t, "s1", CLOUD, [vm(f"vm{i:02d}") for i in range(7)], event_id="e", event_time=now
+    )
+    apply_snapshot(other, "s1", CLOUD, [vm("foreign")], event_id="e", event_time=now)
+    seen, token = [], None
+    while True:
+        page, token = VMS.page(t, 3, token)
+        seen += [r.vm.id for r in page]
+        if not token:
+            break
+    assert seen == [f"vm{i:02d}" for i in range(7)]

@@ -1,0 +1,166 @@
+"""Runbook API for protecting VMs: list, preflight, enable and disable protection."""
+
+from __future__ import annotations
+
+import asyncio
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from activities.protection import evaluate_prerequisites
+from contracts.api import DisableProtectionRequest, EnableProtectionRequest, PreflightRequest
+from core.http import Conflict, NotFound, page_args, page_body, parse_body, tenant_api
+from core.problem import json_response
+from domain.errors import ErrorInfo
+from orchestrators.protection import ProtectInput, UnprotectInput
+from readmodels import jobs
+from readmodels.inventory import VMS, get_vm
+from readmodels.items import ITEMS, get_item
+from readmodels.records import VmRecord
+from triggers.operations import start_operation
+
+bp = df.Blueprint()
+FUNCTION = func.AuthLevel.FUNCTION
+
+
+def vm_not_found(tenant: str, vm: str) -> NotFound:
+    return NotFound(
+        ErrorInfo(
+            code="VmNotFound",
+            cause=f"Tenant '{tenant}' has no VM '{vm}' in its inventory.",
+            recommendation="Check the VM id in GET /api/tenants/{tenant}/vms; the agent reports "
+            "VMs with each inventory snapshot.",
+        )
+    )
+
+
+async def present_vm(tenant: str, vm: str) -> VmRecord:
+    record = await asyncio.to_thread(get_vm, tenant, vm)
+    if record is None or not record.present:
+        raise vm_not_found(tenant, vm)
+    return record
+
+
+def job_accepted(req: func.HttpRequest, job: jobs.Job, created: bool) -> func.HttpResponse:
+    base = req.url.split("/api/", 1)[0]
+    location = f"{base}/api/tenants/{job.tenant}/jobs/{job.id}"
+    body = {**job.wire(), "created": created, "href": location}
+    return json_response(body, 202, headers={"Location": location, "Retry-After": "5"})
+
+
+@bp.route(route="tenants/{tenant}/vms", methods=["GET"], auth_level=FUNCTION)
+async def api_list_vms(req: func.HttpRequest) -> func.HttpResponse:
+    async def handle(tenant: str) -> func.HttpResponse:
+        top, token = page_args(req)
+        records, next_token = await asyncio.to_thread(VMS.page, tenant, top, token)
+        items = {i.vm: i for i in await asyncio.to_thread(lambda: list(ITEMS.all(tenant)))}
+        value = []
+        for record in records:
+            item = items.get(record.vm.id)
+            value.append(
+                {
+                    **record.wire(),
+                    "protectionStatus": item.status if item else "NotProtected",
+                    "health": item.health.wire() if item else None,
+                    "activeJobId": item.active_job_id if item else None,
+                }
+            )
+        return json_response(page_body(req, value, next_token))
+
+    return await tenant_api(req, handle)
+
+
+@bp.route(route="tenants/{tenant}/vms/{vm}/preflight", methods=["POST"], auth_level=FUNCTION)
+async def api_preflight(req: func.HttpRequest) -> func.HttpResponse:
+    """Run every prerequisite rule and report; nothing is changed."""
+
+    async def handle(tenant: str) -> func.HttpResponse:
+        request = parse_body(req, PreflightRequest)
+        record = await present_vm(tenant, req.route_params["vm"])
+        report = await asyncio.to_thread(evaluate_prerequisites, tenant, record, request)
+        return json_response(report)
+
+    return await tenant_api(req, handle)
+
+
+@bp.route(route="tenants/{tenant}/vms/{vm}/protection", methods=["POST"], auth_level=FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def api_enable_protection(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    async def handle(tenant: str) -> func.HttpResponse:
+        request = parse_body(req, EnableProtectionRequest)
+        record = await present_vm(tenant, req.route_params["vm"])
+        job, created = await begin_protection(client, tenant, record, request, "api")
+        return job_accepted(req, job, created)
+
+    return await tenant_api(req, handle)
+
+
+async def begin_protection(
+    client: df.DurableOrchestrationClient,
+    tenant: str,
+    record: VmRecord,
+    request: EnableProtectionRequest,
+    started_by: str,
+) -> tuple[jobs.Job, bool]:
+    """Start (or join) the VM's protect operation; refuse if it is protected already."""
+    vm = record.vm.id
+    item = await asyncio.to_thread(get_item, tenant, vm)
+    if item and not item.active_job_id and item.status != "NotProtected":
+        raise Conflict(
+            ErrorInfo(
+                code="AlreadyProtected",
+                cause=f"VM '{vm}' is already protected (status {item.status}).",
+                recommendation="Nothing to do; to change its target or policy, disable "
+                "protection and enable it again.",
+            )
+        )
+    return await start_operation(
+        client,
+        orchestrator="protect_vm",
+        tenant=tenant,
+        vm=vm,
+        vm_name=record.vm.name,
+        site=record.site,
+        job_type="EnableProtection",
+        started_by=started_by,
+        build_input=lambda job_id: ProtectInput(
+            tenant=tenant, vm=vm, job_id=job_id, request=request
+        ).model_dump(mode="json"),
+    )
+
+
+@bp.route(route="tenants/{tenant}/vms/{vm}/protection", methods=["DELETE"], auth_level=FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def api_disable_protection(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    async def handle(tenant: str) -> func.HttpResponse:
+        request = parse_body(req, DisableProtectionRequest)
+        vm = req.route_params["vm"]
+        item = await asyncio.to_thread(get_item, tenant, vm)
+        if item is None or (item.status == "NotProtected" and not item.active_job_id):
+            raise Conflict(
+                ErrorInfo(
+                    code="NotProtected",
+                    cause=f"VM '{vm}' is not protected.",
+                    recommendation="Nothing to do.",
+                )
+            )
+        job, created = await start_operation(
+            client,
+            orchestrator="unprotect_vm",
+            tenant=tenant,
+            vm=vm,
+            vm_name=item.vm_name,
+            site=item.site,
+            job_type="DisableProtection",
+            started_by="api",
+            build_input=lambda job_id: UnprotectInput(
+                tenant=tenant, vm=vm, job_id=job_id, request=request
+            ).model_dump(mode="json"),
+        )
+        return job_accepted(req, job, created)
+
+    return await tenant_api(req, handle)

@@ -1,0 +1,166 @@
+"""What each kind of agent event does. One small handler per event type.
+
+Inventory and heartbeats are facts: they are projected into the read models. A protection
+request starts the protect operation exactly as the API does. Replication events belong to
+the VM's replication orchestration and are raised to it as external events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import azure.durable_functions as df
+
+from activities.protection import recheck_protected_vm
+from contracts.api import EnableProtectionRequest
+from contracts.events import (
+    AgentEvent,
+    EventType,
+    InventorySnapshot,
+    ProtectionRequested,
+    ReplicationProgress,
+    VmChanged,
+)
+from contracts.inventory import VmmCloudRef
+from core.deadletter import dead_letter
+from core.http import Conflict
+from readmodels.inventory import apply_snapshot, get_vm, upsert_vm
+from readmodels.items import get_item, update_item
+from readmodels.records import ProgressView
+from readmodels.sites import record_heartbeat
+from triggers.api_protection import begin_protection
+
+log = logging.getLogger(__name__)
+Handler = Callable[[AgentEvent, df.DurableOrchestrationClient], Awaitable[None]]
+UNASSIGNED = VmmCloudRef(id="unassigned", name="Unassigned")
+
+
+def replication_instance(tenant: str, vm: str) -> str:
+    """The one replication orchestration of a VM (initial, then delta cycles)."""
+    return f"replication-{tenant}-{vm}"
+
+
+async def on_inventory(event: AgentEvent, client: df.DurableOrchestrationClient) -> None:
+    snapshot = event.payload()
+    assert isinstance(snapshot, InventorySnapshot)
+    outcome = await asyncio.to_thread(
+        apply_snapshot,
+        event.tenant,
+        event.site,
+        snapshot.cloud,
+        snapshot.vms,
+        event_id=event.id,
+        event_time=event.time,
+    )
+    log.info(
+        "inventory %s/%s cloud %s: %d upserted, %d gone, %d stale",
+        event.tenant, event.site, snapshot.cloud.id,
+        len(outcome.upserted), len(outcome.gone), len(outcome.stale),
+    )  # fmt: skip
+
+
+async def on_vm_changed(event: AgentEvent, client: df.DurableOrchestrationClient) -> None:
+    change = event.payload()
+    assert isinstance(change, VmChanged)
+    current = await asyncio.to_thread(get_vm, event.tenant, change.vm.id)
+    cloud = change.cloud or (current.cloud if current else UNASSIGNED)
+    written = await asyncio.to_thread(
+        upsert_vm,
+        event.tenant,
+        event.site,
+        cloud,
+        change.vm,
+        event_id=event.id,
+        event_time=event.time,
+    )
+    if written:
+        await asyncio.to_thread(recheck_protected_vm, event.tenant, change.vm.id)
+
+
+async def on_protection_requested(event: AgentEvent, client: df.DurableOrchestrationClient) -> None:
+    requested = event.payload()
+    assert isinstance(requested, ProtectionRequested)
+    assert event.vm is not None
+    record = await asyncio.to_thread(get_vm, event.tenant, event.vm)
+    if record is None or not record.present:
+        await asyncio.to_thread(
+            dead_letter,
+            event.model_dump_json(by_alias=True).encode(),
+            reason="VmNotInInventory",
+            description=f"protection.requested for VM '{event.vm}', which no inventory "
+            "snapshot of this tenant lists. Send an inventory.snapshot first.",
+            message_id=event.id,
+            session_id=event.vm,
+            source="agent-events",
+        )
+        return
+    request = EnableProtectionRequest(
+        target_name=requested.target_name,
+        target_size=requested.target_size,
+        provider=requested.provider,
+        policy=requested.policy,
+    )
+    try:
+        job, created = await begin_protection(client, event.tenant, record, request, "agent")
+        log.info(
+            "protection requested by agent for %s: job %s (new: %s)", event.vm, job.id, created
+        )
+    except Conflict as conflict:
+        log.info("protection request for %s not started: %s", event.vm, conflict)
+
+
+async def on_progress(event: AgentEvent, client: df.DurableOrchestrationClient) -> None:
+    progress = event.payload()
+    assert isinstance(progress, ReplicationProgress) and event.vm is not None
+
+    def apply(item) -> None:
+        if item.progress and item.progress.updated and item.progress.updated > event.time:
+            return  # an older report arrived late
+        percent = (
+            100.0 * progress.bytes_done / progress.bytes_total if progress.bytes_total else 0.0
+        )
+        item.progress = ProgressView(
+            percent=round(percent, 2),
+            bytes_done=progress.bytes_done,
+            bytes_total=progress.bytes_total,
+            throughput_bytes_per_s=progress.throughput_bytes_per_s,
+            eta_seconds=progress.eta_seconds,
+            updated=event.time,
+        )
+
+    if await asyncio.to_thread(get_item, event.tenant, event.vm) is not None:
+        await asyncio.to_thread(update_item, event.tenant, event.vm, apply)
+    await forward(event, client)
+
+
+async def forward(event: AgentEvent, client: df.DurableOrchestrationClient) -> None:
+    """Hand a replication event to the VM's replication orchestration."""
+    assert event.vm is not None
+    instance = replication_instance(event.tenant, event.vm)
+    status = await client.get_status(instance)
+    if status is None or status.runtime_status is None:
+        log.warning("no replication orchestration for %s; %s ignored", event.vm, event.type)
+        return
+    await client.raise_event(instance, event.type.value, event.wire())
+
+
+async def on_heartbeat(event: AgentEvent, client: df.DurableOrchestrationClient) -> None:
+    await asyncio.to_thread(
+        record_heartbeat, event.tenant, event.site, event.time or datetime.now(UTC)
+    )
+
+
+HANDLERS: dict[EventType, Handler] = {
+    EventType.INVENTORY_SNAPSHOT: on_inventory,
+    EventType.VM_CHANGED: on_vm_changed,
+    EventType.PROTECTION_REQUESTED: on_protection_requested,
+    EventType.REPLICATION_PROGRESS: on_progress,
+    EventType.REPLICATION_INITIAL_COMPLETED: forward,
+    EventType.REPLICATION_DELTA_COMPLETED: forward,
+    EventType.REPLICATION_FAILED: forward,
+    EventType.COMMAND_RESULT: forward,
+    EventType.AGENT_HEARTBEAT: on_heartbeat,
+}
