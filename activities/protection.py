@@ -7,6 +7,7 @@ implementation of "does this VM meet every rule", so the three can never disagre
 from __future__ import annotations
 
 import contextlib
+import contextlib
 import hashlib
 
 import azure.durable_functions as df
@@ -96,10 +97,8 @@ def enable_protection(payload: dict) -> dict:
     record = get_vm(check.tenant, check.vm)
     assert record is not None, "checked by check_prerequisites"
     container = replica_container(check.tenant, check.vm)
-    try:
+    with contextlib.suppress(ResourceExistsError):  # a retry: the container is ours already
         blob_service().create_container(container)
-    except ResourceExistsError:
-        pass  # a retry of this activity: the container is ours already
     disks = [
         ReplicaDisk(
             disk_id=disk.id,

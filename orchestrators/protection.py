@@ -20,6 +20,7 @@ from activities.protection import (
     disable_protection,
     enable_protection,
 )
+from activities.replication import StartInput, start_replication
 from contracts.api import DisableProtectionRequest, EnableProtectionRequest
 
 bp = df.Blueprint()
@@ -35,6 +36,7 @@ class ProtectInput(BaseModel):
     vm: str
     job_id: str
     request: EnableProtectionRequest
+    started_by: str = "api"
 
 
 class UnprotectInput(BaseModel):
@@ -70,8 +72,17 @@ def protect_vm(context: df.DurableOrchestrationContext) -> Generator[Any, Any, d
     yield context.call_activity_with_retry(enable_protection, TRANSIENT, check)
     yield step(context, job, "Enable protection", finished=True)
 
+    yield step(context, job, "Start initial replication")
+    start = StartInput(
+        tenant=job.tenant, vm=job.vm, protect_job_id=job.job_id, started_by=job.started_by
+    )
+    replication_job = yield context.call_activity_with_retry(
+        start_replication, TRANSIENT, start.model_dump()
+    )
+    yield step(context, job, "Start initial replication", finished=True)
+
     yield end(context, job, [])
-    return {"protected": True}
+    return {"protected": True, "replicationJob": replication_job}
 
 
 @bp.orchestration_trigger(context_name="context")

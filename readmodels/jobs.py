@@ -77,6 +77,25 @@ def create_job(tenant: str, job_type: str, target: str, started_by: str) -> Job:
     return job
 
 
+def create_job_with_id(
+    tenant: str, job_id: str, job_type: str, target: str, started_by: str
+) -> Job:
+    """Create a job whose id the caller derived; an existing one is returned unchanged."""
+    job = Job(
+        id=job_id,
+        tenant=tenant,
+        type=job_type,
+        target=target,
+        started_by=started_by,
+        start_time=datetime.now(UTC),
+    )
+    if not JOBS.insert(tenant, job_id, job, Target=target, State=job.state.value):
+        existing = get_job(tenant, job_id)
+        assert existing is not None
+        return existing
+    return job
+
+
 def get_job(tenant: str, job_id: str) -> Job | None:
     row = JOBS.get(tenant, job_id)
     return row.model if row else None

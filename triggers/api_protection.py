@@ -8,6 +8,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from activities.protection import evaluate_prerequisites
+from activities.replication import replication_instance
 from contracts.api import DisableProtectionRequest, EnableProtectionRequest, PreflightRequest
 from core.http import Conflict, NotFound, page_args, page_body, parse_body, tenant_api
 from core.problem import json_response
@@ -21,6 +22,8 @@ from triggers.operations import start_operation
 
 bp = df.Blueprint()
 FUNCTION = func.AuthLevel.FUNCTION
+RUNNING = df.OrchestrationRuntimeStatus.Running
+PENDING = df.OrchestrationRuntimeStatus.Pending
 
 
 def vm_not_found(tenant: str, vm: str) -> NotFound:
@@ -126,7 +129,7 @@ async def begin_protection(
         job_type="EnableProtection",
         started_by=started_by,
         build_input=lambda job_id: ProtectInput(
-            tenant=tenant, vm=vm, job_id=job_id, request=request
+            tenant=tenant, vm=vm, job_id=job_id, request=request, started_by=started_by
         ).model_dump(mode="json"),
     )
 
@@ -148,6 +151,11 @@ async def api_disable_protection(
                     recommendation="Nothing to do.",
                 )
             )
+        # Stop the replication loop first, so no cycle writes to a replica being removed.
+        instance = replication_instance(tenant, vm)
+        status = await client.get_status(instance)
+        if status and status.runtime_status in (RUNNING, PENDING):
+            await client.terminate(instance, "protection disabled")
         job, created = await start_operation(
             client,
             orchestrator="unprotect_vm",

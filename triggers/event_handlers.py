@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import azure.durable_functions as df
 
 from activities.protection import recheck_protected_vm
+from activities.replication import replication_instance
 from contracts.api import EnableProtectionRequest
 from contracts.events import (
     AgentEvent,
@@ -36,11 +37,6 @@ from triggers.api_protection import begin_protection
 log = logging.getLogger(__name__)
 Handler = Callable[[AgentEvent, df.DurableOrchestrationClient], Awaitable[None]]
 UNASSIGNED = VmmCloudRef(id="unassigned", name="Unassigned")
-
-
-def replication_instance(tenant: str, vm: str) -> str:
-    """The one replication orchestration of a VM (initial, then delta cycles)."""
-    return f"replication-{tenant}-{vm}"
 
 
 async def on_inventory(event: AgentEvent, client: df.DurableOrchestrationClient) -> None:
