@@ -1,1 +1,2 @@
-"""Pure logic of the control plane: no I/O, so it reads like the spec and tests without a runtime."""
+"""Pure logic of the control plane: no I/O, so it reads like the spec and tests without a
+runtime."""
