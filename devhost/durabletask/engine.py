@@ -1,0 +1,674 @@
+"""The task hub's engine: episodes of orchestrators, activity workers, timers, the client API.
+
+An episode hands the SDK the instance's history plus ONE new event and gets back the list of
+every action since the start. Actions the host has not seen yet are scheduled, with the ids the
+SDK gives them (it counts tasks in the order they are scheduled, and a retry takes two hidden
+ids: one for its back-off timer, one for the re-run). Actions it has seen must match what was
+scheduled at that position, or the orchestrator is not deterministic and the instance fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from azure.functions.durable_functions import ActivityTriggerConverter
+from azure.functions.meta import Datum
+
+from devhost.durabletask.history import Action, Event, event, now, parse_time, stamp
+from devhost.durabletask.store import Instance, Store
+
+log = logging.getLogger("devhost.durable")
+invocations = logging.getLogger("devhost.invocations")
+OUT_OF_PROC = "$OutOfProcData$:"
+UNSUPPORTED = {Action.CALL_ENTITY, Action.CALL_HTTP, Action.SIGNAL_ENTITY}
+
+
+class InstanceExists(Exception):
+    """start_new for an instance id that is still running."""
+
+
+class UnknownFunction(Exception):
+    """No orchestrator or activity of that name is registered."""
+
+
+def _trigger_type(fn: Any) -> str:
+    return fn.get_trigger().get_dict_repr()["type"]
+
+
+class FunctionCatalog:
+    """Orchestrators and activities of the app, by registered name and by Python name."""
+
+    def __init__(self, functions: list) -> None:
+        self.orchestrators: dict[str, Callable[[str], str]] = {}
+        self.activities: dict[str, tuple[Callable[..., Any], str, dict[str, str]]] = {}
+        for fn in functions:
+            kind = _trigger_type(fn)
+            user = fn.get_user_function()
+            names = {fn.get_function_name(), getattr(user, "__name__", fn.get_function_name())}
+            inner = getattr(user, "orchestrator_function", None)
+            if inner is not None:
+                names.add(inner.__name__)
+            if kind == "orchestrationTrigger":
+                for name in names:
+                    self.orchestrators[name] = user
+            elif kind == "activityTrigger":
+                trigger_name = fn.get_trigger().name
+                extra = {
+                    b.name: b.get_dict_repr()["type"]
+                    for b in fn.get_bindings()
+                    if b.name != trigger_name and b.get_dict_repr()["type"] == "durableClient"
+                }
+                for name in names:
+                    self.activities[name] = (user, trigger_name, extra)
+
+
+class DurableEngine:
+    def __init__(
+        self,
+        functions: list,
+        *,
+        db_path: Path,
+        hub_name: str = "DrControlPlane",
+        activity_concurrency: int = 16,
+        base_url: str = "http://127.0.0.1:7071",
+    ) -> None:
+        self.catalog = FunctionCatalog(functions)
+        self.store = Store(db_path)
+        self.hub_name = hub_name
+        self.base_url = base_url
+        self.rpc_token = uuid.uuid4().hex
+        self.system_key = uuid.uuid4().hex
+        self.activity_slots = asyncio.Semaphore(activity_concurrency)
+        self.pool = ThreadPoolExecutor(max_workers=activity_concurrency, thread_name_prefix="act")
+        self._kick: asyncio.Event | None = None
+        self._pump_task: asyncio.Task | None = None
+        self._cache: dict[str, Instance] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._waiters: dict[str, list[asyncio.Future]] = {}
+        self.user_time = 0.0  # seconds spent inside user code (for the benchmark)
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    @property
+    def rpc_base_url(self) -> str:
+        return f"{self.base_url}/_durable/{self.rpc_token}/"
+
+    def client_binding(self) -> str:
+        """What the Functions host passes to a `durableClient` binding, as JSON text."""
+        base = f"{self.base_url}/runtime/webhooks/durabletask"
+        query = f"taskHub={self.hub_name}&connection=Storage&code={self.system_key}"
+        instance = f"{base}/instances/INSTANCEID"
+        return json.dumps(
+            {
+                "taskHubName": self.hub_name,
+                "creationUrls": {
+                    "createNewInstancePostUri": f"{base}/orchestrators/{{functionName}}"
+                    f"[/{{instanceId}}]?code={self.system_key}",
+                    "createAndWaitOnNewInstancePostUri": f"{base}/orchestrators/{{functionName}}"
+                    f"[/{{instanceId}}]?timeout={{timeoutInSeconds}}&pollingInterval="
+                    f"{{intervalInSeconds}}&code={self.system_key}",
+                },
+                "managementUrls": {
+                    "id": "INSTANCEID",
+                    "statusQueryGetUri": f"{instance}?{query}",
+                    "sendEventPostUri": f"{instance}/raiseEvent/{{eventName}}?{query}",
+                    "terminatePostUri": f"{instance}/terminate?reason={{text}}&{query}",
+                    "rewindPostUri": f"{instance}/rewind?reason={{text}}&{query}",
+                    "purgeHistoryDeleteUri": f"{instance}?{query}",
+                    "restartPostUri": f"{instance}/restart?{query}",
+                    "suspendPostUri": f"{instance}/suspend?reason={{text}}&{query}",
+                    "resumePostUri": f"{instance}/resume?reason={{text}}&{query}",
+                },
+                "rpcBaseUrl": self.rpc_base_url,
+                "requiredQueryStringParameters": f"code={self.system_key}",
+                "httpBaseUrl": base,
+                "maxGrpcMessageSizeInBytes": 0,
+                "grpcHttpClientTimeout": "00:01:40",
+            }
+        )
+
+    def add_routes(self, app: Any) -> None:
+        from devhost.durabletask.api import add_routes
+
+        add_routes(app, self)
+
+    async def start(self) -> None:
+        """Resume every unfinished instance and re-run activities that were in flight."""
+        self._kick = asyncio.Event()
+        for instance_id, task_id, name, input_ in self.store.pending_work():
+            self._dispatch(instance_id, task_id, name, input_)
+        self._pump_task = asyncio.create_task(self._pump())
+
+    async def stop(self) -> None:
+        if self._pump_task:
+            self._pump_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump_task
+        for task in list(self._tasks):
+            task.cancel()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.store.close()
+
+    def _wake(self) -> None:
+        if self._kick is not None:
+            self._kick.set()
+
+    # --- client operations -------------------------------------------------------------------
+
+    def start_new(self, name: str, instance_id: str | None, input_text: str | None) -> str:
+        if name not in self.catalog.orchestrators:
+            raise UnknownFunction(f"The function '{name}' doesn't exist, is disabled, or is not "
+                                  "an orchestrator function.")  # fmt: skip
+        instance_id = instance_id or uuid.uuid4().hex
+        existing = self.store.load(instance_id, with_history=False)
+        if existing is not None and existing.running:
+            raise InstanceExists(f"An instance with ID '{instance_id}' already exists and is "
+                                 f"{existing.status}.")  # fmt: skip
+        self._create(name, instance_id, input_text, parent=None)
+        self._wake()
+        return instance_id
+
+    def _create(
+        self, name: str, instance_id: str, input_text: str | None, parent: dict | None
+    ) -> None:
+        created = stamp()
+        instance = Instance(
+            id=instance_id, name=name, status="Pending", input=input_text,
+            created=created, updated=created,
+            state={"seen": [], "counter": 0, "roots": {}, "owner": {}, "parent": parent,
+                   "execution": uuid.uuid4().hex},
+        )  # fmt: skip
+        self._cache.pop(instance_id, None)
+        self.store.begin()
+        try:
+            self.store.purge(instance_id)
+            self.store.save(instance, [], 0)
+            self.store.enqueue(instance_id, self._execution_started(instance), 0)
+            self.store.commit()
+        except BaseException:
+            self.store.rollback()
+            raise
+
+    def _execution_started(self, instance: Instance) -> dict:
+        parent = instance.state.get("parent")
+        return event(
+            Event.EXECUTION_STARTED,
+            Name=instance.name,
+            Version="",
+            Input=instance.input,
+            OrchestrationInstance={
+                "InstanceId": instance.id,
+                "ExecutionId": instance.state["execution"],
+            },
+            ParentInstance=(
+                {"OrchestrationInstance": {"InstanceId": parent["instance"]}} if parent else None
+            ),
+        )
+
+    def raise_event(self, instance_id: str, name: str, data_text: str | None) -> bool:
+        instance = self.store.load(instance_id, with_history=False)
+        if instance is None:
+            return False
+        if instance.running:
+            self.store.enqueue(
+                instance_id, event(Event.EVENT_RAISED, Name=name, Input=data_text), 0
+            )
+            self._wake()
+        return True
+
+    def terminate(self, instance_id: str, reason: str) -> str:
+        """'missing', 'finished' or 'terminated'."""
+        instance = self._load(instance_id)
+        if instance is None:
+            return "missing"
+        if not instance.running:
+            return "finished"
+        self.store.begin()
+        try:
+            self.store.clear_instance_queues(instance_id)
+            self._finish(instance, "Terminated", json.dumps(reason), [], reason)
+            self.store.commit()
+        except BaseException:
+            self.store.rollback()
+            raise
+        self._cache.pop(instance_id, None)
+        self._notify(instance_id)
+        return "terminated"
+
+    def purge(self, instance_id: str) -> int:
+        self._cache.pop(instance_id, None)
+        self.store.begin()
+        count = self.store.purge(instance_id)
+        self.store.commit()
+        return count
+
+    def status(self, instance_id: str, *, history: bool = False) -> Instance | None:
+        return self.store.load(instance_id, with_history=history)
+
+    async def wait_finished(self, instance_id: str, timeout: float) -> Instance | None:
+        """For tests and `wait_for_completion`: the instance once it is no longer running."""
+        deadline = time.monotonic() + timeout
+        while True:
+            instance = self.store.load(instance_id, with_history=False)
+            if instance is not None and not instance.running:
+                return instance
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return instance
+            future = asyncio.get_running_loop().create_future()
+            self._waiters.setdefault(instance_id, []).append(future)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(future, min(remaining, 1.0))
+
+    def _notify(self, instance_id: str) -> None:
+        for future in self._waiters.pop(instance_id, []):
+            if not future.done():
+                future.set_result(None)
+
+    # --- the pump ------------------------------------------------------------------------------
+
+    async def _pump(self) -> None:
+        assert self._kick is not None
+        while True:
+            self._kick.clear()
+            due = self.store.due_instances(time.time())
+            for instance_id in due:
+                try:
+                    self._episode(instance_id)
+                except Exception:
+                    log.exception("episode of %s failed in the host", instance_id)
+                await asyncio.sleep(0)  # let HTTP and activities in between episodes
+            if due:
+                continue
+            wake = self.store.next_wakeup()
+            timeout = None if wake is None else max(0.0, wake - time.time())
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._kick.wait(), timeout)
+
+    def _load(self, instance_id: str) -> Instance | None:
+        instance = self._cache.get(instance_id)
+        if instance is None:
+            instance = self.store.load(instance_id)
+            if instance is not None and instance.running:
+                self._cache[instance_id] = instance
+        return instance
+
+    def _episode(self, instance_id: str) -> None:
+        """Deliver one due event to one instance and commit everything that follows from it."""
+        nxt = self.store.next_event(instance_id, time.time())
+        if nxt is None:
+            return
+        inbox_id, new_event = nxt
+        instance = self._load(instance_id)
+        if instance is None or not instance.running:
+            self.store.begin()
+            self.store.consume(inbox_id)  # a stale event for a finished instance
+            self.store.commit()
+            return
+        self.store.begin()
+        try:
+            self.store.consume(inbox_id)
+            self._run(instance, new_event)
+            self.store.commit()
+        except BaseException:
+            self.store.rollback()
+            self._cache.pop(instance_id, None)  # reload the committed state next time
+            raise
+        if not instance.running:
+            self._cache.pop(instance_id, None)
+            self._notify(instance_id)
+
+    def _run(self, instance: Instance, new_event: dict) -> None:
+        state = instance.state
+        kind = new_event["EventType"]
+        if kind == Event.TASK_FAILED and str(new_event["TaskScheduledId"]) in state["owner"]:
+            self._retry_failed(instance, new_event)
+        elif kind == Event.TIMER_FIRED and str(new_event["TimerId"]) in state["owner"]:
+            self._retry_timer_fired(instance, new_event)
+        if kind == Event.EXECUTION_STARTED:
+            instance.status = "Running"
+
+        started = event(Event.ORCHESTRATOR_STARTED)
+        context = {
+            "history": [*instance.history, started, new_event],
+            "input": instance.input,
+            "instanceId": instance.id,
+            "isReplaying": bool(instance.history),
+            "parentInstanceId": (state.get("parent") or {}).get("instance"),
+            "upperSchemaVersion": 1,
+        }
+        orchestrator = self.catalog.orchestrators.get(instance.name)
+        begun = time.perf_counter()
+        error: str | None = None
+        try:
+            if orchestrator is None:
+                raise UnknownFunction(f"orchestrator '{instance.name}' is not registered")
+            result = json.loads(orchestrator(json.dumps(context)))
+        except Exception as exc:
+            text = str(exc)
+            if OUT_OF_PROC in text:
+                message, _, payload = text.partition("\n\n" + OUT_OF_PROC)
+                result = json.loads(payload)
+                error = result.get("error") or message
+            else:
+                result, error = {"isDone": False, "actions": [[]]}, f"{type(exc).__name__}: {exc}"
+        finally:
+            self.user_time += time.perf_counter() - begun
+        invocations.info(
+            json.dumps(
+                {
+                    "function": instance.name, "trigger": "orchestrationTrigger",
+                    "instance": instance.id, "event": Event(kind).name,
+                    "durationMs": round((time.perf_counter() - begun) * 1000, 2),
+                    "outcome": "failed" if error else ("completed" if result.get("isDone")
+                                                       else "awaiting"),
+                }
+            )
+        )  # fmt: skip
+
+        played = {**new_event, "IsPlayed": True}
+        appended = [{**started, "IsPlayed": True}, played]
+        instance.updated = stamp()
+        if "customStatus" in result:
+            instance.custom_status = json.dumps(result["customStatus"])
+
+        actions = (result.get("actions") or [[]])[0] or []
+        if error is None:
+            try:
+                appended += self._schedule(instance, actions)
+            except NonDeterminism as problem:
+                error = str(problem)
+        continue_as_new = next(
+            (a for a in actions if a.get("actionType") == Action.CONTINUE_AS_NEW), None
+        )
+        if error is not None:
+            self._finish(instance, "Failed", json.dumps(error), appended, error)
+        elif continue_as_new is not None:
+            self._continue_as_new(instance, continue_as_new.get("input"))
+        elif result.get("isDone"):
+            self._finish(instance, "Completed", json.dumps(result.get("output")), appended)
+        else:
+            self._append(instance, appended)
+
+    def _append(self, instance: Instance, appended: list[dict]) -> None:
+        first_seq = len(instance.history)
+        instance.history.extend(appended)
+        self.store.save(instance, appended, first_seq)
+
+    # --- scheduling ------------------------------------------------------------------------
+
+    def _schedule(self, instance: Instance, actions: list[dict]) -> list[dict]:
+        """Schedule actions not seen before; check the seen ones still match."""
+        state = instance.state
+        seen: list[dict] = state["seen"]
+        leaves = list(_leaves(actions))
+        appended: list[dict] = []
+        for position, action in enumerate(leaves):
+            kind = Action(action["actionType"])
+            name = action.get("functionName") or ""
+            if position < len(seen):
+                recorded = seen[position]
+                if recorded["t"] != kind or recorded["n"] != name:
+                    raise NonDeterminism(
+                        f"Non-deterministic orchestrator: action #{position} is now "
+                        f"{kind.name} '{name}', but history says "
+                        f"{Action(recorded['t']).name} '{recorded['n']}' was scheduled there. "
+                        "Orchestrators must make the same calls in the same order on replay."
+                    )
+                if kind == Action.CREATE_TIMER and action.get("isCanceled"):
+                    self.store.drop_timer(instance.id, recorded["id"])
+                continue
+            if kind in UNSUPPORTED:
+                raise NonDeterminism(f"devhost does not support {kind.name} actions")
+            task_id = state["counter"]
+            state["counter"] += 1
+            seen.append({"t": int(kind), "n": name, "id": task_id})
+            appended.append(self._schedule_one(instance, kind, action, task_id))
+        return appended
+
+    def _schedule_one(self, instance: Instance, kind: Action, action: dict, task_id: int) -> dict:
+        state = instance.state
+        if kind in (Action.CALL_ACTIVITY, Action.CALL_ACTIVITY_WITH_RETRY):
+            name = action["functionName"]
+            self.store.add_work(instance.id, task_id, name, action.get("input"))
+            self._after_commit(
+                lambda: self._dispatch(instance.id, task_id, name, action.get("input"))
+            )
+            if kind == Action.CALL_ACTIVITY_WITH_RETRY:
+                self._new_root(state, task_id, action)
+            return event(Event.TASK_SCHEDULED, task_id, Name=name, Input=action.get("input"))
+        if kind == Action.CREATE_TIMER:
+            fire_at = parse_time(action["fireAt"])
+            if not action.get("isCanceled"):
+                self.store.enqueue(
+                    instance.id,
+                    event(Event.TIMER_FIRED, TimerId=task_id, FireAt=stamp(fire_at)),
+                    fire_at.timestamp(),
+                )
+            return event(Event.TIMER_CREATED, task_id, FireAt=stamp(fire_at))
+        if kind in (Action.CALL_SUB_ORCHESTRATOR, Action.CALL_SUB_ORCHESTRATOR_WITH_RETRY):
+            child = action.get("instanceId") or f"{instance.id}:{task_id}"
+            self._start_child(instance, action, task_id, child)
+            if kind == Action.CALL_SUB_ORCHESTRATOR_WITH_RETRY:
+                self._new_root(state, task_id, action)
+            return event(
+                Event.SUB_ORCHESTRATION_CREATED, task_id, Name=action["functionName"],
+                InstanceId=child, Input=action.get("input"),
+            )  # fmt: skip
+        raise NonDeterminism(f"devhost does not support {kind.name} actions")
+
+    def _start_child(self, instance: Instance, action: dict, task_id: int, child: str) -> None:
+        name = action["functionName"]
+        parent = {"instance": instance.id, "task": task_id}
+        if name not in self.catalog.orchestrators:
+            self.store.enqueue(
+                instance.id,
+                event(Event.SUB_ORCHESTRATION_FAILED, TaskScheduledId=task_id,
+                      Reason=f"orchestrator '{name}' is not registered", Details=""),
+                0,
+            )  # fmt: skip
+            return
+        created = stamp()
+        child_instance = Instance(
+            id=child, name=name, status="Pending", input=action.get("input"),
+            created=created, updated=created,
+            state={"seen": [], "counter": 0, "roots": {}, "owner": {}, "parent": parent,
+                   "execution": uuid.uuid4().hex},
+        )  # fmt: skip
+        self._cache.pop(child, None)
+        self.store.purge(child)
+        self.store.save(child_instance, [], 0)
+        self.store.enqueue(child, self._execution_started(child_instance), 0)
+
+    # --- retries -------------------------------------------------------------------------
+
+    def _new_root(self, state: dict, task_id: int, action: dict) -> None:
+        options = action.get("retryOptions") or {}
+        state["roots"][str(task_id)] = {
+            "attempts": 1,
+            "max": int(options.get("maxNumberOfAttempts", 1)),
+            "delay_ms": int(options.get("firstRetryIntervalInMilliseconds", 1000)),
+            "action": action,
+        }
+        state["owner"][str(task_id)] = str(task_id)
+
+    def _retry_failed(self, instance: Instance, failed: dict) -> None:
+        """The SDK takes the next id for the back-off timer of a failed retryable task."""
+        state = instance.state
+        root_id = state["owner"][str(failed["TaskScheduledId"])]
+        root = state["roots"][root_id]
+        timer_id = state["counter"]
+        state["counter"] += 1
+        state["owner"][str(timer_id)] = root_id
+        fire_at = now().timestamp() + root["delay_ms"] / 1000
+        self.store.enqueue(
+            instance.id,
+            event(Event.TIMER_FIRED, TimerId=timer_id, FireAt=stamp()),
+            fire_at,
+        )
+
+    def _retry_timer_fired(self, instance: Instance, fired: dict) -> None:
+        """After the back-off the SDK takes one more id for the re-run, unless attempts are
+        used up (then it fails the task, and there is nothing to run)."""
+        state = instance.state
+        root_id = state["owner"][str(fired["TimerId"])]
+        root = state["roots"][root_id]
+        if root["attempts"] >= root["max"]:
+            return
+        root["attempts"] += 1
+        rerun_id = state["counter"]
+        state["counter"] += 1
+        state["owner"][str(rerun_id)] = root_id
+        action = root["action"]
+        if action["actionType"] == Action.CALL_ACTIVITY_WITH_RETRY:
+            name = action["functionName"]
+            self.store.add_work(instance.id, rerun_id, name, action.get("input"))
+            self._after_commit(
+                lambda: self._dispatch(instance.id, rerun_id, name, action.get("input"))
+            )
+        else:
+            self._start_child(instance, action, rerun_id, f"{instance.id}:{rerun_id}")
+
+    # --- endings -------------------------------------------------------------------------
+
+    def _finish(
+        self,
+        instance: Instance,
+        status: str,
+        output: str,
+        appended: list[dict],
+        failed_reason: str | None = None,
+    ) -> None:
+        instance.status = status
+        instance.output = output
+        instance.updated = stamp()
+        done = event(Event.EXECUTION_COMPLETED, OrchestrationStatus=status, Result=output)
+        self._append(instance, [*appended, done])
+        parent = instance.state.get("parent")
+        if parent:
+            if status == "Completed":
+                reply = event(
+                    Event.SUB_ORCHESTRATION_COMPLETED, TaskScheduledId=parent["task"], Result=output
+                )
+            else:
+                reply = event(
+                    Event.SUB_ORCHESTRATION_FAILED, TaskScheduledId=parent["task"],
+                    Reason=failed_reason or status, Details=output,
+                )  # fmt: skip
+            self.store.enqueue(parent["instance"], reply, 0)
+            self._after_commit(self._wake)
+        # Pending timers and work of a finished instance are stale now.
+        self.store.clear_instance_queues(instance.id)
+
+    def _continue_as_new(self, instance: Instance, new_input: str | None) -> None:
+        """A fresh execution with the new input; raised events not yet consumed carry over."""
+        raised = [
+            e for _, e in self._drain_inbox(instance.id) if e["EventType"] == Event.EVENT_RAISED
+        ]
+        self.store.clear_instance_queues(instance.id)
+        self.store.reset_history(instance.id)
+        instance.history = []
+        instance.input = new_input
+        instance.status = "Running"
+        instance.updated = stamp()
+        instance.state = {
+            "seen": [], "counter": 0, "roots": {}, "owner": {},
+            "parent": instance.state.get("parent"), "execution": uuid.uuid4().hex,
+        }  # fmt: skip
+        self.store.save(instance, [], 0)
+        self.store.enqueue(instance.id, self._execution_started(instance), 0)
+        for e in raised:
+            self.store.enqueue(instance.id, e, 0)
+
+    def _drain_inbox(self, instance_id: str) -> list[tuple[int, dict]]:
+        rows = self.store.db.execute(
+            "SELECT id, event FROM inbox WHERE instance_id = ? ORDER BY id", (instance_id,)
+        )
+        return [(i, json.loads(e)) for i, e in rows]
+
+    # --- activities ------------------------------------------------------------------------
+
+    def _after_commit(self, action: Callable[[], None]) -> None:
+        asyncio.get_running_loop().call_soon(action)
+
+    def _dispatch(self, instance_id: str, task_id: int, name: str, input_text: str | None) -> None:
+        task = asyncio.get_running_loop().create_task(
+            self._run_activity(instance_id, task_id, name, input_text)
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_activity(
+        self, instance_id: str, task_id: int, name: str, input_text: str | None
+    ) -> None:
+        async with self.activity_slots:
+            begun = time.perf_counter()
+            try:
+                result_text = await self._call_activity(name, input_text)
+                outcome = event(Event.TASK_COMPLETED, TaskScheduledId=task_id, Result=result_text)
+                label = "succeeded"
+            except Exception as exc:
+                log.warning("activity %s of %s failed: %s", name, instance_id, exc)
+                outcome = event(
+                    Event.TASK_FAILED, TaskScheduledId=task_id,
+                    Reason=f"{type(exc).__name__}: {exc}", Details=repr(exc),
+                )  # fmt: skip
+                label = "failed"
+            elapsed = time.perf_counter() - begun
+            self.user_time += elapsed
+            invocations.info(json.dumps({
+                "function": name, "trigger": "activityTrigger", "instance": instance_id,
+                "task": task_id, "durationMs": round(elapsed * 1000, 2), "outcome": label,
+            }))  # fmt: skip
+        self.store.begin()
+        try:
+            if self.store.finish_work(instance_id, task_id):
+                self.store.enqueue(instance_id, outcome, 0)
+            self.store.commit()
+        except BaseException:
+            self.store.rollback()
+            raise
+        self._wake()
+
+    async def _call_activity(self, name: str, input_text: str | None) -> str:
+        entry = self.catalog.activities.get(name)
+        if entry is None:
+            raise UnknownFunction(f"activity '{name}' is not registered")
+        fn, trigger_name, extra = entry
+        value = ActivityTriggerConverter.decode(Datum(input_text, "json"), trigger_metadata=None)
+        kwargs: dict[str, Any] = {trigger_name: value}
+        for binding in extra:
+            kwargs[binding] = self.client_binding()
+        if inspect.iscoroutinefunction(fn):
+            result = await fn(**kwargs)
+        else:
+            result = await asyncio.get_running_loop().run_in_executor(
+                self.pool, lambda: fn(**kwargs)
+            )
+        return ActivityTriggerConverter.encode(result, expected_type=None).value
+
+
+class NonDeterminism(Exception):
+    """The orchestrator did not replay the calls its history recorded."""
+
+
+def _leaves(actions: list[dict]):
+    """Actions that take a task id, in the order the SDK numbers them."""
+    for action in actions:
+        kind = action.get("actionType")
+        if kind in (Action.WHEN_ALL, Action.WHEN_ANY):
+            yield from _leaves(action.get("compoundActions") or [])
+        elif kind in (Action.WAIT_FOR_EXTERNAL_EVENT, Action.CONTINUE_AS_NEW):
+            continue
+        else:
+            yield action
