@@ -7,7 +7,6 @@ implementation of "does this VM meet every rule", so the three can never disagre
 from __future__ import annotations
 
 import contextlib
-import contextlib
 import hashlib
 
 import azure.durable_functions as df

@@ -21,7 +21,9 @@ from pathlib import Path
 DEV_ACCOUNT = "devstoreaccount1"
 DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
-_LISTEN = re.compile(r"Azurite (Blob|Queue|Table) service is successfully listening at http://[^:]+:(\d+)")
+_LISTEN = re.compile(
+    r"Azurite (Blob|Queue|Table) service is successfully listening at http://[^:]+:(\d+)"
+)
 ROOT = Path(__file__).resolve().parent.parent
 
 
