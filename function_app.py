@@ -4,7 +4,9 @@ import azure.durable_functions as df
 
 from activities.jobs import bp as job_activities
 from activities.protection import bp as protection_activities
+from activities.replication import bp as replication_activities
 from orchestrators.protection import bp as protection_orchestrators
+from orchestrators.replication import bp as replication_orchestrators
 from triggers.agent_events import bp as agent_events
 from triggers.api_jobs import bp as jobs_api
 from triggers.api_protection import bp as protection_api
@@ -21,6 +23,8 @@ for blueprint in (
     agent_events,
     protection_orchestrators,
     protection_activities,
+    replication_orchestrators,
+    replication_activities,
     job_activities,
 ):
     app.register_functions(blueprint)

@@ -28,7 +28,6 @@ bp = df.Blueprint()
 # Storage and table calls fail transiently (throttling, a restart of Azurite or of Azure's
 # front ends). The default is no retry at all; five tries over about a minute ride that out.
 TRANSIENT = df.RetryOptions(first_retry_interval_in_milliseconds=2_000, max_number_of_attempts=5)
-TRANSIENT.backoff_coefficient = 2.0
 
 
 class ProtectInput(BaseModel):
