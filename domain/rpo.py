@@ -1,0 +1,107 @@
+"""RPO and replication health, from times the control plane observed (`now` is a parameter).
+
+- RPO is the age of the latest recovery point; None before the first one (initial replication).
+  A point stamped after `now` (clock skew) counts as RPO 0.
+- RPO over the policy's threshold: Critical (RpoThresholdExceeded).
+- No agent heartbeat within the timeout (or never): Warning (AgentHeartbeatMissing).
+- An upload in progress with no progress within the stall timeout: Warning (ReplicationStalled).
+Limits are exclusive: exactly at the threshold or timeout is still healthy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from domain.errors import ErrorInfo
+from domain.model import Health, HealthState
+
+
+def rpo_seconds(last_recovery_point: datetime | None, now: datetime) -> float | None:
+    if last_recovery_point is None:
+        return None
+    return max(0.0, (now - last_recovery_point).total_seconds())
+
+
+@dataclass(frozen=True)
+class HealthAssessment:
+    health: Health
+    rpo_seconds: float | None
+
+    def to_dict(self) -> dict:
+        return {
+            "state": self.health.state.value,
+            "reasons": [r.to_dict() for r in self.health.reasons],
+            "rpoSeconds": self.rpo_seconds,
+        }
+
+
+def assess_health(
+    *,
+    now: datetime,
+    rpo_threshold_seconds: int,
+    last_recovery_point: datetime | None,
+    last_heartbeat: datetime | None,
+    heartbeat_timeout_seconds: int,
+    upload_in_progress: bool = False,
+    last_progress: datetime | None = None,
+    stall_timeout_seconds: int | None = None,
+    other: Iterable[tuple[HealthState, ErrorInfo]] = (),
+) -> HealthAssessment:
+    """Health with every reason; the worst one sets the state. `other` adds findings from
+    elsewhere (a failed upload, a rule the VM now breaks)."""
+    findings: list[tuple[HealthState, ErrorInfo]] = []
+    rpo = rpo_seconds(last_recovery_point, now)
+    if rpo is not None and rpo > rpo_threshold_seconds:
+        findings.append(
+            (
+                HealthState.CRITICAL,
+                ErrorInfo(
+                    code="RpoThresholdExceeded",
+                    cause=f"The latest recovery point is {int(rpo)} s old; the policy's RPO "
+                    f"threshold is {rpo_threshold_seconds} s.",
+                    recommendation="Check the agent's events, its bandwidth cap and the "
+                    "link to Azure; the next completed cycle brings the RPO back.",
+                ),
+            )
+        )
+    heartbeat_age = None if last_heartbeat is None else (now - last_heartbeat).total_seconds()
+    if heartbeat_age is None or heartbeat_age > heartbeat_timeout_seconds:
+        seen = "never" if heartbeat_age is None else f"{int(heartbeat_age)} s ago"
+        findings.append(
+            (
+                HealthState.WARNING,
+                ErrorInfo(
+                    code="AgentHeartbeatMissing",
+                    cause=f"The site's agent was last heard from {seen} (timeout "
+                    f"{heartbeat_timeout_seconds} s).",
+                    recommendation="Check that the agent service runs on the VMM server and "
+                    "can reach Service Bus.",
+                ),
+            )
+        )
+    if upload_in_progress and stall_timeout_seconds is not None and last_progress is not None:
+        quiet = (now - last_progress).total_seconds()
+        if quiet > stall_timeout_seconds:
+            findings.append(
+                (
+                    HealthState.WARNING,
+                    ErrorInfo(
+                        code="ReplicationStalled",
+                        cause=f"No upload progress for {int(quiet)} s (stall timeout "
+                        f"{stall_timeout_seconds} s).",
+                        recommendation="Check the agent's connectivity to Azure Storage; the "
+                        "replication command is sent again.",
+                    ),
+                )
+            )
+    findings.extend(other)
+    return HealthAssessment(health=Health.of(findings), rpo_seconds=rpo)
+
+
+def is_stalled(last_progress: datetime | None, stall_timeout_seconds: int, now: datetime) -> bool:
+    """Whether an upload that last progressed at `last_progress` counts as stalled."""
+    return last_progress is not None and (now - last_progress).total_seconds() > (
+        stall_timeout_seconds
+    )
