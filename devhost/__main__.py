@@ -1,0 +1,90 @@
+"""`python -m devhost`: run function_app.py locally, like `func start`.
+
+--with-azurite starts Azurite on its default ports and points every setting that says
+`UseDevelopmentStorage=true` at it; --with-servicebus starts the local Service Bus broker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from devhost.settings import SettingsError, export, load_settings
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m devhost", description=__doc__)
+    parser.add_argument("--app", default="function_app", help="module that defines `app`")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=7071)
+    parser.add_argument("--settings", type=Path, default=Path("local.settings.json"))
+    parser.add_argument("--data-dir", type=Path, default=Path(".devhost"))
+    parser.add_argument("--with-azurite", action="store_true")
+    parser.add_argument("--with-servicebus", action="store_true")
+    parser.add_argument("--activity-concurrency", type=int, default=16)
+    return parser.parse_args(argv)
+
+
+async def serve(args: argparse.Namespace) -> None:
+    from devhost.functions import load_app
+    from devhost.webhost import DevHost
+
+    host = DevHost(
+        load_app(args.app),
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir,
+        activity_concurrency=args.activity_concurrency,
+    )
+    await host.start()
+    print(f"devhost: listening on {host.base_url}", flush=True)
+    for line in host.describe():
+        print(f"  {line}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await host.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    logging.getLogger("azure").setLevel(logging.WARNING)
+    try:
+        export(load_settings(args.settings))
+    except SettingsError as error:
+        print(error, file=sys.stderr)
+        return 2
+    with contextlib.ExitStack() as stack:
+        if args.with_azurite:
+            from devhost.azurite import Azurite
+
+            location = args.data_dir / "azurite"
+            azurite = stack.enter_context(
+                Azurite(location=location, blob_port=10000, queue_port=10001, table_port=10002)
+            )
+            for key, value in list(os.environ.items()):
+                if value == "UseDevelopmentStorage=true":
+                    os.environ[key] = azurite.connection_string
+        if args.with_servicebus:
+            from devhost.servicebus import start_broker  # the local broker (issue 3)
+
+            stack.enter_context(start_broker(port=5672, data_dir=args.data_dir / "servicebus"))
+        try:
+            asyncio.run(serve(args))
+        except SettingsError as error:
+            print(error, file=sys.stderr)
+            return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""What the app declares, read the way the Functions host indexes a Python v2 app."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devhost.routes import RouteTemplate
+
+
+@dataclass
+class FunctionSpec:
+    name: str
+    trigger_type: str
+    trigger: dict[str, Any]
+    trigger_param: str
+    user: Any
+    client_params: list[str] = field(default_factory=list)
+    route: RouteTemplate | None = None
+    methods: tuple[str, ...] = ()
+    auth_level: str = "function"
+
+
+def load_app(module: str = "function_app", root: Path | None = None) -> Any:
+    """Import the app module (from `root`, default: the current folder) and return `app`."""
+    root = root or Path.cwd()
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return importlib.import_module(module).app
+
+
+def _value(x: Any) -> Any:
+    return getattr(x, "value", x)
+
+
+def index(functions: list[Any]) -> list[FunctionSpec]:
+    """`functions` is `app.get_functions()`, which may be called only once per app."""
+    specs = []
+    for fn in functions:
+        trigger = {k: _value(v) for k, v in fn.get_trigger().get_dict_repr().items()}
+        if isinstance(trigger.get("methods"), list):
+            trigger["methods"] = [_value(m) for m in trigger["methods"]]
+        bindings = [b.get_dict_repr() for b in fn.get_bindings()]
+        spec = FunctionSpec(
+            name=fn.get_function_name(),
+            trigger_type=trigger["type"],
+            trigger=trigger,
+            trigger_param=trigger["name"],
+            user=fn.get_user_function(),
+            client_params=[b["name"] for b in bindings if b["type"] == "durableClient"],
+        )
+        if spec.trigger_type == "httpTrigger":
+            spec.route = RouteTemplate.compile(trigger.get("route") or spec.name)
+            spec.methods = tuple(m.upper() for m in trigger.get("methods") or ()) or (
+                "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS",
+            )  # fmt: skip
+            spec.auth_level = str(trigger.get("authLevel") or "function").lower()
+        specs.append(spec)
+    return specs
