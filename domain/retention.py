@@ -64,7 +64,9 @@ def points_to_prune(
     return [p for p in reversed(ordered) if p.id not in keep]
 
 
-def latest(points: Sequence[RecoveryPoint], consistency: Consistency | None = None):
+def latest(
+    points: Sequence[RecoveryPoint], consistency: Consistency | None = None
+) -> RecoveryPoint | None:
     """The newest point (of that consistency), or None."""
     return next(
         (p for p in _newest_first(points) if consistency is None or p.consistency == consistency),

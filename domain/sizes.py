@@ -3,6 +3,8 @@
 Numbers (vCPUs, memory in GiB, max data disks, Hyper-V generations) are those Azure documents
 per size family: https://learn.microsoft.com/azure/virtual-machines/sizes/overview and the family
 pages linked from it (Av2, B, Dsv3, Dsv5, Esv5, Fsv2). Av2 sizes run generation 1 VMs only.
+Checked against the size tables of MicrosoftDocs/azure-docs (articles/virtual-machines:
+dv5-dsv5-series.md, av2-series.md, the B-series page): vCPU, memory GiB, max data disks.
 """
 
 from __future__ import annotations

@@ -2,7 +2,19 @@
 
 Units: ASR's matrix states disk limits in GB/TB meaning binary units (2 TB = 2,048 GB,
 4,095 GB is 1 GB under 4 TB), so every limit here is bytes computed with GIB = 1024**3 and
-TIB = 1024**4. Limits are inclusive ("up to") unless a field's name says otherwise.
+TIB = 1024**4. Limits are inclusive ("up to") except `gen2_os_disk_below_bytes`: the matrix
+says a generation 2 basic OS disk must be "less than" (issue 4: "under") the size.
+
+Where the numbers come from: `asr-2026` carries the May 2026 support matrix as issue 4 states
+it. The 2026 page itself was not in our reference corpus; its 2018 revision
+(MicrosoftDocs/azure-docs, articles/site-recovery/hyper-v-azure-support-matrix.md, ms.date
+08/01/2018) was read and agrees on the kinds of limit (64-bit, one OS disk, 16 data disks,
+shared VHD / FC / BitLocker refused, Nano Server refused, no NIC teaming or IPv6 in the guest,
+VM name rules, generation 2 basic OS disk with one or two data volumes) and on the older
+numbers `asr-2014` keeps (OS disk 2,048 GB on generation 1, data disks 4,095 GB).
+Known inconsistency, kept as stated: asr-2026 allows a 4 TB generation 2 OS disk but
+requires the generation 2 basic OS disk to be under 2 TB, so under ASR the 2 TB cap binds;
+the 4 TB limit matters for the `direct` provider, which lifts the generation 2 rules.
 """
 
 from __future__ import annotations
@@ -16,8 +28,9 @@ from domain.model import GIB, TIB
 MATRIX = "https://learn.microsoft.com/azure/site-recovery/hyper-v-azure-support-matrix"
 MATRIX_2026 = f"{MATRIX} (May 2026)"
 MATRIX_2014 = (
-    "ASR Hyper-V (VMM) to Azure prerequisites as published in 2014 "
-    "(Azure Site Recovery GA; VM sizes and disks as Azure IaaS allowed then)"
+    "ASR Hyper-V (VMM) to Azure prerequisites of 2014 as issue 4 states them; the OS and data "
+    "disk numbers are also in the matrix's 2018 revision (MicrosoftDocs/azure-docs "
+    "articles/site-recovery/hyper-v-azure-support-matrix.md, ms.date 08/01/2018)"
 )
 SIZES_DOCS = "https://learn.microsoft.com/azure/virtual-machines/sizes/overview"
 
@@ -56,7 +69,7 @@ class Profile:
     allowed_generations: frozenset[int]
     max_os_disk_bytes: Mapping[int, int]  # per generation
     gen2_os_disk_format: str | None  # the basic OS disk of a generation 2 VM
-    gen2_os_disk_max_bytes: int | None
+    gen2_os_disk_below_bytes: int | None  # exclusive
     gen2_os_disk_max_data_volumes: int | None
     gen2_min_windows_server: int | None  # EFI boot needs at least this Windows Server
     max_data_disks: int
@@ -94,7 +107,7 @@ ASR_2026 = Profile(
     allowed_generations=frozenset({1, 2}),
     max_os_disk_bytes={1: 2 * TIB, 2: 4 * TIB},
     gen2_os_disk_format="VHDX",
-    gen2_os_disk_max_bytes=2 * TIB,
+    gen2_os_disk_below_bytes=2 * TIB,
     gen2_os_disk_max_data_volumes=2,
     gen2_min_windows_server=2012,
     max_data_disks=16,
@@ -109,7 +122,7 @@ ASR_2026 = Profile(
         "max_os_disk_bytes": f"{MATRIX_2026}: operating system disk size "
         "(2,048 GB generation 1, 4,096 GB generation 2)",
         "gen2_os_disk_format": f"{MATRIX_2026}: generation 2 OS disk (basic, VHDX)",
-        "gen2_os_disk_max_bytes": f"{MATRIX_2026}: generation 2 basic OS disk under 2 TB",
+        "gen2_os_disk_below_bytes": f"{MATRIX_2026}: generation 2 basic OS disk under 2 TB",
         "gen2_os_disk_max_data_volumes": f"{MATRIX_2026}: generation 2 OS disk, "
         "at most two data volumes",
         "gen2_min_windows_server": f"{MATRIX_2026}: generation 2 (EFI) needs Windows Server 2012+",
@@ -131,7 +144,7 @@ ASR_2014 = Profile(
     allowed_generations=frozenset({1}),
     max_os_disk_bytes={1: 2048 * GIB},
     gen2_os_disk_format=None,
-    gen2_os_disk_max_bytes=None,
+    gen2_os_disk_below_bytes=None,
     gen2_os_disk_max_data_volumes=None,
     gen2_min_windows_server=None,
     # Not named by the 2014 limits we carry; kept at the matrix's count (Azure sizes then

@@ -130,10 +130,10 @@ def _gen2_os_disk_basic(c: Context) -> list[str]:
                 f"OS disk {d.id} has {d.data_volumes} data volumes; a generation 2 OS disk "
                 f"may have at most {p.gen2_os_disk_max_data_volumes}."
             )
-        if p.gen2_os_disk_max_bytes is not None and d.size_bytes > p.gen2_os_disk_max_bytes:
+        if p.gen2_os_disk_below_bytes is not None and d.size_bytes >= p.gen2_os_disk_below_bytes:
             causes.append(
                 f"OS disk {d.id} of a generation 2 VM is {fmt_bytes(d.size_bytes)}; the "
-                f"basic OS disk must stay within {fmt_bytes(p.gen2_os_disk_max_bytes)}."
+                f"basic OS disk must be under {fmt_bytes(p.gen2_os_disk_below_bytes)}."
             )
         if d.storage_spaces or d.kind != "virtual":
             causes.append(f"OS disk {d.id} of a generation 2 VM is not a basic virtual disk.")
@@ -350,7 +350,7 @@ CATALOGUE: tuple[Rule, ...] = (
         _gen2_os_disk_basic,
         "Give the generation 2 VM a basic VHDX OS disk with at most two data volumes, within "
         "2 TiB; move other volumes to data disks.",
-        limit="gen2_os_disk_max_bytes",
+        limit="gen2_os_disk_below_bytes",
         asr_only=True,
     ),
     Rule(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.model import GIB, TIB, ProtectionRequest
+from domain.model import GIB, MIB, TIB, ProtectionRequest
 from domain.prerequisites import (
     ASR_2014,
     ASR_2026,
@@ -79,8 +79,8 @@ CASES = [
         "gen2 basic OS disk size",
         A26,
         "asr",
-        gen2(disks=(os_disk(size_bytes=2 * TIB + 1),)),
         gen2(disks=(os_disk(size_bytes=2 * TIB),)),
+        gen2(disks=(os_disk(size_bytes=2 * TIB - MIB),)),
         "Gen2OsDiskNotBasic",
     ),
     (
@@ -386,19 +386,22 @@ def test_gen1_vm_is_not_subject_to_generation_2_rules():
 
 
 @pytest.mark.parametrize(
-    "vm",
+    ("profile", "vm", "lifted"),
     [
-        good_vm(generation=2),
-        gen2(secure_boot=True),
-        gen2(os_name="Windows Server 2008 R2"),
-        gen2(disks=(os_disk(format="VHD", data_volumes=4, size_bytes=3 * TIB),)),
-        good_vm(disks=(os_disk(logical_sector_size=4096),)),
-        good_vm(os_type="other", os_name="FreeBSD 14"),
+        (A14, good_vm(generation=2), "GenerationNotSupported"),
+        (A26, gen2(secure_boot=True), "SecureBootEnabled"),
+        (A26, gen2(os_name="Windows Server 2008 R2"), "EfiRequiresWindowsServer2012"),
+        (
+            A26,
+            gen2(disks=(os_disk(format="VHD", data_volumes=4, size_bytes=3 * TIB),)),
+            "Gen2OsDiskNotBasic",
+        ),
+        (A26, good_vm(disks=(os_disk(logical_sector_size=4096),)), "Disk4KSectorNotSupported"),
+        (A26, good_vm(os_type="other", os_name="FreeBSD 14"), "GuestOsNotSupported"),
     ],
 )
-def test_direct_provider_lifts_asr_only_rules(vm):
-    profile = A14 if vm.generation == 2 and vm.os_name.endswith("2012 R2 Datacenter") else A26
-    assert codes(vm, request("asr"), profile) != []
+def test_direct_provider_lifts_asr_only_rules(profile, vm, lifted):
+    assert codes(vm, request("asr"), profile) == [lifted]
     assert codes(vm, request("direct"), profile) == []
 
 
