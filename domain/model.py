@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.errors import ErrorInfo
+from domain.replication_state import ReplicationStatus
 
 KIB = 1024
 MIB = 1024**2
@@ -132,7 +133,15 @@ class ReplicationInterval(IntEnum):
 
 
 class ReplicationPolicy(_Model):
-    """ASR-like defaults: 5-minute copy, 24 h of recovery points, app-consistent every 4 h."""
+    """ASR-like defaults: 5-minute copy, 24 h of recovery points, app-consistent every 4 h,
+    RPO threshold 30 min.
+
+    ASR's Hyper-V-to-Azure policy offers copy every 30 s or 5 min (Hyper-V Replica also 15 min),
+    keeps recovery points for at most 24 h, and takes app-consistent snapshots at most hourly
+    (New-AzRecoveryServicesAsrPolicy -HyperVToAzure; Microsoft Press, "Azure Site Recovery:
+    replication policy"). Retention is allowed beyond 24 h here because the `direct` provider
+    keeps blob snapshots as long as asked; an `asr` activity must refuse more than 24 h.
+    """
 
     name: str = "default"
     interval: ReplicationInterval = ReplicationInterval.MINUTES_5
@@ -182,5 +191,5 @@ class ProtectionRecord(_Model):
     provider: Provider
     policy: ReplicationPolicy = Field(default_factory=ReplicationPolicy)
     target: ProtectionTarget = Field(default_factory=ProtectionTarget)
-    status: str = "WaitingForInitialReplication"  # a replication_state.ReplicationStatus value
+    status: ReplicationStatus = ReplicationStatus.WAITING_FOR_INITIAL_REPLICATION
     health: Health = Field(default_factory=Health)
