@@ -1,0 +1,535 @@
+"""A local AMQP 1.0 broker that the unmodified azure-servicebus SDK talks to.
+
+It speaks the parts of Service Bus the SDK uses: `$cbs` put-token (the key name is checked),
+peek-lock delivery with the lock token as delivery tag, settlement echoed back (the SDK
+receives in settle mode "second"), abandon and redelivery, dead-lettering with a reason,
+max delivery count, sessions (next available session, order kept, one receiver per session,
+session state), duplicate detection, scheduled messages, time-to-live and the `$management`
+operations for these. It listens on loopback only and keeps messages in SQLite.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+import uuid
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from proton import Condition, Data, Delivery, Link, Message, symbol, timestamp, ulong
+from proton.handlers import MessagingHandler
+from proton.reactor import Container
+
+from devhost.servicebus.entities import DLQ, Entities, Entity
+from devhost.servicebus.store import MessageStore, Stored
+
+log = logging.getLogger("devhost.servicebus")
+SESSION_FILTER = symbol("com.microsoft:session-filter")
+LOCKED_UNTIL = symbol("com.microsoft:locked-until-utc")
+TICKS_AT_EPOCH = 621355968000000000  # .NET ticks of 1970-01-01
+
+
+def ticks(moment: float) -> int:
+    return TICKS_AT_EPOCH + int(moment * 10_000_000)
+
+
+@dataclass
+class Outgoing:
+    """A receiver the client attached: the broker sends it messages of one entity."""
+
+    link: Link
+    entity: Entity
+    session_id: str | None = None
+    deliveries: dict[Delivery, int] = field(default_factory=dict)  # delivery -> message seq
+
+
+class BrokerHandler(MessagingHandler):
+    def __init__(
+        self, host: str, port: int, entities: Entities, store: MessageStore, key_name: str
+    ) -> None:
+        super().__init__(prefetch=0, auto_accept=False, auto_settle=False)
+        self.url = f"{host}:{port}"
+        self.entities = entities
+        self.store = store
+        self.key_name = key_name
+        self.outgoing: dict[Link, Outgoing] = {}
+        self.reply_links: dict[tuple[Any, str], Link] = {}  # (connection, address) -> link
+        self.replies: dict[Link, deque[Message]] = defaultdict(deque)
+        self.session_owners: dict[tuple[str, str], Link] = {}
+        self.pending_sessions: list[Link] = []
+        self.listening = threading.Event()
+        self.container: Container | None = None
+
+    # --- connections and links ---------------------------------------------------------------
+
+    def on_start(self, event: Any) -> None:
+        self.container = event.container
+        event.container.listen(self.url)
+        event.container.schedule(0.5, self)
+        self.listening.set()
+
+    def on_timer_task(self, event: Any) -> None:
+        """Every half second: expire locks and messages, serve waiting receivers."""
+        self._expire()
+        self._serve_all()
+        event.container.schedule(0.5, self)
+
+    def on_connection_bound(self, event: Any) -> None:
+        sasl = event.transport.sasl()
+        sasl.allow_insecure_mechs = True
+        sasl.allowed_mechs("ANONYMOUS PLAIN MSSBCBS")
+
+    def on_connection_opening(self, event: Any) -> None:
+        event.connection.container = "devhost-servicebus"
+        event.connection.open()
+
+    def on_session_opening(self, event: Any) -> None:
+        event.session.open()
+
+    def on_link_opening(self, event: Any) -> None:
+        link = event.link
+        if link.is_receiver:  # the client sends to us
+            address = _path(link.remote_target.address)
+            link.target.address = address
+            link.source.address = link.remote_source.address
+            if not address.startswith("$") and "$management" not in address:
+                if self.entities.targets(address, {}) is None:
+                    return self._refuse(
+                        link, f"The messaging entity '{address}' could not be found."
+                    )
+            link.flow(1000)
+            link.open()
+            return
+        address = _path(link.remote_source.address)
+        link.source.address = link.remote_source.address  # echoed as given: the SDK compares it
+        link.target.address = link.remote_target.address
+        link.snd_settle_mode = Link.SND_UNSETTLED
+        link.rcv_settle_mode = Link.RCV_SECOND
+        if address.startswith("$") or address.endswith("/$management"):
+            self.reply_links[(link.connection, address)] = link
+            link.open()
+            return
+        entity = self.entities.receivable(address)
+        if entity is None:
+            return self._refuse(link, f"The messaging entity '{address}' could not be found.")
+        out = Outgoing(link, entity)
+        if entity.sessions:
+            wanted = _session_filter(link.remote_source.filter)
+            if wanted is not None and (entity.path, wanted) in self.session_owners:
+                return self._refuse(
+                    link, f"The session '{wanted}' is locked by another receiver.",
+                    "com.microsoft:session-cannot-be-locked",
+                )  # fmt: skip
+            self.outgoing[link] = out
+            if wanted is None:
+                self.pending_sessions.append(link)
+                self._assign_sessions()
+                return
+            self._open_session(out, wanted)
+            return
+        self.outgoing[link] = out
+        link.open()
+
+    def _refuse(self, link: Link, text: str, name: str = "amqp:not-found") -> None:
+        link.condition = Condition(name, text)
+        link.open()
+        link.close()
+
+    def _open_session(self, out: Outgoing, session_id: str) -> None:
+        link = out.link
+        out.session_id = session_id
+        self.session_owners[(out.entity.path, session_id)] = link
+        data = link.source.filter
+        data.put_map()
+        data.enter()
+        data.put_symbol(SESSION_FILTER)
+        data.put_string(session_id)
+        data.exit()
+        link.properties = {LOCKED_UNTIL: ticks(time.time() + out.entity.lock_seconds)}
+        link.open()
+
+    def _assign_sessions(self) -> None:
+        for link in list(self.pending_sessions):
+            out = self.outgoing.get(link)
+            if out is None or link.state & Link.LOCAL_CLOSED:
+                self.pending_sessions.remove(link)
+                continue
+            taken = {sid for (path, sid) in self.session_owners if path == out.entity.path}
+            free = self.store.available_sessions(out.entity.path, taken)
+            if free:
+                self.pending_sessions.remove(link)
+                self._open_session(out, free[0])
+
+    def on_link_closing(self, event: Any) -> None:
+        self._forget(event.link)
+        event.link.close()
+
+    def on_connection_closing(self, event: Any) -> None:
+        self._forget_connection(event.connection)
+
+    def on_disconnected(self, event: Any) -> None:
+        self._forget_connection(event.connection)
+
+    def _forget_connection(self, connection: Any) -> None:
+        for link in [l for l in self.outgoing if l.connection == connection]:  # noqa: E741
+            self._forget(link)
+        for key, link in list(self.reply_links.items()):
+            if link.connection == connection:
+                del self.reply_links[key]
+                self.replies.pop(link, None)
+
+    def _forget(self, link: Link) -> None:
+        out = self.outgoing.pop(link, None)
+        if link in self.pending_sessions:
+            self.pending_sessions.remove(link)
+        if out is None:
+            return
+        if out.session_id is not None:
+            self.session_owners.pop((out.entity.path, out.session_id), None)
+        # Unsettled messages of a receiver that went away become available again.
+        for seq in out.deliveries.values():
+            self.store.unlock(seq)
+        self._serve_all()
+
+    # --- incoming messages -------------------------------------------------------------------
+
+    def on_delivery(self, event: Any) -> None:
+        delivery = event.delivery
+        link = delivery.link
+        if link.is_receiver:
+            if delivery.readable and not delivery.partial:
+                raw = link.recv(delivery.pending)
+                link.advance()
+                self._incoming(link, delivery, raw)
+            return
+        if delivery.updated:
+            self._outcome(delivery)
+
+    def _incoming(self, link: Link, delivery: Delivery, raw: bytes) -> None:
+        address = link.target.address or ""
+        message = Message()
+        message.decode(raw)
+        try:
+            if address == "$cbs":
+                self._reply(link, message, self._put_token(message))
+            elif address.endswith("$management"):
+                entity_path = address[: -len("/$management")]
+                self._reply(link, message, self._management(entity_path, message))
+            else:
+                self._enqueue(address, raw)
+            delivery.update(Delivery.ACCEPTED)
+        except BrokerError as error:
+            delivery.local.condition = Condition(error.condition, str(error))
+            delivery.update(Delivery.REJECTED)
+        delivery.settle()
+
+    def _enqueue(self, address: str, raw: bytes) -> None:
+        for one in _unbatch(raw):
+            message = Message()
+            message.decode(one)
+            properties = dict(message.properties or {})
+            targets = self.entities.targets(address, properties)
+            if targets is None:
+                raise BrokerError(f"The messaging entity '{address}' could not be found.")
+            if self.entities.dedupes(address) and self.store.is_duplicate(
+                address, _text(message.id), self.entities.duplicate_window
+            ):
+                continue
+            annotations = message.annotations or {}
+            scheduled = annotations.get(symbol("x-opt-scheduled-enqueue-time"))
+            visible_at = _seconds(scheduled) if scheduled else 0.0
+            ttl = message.ttl or None
+            for entity in targets:
+                self.store.add(
+                    entity.path, one,
+                    session_id=_text(message.group_id), message_id=_text(message.id),
+                    visible_at=visible_at,
+                    expires_at=(time.time() + ttl) if ttl else None,
+                )  # fmt: skip
+        self._serve_all()
+
+    # --- outgoing messages -------------------------------------------------------------------
+
+    def on_sendable(self, event: Any) -> None:
+        link = event.link
+        if link in self.outgoing:
+            self._serve(self.outgoing[link])
+        elif link in self.replies:
+            self._flush_replies(link)
+
+    def _serve_all(self) -> None:
+        self._assign_sessions()
+        for out in list(self.outgoing.values()):
+            self._serve(out)
+        for link in list(self.replies):
+            self._flush_replies(link)
+
+    def _serve(self, out: Outgoing) -> None:
+        link = out.link
+        if not link.state & Link.LOCAL_ACTIVE or link.state & Link.LOCAL_CLOSED:
+            return
+        if out.entity.sessions and out.session_id is None:
+            return
+        while link.credit > 0:
+            stored = self.store.next_available(out.entity.path, out.session_id, out.entity.sessions)
+            if stored is None:
+                return
+            if stored.delivery_count >= out.entity.max_delivery_count:
+                self._dead_letter(stored, "MaxDeliveryCountExceeded",
+                                  f"Message could not be consumed after "
+                                  f"{out.entity.max_delivery_count} delivery attempts.")  # fmt: skip
+                continue
+            self._send(out, stored)
+
+    def _send(self, out: Outgoing, stored: Stored) -> None:
+        token_tag = secrets.token_hex(8)  # 16 ASCII bytes: a valid, printable UUID as bytes_le
+        until = time.time() + out.entity.lock_seconds
+        lock_token = str(uuid.UUID(bytes_le=token_tag.encode()))
+        self.store.lock(stored.seq, lock_token, until)
+        message = Message()
+        message.decode(stored.body)
+        message.delivery_count = stored.delivery_count + 1  # this delivery included
+        annotations = dict(message.annotations or {})
+        annotations.update({
+            symbol("x-opt-sequence-number"): int(stored.seq),
+            symbol("x-opt-enqueued-time"): timestamp(int(stored.enqueued * 1000)),
+            symbol("x-opt-locked-until"): timestamp(int(until * 1000)),
+        })  # fmt: skip
+        if stored.dead_letter_reason:
+            properties = dict(message.properties or {})
+            properties["DeadLetterReason"] = stored.dead_letter_reason
+            properties["DeadLetterErrorDescription"] = stored.dead_letter_description or ""
+            message.properties = properties
+        message.annotations = annotations
+        delivery = out.link.delivery(token_tag)
+        out.link.send(message.encode())
+        out.link.advance()
+        out.deliveries[delivery] = stored.seq
+
+    def _outcome(self, delivery: Delivery) -> None:
+        out = self.outgoing.get(delivery.link)
+        if out is None:
+            delivery.settle()
+            return
+        seq = out.deliveries.pop(delivery, None)
+        state = delivery.remote_state
+        if seq is not None:
+            if state == Delivery.ACCEPTED:
+                self.store.delete(seq)
+            elif state == Delivery.REJECTED:
+                info = _condition_info(delivery.remote.condition)
+                self._dead_letter_seq(
+                    seq, info.get("DeadLetterReason"), info.get("DeadLetterErrorDescription")
+                )
+            elif state == Delivery.RELEASED:  # never processed: not a delivery attempt
+                self.store.unlock(seq)
+                self.store.db.execute(
+                    "UPDATE messages SET delivery_count = MAX(delivery_count - 1, 0) WHERE seq = ?",
+                    (seq,),
+                )
+            else:  # MODIFIED: abandoned
+                self.store.unlock(seq)
+        delivery.update(state)
+        delivery.settle()
+        self._serve_all()
+
+    def _dead_letter(self, stored: Stored, reason: str | None, description: str | None) -> None:
+        self._dead_letter_seq(stored.seq, reason, description, entity=stored.entity)
+
+    def _dead_letter_seq(
+        self, seq: int, reason: str | None, description: str | None, entity: str | None = None
+    ) -> None:
+        if entity is None:
+            row = self.store.db.execute(
+                "SELECT entity FROM messages WHERE seq = ?", (seq,)
+            ).fetchone()
+            if row is None:
+                return
+            entity = row[0]
+        if entity.endswith(DLQ):
+            self.store.unlock(seq)
+            return
+        self.store.move(seq, entity + DLQ, reason, description)
+
+    def _expire(self) -> None:
+        for stored in self.store.expired_locks():
+            self.store.unlock(stored.seq)
+            for out in self.outgoing.values():
+                for delivery, seq in list(out.deliveries.items()):
+                    if seq == stored.seq:
+                        del out.deliveries[delivery]
+        for stored in self.store.expired():
+            entity = self.entities.receivable(stored.entity)
+            if entity is not None and entity.dead_letter_on_expiry:
+                self._dead_letter(stored, "TTLExpiredException", "The message expired.")
+            else:
+                self.store.delete(stored.seq)
+
+    # --- request/response: $cbs and $management ------------------------------------------------
+
+    def _put_token(self, request: Message) -> tuple[int, str, Any]:
+        token = _text(request.body) or ""
+        fields = dict(part.split("=", 1) for part in token.split("&") if "=" in part)
+        if fields.get("skn") != self.key_name:
+            return 401, f"The key name '{fields.get('skn')}' is not authorized.", None
+        return 202, "Accepted", None
+
+    def _reply(self, via: Link, request: Message, result: tuple[int, str, Any]) -> None:
+        """Answer on the client's response link for the same node on the same connection."""
+        status, description, body = result
+        reply = Message(
+            body=body,
+            correlation_id=request.id,
+            properties={
+                "status-code": status, "status-description": description,
+                "statusCode": status, "statusDescription": description,
+            },
+        )  # fmt: skip
+        link = self.reply_links.get((via.connection, via.target.address or ""))
+        if link is None:
+            log.warning("no response link for %s", via.target.address)
+            return
+        self.replies[link].append(reply)
+        self._flush_replies(link)
+
+    def _flush_replies(self, link: Link) -> None:
+        queue = self.replies.get(link)
+        while queue and link.credit > 0:
+            message = queue.popleft()
+            delivery = link.delivery(secrets.token_hex(8))
+            link.send(message.encode())
+            link.advance()
+            delivery.settle()
+
+    def _management(self, path: str, request: Message) -> tuple[int, str, Any]:
+        from devhost.servicebus.management import handle
+
+        return handle(self, path, request)
+
+    def lock_expiry_of(self, token: str, entity: Entity) -> float | None:
+        until = time.time() + entity.lock_seconds
+        return until if self.store.renew(token, until) else None
+
+
+class BrokerError(Exception):
+    def __init__(self, text: str, condition: str = "amqp:not-found") -> None:
+        super().__init__(text)
+        self.condition = condition
+
+
+def _path(address: str | None) -> str:
+    """Clients name nodes by full URL (amqps://host/queue) or by path: keep the path."""
+    address = address or ""
+    if "://" in address:
+        address = address.split("://", 1)[1].partition("/")[2]
+    return address
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value.decode()
+    return str(value)
+
+
+def _seconds(value: Any) -> float:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=value.tzinfo or UTC).timestamp()
+    return float(value) / 1000.0
+
+
+def _session_filter(data: Data) -> str | None:
+    value = data.get_object() if data is not None else None
+    if isinstance(value, dict):
+        found = value.get(SESSION_FILTER)
+        return _text(found)
+    return None
+
+
+def _condition_info(condition: Condition | None) -> dict[str, str]:
+    if condition is None:
+        return {}
+    info = condition.info or {}
+    return {str(k): _text(v) or "" for k, v in dict(info).items()}
+
+
+def _unbatch(raw: bytes) -> list[bytes]:
+    """A batch (several messages in one) arrives as data sections that are themselves
+    encoded messages; anything else is one message."""
+    data = Data()
+    parts: list[bytes] = []
+    rest = raw
+    while rest:
+        data.clear()
+        used = data.decode(rest)
+        if used <= 0:
+            break
+        value = data.get_object()
+        rest = rest[used:]
+        descriptor = getattr(value, "descriptor", None)
+        if descriptor == ulong(0x75):  # a data section
+            payload = bytes(value.value)
+            if payload[:2] == b"\x00\x53" and payload[2:3] and 0x70 <= payload[2] <= 0x78:
+                parts.append(payload)
+    return parts or [raw]
+
+
+class Broker:
+    """Run the broker on a background thread: `with Broker(...) as broker: broker.port`."""
+
+    def __init__(
+        self,
+        *,
+        port: int = 5672,
+        data_dir: Path = Path(".devhost/servicebus"),
+        entities: Entities | None = None,
+        key_name: str = "local",
+        host: str = "127.0.0.1",
+    ) -> None:
+        from devhost.servicebus.entities import load_entities
+
+        if port == 0:
+            port = _free_port(host)
+        self.host, self.port = host, port
+        self.store = MessageStore(data_dir / "messages.sqlite")
+        self.handler = BrokerHandler(host, port, entities or load_entities(), self.store, key_name)
+        self.container = Container(self.handler)
+        self.thread = threading.Thread(target=self.container.run, name="servicebus", daemon=True)
+
+    @property
+    def connection_string(self) -> str:
+        return (
+            f"Endpoint=sb://{self.host}:{self.port};SharedAccessKeyName={self.handler.key_name};"
+            "SharedAccessKey=local-development-only;UseDevelopmentEmulator=true"
+        )
+
+    def start(self) -> Broker:
+        self.thread.start()
+        if not self.handler.listening.wait(10):
+            raise RuntimeError("the Service Bus broker did not start")
+        return self
+
+    def stop(self) -> None:
+        self.container.stop()
+        self.thread.join(5)
+        self.store.close()
+
+    def __enter__(self) -> Broker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _free_port(host: str) -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
