@@ -90,19 +90,27 @@ class ModelTable(Generic[M]):
         self.client().delete_entity(pk, rk)
 
     def page(
-        self, pk: str, top: int, token: dict[str, Any] | None, query: str = ""
+        self,
+        pk: str,
+        top: int,
+        token: dict[str, Any] | None,
+        query: str = "",
+        params: dict[str, Any] | None = None,
     ) -> tuple[list[M], dict[str, Any] | None]:
-        """One page of a partition, in RowKey order, with the token for the next one."""
-        filter_ = "PartitionKey eq @pk" + (f" and ({query})" if query else "")
+        """One page of a partition, in RowKey order, with the token for the next one.
+
+        `query` is an OData filter with @placeholders bound from `params`, never spliced.
+        """
+        filter_ = "PartitionKey eq @pk" + (f" and {query}" if query else "")  # only ANDs
         pager = (
             self.client()
-            .query_entities(filter_, parameters={"pk": pk}, results_per_page=top)
+            .query_entities(filter_, parameters={**(params or {}), "pk": pk}, results_per_page=top)
             .by_page(continuation_token=token)
         )
         items = [self._row(e).model for e in next(pager, [])]
         return items, pager.continuation_token
 
     def all(self, pk: str, query: str = "") -> Iterator[M]:
-        filter_ = "PartitionKey eq @pk" + (f" and ({query})" if query else "")
+        filter_ = "PartitionKey eq @pk" + (f" and {query}" if query else "")  # only ANDs
         for entity in self.client().query_entities(filter_, parameters={"pk": pk}):
             yield self._row(entity).model

@@ -97,11 +97,9 @@ class BrokerHandler(MessagingHandler):
             address = _path(link.remote_target.address)
             link.target.address = address
             link.source.address = link.remote_source.address
-            if not address.startswith("$") and "$management" not in address:
-                if self.entities.targets(address, {}) is None:
-                    return self._refuse(
-                        link, f"The messaging entity '{address}' could not be found."
-                    )
+            is_node = address.startswith("$") or "$management" in address
+            if not is_node and self.entities.targets(address, {}) is None:
+                return self._refuse(link, f"The messaging entity '{address}' could not be found.")
             link.flow(1000)
             link.open()
             return
@@ -280,9 +278,9 @@ class BrokerHandler(MessagingHandler):
             if stored is None:
                 return
             if stored.delivery_count >= out.entity.max_delivery_count:
-                self._dead_letter(stored, "MaxDeliveryCountExceeded",
-                                  f"Message could not be consumed after "
-                                  f"{out.entity.max_delivery_count} delivery attempts.")  # fmt: skip
+                limit = out.entity.max_delivery_count
+                reason = f"Message could not be consumed after {limit} delivery attempts."
+                self._dead_letter(stored, "MaxDeliveryCountExceeded", reason)
                 continue
             self._send(out, stored)
 

@@ -86,7 +86,7 @@ def handle(broker: BrokerHandler, path: str, request: Message) -> Result:
                         message_id=item.get("message-id"),
                         visible_at=visible_at,
                         expires_at=None,
-                    )  # fmt: skip
+                    )
                 )
         return 200, "OK", {"sequence-numbers": numbers}
 

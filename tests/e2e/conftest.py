@@ -1,0 +1,141 @@
+"""The control plane end to end: real Azurite, the local Service Bus broker, devhost running
+the unchanged function_app.py, and HTTP and the Service Bus SDK from the outside."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from azure.servicebus import ServiceBusClient, ServiceBusMessage
+
+from core.clients import reset_cache
+from devhost.azurite import Azurite
+from devhost.functions import load_app
+from devhost.servicebus import Broker
+from devhost.webhost import DevHost, running
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYS = {tenant: f"key-{tenant}-{uuid.uuid4().hex}" for tenant in ("contoso", "fabrikam", "legacy")}
+SITE = "site-local"  # the broker's default config has a commands subscription for it
+
+
+@dataclass
+class ControlPlane:
+    base_url: str
+    broker: Broker
+    azurite: Azurite
+    host: DevHost
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}/api/{path.lstrip('/')}"
+
+    def call(self, method: str, path: str, tenant: str = "contoso", key: str | None = None,
+             **kw: Any) -> requests.Response:  # fmt: skip
+        headers = {"x-functions-key": key if key is not None else KEYS[tenant]}
+        return requests.request(method, self.url(path), headers=headers, timeout=30, **kw)
+
+    def send_event(self, type_: str, tenant: str, data: dict, vm: str | None = None,
+                   event_id: str | None = None, site: str = SITE) -> str:  # fmt: skip
+        event_id = event_id or uuid.uuid4().hex
+        body = {"type": type_, "tenant": tenant, "site": site, "id": event_id,
+                "time": datetime.now(UTC).isoformat(), "data": data}  # fmt: skip
+        if vm:
+            body["vm"] = vm
+        self.send_raw(json.dumps(body).encode(), session_id=vm or site, message_id=event_id)
+        return event_id
+
+    def send_raw(self, body: bytes, *, session_id: str, message_id: str | None = None) -> None:
+        with (
+            ServiceBusClient.from_connection_string(self.broker.connection_string) as client,
+            client.get_queue_sender("agent-events") as sender,
+        ):
+            sender.send_messages(
+                ServiceBusMessage(body, session_id=session_id, message_id=message_id)
+            )
+
+    def receive(
+        self,
+        queue: str | None = None,
+        *,
+        topic: str | None = None,
+        subscription: str | None = None,
+        wait: float = 10,
+        count: int = 10,
+    ) -> list:
+        with ServiceBusClient.from_connection_string(self.broker.connection_string) as client:
+            receiver = (
+                client.get_queue_receiver(queue, max_wait_time=wait)
+                if queue
+                else client.get_subscription_receiver(topic, subscription, max_wait_time=wait)
+            )
+            with receiver:
+                messages = receiver.receive_messages(max_message_count=count, max_wait_time=wait)
+                for message in messages:
+                    receiver.complete_message(message)
+                return [
+                    (json.loads(str(m)) if str(m).startswith("{") else str(m),
+                     {_text(k): _text(v) for k, v in (m.application_properties or {}).items()})
+                    for m in messages
+                ]  # fmt: skip
+
+
+def _text(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 30, interval: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+
+
+@pytest.fixture(scope="session")
+def control_plane(
+    azurite: Azurite, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ControlPlane]:
+    data = tmp_path_factory.mktemp("control-plane")
+    with Broker(port=0, data_dir=data / "servicebus") as broker:
+        settings = {
+            "DEVHOST_MASTER_KEY": "master-" + uuid.uuid4().hex,
+            "DEVHOST_HOST_KEYS": ",".join(f"{t}={k}" for t, k in KEYS.items()),
+            "TENANT_KEY_HASHES": json.dumps(
+                {t: [hashlib.sha256(k.encode()).hexdigest()] for t, k in KEYS.items()}
+            ),
+            "ReadModelStorage": azurite.connection_string,
+            "ReplicaStorage": azurite.connection_string,
+            "AzureWebJobsStorage": azurite.connection_string,
+            "ServiceBusConnection": broker.connection_string,
+            "PREREQUISITE_PROFILE": "asr-2026",
+            "TENANT_PREREQUISITE_PROFILES": json.dumps({"legacy": "asr-2014"}),
+            "REPLICATION_STALL_SECONDS": "30",
+        }
+        saved = {k: os.environ.get(k) for k in settings}
+        os.environ.update(settings)
+        reset_cache()
+        host = DevHost(load_app("function_app", ROOT), port=0, data_dir=data / "devhost",
+                       host_json=ROOT / "host.json")  # fmt: skip
+        try:
+            with running(host):
+                yield ControlPlane(host.base_url, broker, azurite, host)
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            reset_cache()
