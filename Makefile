@@ -32,7 +32,10 @@ endif
 demo: setup
 	$(PY) -m demo
 
-up: setup
+local.settings.json: | $(STAMP)
+	$(PY) -m devhost.init_settings
+
+up: setup local.settings.json
 	$(PY) -m devhost --with-azurite --with-servicebus
 
 test: setup

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from proton import Condition, Data, Delivery, Link, Message, symbol, timestamp, ulong
-from proton.handlers import MessagingHandler
+from proton.handlers import EndpointStateHandler, MessagingHandler
 from proton.reactor import Container
 
 from devhost.servicebus.entities import DLQ, Entities, Entity
@@ -48,11 +48,29 @@ class Outgoing:
     deliveries: dict[Delivery, int] = field(default_factory=dict)  # delivery -> message seq
 
 
+class _HoldingEndpoints(EndpointStateHandler):
+    """Proton answers every attach at once; Service Bus holds a session receiver's attach
+    until a session is free (or its timeout passes), and so must we."""
+
+    def on_link_remote_open(self, event: Any) -> None:
+        link = event.link
+        if self.is_local_uninitialised(link):
+            self.on_link_opening(event)
+            if self.is_local_uninitialised(link) and not self.delegate.holds(link):
+                link.open()
+        elif self.is_local_open(link):
+            self.on_link_opened(event)
+
+
 class BrokerHandler(MessagingHandler):
     def __init__(
         self, host: str, port: int, entities: Entities, store: MessageStore, key_name: str
     ) -> None:
         super().__init__(prefetch=0, auto_accept=False, auto_settle=False)
+        self.handlers = [
+            _HoldingEndpoints(False, self) if isinstance(h, EndpointStateHandler) else h
+            for h in self.handlers
+        ]
         self.url = f"{host}:{port}"
         self.entities = entities
         self.store = store
@@ -62,6 +80,7 @@ class BrokerHandler(MessagingHandler):
         self.replies: dict[Link, deque[Message]] = defaultdict(deque)
         self.session_owners: dict[tuple[str, str], Link] = {}
         self.pending_sessions: list[Link] = []
+        self.pending_since: dict[Link, float] = {}
         self.listening = threading.Event()
         self.container: Container | None = None
 
@@ -76,6 +95,7 @@ class BrokerHandler(MessagingHandler):
     def on_timer_task(self, event: Any) -> None:
         """Every half second: expire locks and messages, serve waiting receivers."""
         self._expire()
+        self._time_out_pending()
         self._serve_all()
         event.container.schedule(0.5, self)
 
@@ -126,12 +146,26 @@ class BrokerHandler(MessagingHandler):
             self.outgoing[link] = out
             if wanted is None:
                 self.pending_sessions.append(link)
+                self.pending_since[link] = time.monotonic()
                 self._assign_sessions()
                 return
             self._open_session(out, wanted)
             return
         self.outgoing[link] = out
         link.open()
+
+    def holds(self, link: Link) -> bool:
+        return link in self.pending_sessions
+
+    def _time_out_pending(self) -> None:
+        """A session receiver that waited past its timeout gets Service Bus's answer."""
+        for link in list(self.pending_sessions):
+            timeout = (link.remote_properties or {}).get(symbol("com.microsoft:timeout"), 60_000)
+            # Answer a little before the client gives up, so it hears "timeout", not silence.
+            if time.monotonic() - self.pending_since.get(link, 0) > 0.7 * float(timeout) / 1000:
+                self.pending_sessions.remove(link)
+                self.outgoing.pop(link, None)
+                self._refuse(link, "No session is available.", "com.microsoft:timeout")
 
     def _refuse(self, link: Link, text: str, name: str = "amqp:not-found") -> None:
         link.condition = Condition(name, text)
@@ -142,19 +176,25 @@ class BrokerHandler(MessagingHandler):
         link = out.link
         out.session_id = session_id
         self.session_owners[(out.entity.path, session_id)] = link
+        self._describe_session(link, session_id, time.time() + out.entity.lock_seconds)
+        link.open()
+
+    @staticmethod
+    def _describe_session(link: Link, session_id: str, locked_until: float) -> None:
+        """What the SDK reads from the attach: the session id and its lock expiry."""
         data = link.source.filter
+        data.clear()
         data.put_map()
         data.enter()
         data.put_symbol(SESSION_FILTER)
         data.put_string(session_id)
         data.exit()
-        link.properties = {LOCKED_UNTIL: ticks(time.time() + out.entity.lock_seconds)}
-        link.open()
+        link.properties = {LOCKED_UNTIL: ticks(locked_until) if locked_until else 0}
 
     def _assign_sessions(self) -> None:
         for link in list(self.pending_sessions):
             out = self.outgoing.get(link)
-            if out is None or link.state & Link.LOCAL_CLOSED:
+            if out is None or link.state & (Link.LOCAL_CLOSED | Link.REMOTE_CLOSED):
                 self.pending_sessions.remove(link)
                 continue
             taken = {sid for (path, sid) in self.session_owners if path == out.entity.path}
@@ -164,8 +204,15 @@ class BrokerHandler(MessagingHandler):
                 self._open_session(out, free[0])
 
     def on_link_closing(self, event: Any) -> None:
-        self._forget(event.link)
-        event.link.close()
+        link = event.link
+        if link in self.pending_sessions and link.state & Link.LOCAL_UNINIT:
+            # The client stopped waiting for a session: answer its attach as Service Bus
+            # does, with a timeout, so the SDK raises OperationTimeoutError.
+            self._describe_session(link, "", 0.0)
+            link.condition = Condition("com.microsoft:timeout", "No session is available.")
+            link.open()
+        self._forget(link)
+        link.close()
 
     def on_connection_closing(self, event: Any) -> None:
         self._forget_connection(event.connection)
