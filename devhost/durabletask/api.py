@@ -41,7 +41,7 @@ def status_json(instance: Instance, *, show_input: bool = True, history: bool = 
     if show_input:
         body["input"] = _json_or_none(instance.input)
     if history:
-        body["historyEvents"] = instance.history
+        body["history"] = instance.history
     return body
 
 
@@ -87,14 +87,14 @@ def add_routes(app: web.Application, engine: DurableEngine) -> None:
 
     async def get_status(request: web.Request) -> web.Response:
         instance = engine.status(
-            request.match_info["id"], history=request.query.get("showHistory") == "true"
+            request.match_info["id"], history=request.query.get("showHistory", "").lower() == "true"
         )
         if instance is None:
             return web.json_response({}, status=404)
         body = status_json(
             instance,
-            show_input=request.query.get("showInput", "true") != "false",
-            history=request.query.get("showHistory") == "true",
+            show_input=request.query.get("showInput", "true").lower() != "false",
+            history=request.query.get("showHistory", "").lower() == "true",
         )
         return web.json_response(body, status=202 if instance.running else 200)
 

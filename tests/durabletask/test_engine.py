@@ -1,0 +1,202 @@
+"""The task hub runs the unmodified Durable SDK: each feature through the real client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.durabletask.conftest import Hub, run_with_hub
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def status_of(status) -> str:
+    return status.runtime_status.value
+
+
+def test_activities_in_sequence(tmp_path: Path) -> None:
+    async def scenario(hub: Hub):
+        return await hub.run("sequence", 1)
+
+    status = run_with_hub(tmp_path, scenario)
+    assert (status_of(status), status.output) == ("Completed", 8)
+
+
+def test_fan_out_fan_in(tmp_path: Path) -> None:
+    async def scenario(hub: Hub):
+        return await hub.run("fan_out", 50)
+
+    status = run_with_hub(tmp_path, scenario)
+    assert (status_of(status), status.output) == ("Completed", sum(2 * i for i in range(50)))
+
+
+def test_retry_then_success(tmp_path: Path) -> None:
+    async def scenario(hub: Hub):
+        return await hub.run("retrying", str(tmp_path / "counter"))
+
+    status = run_with_hub(tmp_path, scenario)
+    assert (status_of(status), status.output) == ("Completed", ["ok after 3", 42])
+    assert (tmp_path / "counter").read_text() == "3"
+
+
+def test_retries_exhausted_fail_the_instance_with_the_reason(tmp_path: Path) -> None:
+    async def scenario(hub: Hub):
+        return await hub.run("retry_exhausted")
+
+    status = run_with_hub(tmp_path, scenario)
+    assert status_of(status) == "Failed"
+    assert "bad input x" in status.output
+    failures = [e for e in status.history if e.get("EventType") == 6]
+    assert len(failures) == 3, "three attempts, each failure recorded"
+
+
+def test_an_activity_failure_can_be_caught(tmp_path: Path) -> None:
+    async def scenario(hub: Hub):
+        return await hub.run("catches_failure")
+
+    status = run_with_hub(tmp_path, scenario)
+    assert status_of(status) == "Completed" and status.output.startswith("caught:")
+
+
+def test_external_event_wins_over_timer_and_custom_status(tmp_path: Path) -> None:
+    async def scenario(hub: Hub):
+        instance = await hub.client.start_new("approval", None, 30)
+        await asyncio.sleep(0.3)
+        waiting = await hub.client.get_status(instance)
+        await hub.client.raise_event(instance, "approve", "alice")
+        return waiting, await hub.finish(instance)
+
+    waiting, status = run_with_hub(tmp_path, scenario)
+    assert waiting.custom_status == "waiting"
+    assert (status.output, status.custom_status) == ("approved by alice", "approved")
+
+
+def test_timer_fires_when_no_event_comes(tmp_path: Path) -> None:
+    async def scenario(hub: Hub):
+        started = time.monotonic()
+        status = await hub.run("approval", 0.5)
+        return status, time.monotonic() - started
+
+    status, elapsed = run_with_hub(tmp_path, scenario)
+    assert status.output == "timed out"
+    assert elapsed >= 0.5
+
+
+def test_events_that_arrive_early_are_kept(tmp_path: Path) -> None:
+    async def scenario(hub: Hub):
+        instance = await hub.client.start_new("two_events", None, None)
+        await hub.client.raise_event(instance, "second", 2)
+        await hub.client.raise_event(instance, "first", 1)
+        return await hub.finish(instance)
+
+    assert run_with_hub(tmp_path, scenario).output == [1, 2]
+
+
+def test_sub_orchestrations(tmp_path: Path) -> None:
+    async def scenario(hub: Hub):
+        return await hub.run("parent")
+
+    assert run_with_hub(tmp_path, scenario).output == 8 + 16
+
+
+def test_continue_as_new_carries_state_and_events(tmp_path: Path) -> None:
+    async def scenario(hub: Hub):
+        instance = await hub.client.start_new("counter", None, 0)
+        for _ in range(3):
+            await hub.client.raise_event(instance, "bump", 1)
+        return await hub.finish(instance)
+
+    status = run_with_hub(tmp_path, scenario)
+    assert (status_of(status), status.output) == ("Completed", 3)
+
+
+def test_terminate_and_purge(tmp_path: Path) -> None:
+    async def scenario(hub: Hub):
+        instance = await hub.client.start_new("forever", None, None)
+        await asyncio.sleep(0.2)
+        await hub.client.terminate(instance, "enough")
+        terminated = await hub.client.get_status(instance)
+        purged = await hub.client.purge_instance_history(instance)
+        gone = await hub.client.get_status(instance)
+        return terminated, purged, gone
+
+    terminated, purged, gone = run_with_hub(tmp_path, scenario)
+    assert (status_of(terminated), terminated.output) == ("Terminated", "enough")
+    assert purged.instances_deleted == 1
+    assert gone.runtime_status is None
+
+
+def test_a_non_deterministic_orchestrator_fails_with_a_clear_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SAMPLE_FLAG", str(tmp_path / "flag"))
+
+    async def scenario(hub: Hub):
+        return await hub.run("nondeterministic")
+
+    status = run_with_hub(tmp_path, scenario)
+    assert status_of(status) == "Failed"
+    assert "Non-deterministic" in status.output
+    assert "slow_double" in status.output and "double" in status.output
+
+
+def test_activity_concurrency_is_limited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAMPLE_SLOW_SECONDS", "0.2")
+
+    async def scenario(hub: Hub):
+        started = time.monotonic()
+        instances = [await hub.client.start_new("slow_sequence", None, 1) for _ in range(4)]
+        for instance in instances:
+            await hub.finish(instance)
+        return time.monotonic() - started
+
+    # 4 instances x 4 sequential steps of 0.2 s on 2 slots: at least 8 rounds of 0.2 s.
+    elapsed = run_with_hub(tmp_path, scenario, concurrency=2)
+    assert elapsed >= 1.6
+
+
+def test_the_client_is_refused_without_the_system_key(tmp_path: Path) -> None:
+    import aiohttp
+
+    async def scenario(hub: Hub):
+        base = hub.engine.base_url + "/runtime/webhooks/durabletask/instances/x"
+        async with aiohttp.ClientSession() as session:
+            async with session.get(base) as anonymous:
+                refused = anonymous.status
+            async with session.get(base, params={"code": hub.engine.system_key}) as keyed:
+                allowed = keyed.status
+        return refused, allowed
+
+    assert run_with_hub(tmp_path, scenario) == (401, 404)
+
+
+def test_a_killed_host_resumes_without_rerunning_finished_activities(tmp_path: Path) -> None:
+    db, log = tmp_path / "hub.sqlite", tmp_path / "runs.log"
+    env = {**os.environ, "SAMPLE_RUN_LOG": str(log), "SAMPLE_SLOW_SECONDS": "0.4",
+           "PYTHONPATH": str(ROOT)}  # fmt: skip
+    command = [sys.executable, "-m", "tests.durabletask.engine_process", str(db)]
+    first = subprocess.Popen([*command, "start", "slow_sequence", "1"], cwd=ROOT, env=env,
+                             stdout=subprocess.PIPE, text=True)  # fmt: skip
+    instance = json.loads(first.stdout.readline())["instance"]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (not log.exists() or len(log.read_text().split()) < 4):
+        time.sleep(0.05)
+    os.kill(first.pid, signal.SIGKILL)  # mid-orchestration: two steps done, the third running
+    first.wait()
+    before = log.read_text().splitlines()
+    second = subprocess.run([*command, "resume", instance], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    result = json.loads(second.stdout.strip().splitlines()[-1])
+    assert result == {"status": "Completed", "output": "16"}
+    runs = log.read_text().splitlines()
+    for finished in before[:-1]:
+        assert runs.count(finished) == 1, f"{finished} ran again after the restart"
+    assert runs[-1] == "slow_double 8"
