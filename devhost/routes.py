@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_PARAM = re.compile(r"\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(\?)?(?::([a-z]+))?\}")
+_PARAM = re.compile(r"\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(?::([a-z]+))?(\?)?\}")
 _CONSTRAINTS = {
     "int": r"-?\d+",
     "long": r"-?\d+",
@@ -26,7 +26,7 @@ class RouteTemplate:
         template = template.strip("/")
         for match in _PARAM.finditer(template):
             out.append(re.escape(template[pos : match.start()]))
-            catch_all, name, optional, constraint = match.groups()
+            catch_all, name, constraint, optional = match.groups()
             body = ".*" if catch_all else _CONSTRAINTS.get(constraint or "", r"[^/]+")
             group = f"(?P<{name}>{body})"
             if optional:

@@ -1,0 +1,214 @@
+"""devhost's host: HTTP triggers with keys, Event Grid, timers, Service Bus, settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from azure.servicebus import ServiceBusClient, ServiceBusMessage
+
+from devhost.ncrontab import Schedule, ScheduleError
+from devhost.servicebus import Broker
+from devhost.webhost import DevHost, running
+from tests.host import sample_app
+
+ROOT = Path(__file__).resolve().parents[2]
+MASTER, KEY = "master-" + uuid.uuid4().hex, "key-" + uuid.uuid4().hex
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevHost, Path, Broker]]:
+    work = tmp_path_factory.mktemp("host")
+    log = work / "calls.log"
+    with Broker(port=0, data_dir=work / "sb") as broker:
+        env = {"DEVHOST_MASTER_KEY": MASTER, "DEVHOST_HOST_KEYS": f"runbook={KEY}",
+               "HOST_SAMPLE_LOG": str(log), "SampleServiceBus": broker.connection_string}  # fmt: skip
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        devhost = DevHost(
+            sample_app.app, port=0, data_dir=work / "dh", host_json=ROOT / "host.json"
+        )
+        try:
+            with running(devhost):
+                yield devhost, log, broker
+        finally:
+            for k, v in saved.items():
+                os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+
+def calls(log: Path, kind: str) -> list:
+    if not log.exists():
+        return []
+    return [e["value"] for e in map(json.loads, log.read_text().splitlines()) if e["kind"] == kind]
+
+
+def wait_for(check, timeout: float = 15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := check():
+            return value
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+def test_route_params_methods_and_malformed_bodies_reach_the_function(host) -> None:
+    devhost, _, _ = host
+    url = f"{devhost.base_url}/api/echo/alice/3?x=1"
+    response = requests.post(url, data=b"{not json", headers={"x-functions-key": KEY}, timeout=10)
+    assert response.status_code == 200 and response.headers["X-Echo"] == "yes"
+    body = response.json()
+    assert body["route"] == {"name": "alice", "count": "3"}
+    assert body["params"] == {"x": "1"} and body["body"] == "{not json"
+    assert body["url"].startswith("http://127.0.0.1:")
+    optional = requests.get(f"{devhost.base_url}/api/echo/bob", params={"code": KEY}, timeout=10)
+    assert optional.json()["route"] == {"name": "bob"}
+    assert requests.get(f"{devhost.base_url}/api/echo/bob/x", params={"code": KEY},
+                        timeout=10).status_code == 404  # fmt: skip
+
+
+def test_keys_are_enforced_per_auth_level(host) -> None:
+    devhost, _, _ = host
+    base = devhost.base_url + "/api"
+    assert requests.get(f"{base}/open", timeout=10).status_code == 200
+    assert requests.get(f"{base}/echo/a", timeout=10).status_code == 401
+    assert (
+        requests.get(f"{base}/echo/a", headers={"x-functions-key": "nope"}, timeout=10).status_code
+        == 401
+    )
+    assert requests.get(f"{base}/echo/a", headers={"x-functions-key": MASTER}, timeout=10).ok
+    assert (
+        requests.get(f"{base}/admin-only", headers={"x-functions-key": KEY}, timeout=10).status_code
+        == 401
+    )
+    assert requests.get(f"{base}/admin-only", headers={"x-functions-key": MASTER}, timeout=10).ok
+    assert requests.get(f"{base}/nothing-here", timeout=10).status_code == 404
+
+
+def test_a_function_that_raises_is_a_500_problem_without_internals(host) -> None:
+    devhost, _, _ = host
+    response = requests.get(
+        f"{devhost.base_url}/api/boom", headers={"x-functions-key": KEY}, timeout=10
+    )
+    assert response.status_code == 500
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+    assert "secret internals" not in response.text
+
+
+def test_durable_client_and_check_status_response(host) -> None:
+    devhost, _, _ = host
+    response = requests.post(f"{devhost.base_url}/api/start/greet", json="world",
+                             headers={"x-functions-key": KEY}, timeout=10)  # fmt: skip
+    assert response.status_code == 202
+    status_url = response.json()["statusQueryGetUri"]
+    assert "code=" in status_url
+    done = wait_for(lambda: (s := requests.get(status_url, timeout=10).json())
+                    and s["runtimeStatus"] == "Completed" and s)  # fmt: skip
+    assert done["output"] == "hello world"
+    keyless = status_url.split("?")[0]
+    assert requests.get(keyless, timeout=10).status_code == 401
+
+
+def test_event_grid_schema_cloudevents_and_handshakes(host) -> None:
+    devhost, log, _ = host
+    url = f"{devhost.base_url}/runtime/webhooks/eventgrid?functionName=on_alert&code={MASTER}"
+    validation = requests.post(url, json=[{
+        "id": "v", "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent",
+        "subject": "", "eventTime": "2026-11-24T00:00:00Z", "dataVersion": "1",
+        "data": {"validationCode": "abc123"}}], headers={"aeg-event-type": "SubscriptionValidation"},
+        timeout=10)  # fmt: skip
+    assert validation.json() == {"validationResponse": "abc123"}
+    requests.post(url, json=[{"id": "e1", "eventType": "Fired", "subject": "rule",
+                              "eventTime": "2026-11-24T00:00:00Z", "dataVersion": "1",
+                              "data": {"severity": "Sev1"}}], timeout=10)  # fmt: skip
+    requests.post(url, json={"specversion": "1.0", "id": "c1", "source": "/x", "type": "Resolved",
+                             "data": {"a": 1}}, timeout=10)  # fmt: skip
+    options = requests.options(
+        url, headers={"WebHook-Request-Origin": "eventgrid.azure.net"}, timeout=10
+    )
+    assert options.headers["WebHook-Allowed-Origin"] == "eventgrid.azure.net"
+    assert calls(log, "eventgrid") == [{"id": "e1", "type": "Fired", "data": {"severity": "Sev1"}}]
+    assert calls(log, "cloudevent") == [{"id": "c1", "type": "Resolved", "data": {"a": 1}}]
+    refused = requests.post(url.replace(MASTER, KEY), json=[], timeout=10)
+    assert refused.status_code == 401
+
+
+def test_timer_trigger_fires_on_its_schedule(host) -> None:
+    _, log, _ = host
+    wait_for(lambda: len(calls(log, "timer")) >= 2, timeout=10)
+
+
+def test_service_bus_trigger_completes_and_retries_a_failure(host) -> None:
+    _, log, broker = host
+    with ServiceBusClient.from_connection_string(broker.connection_string) as client, \
+            client.get_queue_sender("agent-events-deadletter") as sender:  # fmt: skip
+        sender.send_messages(ServiceBusMessage("fine", message_id="m-fine"))
+        sender.send_messages(ServiceBusMessage("fail-once", message_id="m-fail"))
+    seen = wait_for(lambda: (c := calls(log, "servicebus")) and len(c) >= 3 and c)
+    fine = [c for c in seen if c["body"] == "fine"]
+    failing = [c["count"] for c in seen if c["body"] == "fail-once"]
+    assert len(fine) == 1 and fine[0]["id"] == "m-fine"
+    assert failing[:2] == [1, 2], "abandoned, then delivered again"
+
+
+@pytest.mark.parametrize(
+    ("schedule", "after", "expected"),
+    [
+        ("*/30 * * * * *", "2026-01-01T00:00:10", "2026-01-01T00:00:30"),
+        ("0 30 9 * * Mon-Fri", "2026-11-28T12:00:00", "2026-11-30T09:30:00"),
+        ("0 0 0 1 Jan *", "2026-03-01T00:00:00", "2027-01-01T00:00:00"),
+        ("0 */5 * * * *", "2026-01-01T00:07:00", "2026-01-01T00:10:00"),
+        ("00:00:10", "2026-01-01T00:00:00", "2026-01-01T00:00:10"),
+    ],
+)
+def test_ncrontab(schedule: str, after: str, expected: str) -> None:
+    from datetime import datetime
+
+    assert (
+        Schedule.parse(schedule).next_after(datetime.fromisoformat(after)).isoformat() == expected
+    )
+
+
+@pytest.mark.parametrize("bad", ["* * * * *", "61 * * * * *", "*/0 * * * * *", "x * * * * *"])
+def test_ncrontab_refuses_bad_schedules(bad: str) -> None:
+    with pytest.raises(ScheduleError):
+        Schedule.parse(bad)
+
+
+def test_devhost_refuses_to_start_without_a_needed_setting(tmp_path: Path) -> None:
+    settings = tmp_path / "local.settings.json"
+    settings.write_text(json.dumps({"Values": {"DEVHOST_MASTER_KEY": ""}}))
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DEVHOST_MASTER_KEY", "ServiceBusConnection")
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "devhost", "--settings", str(settings), "--port", "0",
+         "--data-dir", str(tmp_path / "d")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "DEVHOST_MASTER_KEY" in result.stderr and "ServiceBusConnection" in result.stderr
+    assert "Fix:" in result.stderr
+
+
+def test_the_real_function_app_loads_and_lists_its_functions() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", "import function_app; from devhost.functions import index; "
+         "print('\\n'.join(f'{s.name} {s.trigger_type}' for s in index(function_app.app.get_functions())))"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    listed = dict(line.split() for line in result.stdout.splitlines())
+    assert listed["api_enable_protection"] == "httpTrigger"
+    assert listed["agent_event"] == "serviceBusTrigger"
+    assert listed["protect_vm"] == "orchestrationTrigger"
+    assert listed["replicate_vm"] == "orchestrationTrigger"
+    assert listed["check_prerequisites"] == "activityTrigger"
