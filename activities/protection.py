@@ -11,13 +11,13 @@ import hashlib
 
 import azure.durable_functions as df
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from domain.adapters import to_domain_vm, to_protection_request
 from pydantic import BaseModel
 
 from contracts.api import DisableProtectionRequest, EnableProtectionRequest, ProtectionTarget
 from core.clients import blob_service
 from core.settings import json_setting, setting
 from domain import prerequisites
+from domain.adapters import to_domain_vm, to_protection_request
 from readmodels.inventory import get_vm
 from readmodels.items import get_item, update_item
 from readmodels.points import delete_point, list_points
