@@ -1,0 +1,1 @@
+"""The on-premises agent: reads Hyper-V disks and replicates them into Azure page blobs."""
