@@ -4,6 +4,67 @@
 raises `DiskError` with the cause and the fix for anything it cannot read safely.
 """
 
-from agent.disks.base import DiskImage, DiskInfo, Extent
+from __future__ import annotations
 
-__all__ = ["DiskImage", "DiskInfo", "Extent"]
+from collections.abc import Iterable
+from pathlib import Path
+
+from agent.disks._file import ImageFile
+from agent.disks.base import DiskImage, DiskInfo, Extent
+from agent.errors import DiskError
+
+__all__ = ["DiskImage", "DiskInfo", "Extent", "detect_format", "open_disk"]
+
+VHDX_SIGNATURE = b"vhdxfile"
+VHD_COOKIE = b"conectix"
+
+
+def detect_format(file: ImageFile) -> str:
+    """ "vhdx", "vhd" or "raw", from signatures only (the extension can lie).
+
+    VHDX starts with its file identifier. A VHD has its footer in the last 512 bytes (511 for
+    images from old Virtual PC), and a dynamic or differencing one also a copy at the start;
+    either copy is enough to call it a VHD (the reader then checks them). Anything else is raw.
+    """
+    head = file.pread_short(0, 8)
+    if head == VHDX_SIGNATURE:
+        return "vhdx"
+    if head == VHD_COOKIE:
+        return "vhd"
+    if file.size >= 512:
+        tail = file.pread_short(file.size - 512, 512)
+        if tail[:8] == VHD_COOKIE or tail[1:9] == VHD_COOKIE:
+            return "vhd"
+    return "raw"
+
+
+def open_disk(path: str | Path, *, search_dirs: Iterable[str | Path] = ()) -> DiskImage:
+    """Open and validate a disk image of any supported format.
+
+    `search_dirs` are extra folders where a differencing disk's parents may be found (after the
+    locations the child itself records). Raises `DiskError` for anything unreadable.
+    """
+    file = ImageFile(path)
+    try:
+        if file.size == 0:
+            raise DiskError(
+                "DiskEmpty",
+                f"{file.path} is empty (0 bytes).",
+                "Point the agent at the disk image itself, not a placeholder; copy it again if "
+                "the copy failed.",
+            )
+        kind = detect_format(file)
+        if kind == "vhdx":
+            from agent.disks.vhdx import VhdxDisk
+
+            return VhdxDisk.open_file(file, search_dirs=tuple(Path(d) for d in search_dirs))
+        if kind == "vhd":
+            from agent.disks.vhd import VhdDisk
+
+            return VhdDisk.open_file(file, search_dirs=tuple(Path(d) for d in search_dirs))
+        from agent.disks.raw import RawDisk
+
+        return RawDisk(file)
+    except BaseException:
+        file.close()
+        raise

@@ -1,0 +1,118 @@
+"""One open image file: positional reads with exact lengths, and the identity a fingerprint uses.
+
+Every reader goes through here so that a missing file, a permission problem or a short read
+becomes the same clear `DiskError`, and so that reads are `os.pread` (no shared file position,
+hence safe from several threads at once).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+from agent.errors import DiskError
+
+
+class ImageFile:
+    """A read-only file descriptor on one image file of a chain."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
+            raise DiskError(
+                "DiskNotFound",
+                f"The disk image {self.path} does not exist.",
+                "Check the path (and that the share or volume holding it is mounted).",
+            ) from None
+        except PermissionError:
+            raise DiskError(
+                "DiskPermissionDenied",
+                f"The agent may not read {self.path}.",
+                "Grant the agent's account read access to the file, or run the agent as a user "
+                "that has it.",
+            ) from None
+        except IsADirectoryError:
+            raise DiskError(
+                "DiskNotAFile",
+                f"{self.path} is a directory, not a disk image.",
+                "Pass the path of the .vhdx, .vhd or raw image file itself.",
+            ) from None
+        except OSError as exc:
+            raise DiskError(
+                "DiskUnreadable",
+                f"The disk image {self.path} cannot be opened: {exc.strerror}.",
+                "Check the file and the storage holding it.",
+            ) from None
+        st = os.fstat(self._fd)
+        if not _is_regular_or_block(st.st_mode):
+            self.close()
+            raise DiskError(
+                "DiskNotAFile",
+                f"{self.path} is not a regular file.",
+                "Pass the path of the .vhdx, .vhd or raw image file itself.",
+            )
+        self.size = _size_of(self._fd, st)
+
+    @property
+    def fd(self) -> int:
+        return self._fd
+
+    def pread(self, offset: int, length: int) -> bytes:
+        """Exactly `length` bytes at `offset`, or a DiskError naming the truncation."""
+        data = self.pread_short(offset, length)
+        if len(data) != length:
+            raise DiskError(
+                "DiskTruncated",
+                f"{self.path} ends at byte {self.size} but a structure needs bytes "
+                f"{offset}..{offset + length}.",
+                "The file was cut short (incomplete copy or download): copy it again from the "
+                "source.",
+            )
+        return data
+
+    def pread_short(self, offset: int, length: int) -> bytes:
+        """Up to `length` bytes at `offset` (fewer only at end of file)."""
+        chunks: list[bytes] = []
+        got = 0
+        while got < length:
+            try:
+                chunk = os.pread(self._fd, length - got, offset + got)
+            except OSError as exc:
+                raise DiskError(
+                    "DiskReadFailed",
+                    f"Reading {self.path} at byte {offset + got} failed: {exc.strerror}.",
+                    "Check the storage holding the image (disk errors, disconnected share).",
+                ) from None
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def identity(self) -> str:
+        """Path, device, inode, size and modification time: what a fingerprint hashes."""
+        st = os.fstat(self._fd)
+        return f"{self.path.resolve()}|{st.st_dev}|{st.st_ino}|{st.st_size}|{st.st_mtime_ns}"
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            try:
+                os.close(fd)
+            except OSError as exc:  # pragma: no cover - closing a read-only fd
+                if exc.errno != errno.EBADF:
+                    raise
+
+
+def _is_regular_or_block(mode: int) -> bool:
+    return stat.S_ISREG(mode) or stat.S_ISBLK(mode)
+
+
+def _size_of(fd: int, st: os.stat_result) -> int:
+    if stat.S_ISBLK(st.st_mode):
+        return os.lseek(fd, 0, os.SEEK_END)
+    return st.st_size
