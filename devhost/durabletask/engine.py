@@ -24,6 +24,7 @@ from typing import Any
 from azure.functions.durable_functions import ActivityTriggerConverter
 from azure.functions.meta import Datum
 
+from devhost import sdk_session
 from devhost.durabletask.history import Action, Event, event, now, parse_time, stamp
 from devhost.durabletask.store import Instance, Store
 
@@ -144,6 +145,7 @@ class DurableEngine:
 
     async def start(self) -> None:
         """Resume every unfinished instance and re-run activities that were in flight."""
+        sdk_session.adopt()  # client-using functions run on this loop from now on
         self._kick = asyncio.Event()
         for instance_id, task_id, name, input_ in self.store.pending_work():
             self._dispatch(instance_id, task_id, name, input_)
@@ -157,6 +159,7 @@ class DurableEngine:
         for task in list(self._tasks):
             task.cancel()
         self.pool.shutdown(wait=False, cancel_futures=True)
+        await sdk_session.release()
         self.store.close()
 
     def _wake(self) -> None:

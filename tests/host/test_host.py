@@ -188,15 +188,16 @@ def test_devhost_refuses_to_start_without_a_needed_setting(tmp_path: Path) -> No
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in ("DEVHOST_MASTER_KEY", "ServiceBusConnection")
+        if k not in ("DEVHOST_MASTER_KEY", "SampleServiceBus")
     }
     result = subprocess.run(
-        [sys.executable, "-m", "devhost", "--settings", str(settings), "--port", "0",
+        [sys.executable, "-m", "devhost", "--app", "tests.host.sample_app",
+         "--settings", str(settings), "--port", "0",
          "--data-dir", str(tmp_path / "d")],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 2
-    assert "DEVHOST_MASTER_KEY" in result.stderr and "ServiceBusConnection" in result.stderr
+    assert "DEVHOST_MASTER_KEY" in result.stderr and "SampleServiceBus" in result.stderr
     assert "Fix:" in result.stderr
 
 
