@@ -28,13 +28,13 @@ from typing import Any
 import azure.functions as func
 from aiohttp import web
 
+from devhost import invocation_log
 from devhost.durabletask import DurableEngine
 from devhost.functions import FunctionSpec, index
 from devhost.ncrontab import Schedule
 from devhost.sb_trigger import ServiceBusTriggerRunner
 
 log = logging.getLogger("devhost")
-invocations = logging.getLogger("devhost.invocations")
 ROUTE_PREFIX = "api"
 
 
@@ -45,6 +45,20 @@ def parse_keys(text: str) -> dict[str, str]:
         name, sep, value = part.partition("=")
         keys[name if sep else f"key{n}"] = value if sep else name
     return keys
+
+
+def durable_system_key(master_key: str) -> str | None:
+    """DEVHOST_DURABLE_KEY, else a key derived from the master key.
+
+    Stable across restarts (status URLs handed out before a crash keep working) without
+    putting the master key itself into every URL the Durable client returns.
+    """
+    configured = os.environ.get("DEVHOST_DURABLE_KEY")
+    if configured:
+        return configured
+    if not master_key:
+        return None
+    return hmac.new(master_key.encode(), b"durabletask_extension", "sha256").hexdigest()
 
 
 class DevHost:
@@ -76,6 +90,8 @@ class DevHost:
             activity_concurrency=durable.get(
                 "maxConcurrentActivityFunctions", activity_concurrency
             ),
+            system_key=durable_system_key(self.master_key),
+            admin_key=self.master_key or None,
         )
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="fn")
         self._runner: web.AppRunner | None = None
@@ -157,12 +173,11 @@ class DevHost:
             outcome = "failed"
             raise
         finally:
-            invocations.info(json.dumps({
-                "function": spec.name, "trigger": spec.trigger_type,
-                "invocationId": info.get("invocation_id") or uuid.uuid4().hex,
-                "durationMs": round((time.perf_counter() - started) * 1000, 2),
-                "outcome": outcome, **{k: v for k, v in info.items() if k != "invocation_id"},
-            }))  # fmt: skip
+            invocation_log.record(
+                spec.name, spec.trigger_type, instance=None,
+                seconds=time.perf_counter() - started, outcome=outcome,
+                invocationId=info.pop("invocation_id", None) or uuid.uuid4().hex, **info,
+            )  # fmt: skip
 
     # --- HTTP --------------------------------------------------------------------------------
 

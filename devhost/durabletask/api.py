@@ -59,7 +59,9 @@ def add_routes(app: web.Application, engine: DurableEngine) -> None:
         if request.path.startswith(f"/_durable/{engine.rpc_token}/"):
             return True
         code = request.query.get("code") or request.headers.get("x-functions-key") or ""
-        return hmac.compare_digest(code, engine.system_key)
+        return hmac.compare_digest(code, engine.system_key) or bool(
+            engine.admin_key and hmac.compare_digest(code, engine.admin_key)
+        )
 
     def guard(handler):
         async def wrapped(request: web.Request) -> web.StreamResponse:

@@ -24,12 +24,11 @@ from typing import Any
 from azure.functions.durable_functions import ActivityTriggerConverter
 from azure.functions.meta import Datum
 
-from devhost import sdk_session
+from devhost import invocation_log, sdk_session
 from devhost.durabletask.history import Action, Event, event, now, parse_time, stamp
 from devhost.durabletask.store import Instance, Store
 
 log = logging.getLogger("devhost.durable")
-invocations = logging.getLogger("devhost.invocations")
 OUT_OF_PROC = "$OutOfProcData$:"
 UNSUPPORTED = {Action.CALL_ENTITY, Action.CALL_HTTP, Action.SIGNAL_ENTITY}
 
@@ -82,13 +81,19 @@ class DurableEngine:
         hub_name: str = "DrControlPlane",
         activity_concurrency: int = 16,
         base_url: str = "http://127.0.0.1:7071",
+        system_key: str | None = None,
+        admin_key: str | None = None,
     ) -> None:
         self.catalog = FunctionCatalog(functions)
         self.store = Store(db_path)
         self.hub_name = hub_name
         self.base_url = base_url
         self.rpc_token = uuid.uuid4().hex
-        self.system_key = uuid.uuid4().hex
+        # The durabletask_extension system key: it is in every status URL the client hands
+        # out, so it must outlive a restart for those URLs to keep working (DevHost derives it
+        # from the master key). The admin (master) key is accepted as well, as in Azure.
+        self.system_key = system_key or uuid.uuid4().hex
+        self.admin_key = admin_key
         self.activity_slots = asyncio.Semaphore(activity_concurrency)
         self.pool = ThreadPoolExecutor(max_workers=activity_concurrency, thread_name_prefix="act")
         self._kick: asyncio.Event | None = None
@@ -367,16 +372,11 @@ class DurableEngine:
                 result, error = {"isDone": False, "actions": [[]]}, f"{type(exc).__name__}: {exc}"
         finally:
             self.user_time += time.perf_counter() - begun
-        invocations.info(
-            json.dumps(
-                {
-                    "function": instance.name, "trigger": "orchestrationTrigger",
-                    "instance": instance.id, "event": Event(kind).name,
-                    "durationMs": round((time.perf_counter() - begun) * 1000, 2),
-                    "outcome": "failed" if error else ("completed" if result.get("isDone")
-                                                       else "awaiting"),
-                }
-            )
+        invocation_log.record(
+            instance.name, "orchestrationTrigger", instance=instance.id,
+            seconds=time.perf_counter() - begun,
+            outcome="failed" if error else ("completed" if result.get("isDone") else "awaiting"),
+            event=Event(kind).name,
         )  # fmt: skip
 
         played = {**new_event, "IsPlayed": True}
@@ -629,10 +629,14 @@ class DurableEngine:
                 label = "failed"
             elapsed = time.perf_counter() - begun
             self.user_time += elapsed
-            invocations.info(json.dumps({
-                "function": name, "trigger": "activityTrigger", "instance": instance_id,
-                "task": task_id, "durationMs": round(elapsed * 1000, 2), "outcome": label,
-            }))  # fmt: skip
+            invocation_log.record(
+                name,
+                "activityTrigger",
+                instance=instance_id,
+                seconds=elapsed,
+                outcome=label,
+                task=task_id,
+            )
         self.store.begin()
         try:
             if self.store.finish_work(instance_id, task_id):
