@@ -23,7 +23,7 @@ from typing import Any
 
 from proton import Condition, Data, Delivery, Link, Message, symbol, timestamp, ulong
 from proton.handlers import EndpointStateHandler, MessagingHandler
-from proton.reactor import Container
+from proton.reactor import ApplicationEvent, Container, EventInjector
 
 from devhost.servicebus.entities import DLQ, Entities, Entity
 from devhost.servicebus.store import MessageStore, Stored
@@ -83,12 +83,16 @@ class BrokerHandler(MessagingHandler):
         self.pending_since: dict[Link, float] = {}
         self.listening = threading.Event()
         self.container: Container | None = None
+        self.acceptor: Any = None
+        # Proton is single-threaded: other threads ask for a stop through this pipe.
+        self.injector = EventInjector()
 
     # --- connections and links ---------------------------------------------------------------
 
     def on_start(self, event: Any) -> None:
         self.container = event.container
-        event.container.listen(self.url)
+        self.acceptor = event.container.listen(self.url)
+        event.container.selectable(self.injector)
         event.container.schedule(0.5, self)
         self.listening.set()
 
@@ -98,6 +102,18 @@ class BrokerHandler(MessagingHandler):
         self._time_out_pending()
         self._serve_all()
         event.container.schedule(0.5, self)
+
+    def on_shutdown(self, event: Any) -> None:
+        """Close the listening socket (so the port is free at once for a restart) and stop."""
+        if self.acceptor is not None:
+            self.acceptor.close()
+        self.injector.close()
+        if self.container is not None:
+            self.container.stop()
+
+    def request_stop(self) -> None:
+        """From any thread: stop the event loop on its own thread."""
+        self.injector.trigger(ApplicationEvent("shutdown"))
 
     def on_connection_bound(self, event: Any) -> None:
         sasl = event.transport.sasl()
@@ -489,8 +505,13 @@ def _seconds(value: Any) -> float:
     return float(value) / 1000.0
 
 
-def _session_filter(data: Data) -> str | None:
-    value = data.get_object() if data is not None else None
+def _session_filter(data: Data | None) -> str | None:
+    """The session a receiver asked for (None: the next available one). Proton leaves the
+    filter's cursor before its first node, so step onto it before reading."""
+    if data is None:
+        return None
+    data.rewind()
+    value = data.get_object() if data.next() is not None else None
     if isinstance(value, dict):
         found = value.get(SESSION_FILTER)
         return _text(found)
@@ -561,8 +582,8 @@ class Broker:
         return self
 
     def stop(self) -> None:
-        self.container.stop()
-        self.thread.join(5)
+        self.handler.request_stop()
+        self.thread.join(10)
         self.store.close()
 
     def __enter__(self) -> Broker:

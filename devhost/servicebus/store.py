@@ -165,9 +165,12 @@ class MessageStore:
         return cursor.rowcount > 0
 
     def move(self, seq: int, entity: str, reason: str | None, description: str | None) -> None:
+        """Dead-letter a message. The dead-letter queue keeps it until someone takes it: TTL
+        no longer applies there, or an expired message would vanish on arrival."""
         self.db.execute(
             "UPDATE messages SET entity = ?, lock_token = NULL, locked_until = NULL, "
-            "dead_letter_reason = ?, dead_letter_description = ?, visible_at = 0 WHERE seq = ?",
+            "dead_letter_reason = ?, dead_letter_description = ?, visible_at = 0, "
+            "expires_at = NULL WHERE seq = ?",
             (entity, reason, description, seq),
         )
 
