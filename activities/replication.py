@@ -1,43 +1,50 @@
 """Activities of replication: replica blobs, agent commands, verification, recovery points.
 
 Each one is idempotent, because the orchestration may run it again after a crash: creating a
-blob that exists, resending a command (the agent dedupes by command id), snapshotting for a
-recovery point whose row already exists — all end in the same state.
+blob that exists, resending a command (the agent dedupes by command id), recording a recovery
+point whose row already exists — all end in the same state. The rules they apply live in
+`domain/`; these functions only read, decide through the domain, and write.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
-import contextlib
 import hashlib
 from datetime import UTC, datetime
 
 import azure.durable_functions as df
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import ResourceExistsError
 from azure.servicebus import ServiceBusMessage
 from pydantic import BaseModel, Field
 
-from contracts.commands import AgentCommand, CommandType, DiskTarget, ReplicateCommand, SyncCommand
+from activities.replica_points import ReplicaInvalid, prune_points, snapshot_point
+from contracts.commands import (
+    AgentCommand,
+    CancelCommand,
+    CommandType,
+    DiskTarget,
+    ReplicateCommand,
+    SyncCommand,
+)
 from contracts.events import DiskResult
 from core.clients import blob_service, servicebus_client
 from core.sas import blob_sas_url
-from core.settings import int_setting, setting
+from core.settings import int_setting, json_setting, setting
 from domain import replication as rules
+from domain.errors import ErrorInfo
+from domain.model import HealthState
+from domain.rpo import assess_health
 from orchestrators.inputs import ReplicationInput
 from readmodels.items import get_item, update_item
 from readmodels.jobs import create_job_with_id
-from readmodels.points import delete_point, list_points, save_point
-from readmodels.records import HealthView, RecoveryPoint, ReplicatedItem
+from readmodels.records import HealthView, ReplicatedItem
 from readmodels.sites import last_heartbeat
 
 bp = df.Blueprint()
-MIB = 1024 * 1024
-FOOTER = 512
-
-
-def replica_blob_size(virtual_size: int) -> int:
-    """The Azure-ready fixed VHD: virtual size rounded up to 1 MiB, plus the footer."""
-    return -(-virtual_size // MIB) * MIB + FOOTER
+FOOTER = rules.FOOTER
+STOPPED = ("NotProtected", "DisablingProtection", "FailoverInProgress", "FailedOver",
+           "FailoverCommitted")  # fmt: skip
 
 
 class VmRef(BaseModel):
@@ -50,11 +57,11 @@ class CommandInput(VmRef):
     type: CommandType
     resync: bool = False
     cycle: int = 0
-    consistency: str = "crash"
 
 
 class PointInput(VmRef):
     command_id: str
+    status_event: str  # InitialReplicationCompleted | DeltaSyncCompleted | ResyncCompleted
     consistency: str = "crash"
     taken_at: datetime | None = None
     disks: list[DiskResult] = Field(default_factory=list)
@@ -62,31 +69,82 @@ class PointInput(VmRef):
 
 class StatusInput(VmRef):
     event: str
-    job_id: str | None = None
-
-
-class HealthInput(VmRef):
-    stalled_seconds: float | None = None
     failure: dict | None = None
+
+
+class StallInput(VmRef):
+    command_id: str
+    stall_seconds: int
+
+
+class StartInput(VmRef):
+    protect_job_id: str
+    started_by: str = "api"
+
+
+class StopInput(VmRef):
+    reason: str = "Protection was disabled."
 
 
 def _item(ref: VmRef) -> ReplicatedItem:
     item = get_item(ref.tenant, ref.vm)
     if item is None:
-        raise LookupError(f"{ref.tenant}/{ref.vm} is not protected")
+        raise LookupError(f"{ref.tenant}/{ref.vm} has no replicated item")
     return item
+
+
+def policy_of(item: ReplicatedItem):
+    return rules.policy_named(item.policy, json_setting("REPLICATION_POLICIES", {}))
+
+
+def health_of(
+    item: ReplicatedItem,
+    now: datetime,
+    *,
+    stall_seconds: int | None = None,
+    failure: dict | None = None,
+) -> tuple[HealthView, float | None, datetime | None]:
+    """The item's health from the shared RPO/heartbeat rules, plus a stall (when the upload
+    of the current command is being watched) or a failure the agent reported."""
+    heartbeat = last_heartbeat(item.tenant, item.site)
+    other: list[tuple[HealthState, ErrorInfo]] = []
+    if failure:
+        other.append((HealthState.CRITICAL, ErrorInfo(**failure)))
+    assessment = assess_health(
+        now=now,
+        rpo_threshold_seconds=policy_of(item).rpo_threshold_seconds,
+        last_recovery_point=item.last_recovery_point,
+        last_heartbeat=heartbeat,
+        heartbeat_timeout_seconds=int_setting("AGENT_HEARTBEAT_TIMEOUT_SECONDS", 180),
+        upload_in_progress=stall_seconds is not None,
+        last_progress=_last_progress(item),
+        stall_timeout_seconds=stall_seconds,
+        other=other,
+    )
+    view = HealthView(
+        state=assessment.health.state.value,
+        reasons=[r.to_dict() for r in assessment.health.reasons],
+    )
+    return view, assessment.rpo_seconds, heartbeat
+
+
+def _last_progress(item: ReplicatedItem) -> datetime | None:
+    """When the agent last moved the current command forward (or was sent it)."""
+    progress = item.progress
+    if progress and progress.command_id == item.command_id and progress.updated:
+        return max(progress.updated, item.command_sent or progress.updated)
+    return item.command_sent
 
 
 @bp.activity_trigger(input_name="payload")
 def prepare_replica(payload: dict) -> list[dict]:
     """One page blob per disk, sized for the fixed-VHD replica (existing blobs are kept)."""
-    ref = VmRef.model_validate(payload)
-    item = _item(ref)
+    item = _item(VmRef.model_validate(payload))
     service = blob_service()
     sizes = []
     for disk in item.replica_disks:
         blob = service.get_blob_client(disk.container, disk.blob)
-        size = replica_blob_size(disk.size)
+        size = rules.replica_blob_size(disk.size)
         try:
             blob.create_page_blob(size, if_none_match="*")
         except ResourceExistsError:
@@ -97,43 +155,54 @@ def prepare_replica(payload: dict) -> list[dict]:
 
 
 @bp.activity_trigger(input_name="payload")
-def send_agent_command(payload: dict) -> str:
-    """A replicate or sync command with a fresh write-only SAS per disk, to the VM's site."""
+def send_agent_command(payload: dict) -> dict:
+    """A replicate or sync command with a fresh SAS per disk, to the VM's site.
+
+    Returns {"sent": False} when the VM is no longer protected, so the loop ends cleanly.
+    The SAS is write-only; a resync (full compare) also reads, so it gets read+write."""
     request = CommandInput.model_validate(payload)
     item = _item(request)
+    if item.status in STOPPED:
+        return {"sent": False, "status": item.status}
+    now = datetime.now(UTC)
+    consistency = rules.consistency_for_cycle(policy_of(item), item.last_app_consistent_point, now)
     disks = [
         DiskTarget(
             disk_id=disk.disk_id,
             path=disk.source_path,
-            sas_url=blob_sas_url(disk.container, disk.blob, write=True),
-            blob_size=replica_blob_size(disk.size),
+            sas_url=blob_sas_url(disk.container, disk.blob, write=True, read=request.resync),
+            blob_size=rules.replica_blob_size(disk.size),
         )
         for disk in item.replica_disks
     ]
     if request.type is CommandType.REPLICATE:
         data = ReplicateCommand(disks=disks, resync=request.resync).wire()
     else:
-        data = SyncCommand(disks=disks, consistency=request.consistency, cycle=request.cycle).wire()
-    command = AgentCommand(
-        type=request.type,
-        id=request.command_id,
-        tenant=request.tenant,
-        site=item.site,
-        vm=request.vm,
-        time=datetime.now(UTC),
-        data=data,
-    )
+        data = SyncCommand(disks=disks, consistency=consistency.value, cycle=request.cycle).wire()
+    command = AgentCommand(type=request.type, id=request.command_id, tenant=request.tenant,
+                           site=item.site, vm=request.vm, time=now, data=data)  # fmt: skip
     message = ServiceBusMessage(
         command.model_dump_json(by_alias=True),
         message_id=command.id,  # a resend after a crash is dropped by duplicate detection
+        session_id=request.vm,
         content_type="application/json",
         subject=command.type.value,
         application_properties={"site": item.site, "tenant": request.tenant},
     )
+    _send(message)
+
+    def sent(current: ReplicatedItem) -> None:
+        if current.command_id != command.id:
+            current.command_id, current.command_sent = command.id, now
+
+    update_item(request.tenant, request.vm, sent)
+    return {"sent": True, "commandId": command.id, "consistency": consistency.value}
+
+
+def _send(message: ServiceBusMessage) -> None:
     topic = setting("AGENT_COMMANDS_TOPIC", "agent-commands")
     with servicebus_client() as client, client.get_topic_sender(topic) as sender:
         sender.send_messages(message)
-    return command.id
 
 
 def _verify_disk(container: str, blob_name: str, expected_size: int, result: DiskResult) -> None:
@@ -146,125 +215,88 @@ def _verify_disk(container: str, blob_name: str, expected_size: int, result: Dis
             f"expected {expected_size}"
         )
     footer = blob.download_blob(offset=size - FOOTER, length=FOOTER).readall()
-    problem = rules.footer_problem(footer, expected_size - FOOTER)
-    if problem:
+    if problem := rules.footer_problem(footer, expected_size - FOOTER):
         raise ReplicaInvalid(f"disk {result.disk_id}: {problem}")
     for span, digest in result.checksums.items():
         offset, length = (int(x) for x in span.split("+"))
         data = blob.download_blob(offset=offset, length=length).readall()
-        actual = base64.b64encode(hashlib.md5(data).digest()).decode()
-        if actual != digest:
+        if base64.b64encode(hashlib.md5(data).digest()).decode() != digest:
             raise ReplicaInvalid(
                 f"disk {result.disk_id}: bytes {offset}+{length} differ from what the agent sent"
             )
 
 
-class ReplicaInvalid(Exception):
-    """The replica in Azure does not match what the agent says it wrote."""
-
-
 @bp.activity_trigger(input_name="payload")
-def create_recovery_point(payload: dict) -> dict:
-    """Verify every disk, then snapshot them all as one point (idempotent by command id)."""
+def record_recovery_point(payload: dict) -> dict:
+    """Verify every disk, snapshot them all as one point, prune, and refresh status, RPO and
+    health in one write. Idempotent by command id: a rerun finds its point and its status."""
     request = PointInput.model_validate(payload)
     item = _item(request)
     by_disk = {r.disk_id: r for r in request.disks}
     for disk in item.replica_disks:
         if disk.disk_id not in by_disk:
             raise ReplicaInvalid(f"the agent reported nothing for disk {disk.disk_id}")
-        _verify_disk(disk.container, disk.blob, replica_blob_size(disk.size), by_disk[disk.disk_id])
-    existing = {p.id: p for p in list_points(request.tenant, request.vm)}
-    if request.command_id in existing:
-        return existing[request.command_id].wire()
-    service = blob_service()
-    snapshots = {}
-    for disk in item.replica_disks:
-        snap = service.get_blob_client(disk.container, disk.blob).create_snapshot(
-            metadata={"recoverypoint": request.command_id, "consistency": request.consistency}
-        )
-        snapshots[disk.disk_id] = snap["snapshot"]
-    point = RecoveryPoint(
-        id=request.command_id,
-        tenant=request.tenant,
-        vm=request.vm,
-        time=request.taken_at or datetime.now(UTC),
-        consistency=request.consistency,
-        snapshots=snapshots,
-    )
-    save_point(point)
+        expected = rules.replica_blob_size(disk.size)
+        _verify_disk(disk.container, disk.blob, expected, by_disk[disk.disk_id])
+    now = datetime.now(UTC)
+    point = snapshot_point(item, request.command_id, request.consistency,
+                           request.taken_at or now)  # fmt: skip
+    remaining = prune_points(item, policy_of(item), now)
 
     def record(current: ReplicatedItem) -> None:
+        current.status = rules.next_status(current.status, request.status_event)
         current.last_recovery_point = max(current.last_recovery_point or point.time, point.time)
-        current.last_sync = datetime.now(UTC)
-        current.progress = None
+        if point.consistency == "app":
+            current.last_app_consistent_point = max(
+                current.last_app_consistent_point or point.time, point.time
+            )
+        current.last_sync = now
+        current.recovery_points = len(remaining)
+        if current.progress and current.progress.command_id == request.command_id:
+            current.progress.percent = 100.0
+        current.health, current.rpo_seconds, current.last_heartbeat = health_of(current, now)
 
-    update_item(request.tenant, request.vm, record)
-    return point.wire()
-
-
-@bp.activity_trigger(input_name="payload")
-def prune_recovery_points(payload: dict) -> list[str]:
-    """Delete the points the retention policy no longer keeps, snapshots first."""
-    ref = VmRef.model_validate(payload)
-    item = _item(ref)
-    points = list_points(ref.tenant, ref.vm)
-    policy = rules.policy_named(item.policy)
-    doomed = rules.points_to_prune(points, policy, datetime.now(UTC))
-    disks = {d.disk_id: d for d in item.replica_disks}
-    service = blob_service()
-    for point in doomed:
-        for disk_id, snapshot in point.snapshots.items():
-            disk = disks.get(disk_id)
-            if disk is None:
-                continue
-            with contextlib.suppress(ResourceNotFoundError):
-                service.get_blob_client(disk.container, disk.blob, snapshot=snapshot).delete_blob()
-        delete_point(point)
-    return [p.id for p in doomed]
+    updated = update_item(request.tenant, request.vm, record)
+    return {"point": point.wire(), "status": updated.status, "health": updated.health.state}
 
 
 @bp.activity_trigger(input_name="payload")
-def set_replication_status(payload: dict) -> str:
-    """Move the item through the state machine; an illegal move fails the activity."""
+def check_stall(payload: dict) -> dict:
+    """How long the current command has made no progress; past the limit, health says so.
+
+    The orchestration asks this when its stall timer fires instead of following every
+    progress event itself, so progress never grows its history."""
+    check = StallInput.model_validate(payload)
+    item = _item(check)
+    now = datetime.now(UTC)
+    last = _last_progress(item) if item.command_id == check.command_id else None
+    quiet = (now - last).total_seconds() if last else float(check.stall_seconds)
+    stalled = last is None or rules.is_stalled(last, check.stall_seconds, now)
+
+    def watch(current: ReplicatedItem) -> None:
+        # Every watch refreshes health: a silent agent shows up in RPO and heartbeat too.
+        current.health, current.rpo_seconds, current.last_heartbeat = health_of(
+            current, now, stall_seconds=check.stall_seconds if stalled else None
+        )
+
+    update_item(check.tenant, check.vm, watch)
+    return {"stalled": stalled, "quietSeconds": quiet}
+
+
+@bp.activity_trigger(input_name="payload")
+def set_replication_status(payload: dict) -> dict:
+    """Move the item through the state machine, with health (and a failure's reason)."""
     change = StatusInput.model_validate(payload)
+    now = datetime.now(UTC)
 
     def apply(item: ReplicatedItem) -> None:
         item.status = rules.next_status(item.status, change.event)
+        item.health, item.rpo_seconds, item.last_heartbeat = health_of(
+            item, now, failure=change.failure
+        )
 
-    return update_item(change.tenant, change.vm, apply).status
-
-
-@bp.activity_trigger(input_name="payload")
-def assess_health(payload: dict) -> dict:
-    """RPO, agent heartbeat and stalls → health with reasons (the rules are in domain)."""
-    check = HealthInput.model_validate(payload)
-    item = _item(check)
-    now = datetime.now(UTC)
-    policy = rules.policy_named(item.policy)
-    heartbeat = last_heartbeat(check.tenant, item.site)
-    state, reasons, rpo = rules.assess(
-        now=now,
-        last_point=item.last_recovery_point,
-        protected_since=item.updated,
-        policy=policy,
-        last_heartbeat=heartbeat,
-        heartbeat_timeout_s=int_setting("AGENT_HEARTBEAT_TIMEOUT_SECONDS", 180),
-        stalled_seconds=check.stalled_seconds,
-        failure=check.failure,
-    )
-
-    def apply(current: ReplicatedItem) -> None:
-        current.health = HealthView(state=state, reasons=reasons)
-        current.rpo_seconds = rpo
-        current.last_heartbeat = heartbeat
-
-    update_item(check.tenant, check.vm, apply)
-    return {"state": state, "rpoSeconds": rpo}
-
-
-class StartInput(VmRef):
-    protect_job_id: str
-    started_by: str = "api"
+    item = update_item(change.tenant, change.vm, apply)
+    return {"status": item.status, "health": item.health.state}
 
 
 def replication_instance(tenant: str, vm: str) -> str:
@@ -272,33 +304,65 @@ def replication_instance(tenant: str, vm: str) -> str:
     return f"replication-{tenant}-{vm}"
 
 
+RUNNING = (df.OrchestrationRuntimeStatus.Running, df.OrchestrationRuntimeStatus.Pending)
+
+
 @bp.activity_trigger(input_name="payload")
 @bp.durable_client_input(client_name="client")
 async def start_replication(payload: dict, client: df.DurableOrchestrationClient) -> str:
     """Start the VM's replication orchestration with its initial-replication job.
 
-    Idempotent: the job id derives from the protect job, and a running instance is kept.
-    """
+    Idempotent: the job id derives from the protect job, and a running instance is kept."""
     start = StartInput.model_validate(payload)
     instance = replication_instance(start.tenant, start.vm)
     job_id = f"{start.protect_job_id}-r"
     status = await client.get_status(instance)
-    if status and status.runtime_status in (
-        df.OrchestrationRuntimeStatus.Running,
-        df.OrchestrationRuntimeStatus.Pending,
-    ):
+    if status and status.runtime_status in RUNNING:
         return job_id
     item = _item(start)
-    policy = rules.policy_named(item.policy)
+    policy = policy_of(item)
     create_job_with_id(start.tenant, job_id, "InitialReplication", start.vm, start.started_by)
     replication = ReplicationInput(
         tenant=start.tenant,
         vm=start.vm,
         generation=start.protect_job_id[-8:],
         job_id=job_id,
-        interval_seconds=policy.interval_seconds,
+        interval_seconds=int(policy.interval),
         stall_seconds=int_setting("REPLICATION_STALL_SECONDS", 300),
-        app_consistent_every=policy.app_consistent_every_cycles,
     )
     await client.start_new("replicate_vm", instance, replication.model_dump(mode="json"))
     return job_id
+
+
+@bp.activity_trigger(input_name="payload")
+@bp.durable_client_input(client_name="client")
+async def stop_replication(payload: dict, client: df.DurableOrchestrationClient) -> bool:
+    """End the VM's replication loop (disable protection). Idempotent: a finished or missing
+    instance is left alone. The agent drops the running upload on the cancel command."""
+    stop = StopInput.model_validate(payload)
+    instance = replication_instance(stop.tenant, stop.vm)
+    status = await client.get_status(instance)
+    if not status or status.runtime_status not in RUNNING:
+        return False
+    await client.terminate(instance, stop.reason)
+    item = await asyncio.to_thread(get_item, stop.tenant, stop.vm)
+    if item is not None and item.command_id:
+        await asyncio.to_thread(_send_cancel, item, stop.reason)
+    return True
+
+
+def _send_cancel(item: ReplicatedItem, reason: str) -> None:
+    """Tell the agent to drop the upload of the loop that just ended."""
+    assert item.command_id is not None
+    command = AgentCommand(
+        type=CommandType.CANCEL, id=f"{item.command_id}-cancel", tenant=item.tenant,
+        site=item.site, vm=item.vm, time=datetime.now(UTC),
+        data=CancelCommand(command_id=item.command_id).wire(),
+    )  # fmt: skip
+    _send(
+        ServiceBusMessage(
+            command.model_dump_json(by_alias=True), message_id=command.id, session_id=item.vm,
+            content_type="application/json", subject=command.type.value,
+            application_properties={"site": item.site, "tenant": item.tenant},
+        )
+    )  # fmt: skip

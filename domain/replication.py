@@ -1,253 +1,141 @@
-"""Replication rules for the direct provider, as plain functions: the spec in code.
+"""Replication rules of the direct provider, as plain functions: the spec in code.
 
-- the status state machine (a transition table that rejects illegal moves);
-- named replication policies (copy interval, retention, app-consistent frequency, RPO);
-- which recovery points retention keeps;
-- health from RPO, agent heartbeat, stalls and failures;
-- the replica's VHD footer check.
+The status table (`domain.replication_state`), retention (`domain.retention`) and RPO/health
+(`domain.rpo`) are shared with the rest of the domain; this module adds what only replication
+needs on top of them:
+- named replication policies (30 s, 5 min, 15 min);
+- what a cycle asks the agent for (crash- or app-consistent) and when the next one is due;
+- which agent answers belong to the command being waited for;
+- whether an upload is stalled;
+- the replica's fixed-VHD footer check and its size.
 No I/O and no clock: `now` is always a parameter.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from domain.errors import DomainError, ErrorInfo
+from domain.model import ReplicationInterval, ReplicationPolicy
+from domain.replication_state import IllegalTransition, next_status
+from domain.retention import Consistency, app_consistent_due
+from domain.rpo import is_stalled
 
-# --- the state machine -------------------------------------------------------------------
+__all__ = [
+    "POLICIES",
+    "IllegalTransition",
+    "app_consistent_due",
+    "command_belongs",
+    "consistency_for_cycle",
+    "cycle_prefix",
+    "footer_problem",
+    "is_stalled",
+    "next_cycle_at",
+    "next_status",
+    "policy_named",
+    "replica_blob_size",
+]
 
-# status -> {event: next status}. An event absent for a status is an illegal move; an event
-# that leads to the status it starts from is listed, so replaying it changes nothing.
-TRANSITIONS: dict[str, dict[str, str]] = {
-    "NotProtected": {
-        "ProtectionRequested": "ProtectionPending",
-        "ProtectionEnabled": "WaitingForInitialReplication",
-        "ProtectionDisabled": "NotProtected",
-    },
-    "ProtectionPending": {
-        "ProtectionEnabled": "WaitingForInitialReplication",
-        "PrerequisitesFailed": "NotProtected",
-        "ProtectionDisabled": "NotProtected",
-    },
-    "WaitingForInitialReplication": {
-        "ProtectionEnabled": "WaitingForInitialReplication",
-        "InitialReplicationStarted": "InitialReplicationInProgress",
-        "ProtectionDisabled": "NotProtected",
-    },
-    "InitialReplicationInProgress": {
-        "InitialReplicationStarted": "InitialReplicationInProgress",
-        "InitialReplicationCompleted": "Protected",
-        "InitialReplicationFailed": "WaitingForInitialReplication",
-        "ProtectionDisabled": "NotProtected",
-    },
-    "Protected": {
-        "InitialReplicationCompleted": "Protected",
-        "ResyncCompleted": "Protected",
-        "ChangeTrackingLost": "ResynchronizationRequired",
-        "FailoverStarted": "FailoverInProgress",
-        "ProtectionDisabled": "NotProtected",
-    },
-    "ResynchronizationRequired": {
-        "ChangeTrackingLost": "ResynchronizationRequired",
-        "ResyncStarted": "ResynchronizationInProgress",
-        "ProtectionDisabled": "NotProtected",
-    },
-    "ResynchronizationInProgress": {
-        "ResyncStarted": "ResynchronizationInProgress",
-        "ResyncCompleted": "Protected",
-        "ChangeTrackingLost": "ResynchronizationRequired",
-        "ProtectionDisabled": "NotProtected",
-    },
-    "FailoverInProgress": {
-        "FailoverCompleted": "FailedOver",
-        "FailoverFailed": "Protected",
-    },
-    "FailedOver": {
-        "FailoverCommitted": "FailoverCommitted",
-        "FailoverCompleted": "FailedOver",
-    },
-    "FailoverCommitted": {
-        "ProtectionDisabled": "NotProtected",
-    },
-}
-STATUSES = tuple(TRANSITIONS)
-
-
-class IllegalTransition(DomainError):
-    status = 409
-
-
-def next_status(status: str, event: str) -> str:
-    """The status after `event`, or IllegalTransition naming both and what to do."""
-    moves = TRANSITIONS.get(status)
-    if moves is None:
-        raise IllegalTransition(
-            ErrorInfo(
-                code="UnknownStatus",
-                cause=f"'{status}' is not a replication status.",
-                recommendation=f"Use one of: {', '.join(STATUSES)}.",
-            )
-        )
-    if event not in moves:
-        allowed = ", ".join(sorted(moves)) or "none"
-        raise IllegalTransition(
-            ErrorInfo(
-                code="IllegalTransition",
-                cause=f"Cannot apply {event} while the VM is {status}.",
-                recommendation=f"From {status} only these can happen: {allowed}.",
-            )
-        )
-    return moves[event]
-
+MIB = 1024 * 1024
+FOOTER = 512
 
 # --- policies ----------------------------------------------------------------------------
 
-INTERVALS = (30, 300, 900)  # what Hyper-V replica and ASR offer: 30 s, 5 min, 15 min
-
-
-@dataclass(frozen=True)
-class Policy:
-    name: str
-    interval_seconds: int = 300
-    retention_hours: int = 24
-    app_consistent_hours: int = 4  # 0: crash-consistent points only
-    rpo_threshold_seconds: int = 1800
-
-    def __post_init__(self) -> None:
-        if self.interval_seconds not in INTERVALS:
-            raise DomainError(
-                ErrorInfo(
-                    code="InvalidReplicationInterval",
-                    cause=f"Policy {self.name}: interval {self.interval_seconds}s is not "
-                    "supported.",
-                    recommendation="Use 30, 300 or 900 seconds.",
-                )
-            )
-
-    @property
-    def app_consistent_every_cycles(self) -> int:
-        if not self.app_consistent_hours:
-            return 0
-        return max(1, self.app_consistent_hours * 3600 // self.interval_seconds)
-
-
-POLICIES: dict[str, Policy] = {
-    "default": Policy("default"),
-    "30s": Policy("30s", interval_seconds=30, retention_hours=4, rpo_threshold_seconds=300),
-    "5min": Policy("5min"),
-    "15min": Policy("15min", interval_seconds=900, retention_hours=72, rpo_threshold_seconds=3600),
+POLICIES: dict[str, ReplicationPolicy] = {
+    "default": ReplicationPolicy(name="default"),
+    "30s": ReplicationPolicy(
+        name="30s",
+        interval=ReplicationInterval.SECONDS_30,
+        retention_hours=4,
+        app_consistent_frequency_hours=1,
+        rpo_threshold_seconds=300,
+    ),
+    "5min": ReplicationPolicy(name="5min"),
+    "15min": ReplicationPolicy(
+        name="15min",
+        interval=ReplicationInterval.MINUTES_15,
+        retention_hours=72,
+        app_consistent_frequency_hours=4,
+        rpo_threshold_seconds=3600,
+    ),
 }
 
 
-def policy_named(name: str | None) -> Policy:
-    policy = POLICIES.get(name or "default")
+def policy_named(name: str | None, custom: dict[str, dict] | None = None) -> ReplicationPolicy:
+    """The named policy, built in or defined by the operator (`custom`: name -> fields, from
+    the REPLICATION_POLICIES setting); an unknown or invalid one is refused with the fix."""
+    key = name or "default"
+    if custom and key in custom:
+        try:
+            return ReplicationPolicy.model_validate({**custom[key], "name": key})
+        except ValueError as error:
+            raise DomainError(
+                ErrorInfo(
+                    code="PolicyInvalid",
+                    cause=f"The replication policy '{key}' is invalid: {error}",
+                    recommendation="Fix it in the REPLICATION_POLICIES setting: interval 30, "
+                    "300 or 900; rpo_threshold_seconds at least the interval.",
+                )
+            ) from error
+    policy = POLICIES.get(key)
     if policy is None:
         raise DomainError(
             ErrorInfo(
                 code="UnknownPolicy",
                 cause=f"There is no replication policy '{name}'.",
-                recommendation=f"Use one of: {', '.join(POLICIES)}.",
+                recommendation=f"Use one of: {', '.join([*POLICIES, *(custom or {})])}.",
             )
         )
     return policy
 
 
-# --- retention ---------------------------------------------------------------------------
+# --- cycles ------------------------------------------------------------------------------
 
 
-class PointLike(Protocol):
-    id: str
-    time: datetime
-    consistency: str
+def consistency_for_cycle(
+    policy: ReplicationPolicy, last_app_consistent: datetime | None, now: datetime
+) -> Consistency:
+    """App-consistent when the policy's app-consistent frequency says one is due."""
+    return (
+        Consistency.APP
+        if app_consistent_due(last_app_consistent, policy, now)
+        else (Consistency.CRASH)
+    )
 
 
-def points_to_prune(points: Sequence[PointLike], policy: Policy, now: datetime) -> list[PointLike]:
-    """Points older than the retention window. Two always survive, so failover always has
-    a choice: the newest point, and the newest app-consistent one ("latest app-consistent"
-    must stay a valid failover choice even when app snapshots are rarer than the window)."""
-    if not points:
-        return []
-    ordered = sorted(points, key=lambda p: p.time, reverse=True)
-    window_start = now - timedelta(hours=policy.retention_hours)
-    keep = {ordered[0].id}
-    keep.update(p.id for p in ordered if p.time >= window_start)
-    newest_app = next((p for p in ordered if p.consistency == "app"), None)
-    if newest_app is not None:
-        keep.add(newest_app.id)
-    return [p for p in ordered if p.id not in keep]
+def next_cycle_at(started: datetime, interval_seconds: int, now: datetime) -> datetime | None:
+    """When the next cycle starts: one interval after this one started; None when that is
+    already past (a slow cycle is followed at once, never by a burst of catch-up cycles)."""
+    due = started + timedelta(seconds=interval_seconds)
+    return due if due > now else None
 
 
-# --- health ------------------------------------------------------------------------------
+def cycle_prefix(generation: str, kind: str, cycle: int) -> str:
+    """Every attempt of one cycle shares it, so a late answer to an earlier attempt counts."""
+    return f"{generation}-{kind}-{cycle}-"
 
-SEVERITY = {"Normal": 0, "Warning": 1, "Critical": 2}
+
+def command_belongs(command_id: str, generation: str, kind: str, cycle: int) -> bool:
+    """Whether an agent answer is about the cycle being waited for (not a duplicate or a late
+    answer to an older cycle, which must change nothing)."""
+    return command_id.startswith(cycle_prefix(generation, kind, cycle))
 
 
-def assess(
-    *,
-    now: datetime,
-    last_point: datetime | None,
-    protected_since: datetime | None,
-    policy: Policy,
-    last_heartbeat: datetime | None,
-    heartbeat_timeout_s: int,
-    stalled_seconds: float | None = None,
-    failure: dict | None = None,
-) -> tuple[str, list[dict], float | None]:
-    """(health state, reasons, RPO seconds). The worst reason sets the state."""
-    reasons: list[tuple[str, ErrorInfo]] = []
-    rpo = (now - last_point).total_seconds() if last_point else None
-    if rpo is not None and rpo > policy.rpo_threshold_seconds:
-        reasons.append(
-            (
-                "Critical",
-                ErrorInfo(
-                    code="RpoThresholdExceeded",
-                    cause=f"The latest recovery point is {int(rpo)} s old; the policy's "
-                    f"RPO threshold is {policy.rpo_threshold_seconds} s.",
-                    recommendation="Check the agent's events and bandwidth; a cycle that "
-                    "completes brings the RPO back.",
-                ),
+# --- the replica -------------------------------------------------------------------------
+
+
+def replica_blob_size(virtual_size: int) -> int:
+    """The Azure-ready fixed VHD: virtual size rounded up to 1 MiB, plus the 512-byte footer."""
+    if virtual_size <= 0:
+        raise DomainError(
+            ErrorInfo(
+                code="DiskSizeInvalid",
+                cause=f"A disk of {virtual_size} bytes cannot be replicated.",
+                recommendation="Report the disk's virtual size in bytes in the inventory.",
             )
         )
-    if last_heartbeat is None or (now - last_heartbeat).total_seconds() > heartbeat_timeout_s:
-        age = (
-            "never"
-            if last_heartbeat is None
-            else f"{int((now - last_heartbeat).total_seconds())} s ago"
-        )
-        reasons.append(
-            (
-                "Warning",
-                ErrorInfo(
-                    code="AgentHeartbeatMissing",
-                    cause=f"The site's agent was last heard from {age} "
-                    f"(timeout {heartbeat_timeout_s} s).",
-                    recommendation="Check that the agent service runs on the VMM server and "
-                    "can reach Service Bus.",
-                ),
-            )
-        )
-    if stalled_seconds:
-        reasons.append(
-            (
-                "Warning",
-                ErrorInfo(
-                    code="ReplicationStalled",
-                    cause=f"No progress for {int(stalled_seconds)} s; the command was sent again.",
-                    recommendation="Check the agent's connectivity to Azure Storage.",
-                ),
-            )
-        )
-    if failure:
-        reasons.append(("Critical", ErrorInfo(**failure)))
-    state = max((s for s, _ in reasons), key=SEVERITY.__getitem__, default="Normal")
-    return state, [r.to_dict() for _, r in reasons], rpo
+    return -(-virtual_size // MIB) * MIB + FOOTER
 
-
-# --- the replica's footer ----------------------------------------------------------------
 
 VHD_COOKIE = b"conectix"
 FIXED_DISK = 2
@@ -255,7 +143,7 @@ FIXED_DISK = 2
 
 def footer_problem(footer: bytes, virtual_size: int) -> str | None:
     """Why `footer` is not a valid fixed-VHD footer for `virtual_size`, or None."""
-    if len(footer) != 512:
+    if len(footer) != FOOTER:
         return f"the footer is {len(footer)} bytes, not 512"
     if footer[:8] != VHD_COOKIE:
         return "the last 512 bytes are not a VHD footer (cookie 'conectix' missing)"
@@ -269,3 +157,46 @@ def footer_problem(footer: bytes, virtual_size: int) -> str | None:
     if current_size != virtual_size:
         return f"the footer says {current_size} bytes, the blob holds {virtual_size}"
     return None
+
+
+def fixed_vhd_footer(virtual_size: int, *, unique_id: bytes = bytes(16)) -> bytes:
+    """A fixed-VHD footer for `virtual_size` bytes (the shape `footer_problem` accepts).
+
+    The agent writes its own; this one lets tests and the benchmark's simulated agent
+    produce a replica the control plane's verification takes as real."""
+    cylinders, heads, sectors = _chs(virtual_size // 512)
+    footer = bytearray(FOOTER)
+    footer[0:8] = VHD_COOKIE
+    footer[8:12] = (2).to_bytes(4, "big")  # features: reserved bit always set
+    footer[12:16] = (0x00010000).to_bytes(4, "big")  # format version 1.0
+    footer[16:24] = (0xFFFFFFFFFFFFFFFF).to_bytes(8, "big")  # data offset: none (fixed)
+    footer[28:32] = b"dr  "  # creator application
+    footer[32:36] = (0x000A0000).to_bytes(4, "big")
+    footer[36:40] = b"Wi2k"
+    footer[40:48] = virtual_size.to_bytes(8, "big")  # original size
+    footer[48:56] = virtual_size.to_bytes(8, "big")  # current size
+    footer[56:60] = cylinders.to_bytes(2, "big") + bytes([heads, sectors])
+    footer[60:64] = FIXED_DISK.to_bytes(4, "big")
+    footer[68:84] = unique_id
+    checksum = ~sum(footer) & 0xFFFFFFFF
+    footer[64:68] = checksum.to_bytes(4, "big")
+    return bytes(footer)
+
+
+def _chs(total_sectors: int) -> tuple[int, int, int]:
+    """Cylinder/head/sector geometry of the VHD specification (appendix), capped as it says."""
+    total = min(total_sectors, 65535 * 16 * 255)
+    if total >= 65535 * 16 * 63:
+        sectors, heads = 255, 16
+        cylinders_x_heads = total // sectors
+    else:
+        sectors = 17
+        cylinders_x_heads = total // sectors
+        heads = max(4, (cylinders_x_heads + 1023) // 1024)
+        if cylinders_x_heads >= heads * 1024 or heads > 16:
+            sectors, heads = 31, 16
+            cylinders_x_heads = total // sectors
+        if cylinders_x_heads >= heads * 1024:
+            sectors, heads = 63, 16
+            cylinders_x_heads = total // sectors
+    return min(cylinders_x_heads // heads, 65535), heads, sectors

@@ -15,6 +15,5 @@ class ReplicationInput(BaseModel):
     cycle: int = 0
     interval_seconds: int = 300
     stall_seconds: int = 300
-    max_attempts: int = 3
-    app_consistent_every: int = 0  # every Nth cycle asks for app consistency; 0 = never
-    resync: bool = False
+    max_attempts: int = 3  # sends of one command (a stall resends) before the cycle fails
+    resync: bool = False  # the next cycle is a full compare (the agent lost change tracking)

@@ -40,6 +40,7 @@ class HealthView(View):
 
 
 class ProgressView(View):
+    command_id: str | None = None
     percent: float = 0
     bytes_done: int = 0
     bytes_total: int = 0
@@ -70,9 +71,13 @@ class ReplicatedItem(View):
     active_job_id: str | None = None
     active_job_type: str | None = None
     progress: ProgressView | None = None
+    command_id: str | None = None  # the replication command the agent is working on
+    command_sent: datetime | None = None
     rpo_seconds: float | None = None
     last_sync: datetime | None = None
     last_recovery_point: datetime | None = None
+    last_app_consistent_point: datetime | None = None
+    recovery_points: int = 0
     last_heartbeat: datetime | None = None
     updated: datetime | None = None
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import azure.durable_functions as df
 
 from activities.protection import recheck_protected_vm
-from activities.replication import replication_instance
+from activities.replication import RUNNING, replication_instance
 from contracts.api import EnableProtectionRequest
 from contracts.events import (
     AgentEvent,
@@ -119,6 +119,7 @@ async def on_progress(event: AgentEvent, client: df.DurableOrchestrationClient) 
             100.0 * progress.bytes_done / progress.bytes_total if progress.bytes_total else 0.0
         )
         item.progress = ProgressView(
+            command_id=progress.command_id,
             percent=round(percent, 2),
             bytes_done=progress.bytes_done,
             bytes_total=progress.bytes_total,
@@ -127,26 +128,36 @@ async def on_progress(event: AgentEvent, client: df.DurableOrchestrationClient) 
             updated=event.time,
         )
 
+    # Progress stays out of the orchestration (it would grow its history with every report):
+    # the orchestration reads it from the item when its stall timer fires.
     if await asyncio.to_thread(get_item, event.tenant, event.vm) is not None:
         await asyncio.to_thread(update_item, event.tenant, event.vm, apply)
-    await forward(event, client)
 
 
 async def forward(event: AgentEvent, client: df.DurableOrchestrationClient) -> None:
-    """Hand a replication event to the VM's replication orchestration."""
+    """Hand a replication outcome to the VM's replication orchestration, as the event's data
+    (the orchestration validates it as the model of its type)."""
     assert event.vm is not None
     instance = replication_instance(event.tenant, event.vm)
     status = await client.get_status(instance)
-    if status is None or status.runtime_status is None:
-        log.warning("no replication orchestration for %s; %s ignored", event.vm, event.type)
+    if status is None or status.runtime_status not in RUNNING:
+        log.warning("no running replication of %s; %s %s ignored", event.vm, event.type, event.id)
         return
-    await client.raise_event(instance, event.type.value, event.wire())
+    await client.raise_event(instance, event.type.value, event.payload().wire())
 
 
 async def on_heartbeat(event: AgentEvent, client: df.DurableOrchestrationClient) -> None:
     await asyncio.to_thread(
         record_heartbeat, event.tenant, event.site, event.time or datetime.now(UTC)
     )
+
+
+async def on_command_result(event: AgentEvent, client: df.DurableOrchestrationClient) -> None:
+    """Acknowledgements (a cancel done, a command refused before it ran) are logged; the
+    outcomes the orchestration waits for arrive as replication.* events."""
+    result = event.payload()
+    log.info("agent %s: command %s %s", event.site, getattr(result, "command_id", "?"),
+             getattr(result, "status", "?"))  # fmt: skip
 
 
 HANDLERS: dict[EventType, Handler] = {
@@ -157,6 +168,6 @@ HANDLERS: dict[EventType, Handler] = {
     EventType.REPLICATION_INITIAL_COMPLETED: forward,
     EventType.REPLICATION_DELTA_COMPLETED: forward,
     EventType.REPLICATION_FAILED: forward,
-    EventType.COMMAND_RESULT: forward,
+    EventType.COMMAND_RESULT: on_command_result,
     EventType.AGENT_HEARTBEAT: on_heartbeat,
 }
