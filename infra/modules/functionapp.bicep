@@ -1,0 +1,309 @@
+// The control plane's Function App: Linux, Python 3.11, on Flex Consumption or Elastic Premium.
+// It runs with its system-assigned identity and connects to storage and Service Bus with
+// identity-based connections (`<Connection>__<property>` settings, resolved by the Functions
+// host and by core/clients.py), so no connection string or key appears anywhere.
+// Every setting the code reads is set here; tests/infra checks that against
+// local.settings.sample.json and the code itself.
+
+@description('Azure region of the plan and the app.')
+param location string
+
+@description('Globally unique Function App name (it becomes <name>.azurewebsites.net).')
+param siteName string
+
+@description('Name of the hosting plan.')
+param planName string
+
+@description('Flex Consumption (scale to zero, per-execution billing) or Elastic Premium (pre-warmed, VNet, no cold start).')
+@allowed([
+  'FlexConsumption'
+  'ElasticPremium'
+])
+param hostingPlan string = 'FlexConsumption'
+
+@description('Elastic Premium size, used only when hostingPlan is ElasticPremium.')
+@allowed([
+  'EP1'
+  'EP2'
+  'EP3'
+])
+param elasticPremiumSku string = 'EP1'
+
+@description('Upper bound of instances the app scales out to.')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Memory per Flex Consumption instance, in MB.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('The tenant storage account (task hub, read models, replicas, code package).')
+param storageAccountName string
+
+@description('Container in the storage account that holds the code package.')
+param deploymentContainerName string
+
+@description('Blob name of the code package; Elastic Premium runs it straight from the container.')
+param packageBlobName string = 'released-package.zip'
+
+@description('Application Insights component the app reports to.')
+param appInsightsName string
+
+@description('<namespace>.servicebus.windows.net of the tenant Service Bus.')
+param serviceBusFullyQualifiedNamespace string
+
+@description('Queue the app writes agent events that fail validation to.')
+param deadLetterQueueName string
+
+@description('Topic the app sends agent commands to.')
+param commandsTopicName string
+
+@description('Prefix of the per-VM replica containers.')
+param replicaContainerPrefix string = 'replica'
+
+@description('Lifetime of the per-blob SAS handed to the agent, in minutes.')
+@minValue(5)
+@maxValue(1440)
+param sasLifetimeMinutes int = 60
+
+@description('Default prerequisite profile (domain/profiles), e.g. asr-2026.')
+param prerequisiteProfile string = 'asr-2026'
+
+@description('Per-tenant prerequisite profile overrides, {"tenant": "profile"}.')
+param tenantPrerequisiteProfiles object = {}
+
+@description('JSON {"tenant": ["<sha256 hex of an API key>", ...]}: which keys may act for which tenant.')
+@secure()
+param tenantKeyHashes string = ''
+
+@description('Seconds without replication progress before a VM is reported stalled.')
+@minValue(30)
+param replicationStallSeconds int = 300
+
+@description('Seconds without an agent heartbeat before its site is reported unreachable.')
+@minValue(30)
+param agentHeartbeatTimeoutSeconds int = 180
+
+@description('Resource group where failed-over VMs, disks and NICs are created.')
+param recoveryResourceGroupName string
+
+@description('Recovery Services vault the asr provider drives.')
+param recoveryVaultName string
+
+@description('Tags put on every resource.')
+param tags object = {}
+
+var isFlex = hostingPlan == 'FlexConsumption'
+
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: storageAccountName
+}
+
+resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: appInsightsName
+}
+
+var blobEndpoint = storage.properties.primaryEndpoints.blob
+var packageContainerUrl = '${blobEndpoint}${deploymentContainerName}'
+
+// Settings both plans share. Identity-based connections stand in for the sample's connection
+// strings: AzureWebJobsStorage (host + Durable task hub), ReplicaStorage (blobs),
+// ReadModelStorage (tables) and ServiceBusConnection.
+var commonSettings = [
+  {
+    name: 'AzureWebJobsStorage__accountName'
+    value: storage.name
+  }
+  {
+    name: 'AzureWebJobsFeatureFlags'
+    value: 'EnableWorkerIndexing'
+  }
+  {
+    name: 'ServiceBusConnection__fullyQualifiedNamespace'
+    value: serviceBusFullyQualifiedNamespace
+  }
+  {
+    name: 'ReplicaStorage__blobServiceUri'
+    value: blobEndpoint
+  }
+  {
+    name: 'ReadModelStorage__tableServiceUri'
+    value: storage.properties.primaryEndpoints.table
+  }
+  {
+    name: 'AGENT_EVENTS_DEADLETTER_QUEUE'
+    value: deadLetterQueueName
+  }
+  {
+    name: 'AGENT_COMMANDS_TOPIC'
+    value: commandsTopicName
+  }
+  {
+    name: 'REPLICA_CONTAINER_PREFIX'
+    value: replicaContainerPrefix
+  }
+  {
+    name: 'SAS_LIFETIME_MINUTES'
+    value: string(sasLifetimeMinutes)
+  }
+  {
+    name: 'PREREQUISITE_PROFILE'
+    value: prerequisiteProfile
+  }
+  {
+    name: 'TENANT_PREREQUISITE_PROFILES'
+    value: string(tenantPrerequisiteProfiles)
+  }
+  {
+    name: 'TENANT_KEY_HASHES'
+    value: empty(tenantKeyHashes) ? '{}' : tenantKeyHashes
+  }
+  {
+    name: 'REPLICATION_STALL_SECONDS'
+    value: string(replicationStallSeconds)
+  }
+  {
+    name: 'AGENT_HEARTBEAT_TIMEOUT_SECONDS'
+    value: string(agentHeartbeatTimeoutSeconds)
+  }
+  {
+    name: 'AZURE_SUBSCRIPTION_ID'
+    value: subscription().subscriptionId
+  }
+  {
+    name: 'RECOVERY_RESOURCE_GROUP'
+    value: recoveryResourceGroupName
+  }
+  {
+    name: 'RECOVERY_VAULT_NAME'
+    value: recoveryVaultName
+  }
+  {
+    name: 'ARM_ENDPOINT'
+    value: environment().resourceManager
+  }
+  {
+    // An address, not a credential: the component has local auth off and accepts only
+    // Entra-authenticated telemetry (next setting).
+    name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
+    value: appInsights.properties.ConnectionString
+  }
+  {
+    name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
+    value: 'Authorization=AAD'
+  }
+]
+
+// Flex Consumption takes the runtime from functionAppConfig and rejects
+// FUNCTIONS_WORKER_RUNTIME / FUNCTIONS_EXTENSION_VERSION as app settings; Elastic Premium needs
+// them. Elastic Premium runs the package from the blob container with the app's identity, so
+// no Azure Files content share (which would need an account key) is created.
+var elasticPremiumSettings = [
+  {
+    name: 'FUNCTIONS_WORKER_RUNTIME'
+    value: 'python'
+  }
+  {
+    name: 'FUNCTIONS_EXTENSION_VERSION'
+    value: '~4'
+  }
+  {
+    name: 'WEBSITE_RUN_FROM_PACKAGE'
+    value: '${packageContainerUrl}/${packageBlobName}'
+  }
+  {
+    name: 'WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID'
+    value: 'SystemAssigned'
+  }
+]
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: planName
+  location: location
+  tags: tags
+  kind: isFlex ? 'functionapp' : 'elastic'
+  sku: isFlex
+    ? {
+        name: 'FC1'
+        tier: 'FlexConsumption'
+      }
+    : {
+        name: elasticPremiumSku
+        tier: 'ElasticPremium'
+      }
+  properties: {
+    reserved: true
+    maximumElasticWorkerCount: isFlex ? null : maximumInstanceCount
+  }
+}
+
+resource site 'Microsoft.Web/sites@2024-04-01' = {
+  name: siteName
+  location: location
+  tags: tags
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'SystemAssigned'
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    clientCertEnabled: false
+    siteConfig: {
+      linuxFxVersion: isFlex ? null : 'Python|3.11'
+      minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+      appSettings: isFlex ? commonSettings : concat(commonSettings, elasticPremiumSettings)
+    }
+    functionAppConfig: isFlex
+      ? {
+          deployment: {
+            storage: {
+              type: 'blobContainer'
+              value: packageContainerUrl
+              authentication: {
+                type: 'SystemAssignedIdentity'
+              }
+            }
+          }
+          scaleAndConcurrency: {
+            maximumInstanceCount: maximumInstanceCount
+            instanceMemoryMB: instanceMemoryMB
+          }
+          runtime: {
+            name: 'python'
+            version: '3.11'
+          }
+        }
+      : null
+  }
+}
+
+// Basic-auth publishing (FTP and SCM) stays off: deploy with Entra ID (az functionapp deploy).
+resource ftpPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+output siteName string = site.name
+output siteId string = site.id
+output principalId string = site.identity.principalId
+output baseUrl string = 'https://${site.properties.defaultHostName}/api'
