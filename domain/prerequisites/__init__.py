@@ -18,6 +18,7 @@ from domain.prerequisites.rules import (
     evaluate,
     health_for,
     target_name,
+    target_size,
 )
 from domain.replication_state import next_status
 
@@ -38,4 +39,5 @@ __all__ = [
     "next_status",
     "profile_for_tenant",
     "target_name",
+    "target_size",
 ]

@@ -134,6 +134,7 @@ ASR_2026 = Profile(
         "supported_windows": f"{MATRIX_2026}: supported guest operating systems",
         "supported_linux": f"{MATRIX_2026}: supported guest operating systems",
         "target_name_max": f"{MATRIX_2026}: Azure VM name, 1-63 characters",
+        "disk_formats": f"{MATRIX_2026}: VHD and VHDX (generation 1 and 2)",
     },
 )
 
@@ -160,10 +161,13 @@ ASR_2014 = Profile(
         "allowed_generations": f"{MATRIX_2014}: generation 1 VMs only",
         "max_os_disk_bytes": f"{MATRIX_2014}: OS disk up to 2,048 GB",
         "max_data_disk_bytes": f"{MATRIX_2014}: data disks up to 4,095 GB",
-        "max_data_disks": "not stated for 2014; the count of asr-2026 is kept",
+        "max_data_disks": f"{MATRIX}: data disk count (16 or fewer); not stated for 2014, so "
+        "the count of the matrix is kept",
         "static_ip_allowed": f"{MATRIX_2014}: NICs on DHCP; static addresses not supported",
         "supported_windows": f"{MATRIX_2014}: guest OSes Azure supported then",
         "supported_linux": f"{MATRIX_2014}: guest OSes Azure supported then",
+        "disk_formats": f"{MATRIX_2014}: VHD and VHDX",
+        "target_name_max": f"{MATRIX_2014}: Azure VM name, 1-63 characters",
     },
 )
 

@@ -31,6 +31,11 @@ class RuleFailure:
         """The team's error shape (code, cause, recommendation)."""
         return self.to_error().to_dict()
 
+    def to_report(self) -> dict[str, str]:
+        """The error shape plus where the limit comes from, for preflight reports and jobs:
+        an operator can check the number against the support matrix it was taken from."""
+        return {**self.to_dict(), "source": self.source}
+
 
 @dataclass(frozen=True)
 class Context:
@@ -40,27 +45,35 @@ class Context:
 
 
 Check = Callable[[Context], list[str]]  # the causes; empty when the rule holds
+# A fix that quotes a profile's numbers is written against the profile, so it never says
+# "16 data disks" under a profile whose limit is another number.
+Recommendation = str | Callable[[Profile], str]
 
 
 @dataclass(frozen=True)
 class Rule:
     code: str
     check: Check
-    recommendation: str
+    recommendation: Recommendation
     limit: str | None = None  # the profile field the rule reads, for its source
     asr_only: bool = False  # lifted for the `direct` provider
     # Critical: replication itself cannot work; Warning: only failover would fail.
     severity: HealthState = HealthState.CRITICAL
+
+    def fix(self, profile: Profile) -> str:
+        """The recommendation with the profile's own numbers."""
+        text = self.recommendation
+        return text if isinstance(text, str) else text(profile)
 
 
 def fmt_bytes(n: int) -> str:
     """Binary units, as ASR's matrix means them: 2048 GiB prints as '2 TiB'."""
     if n >= TIB and n % TIB == 0:
         return f"{n // TIB} TiB"
+    if n % GIB == 0:
+        return f"{n // GIB} GiB"  # 4,095 GiB stays as the matrix writes it
     if n >= TIB:
         return f"{n / TIB:.2f} TiB ({n} bytes)"
-    if n % GIB == 0:
-        return f"{n // GIB} GiB"
     return f"{n / GIB:.2f} GiB ({n} bytes)"
 
 
@@ -303,6 +316,16 @@ def target_name(vm: Vm, request: ProtectionRequest) -> str:
     return request.target.vm_name or vm.name
 
 
+def target_size(vm: Vm, request: ProtectionRequest) -> str | None:
+    """The Azure size the VM fails over as: the one asked for (catalogue spelling), else the
+    smallest catalogue size that fits; None when nothing fits (TargetSizeDoesNotFit says why)."""
+    if request.target.size is not None:
+        size = get_size(request.target.size)
+        return size.name if size is not None and size.fits(vm) else None
+    fitting = smallest_fitting(vm)
+    return fitting.name if fitting else None
+
+
 def _target_name(c: Context) -> list[str]:
     name = target_name(c.vm, c.request)
     given = "" if c.request.target.vm_name else " (taken from the VM's name)"
@@ -348,8 +371,11 @@ CATALOGUE: tuple[Rule, ...] = (
     Rule(
         "Gen2OsDiskNotBasic",
         _gen2_os_disk_basic,
-        "Give the generation 2 VM a basic VHDX OS disk with at most two data volumes, within "
-        "2 TiB; move other volumes to data disks.",
+        lambda p: (
+            "Give the generation 2 VM a basic VHDX OS disk with at most "
+            f"{p.gen2_os_disk_max_data_volumes} data volumes, under "
+            f"{fmt_bytes(p.gen2_os_disk_below_bytes or 0)}; move other volumes to data disks."
+        ),
         limit="gen2_os_disk_below_bytes",
         asr_only=True,
     ),
@@ -380,19 +406,22 @@ CATALOGUE: tuple[Rule, ...] = (
     Rule(
         "TooManyDataDisks",
         _data_disk_count,
-        "Consolidate data onto at most 16 data disks.",
+        lambda p: f"Consolidate data onto at most {p.max_data_disks} data disks.",
         limit="max_data_disks",
     ),
     Rule(
         "DataDiskTooLarge",
         _data_disk_size,
-        "Split the data disk into disks within the limit.",
+        lambda p: f"Split the data disk into disks of at most {fmt_bytes(p.max_data_disk_bytes)}.",
         limit="max_data_disk_bytes",
     ),
     Rule(
         "DataDiskRequiresManagedDisks",
         _data_disk_needs_managed,
-        "Replicate to managed disks (use_managed_disks), or keep data disks within 4 TiB.",
+        lambda p: (
+            "Replicate to managed disks (useManagedDisks: true), or keep data disks within "
+            f"{fmt_bytes(p.max_unmanaged_data_disk_bytes or 0)}."
+        ),
         limit="max_unmanaged_data_disk_bytes",
     ),
     Rule(
@@ -473,8 +502,10 @@ CATALOGUE: tuple[Rule, ...] = (
     Rule(
         "TargetNameInvalid",
         _target_name,
-        "Set a target VM name of 1-63 letters, digits and hyphens, starting and ending with a "
-        "letter or digit.",
+        lambda p: (
+            f"Set a target VM name of 1-{p.target_name_max} letters, digits and hyphens, "
+            "starting and ending with a letter or digit."
+        ),
         limit="target_name_max",
         severity=HealthState.WARNING,
     ),
@@ -507,7 +538,7 @@ def evaluate(vm: Vm, request: ProtectionRequest, profile: Profile) -> list[RuleF
                 RuleFailure(
                     code=rule.code,
                     cause=" ".join(causes),
-                    recommendation=rule.recommendation,
+                    recommendation=rule.fix(profile),
                     severity=rule.severity,
                     source=profile.source_of(rule.limit) if rule.limit else profile.source,
                 )
