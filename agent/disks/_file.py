@@ -93,6 +93,28 @@ class ImageFile:
             got += len(chunk)
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
+    def read_into(self, offset: int, buffer: memoryview) -> None:
+        """Fill `buffer` from `offset` (no copy: `os.preadv` writes into it directly)."""
+        done = 0
+        total = len(buffer)
+        while done < total:
+            try:
+                got = os.preadv(self._fd, [buffer[done:]], offset + done)
+            except OSError as exc:
+                raise DiskError(
+                    "DiskReadFailed",
+                    f"Reading {self.path} at byte {offset + done} failed: {exc.strerror}.",
+                    "Check the storage holding the image (disk errors, disconnected share).",
+                ) from None
+            if got == 0:
+                raise DiskError(
+                    "DiskTruncated",
+                    f"{self.path} ended at byte {offset + done} while data was expected up to "
+                    f"byte {offset + total}: the file shrank or was cut short.",
+                    "Copy the image again from the source, or stop whatever is truncating it.",
+                )
+            done += got
+
     def identity(self) -> str:
         """Path, device, inode, size and modification time: what a fingerprint hashes."""
         st = os.fstat(self._fd)
