@@ -45,18 +45,38 @@ def status_json(instance: Instance, *, show_input: bool = True, history: bool = 
     return body
 
 
-async def _body_text(request: web.Request) -> str | None:
-    """The SDK double-encodes bodies: a JSON string holding the JSON text of the value."""
+async def _body_text(request: web.Request, rpc: bool) -> str | None:
+    """The JSON text of the value the caller sent.
+
+    The SDK's client (the RPC mount) double-encodes: its body is a JSON string that holds the
+    JSON text of the value. Operators and runbooks on the public URLs post the JSON itself.
+    """
     raw = await request.text()
     if not raw:
         return None
-    value = json.loads(raw)
-    return value if isinstance(value, str) else json.dumps(value)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise web.HTTPBadRequest(
+            text=json.dumps(
+                {
+                    "ExceptionMessage": f"The body is not JSON ({error}). Fix: send "
+                    "the value as JSON, e.g. a quoted string."
+                }
+            ),
+            content_type="application/json",
+        ) from error
+    if rpc and isinstance(value, str):
+        return value
+    return json.dumps(value)
 
 
 def add_routes(app: web.Application, engine: DurableEngine) -> None:
+    def is_rpc(request: web.Request) -> bool:
+        return request.path.startswith(f"/_durable/{engine.rpc_token}/")
+
     def authorized(request: web.Request) -> bool:
-        if request.path.startswith(f"/_durable/{engine.rpc_token}/"):
+        if is_rpc(request):
             return True
         code = request.query.get("code") or request.headers.get("x-functions-key") or ""
         return hmac.compare_digest(code, engine.system_key) or bool(
@@ -76,7 +96,7 @@ def add_routes(app: web.Application, engine: DurableEngine) -> None:
         name = request.match_info["name"]
         try:
             instance_id = engine.start_new(
-                name, request.match_info.get("id"), await _body_text(request)
+                name, request.match_info.get("id"), await _body_text(request, is_rpc(request))
             )
         except UnknownFunction as error:
             return web.json_response({"ExceptionMessage": str(error)}, status=400)
@@ -111,7 +131,9 @@ def add_routes(app: web.Application, engine: DurableEngine) -> None:
             return web.json_response({}, status=404)
         if not instance.running:
             return web.json_response({}, status=410)
-        engine.raise_event(instance.id, request.match_info["event"], await _body_text(request))
+        engine.raise_event(
+            instance.id, request.match_info["event"], await _body_text(request, is_rpc(request))
+        )
         return web.json_response({}, status=202)
 
     async def terminate(request: web.Request) -> web.Response:

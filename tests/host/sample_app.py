@@ -59,6 +59,13 @@ def greet(context: df.DurableOrchestrationContext):
     return (yield context.call_activity(hello, context.get_input()))
 
 
+@app.orchestration_trigger(context_name="context")
+def wait_approval(context: df.DurableOrchestrationContext):
+    context.set_custom_status({"stage": "waiting"})
+    approver = yield context.wait_for_external_event("approve")
+    return (yield context.call_activity(hello, approver))
+
+
 @app.activity_trigger(input_name="who")
 def hello(who: str) -> str:
     return f"hello {who}"

@@ -6,9 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,47 +13,7 @@ import requests
 from azure.servicebus import ServiceBusClient, ServiceBusMessage
 
 from devhost.ncrontab import Schedule, ScheduleError
-from devhost.servicebus import Broker
-from devhost.webhost import DevHost, running
-from tests.host import sample_app
-
-ROOT = Path(__file__).resolve().parents[2]
-MASTER, KEY = "master-" + uuid.uuid4().hex, "key-" + uuid.uuid4().hex
-
-
-@pytest.fixture(scope="module")
-def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevHost, Path, Broker]]:
-    work = tmp_path_factory.mktemp("host")
-    log = work / "calls.log"
-    with Broker(port=0, data_dir=work / "sb") as broker:
-        env = {"DEVHOST_MASTER_KEY": MASTER, "DEVHOST_HOST_KEYS": f"runbook={KEY}",
-               "HOST_SAMPLE_LOG": str(log), "SampleServiceBus": broker.connection_string}  # fmt: skip
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        devhost = DevHost(
-            sample_app.app, port=0, data_dir=work / "dh", host_json=ROOT / "host.json"
-        )
-        try:
-            with running(devhost):
-                yield devhost, log, broker
-        finally:
-            for k, v in saved.items():
-                os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
-
-
-def calls(log: Path, kind: str) -> list:
-    if not log.exists():
-        return []
-    return [e["value"] for e in map(json.loads, log.read_text().splitlines()) if e["kind"] == kind]
-
-
-def wait_for(check, timeout: float = 15):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out")
+from tests.host.conftest import KEY, MASTER, ROOT, calls, wait_for
 
 
 def test_route_params_methods_and_malformed_bodies_reach_the_function(host) -> None:
@@ -68,6 +25,8 @@ def test_route_params_methods_and_malformed_bodies_reach_the_function(host) -> N
     assert body["route"] == {"name": "alice", "count": "3"}
     assert body["params"] == {"x": "1"} and body["body"] == "{not json"
     assert body["url"].startswith("http://127.0.0.1:")
+    wrong_method = requests.delete(url, headers={"x-functions-key": KEY}, timeout=10)
+    assert wrong_method.status_code == 404, "a method the function does not declare"
     optional = requests.get(f"{devhost.base_url}/api/echo/bob", params={"code": KEY}, timeout=10)
     assert optional.json()["route"] == {"name": "bob"}
     assert requests.get(f"{devhost.base_url}/api/echo/bob/x", params={"code": KEY},
@@ -186,9 +145,7 @@ def test_devhost_refuses_to_start_without_a_needed_setting(tmp_path: Path) -> No
     settings = tmp_path / "local.settings.json"
     settings.write_text(json.dumps({"Values": {"DEVHOST_MASTER_KEY": ""}}))
     env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DEVHOST_MASTER_KEY", "SampleServiceBus")
+        k: v for k, v in os.environ.items() if k not in ("DEVHOST_MASTER_KEY", "SampleServiceBus")
     }
     result = subprocess.run(
         [sys.executable, "-m", "devhost", "--app", "tests.host.sample_app",
