@@ -2,12 +2,17 @@
 
 `evaluate_prerequisites` is also what the preflight API and VM-change re-checks call: one
 implementation of "does this VM meet every rule", so the three can never disagree.
+
+Enabling and disabling go through a `ProtectionProvider`, the interface that the `direct` and
+`asr` providers implement; orchestrators never know which one runs (DESIGN.md). `direct` is
+implemented; `asr` refuses with a clear error until its activities exist.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+from typing import Protocol
 
 import azure.durable_functions as df
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
@@ -18,6 +23,9 @@ from core.clients import blob_service
 from core.settings import json_setting, setting
 from domain import prerequisites
 from domain.adapters import to_domain_vm, to_protection_request
+from domain.errors import DomainError, ErrorInfo
+from domain.model import HealthState
+from domain.replication_state import IllegalTransition, is_protected
 from readmodels.inventory import get_vm
 from readmodels.items import get_item, update_item
 from readmodels.points import delete_point, list_points
@@ -47,17 +55,22 @@ def tenant_profile(tenant: str) -> str:
 
 
 def evaluate_prerequisites(tenant: str, record: VmRecord, request: EnableProtectionRequest) -> dict:
-    """Every failing rule at once, with its fix; changes nothing."""
+    """Every failing rule at once, with its fix and the source of its limit; changes nothing.
+
+    `targetSize` is the size the VM would fail over as: the one asked for, else the smallest
+    catalogue size that fits (None when none does; a failure then says why)."""
     profile = prerequisites.get_profile(tenant_profile(tenant))
-    failures = prerequisites.evaluate(
-        to_domain_vm(record), to_protection_request(record, request), profile
-    )
+    vm = to_domain_vm(record)
+    wanted = to_protection_request(record, request)
+    failures = prerequisites.evaluate(vm, wanted, profile)
     return {
         "vm": record.vm.id,
         "profile": profile.name,
         "provider": request.provider,
         "passed": not failures,
-        "failures": [f.to_dict() for f in failures],
+        "targetName": prerequisites.target_name(vm, wanted),
+        "targetSize": prerequisites.target_size(vm, wanted),
+        "failures": [f.to_report() for f in failures],
     }
 
 
@@ -74,45 +87,120 @@ def replica_container(tenant: str, vm: str) -> str:
     return cleaned
 
 
+def vm_gone(vm: str) -> dict:
+    return ErrorInfo(
+        code="VmNotFound",
+        cause=f"VM '{vm}' is no longer in the inventory.",
+        recommendation="Check that the VM still exists in its VMM cloud; the next inventory "
+        "snapshot of the agent lists it again.",
+    ).to_dict()
+
+
 @bp.activity_trigger(input_name="payload")
 def check_prerequisites(payload: dict) -> list[dict]:
     check = PrerequisiteInput.model_validate(payload)
     record = get_vm(check.tenant, check.vm)
     if record is None or not record.present:
-        return [
-            {
-                "code": "VmNotFound",
-                "cause": f"VM '{check.vm}' is no longer in the inventory.",
-                "recommendation": "Check that the VM still exists in its VMM cloud.",
-            }
-        ]
+        return [vm_gone(check.vm)]
     return evaluate_prerequisites(check.tenant, record, check.request)["failures"]
 
 
+class ProviderNotAvailable(DomainError):
+    status = 501
+
+
+class ProtectionProvider(Protocol):
+    """What a replication provider does to start and end the protection of one VM.
+
+    Both calls are retried by the orchestration, so both must be idempotent."""
+
+    name: str
+
+    def enable(self, tenant: str, record: VmRecord) -> list[ReplicaDisk]:
+        """Prepare replication of every disk of the VM; the replica disks it will write."""
+        ...
+
+    def disable(self, tenant: str, vm: str, delete_replica: bool) -> None:
+        """Stop protecting; with `delete_replica`, remove the replica and its points."""
+        ...
+
+
+class DirectProvider:
+    """The agent writes page blobs that the control plane issues: one container per VM."""
+
+    name = "direct"
+
+    def enable(self, tenant: str, record: VmRecord) -> list[ReplicaDisk]:
+        container = replica_container(tenant, record.vm.id)
+        with contextlib.suppress(ResourceExistsError):  # a retry: the container is ours already
+            blob_service().create_container(container)
+        return [
+            ReplicaDisk(
+                disk_id=disk.id,
+                container=container,
+                blob=f"{disk.id}.vhd",
+                size=disk.size_bytes,
+                source_path=disk.path,
+            )
+            for disk in record.vm.disks
+        ]
+
+    def disable(self, tenant: str, vm: str, delete_replica: bool) -> None:
+        if not delete_replica:
+            return
+        with contextlib.suppress(ResourceNotFoundError):
+            blob_service().delete_container(replica_container(tenant, vm))
+        for point in list_points(tenant, vm):
+            delete_point(point)
+
+
+class AsrProvider:
+    """Azure Site Recovery: not built yet; says so instead of pretending."""
+
+    name = "asr"
+
+    def _refuse(self) -> ProviderNotAvailable:
+        return ProviderNotAvailable(
+            ErrorInfo(
+                code="ProviderNotAvailable",
+                cause="The 'asr' provider (Azure Site Recovery) is not available in this "
+                "release of the control plane.",
+                recommendation="Enable protection with provider 'direct'; preflight with "
+                "provider 'asr' still checks ASR's support matrix.",
+            )
+        )
+
+    def enable(self, tenant: str, record: VmRecord) -> list[ReplicaDisk]:
+        raise self._refuse()
+
+    def disable(self, tenant: str, vm: str, delete_replica: bool) -> None:
+        raise self._refuse()
+
+
+PROVIDERS: dict[str, ProtectionProvider] = {p.name: p for p in (DirectProvider(), AsrProvider())}
+
+
 @bp.activity_trigger(input_name="payload")
-def enable_protection(payload: dict) -> dict:
-    """Provider `direct`: the replica container and the protection record (idempotent)."""
+def enable_protection(payload: dict) -> list[dict]:
+    """Ask the VM's provider to enable protection, then write the protection record
+    (status WaitingForInitialReplication). Idempotent. Returns the errors of a refusal."""
     check = PrerequisiteInput.model_validate(payload)
     record = get_vm(check.tenant, check.vm)
-    assert record is not None, "checked by check_prerequisites"
-    container = replica_container(check.tenant, check.vm)
-    with contextlib.suppress(ResourceExistsError):  # a retry: the container is ours already
-        blob_service().create_container(container)
-    disks = [
-        ReplicaDisk(
-            disk_id=disk.id,
-            container=container,
-            blob=f"{disk.id}.vhd",
-            size=disk.size_bytes,
-            source_path=disk.path,
-        )
-        for disk in record.vm.disks
-    ]
+    if record is None or not record.present:
+        return [vm_gone(check.vm)]
+    try:
+        disks = PROVIDERS[check.request.provider].enable(check.tenant, record)
+    except DomainError as refused:
+        return refused.to_dicts()
+    vm, wanted = to_domain_vm(record), to_protection_request(record, check.request)
     target = ProtectionTarget.model_validate(
         check.request.model_dump(include=set(ProtectionTarget.model_fields))
+    ).model_copy(
+        update={
+            "target_name": prerequisites.target_name(vm, wanted),
+            "target_size": prerequisites.target_size(vm, wanted),
+        }
     )
-    if target.target_name is None:
-        target = target.model_copy(update={"target_name": record.vm.name})
 
     def protect(item: ReplicatedItem) -> None:
         item.status = prerequisites.next_status(item.status, "ProtectionEnabled")
@@ -121,50 +209,67 @@ def enable_protection(payload: dict) -> dict:
         item.target = target
         item.replica_disks = disks
         item.health = HealthView()
+        item.prerequisite_failures = []
 
-    update_item(check.tenant, check.vm, protect)
-    return {"container": container, "disks": [d.disk_id for d in disks]}
+    try:
+        update_item(check.tenant, check.vm, protect)
+    except IllegalTransition as illegal:
+        return illegal.to_dicts()
+    return []
 
 
 @bp.activity_trigger(input_name="payload")
-def disable_protection(payload: dict) -> None:
-    """Back to NotProtected; on request the replica and its recovery points go too."""
+def disable_protection(payload: dict) -> list[dict]:
+    """Back to NotProtected through the state table (refused during a failover); on request
+    the replica and its recovery points go too. Returns the errors of a refusal."""
     disable = DisableInput.model_validate(payload)
     item = get_item(disable.tenant, disable.vm)
     if item is None:
-        return
-    if disable.request.delete_replica:
-        with contextlib.suppress(ResourceNotFoundError):
-            blob_service().delete_container(replica_container(disable.tenant, disable.vm))
-        for point in list_points(disable.tenant, disable.vm):
-            delete_point(point)
+        return []
+    try:
+        prerequisites.next_status(item.status, "ProtectionDisabled")
+        PROVIDERS[item.provider or "direct"].disable(
+            disable.tenant, disable.vm, disable.request.delete_replica
+        )
+    except DomainError as refused:
+        return refused.to_dicts()
 
     def unprotect(item: ReplicatedItem) -> None:
-        item.status = "NotProtected"
+        item.status = prerequisites.next_status(item.status, "ProtectionDisabled")
         item.progress = None
         item.health = HealthView()
         item.rpo_seconds = None
+        item.prerequisite_failures = []
+        if disable.request.delete_replica:
+            item.replica_disks = []
 
     update_item(disable.tenant, disable.vm, unprotect)
+    return []
 
 
-def recheck_protected_vm(tenant: str, vm: str) -> None:
-    """After a VM changed: if it is protected and now breaks a rule, raise its health."""
+def recheck_protected_vm(tenant: str, vm: str) -> str | None:
+    """After a VM changed: if it is protected, check every rule again. A rule it now breaks
+    raises its health (Critical when replication cannot work, Warning when only failover
+    would fail); the failures are kept on the item so later health refreshes keep them.
+    Returns the new health state, None when the VM is not protected."""
     item = get_item(tenant, vm)
     record = get_vm(tenant, vm)
-    if item is None or record is None or item.status == "NotProtected":
-        return
+    if item is None or record is None or not is_protected(item.status):
+        return None
     request = EnableProtectionRequest(
         provider=item.provider or "direct",
         policy=item.policy,
         **(item.target.model_dump() if item.target else {}),
     )
-    report = evaluate_prerequisites(tenant, record, request)
+    failures = evaluate_prerequisites(tenant, record, request)["failures"]
 
     def apply(current: ReplicatedItem) -> None:
-        current.health = HealthView(
-            state=prerequisites.health_for(report["failures"]),
-            reasons=report["failures"],
+        others = [r for r in current.health.reasons if r.get("code") not in prerequisites.RULES]
+        state = max(
+            (current.health.state if others else "Normal", prerequisites.health_for(failures)),
+            key=lambda s: HealthState(s).severity,
         )
+        current.prerequisite_failures = failures
+        current.health = HealthView(state=state, reasons=[*others, *failures])
 
-    update_item(tenant, vm, apply)
+    return update_item(tenant, vm, apply).health.state

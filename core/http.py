@@ -11,6 +11,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import azure.functions as func
 from pydantic import BaseModel, ValidationError
@@ -24,6 +25,7 @@ Model = TypeVar("Model", bound=BaseModel)
 
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
+_NOT_CARRIED = ("top", "continuationToken", "code")
 
 
 class BadRequest(DomainError):
@@ -109,8 +111,11 @@ def page_body(req: func.HttpRequest, items: list[Any], token: dict[str, Any] | N
     if token:
         encoded = base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
         base = req.url.split("?", 1)[0]
-        top = req.params.get("top", str(DEFAULT_PAGE_SIZE))
-        body["nextLink"] = f"{base}?top={top}&continuationToken={encoded}"
+        # Filters (state, target, ...) carry over, so the next page is of the same list; a key
+        # passed as ?code= does not: a link may be logged or shared.
+        kept = {k: v for k, v in req.params.items() if k not in _NOT_CARRIED}
+        query = {"top": req.params.get("top", str(DEFAULT_PAGE_SIZE)), **kept}
+        body["nextLink"] = f"{base}?{urlencode({**query, 'continuationToken': encoded})}"
     return body
 
 

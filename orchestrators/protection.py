@@ -20,7 +20,7 @@ from activities.protection import (
     disable_protection,
     enable_protection,
 )
-from activities.replication import StartInput, start_replication
+from activities.replication import StartInput, StopInput, start_replication, stop_replication
 from contracts.api import DisableProtectionRequest, EnableProtectionRequest
 
 bp = df.Blueprint()
@@ -68,8 +68,11 @@ def protect_vm(context: df.DurableOrchestrationContext) -> Generator[Any, Any, d
         return {"protected": False, "errors": failures}
 
     yield step(context, job, "Enable protection")
-    yield context.call_activity_with_retry(enable_protection, TRANSIENT, check)
-    yield step(context, job, "Enable protection", finished=True)
+    refused = yield context.call_activity_with_retry(enable_protection, TRANSIENT, check)
+    yield step(context, job, "Enable protection", finished=True, errors=refused)
+    if refused:
+        yield end(context, job, refused)
+        return {"protected": False, "errors": refused}
 
     yield step(context, job, "Start initial replication")
     start = StartInput(
@@ -89,9 +92,14 @@ def unprotect_vm(context: df.DurableOrchestrationContext) -> Generator[Any, Any,
     job = UnprotectInput.model_validate(context.get_input())
     disable = DisableInput(tenant=job.tenant, vm=job.vm, request=job.request).model_dump()
 
-    yield step(context, job, "Disable protection")
-    yield context.call_activity_with_retry(disable_protection, TRANSIENT, disable)
-    yield step(context, job, "Disable protection", finished=True)
+    yield step(context, job, "Stop replication")
+    stop = StopInput(tenant=job.tenant, vm=job.vm).model_dump()
+    yield context.call_activity_with_retry(stop_replication, TRANSIENT, stop)
+    yield step(context, job, "Stop replication", finished=True)
 
-    yield end(context, job, [])
-    return {"protected": False}
+    yield step(context, job, "Disable protection")
+    refused = yield context.call_activity_with_retry(disable_protection, TRANSIENT, disable)
+    yield step(context, job, "Disable protection", finished=True, errors=refused)
+
+    yield end(context, job, refused)
+    return {"protected": bool(refused), "errors": refused}

@@ -68,6 +68,8 @@ class ReplicatedItem(View):
     policy: str | None = None
     target: ProtectionTarget | None = None
     replica_disks: list[ReplicaDisk] = Field(default_factory=list)
+    # Rules a protected VM broke when it last changed (issue 4); part of its health.
+    prerequisite_failures: list[dict] = Field(default_factory=list)
     active_job_id: str | None = None
     active_job_type: str | None = None
     progress: ProgressView | None = None

@@ -8,11 +8,11 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from activities.protection import evaluate_prerequisites
-from activities.replication import replication_instance
 from contracts.api import DisableProtectionRequest, EnableProtectionRequest, PreflightRequest
 from core.http import Conflict, NotFound, page_args, page_body, parse_body, tenant_api
 from core.problem import json_response
 from domain.errors import ErrorInfo
+from domain.replication_state import next_status
 from orchestrators.protection import ProtectInput, UnprotectInput
 from readmodels import jobs
 from readmodels.inventory import VMS, get_vm
@@ -22,8 +22,6 @@ from triggers.operations import start_operation
 
 bp = df.Blueprint()
 FUNCTION = func.AuthLevel.FUNCTION
-RUNNING = df.OrchestrationRuntimeStatus.Running
-PENDING = df.OrchestrationRuntimeStatus.Pending
 
 
 def vm_not_found(tenant: str, vm: str) -> NotFound:
@@ -143,6 +141,8 @@ async def api_disable_protection(
         request = parse_body(req, DisableProtectionRequest)
         vm = req.route_params["vm"]
         item = await asyncio.to_thread(get_item, tenant, vm)
+        if item is None and await asyncio.to_thread(get_vm, tenant, vm) is None:
+            raise vm_not_found(tenant, vm)
         if item is None or (item.status == "NotProtected" and not item.active_job_id):
             raise Conflict(
                 ErrorInfo(
@@ -151,11 +151,10 @@ async def api_disable_protection(
                     recommendation="Nothing to do.",
                 )
             )
-        # Stop the replication loop first, so no cycle writes to a replica being removed.
-        instance = replication_instance(tenant, vm)
-        status = await client.get_status(instance)
-        if status and status.runtime_status in (RUNNING, PENDING):
-            await client.terminate(instance, "protection disabled")
+        if not item.active_job_id:
+            # Refuse now what the state table refuses (e.g. during a failover), before the
+            # orchestration stops replication.
+            next_status(item.status, "ProtectionDisableRequested")
         job, created = await start_operation(
             client,
             orchestrator="unprotect_vm",
