@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,11 +30,30 @@ def double(value: int) -> int:
 
 @app.activity_trigger(input_name="value")
 def slow_double(value: int) -> int:
-    import time
-
     _log(f"slow_double {value}")
     time.sleep(float(os.environ.get("SAMPLE_SLOW_SECONDS", "0.3")))
     return value * 2
+
+
+class Gauge:
+    """How many `gauged` activities run at once, and the most ever seen (they share a process)."""
+
+    lock = threading.Lock()
+    running = 0
+    peak = 0
+
+
+@app.activity_trigger(input_name="seconds")
+def gauged(seconds: float) -> int:
+    with Gauge.lock:
+        Gauge.running += 1
+        Gauge.peak = max(Gauge.peak, Gauge.running)
+    try:
+        time.sleep(seconds)
+    finally:
+        with Gauge.lock:
+            Gauge.running -= 1
+    return 1
 
 
 @app.activity_trigger(input_name="path")
@@ -72,6 +93,12 @@ def fan_out(context: df.DurableOrchestrationContext):
     n = context.get_input()
     results = yield context.task_all([context.call_activity(double, i) for i in range(n)])
     return sum(results)
+
+
+@app.orchestration_trigger(context_name="context")
+def gauged_fan_out(context: df.DurableOrchestrationContext):
+    n, seconds = context.get_input()
+    return sum((yield context.task_all([context.call_activity(gauged, seconds) for _ in range(n)])))
 
 
 @app.orchestration_trigger(context_name="context")

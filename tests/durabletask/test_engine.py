@@ -163,6 +163,21 @@ def test_activity_concurrency_is_limited(tmp_path: Path, monkeypatch: pytest.Mon
     assert elapsed >= 1.6
 
 
+@pytest.mark.parametrize("limit", [3, 8])
+def test_parallel_activities_never_exceed_the_limit(tmp_path: Path, limit: int) -> None:
+    from tests.durabletask.sample_app import Gauge
+
+    Gauge.peak = 0
+
+    async def scenario(hub: Hub):
+        instances = [await hub.client.start_new("gauged_fan_out", None, [12, 0.05])
+                     for _ in range(2)]  # fmt: skip
+        return [(await hub.finish(i)).output for i in instances]
+
+    assert run_with_hub(tmp_path, scenario, concurrency=limit) == [12, 12]
+    assert Gauge.peak == limit, "24 activities ready at once: the limit, and only the limit, ran"
+
+
 def test_the_client_is_refused_without_the_system_key(tmp_path: Path) -> None:
     import aiohttp
 
