@@ -342,13 +342,13 @@ async def stop_replication(payload: dict, client: df.DurableOrchestrationClient)
     stop = StopInput.model_validate(payload)
     instance = replication_instance(stop.tenant, stop.vm)
     status = await client.get_status(instance)
-    if not status or status.runtime_status not in RUNNING:
-        return False
-    await client.terminate(instance, stop.reason)
+    running = bool(status and status.runtime_status in RUNNING)
+    if running:
+        await client.terminate(instance, stop.reason)
     item = await asyncio.to_thread(get_item, stop.tenant, stop.vm)
     if item is not None and item.command_id:
         await asyncio.to_thread(_send_cancel, item, stop.reason)
-    return True
+    return running
 
 
 def _send_cancel(item: ReplicatedItem, reason: str) -> None:

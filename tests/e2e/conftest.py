@@ -3,6 +3,7 @@ the unchanged function_app.py, and HTTP and the Service Bus SDK from the outside
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -22,11 +23,17 @@ from core.clients import reset_cache
 from devhost.azurite import Azurite
 from devhost.functions import load_app
 from devhost.servicebus import Broker
+from devhost.servicebus.entities import Entity, load_entities
 from devhost.webhost import DevHost, running
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = {tenant: f"key-{tenant}-{uuid.uuid4().hex}" for tenant in ("contoso", "fabrikam", "legacy")}
 SITE = "site-local"  # the broker's default config has a commands subscription for it
+EXTRA_SITES = ("site-repl", "site-daemon")  # replication tests run their own agents on these
+# Operator-defined policies (REPLICATION_POLICIES): a 30 s cycle whose RPO threshold a single
+# missed cycle breaks, so an RPO breach shows within a test's time.
+POLICIES = {"tight": {"interval": 30, "retention_hours": 1, "app_consistent_frequency_hours": 0,
+                      "rpo_threshold_seconds": 30}}  # fmt: skip
 
 
 @dataclass
@@ -35,6 +42,20 @@ class ControlPlane:
     broker: Broker
     azurite: Azurite
     host: DevHost
+    stack: contextlib.ExitStack | None = None
+
+    def restart_host(self, downtime: float = 0) -> None:
+        """Stop devhost (its process would die here) and start a new one on the same data and
+        port: orchestrations resume from the history in SQLite."""
+        assert self.stack is not None
+        port, data_dir = self.host.port, self.host.data_dir
+        self.stack.close()
+        time.sleep(downtime)
+        self.host = DevHost(load_app("function_app", ROOT), port=port, data_dir=data_dir,
+                            host_json=ROOT / "host.json")  # fmt: skip
+        self.stack = contextlib.ExitStack()
+        self.stack.enter_context(running(self.host))
+        self.base_url = self.host.base_url
 
     def url(self, path: str) -> str:
         return f"{self.base_url}/api/{path.lstrip('/')}"
@@ -109,7 +130,12 @@ def control_plane(
     azurite: Azurite, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ControlPlane]:
     data = tmp_path_factory.mktemp("control-plane")
-    with Broker(port=0, data_dir=data / "servicebus") as broker:
+    entities = load_entities()
+    for site in EXTRA_SITES:  # one commands subscription per scripted agent, as in Azure
+        entities.topics["agent-commands"].append(
+            Entity(path=f"agent-commands/Subscriptions/{site}", filter={"site": site})
+        )
+    with Broker(port=0, data_dir=data / "servicebus", entities=entities) as broker:
         settings = {
             "DEVHOST_MASTER_KEY": "master-" + uuid.uuid4().hex,
             "DEVHOST_HOST_KEYS": ",".join(f"{t}={k}" for t, k in KEYS.items()),
@@ -123,16 +149,23 @@ def control_plane(
             "PREREQUISITE_PROFILE": "asr-2026",
             "TENANT_PREREQUISITE_PROFILES": json.dumps({"legacy": "asr-2014"}),
             "REPLICATION_STALL_SECONDS": "30",
+            "REPLICATION_POLICIES": json.dumps(POLICIES),
+            "AGENT_HEARTBEAT_TIMEOUT_SECONDS": "600",
         }
         saved = {k: os.environ.get(k) for k in settings}
         os.environ.update(settings)
         reset_cache()
         host = DevHost(load_app("function_app", ROOT), port=0, data_dir=data / "devhost",
                        host_json=ROOT / "host.json")  # fmt: skip
+        stack = contextlib.ExitStack()
+        plane = ControlPlane(host.base_url, broker, azurite, host, stack)
         try:
-            with running(host):
-                yield ControlPlane(host.base_url, broker, azurite, host)
+            stack.enter_context(running(host))
+            plane.base_url = host.base_url
+            yield plane
         finally:
+            if plane.stack is not None:
+                plane.stack.close()  # the devhost running now (a test may have restarted it)
             for key, value in saved.items():
                 if value is None:
                     os.environ.pop(key, None)
