@@ -131,7 +131,7 @@ resource siteFilters 'Microsoft.ServiceBus/namespaces/topics/subscriptions/rules
 
 output namespaceName string = namespace.name
 // serviceBusEndpoint is https://<name>.servicebus.<cloud suffix>:443/; the host is what SDKs take.
-output fullyQualifiedNamespace string = split(split(namespace.properties.serviceBusEndpoint, '//')[1], ':')[0]
+output fullyQualifiedNamespace string = split(split(namespace.properties.serviceBusEndpoint, '/')[2], ':')[0]
 output eventsQueueName string = agentEvents.name
 output deadLetterQueueName string = agentEventsDeadletter.name
 output commandsTopicName string = agentCommands.name
