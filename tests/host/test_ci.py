@@ -1,0 +1,29 @@
+"""CI fails loudly when pytest collects nothing: `.ci/run` → `make test` → pytest exit 5."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from tests.host.conftest import ROOT
+
+
+def test_ci_fails_when_no_test_is_collected(tmp_path: Path) -> None:
+    empty = tmp_path / "no-tests-here"
+    empty.mkdir()
+    # setup and lint are taken as done: this is about the exit code of the test step.
+    run = subprocess.run(
+        [str(ROOT / ".ci" / "run"), "-o", "setup", "-o", "lint", f"TESTS={empty}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert "no tests ran" in run.stdout
+    assert "Error 5" in run.stderr, "make reports pytest's own exit code"
+    assert run.returncode != 0
+
+
+def test_make_test_runs_lint_and_the_whole_tests_folder() -> None:
+    dry = subprocess.run(["make", "-n", "-o", "setup", "test"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)  # fmt: skip
+    lines = dry.stdout.splitlines()
+    assert any("ruff check ." in line for line in lines)
+    assert lines[-1].endswith("-m pytest tests")
