@@ -1,0 +1,35 @@
+// Contoso: two VMM sites, Flex Consumption, agents federated from Contoso's own OIDC issuer.
+// Deploy: see docs/deploy.md. Secrets are never written here: the API key hashes come from
+// the environment of the shell that runs the deployment.
+using '../main.bicep'
+
+param tenantName = 'contoso'
+param hostingPlan = 'FlexConsumption'
+param sites = [
+  {
+    name: 'contoso-hq'
+  }
+  {
+    name: 'contoso-branch'
+  }
+]
+param recoveryResourceGroupName = 'rg-contoso-recovery'
+param storageSku = 'Standard_ZRS'
+param maxDeliveryCount = 10
+
+// Object ids of Microsoft's first-party service principals in Contoso's Entra tenant
+// (docs/deploy.md shows the two `az ad sp show` commands that print them).
+param eventGridServicePrincipalObjectId = '00000000-0000-0000-0000-000000000001'
+param actionGroupServicePrincipalObjectId = '00000000-0000-0000-0000-000000000002'
+
+// Second pass, once the function code is published (Event Grid checks the function exists).
+param subscribeAlertHandlers = false
+
+param agentFederatedIssuer = 'https://issuer.contoso.example/dr-agents'
+param agentFederatedSubjectPrefix = 'dr-agent:'
+
+param prerequisiteProfile = 'asr-2026'
+param tenantKeyHashes = readEnvironmentVariable('DRCP_TENANT_KEY_HASHES', '')
+param tags = {
+  costCenter: 'it-dr'
+}
