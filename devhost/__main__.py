@@ -28,6 +28,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--with-azurite", action="store_true")
     parser.add_argument("--with-servicebus", action="store_true")
     parser.add_argument("--activity-concurrency", type=int, default=16)
+    parser.add_argument(
+        "--list", action="store_true", help="print the app's functions and exit (no settings)"
+    )
     return parser.parse_args(argv)
 
 
@@ -54,10 +57,27 @@ async def serve(args: argparse.Namespace) -> None:
     await host.stop()
 
 
+def list_functions(module: str) -> int:
+    """One line per function: name, trigger type, and the trigger's main setting."""
+    from devhost.functions import index, load_app
+
+    for spec in index(load_app(module).get_functions()):
+        trigger = spec.trigger
+        detail = (
+            f"[{','.join(spec.methods)}] /{spec.route.template} ({spec.auth_level})"
+            if spec.route is not None
+            else trigger.get("queueName") or trigger.get("topicName") or trigger.get("schedule")
+        )
+        print(f"{spec.name} {spec.trigger_type} {detail or ''}".rstrip())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     logging.getLogger("azure").setLevel(logging.WARNING)
+    if args.list:
+        return list_functions(args.app)
     try:
         export(load_settings(args.settings))
     except SettingsError as error:

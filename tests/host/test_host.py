@@ -159,14 +159,29 @@ def test_devhost_refuses_to_start_without_a_needed_setting(tmp_path: Path) -> No
 
 
 def test_the_real_function_app_loads_and_lists_its_functions() -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", "import function_app; from devhost.functions import index; "
-         "print('\\n'.join(f'{s.name} {s.trigger_type}' for s in index(function_app.app.get_functions())))"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    listed = dict(line.split() for line in result.stdout.splitlines())
+    result = subprocess.run([sys.executable, "-m", "devhost", "--list"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    listed = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()}
     assert listed["api_enable_protection"] == "httpTrigger"
     assert listed["agent_event"] == "serviceBusTrigger"
     assert listed["protect_vm"] == "orchestrationTrigger"
     assert listed["replicate_vm"] == "orchestrationTrigger"
     assert listed["check_prerequisites"] == "activityTrigger"
+
+
+def test_every_function_of_the_sample_app_is_discovered(host) -> None:
+    devhost, _, _ = host
+    found = {spec.name: spec.trigger_type for spec in devhost.specs}
+    assert found == {
+        "echo": "httpTrigger", "open_route": "httpTrigger", "admin_only": "httpTrigger",
+        "boom": "httpTrigger", "start": "httpTrigger", "greet": "orchestrationTrigger",
+        "wait_approval": "orchestrationTrigger", "hello": "activityTrigger",
+        "on_alert": "eventGridTrigger", "every_second": "timerTrigger",
+        "on_message": "serviceBusTrigger",
+    }  # fmt: skip
+    assert next(s for s in devhost.specs if s.name == "start").client_params == ["client"]
+    described = "\n".join(devhost.describe())
+    assert (
+        "echo: [POST,GET] " in described and "/api/echo/{name}/{count:int?} (function)" in described
+    )
