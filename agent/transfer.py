@@ -29,6 +29,7 @@ from agent.errors import AgentError
 from agent.footer import FOOTER_SIZE, Footer, blob_size, rounded_size
 from agent.manifest import (
     DIGEST_SIZE,
+    ZERO_DIGEST,
     Journal,
     StateStore,
     block_digest,
