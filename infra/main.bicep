@@ -109,6 +109,9 @@ param replicaContainerPrefix string = 'replica'
 @maxValue(1440)
 param sasLifetimeMinutes int = 60
 
+@description('Operator-defined replication policies beside the built-in ones (domain/replication.py).')
+param replicationPolicies object = {}
+
 @description('Seconds without replication progress before a VM counts as stalled.')
 @minValue(30)
 param replicationStallSeconds int = 300
@@ -211,6 +214,7 @@ module functionApp 'modules/functionapp.bicep' = {
     prerequisiteProfile: prerequisiteProfile
     tenantPrerequisiteProfiles: tenantPrerequisiteProfiles
     tenantKeyHashes: tenantKeyHashes
+    replicationPolicies: replicationPolicies
     replicationStallSeconds: replicationStallSeconds
     agentHeartbeatTimeoutSeconds: agentHeartbeatTimeoutSeconds
     recoveryResourceGroupName: recoveryResourceGroupName

@@ -81,6 +81,9 @@ param tenantPrerequisiteProfiles object = {}
 @secure()
 param tenantKeyHashes string = ''
 
+@description('Operator-defined replication policies, {"<name>": {interval, retention_hours, ...}} (domain/replication.py).')
+param replicationPolicies object = {}
+
 @description('Seconds without replication progress before a VM is reported stalled.')
 @minValue(30)
 param replicationStallSeconds int = 300
@@ -162,6 +165,10 @@ var commonSettings = [
   {
     name: 'TENANT_KEY_HASHES'
     value: empty(tenantKeyHashes) ? '{}' : tenantKeyHashes
+  }
+  {
+    name: 'REPLICATION_POLICIES'
+    value: string(replicationPolicies)
   }
   {
     name: 'REPLICATION_STALL_SECONDS'

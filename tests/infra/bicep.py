@@ -219,9 +219,7 @@ def _resource(node: Node, path: Path, source: bytes, parent_type: str = "") -> l
         type_ = f"{base}/{raw}"
     body, loop, condition = _body(node)
     head = source[type_node.end_byte : (body or node).start_byte]
-    resource = Resource(
-        symbol, type_, version, b"existing" in head, body, loop, condition, path
-    )
+    resource = Resource(symbol, type_, version, b"existing" in head, body, loop, condition, path)
     return [resource, *_nested_resources(node, f"{type_}@{version}", path, source)]
 
 

@@ -94,4 +94,6 @@ def test_every_module_a_file_deploys_exists_and_gets_its_required_parameters(pat
         declared = bicep.load(target).params
         required = {n for n, p in declared.items() if p.default is None}
         assert not required - set(given), f"{module.symbol}: unset {required - set(given)}"
-        assert not set(given) - set(declared), f"{module.symbol}: unknown {set(given) - set(declared)}"
+        assert not set(given) - set(declared), (
+            f"{module.symbol}: unknown {set(given) - set(declared)}"
+        )
