@@ -17,6 +17,7 @@ __all__ = ["DiskImage", "DiskInfo", "Extent", "detect_format", "open_disk"]
 
 VHDX_SIGNATURE = b"vhdxfile"
 VHD_COOKIE = b"conectix"
+IMAGE_SUFFIXES = {".vhdx", ".avhdx", ".vhd", ".avhd"}
 
 
 def detect_format(file: ImageFile) -> str:
@@ -35,7 +36,30 @@ def detect_format(file: ImageFile) -> str:
         tail = file.pread_short(file.size - 512, 512)
         if tail[:8] == VHD_COOKIE or tail[1:9] == VHD_COOKIE:
             return "vhd"
+    _refuse_damaged_image(file)
     return "raw"
+
+
+def _refuse_damaged_image(file: ImageFile) -> None:
+    """A file that looks like a VHD/VHDX but lacks its signature is damaged, not raw: reading
+    it as raw would replicate the container's bytes as if they were the guest's disk."""
+    looks_vhdx = (
+        file.pread_short(64 * 1024, 4) == b"head" or file.pread_short(192 * 1024, 4) == b"regi"
+    )
+    if looks_vhdx:
+        raise DiskError(
+            "VhdxBadSignature",
+            f"{file.path} has VHDX headers but not the 'vhdxfile' identifier at byte 0.",
+            "The file is damaged: restore it from a backup or copy it again from the host.",
+        )
+    if file.path.suffix.lower() in IMAGE_SUFFIXES:
+        raise DiskError(
+            "DiskFormatUnrecognized",
+            f"{file.path} is named like a {file.path.suffix} image but has neither the VHDX "
+            "identifier 'vhdxfile' at its start nor a VHD footer 'conectix' at its end.",
+            "The file is damaged or not a virtual disk: copy it again from the host. If it "
+            "really is a raw disk, rename it (e.g. .img or .raw).",
+        )
 
 
 def open_disk(path: str | Path, *, search_dirs: Iterable[str | Path] = ()) -> DiskImage:
