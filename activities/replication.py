@@ -34,6 +34,7 @@ from core.settings import int_setting, json_setting, setting
 from domain import replication as rules
 from domain.errors import ErrorInfo
 from domain.model import HealthState
+from domain.prerequisites import health_for as prerequisite_health
 from domain.rpo import assess_health
 from orchestrators.inputs import ReplicationInput
 from readmodels.items import get_item, update_item
@@ -110,6 +111,13 @@ def health_of(
     other: list[tuple[HealthState, ErrorInfo]] = []
     if failure:
         other.append((HealthState.CRITICAL, ErrorInfo(**failure)))
+    for broken in item.prerequisite_failures:  # rules the VM broke when it last changed
+        other.append(
+            (
+                HealthState(prerequisite_health([broken])),
+                ErrorInfo(broken["code"], broken["cause"], broken["recommendation"]),
+            )
+        )
     assessment = assess_health(
         now=now,
         rpo_threshold_seconds=policy_of(item).rpo_threshold_seconds,

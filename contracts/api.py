@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from contracts.base import WireModel
 
@@ -38,3 +38,47 @@ class DisableProtectionRequest(WireModel):
     delete_replica: bool = Field(
         default=False, description="Also delete the replica blobs and their recovery points."
     )
+
+
+class RuleFailureView(WireModel):
+    """A broken prerequisite: the team's error shape plus where its limit comes from."""
+
+    code: str = Field(description="Stable rule code, e.g. OsDiskTooLarge.")
+    cause: str
+    recommendation: str
+    source: str = Field(description="The support matrix (and section) the limit comes from.")
+
+
+class PreflightReport(WireModel):
+    """What POST .../preflight answers; nothing was changed."""
+
+    vm: str
+    profile: str = Field(description="Prerequisite profile of the tenant, e.g. asr-2026.")
+    provider: Literal["direct", "asr"]
+    passed: bool
+    target_name: str
+    target_size: str | None = Field(
+        description="The size asked for, else the smallest catalogue size that fits; "
+        "null when none fits."
+    )
+    failures: list[RuleFailureView]
+
+
+class DependencyHealth(WireModel):
+    status: Literal["ok", "unavailable"]
+    latency_ms: float | None = None
+    error: str | None = None
+
+
+class HealthReport(WireModel):
+    status: Literal["ok", "degraded"]
+    dependencies: dict[str, DependencyHealth]
+
+
+class OpenApiDocument(BaseModel):
+    """GET /openapi.json: an OpenAPI 3.1 document (only its top level is described)."""
+
+    openapi: str
+    info: dict
+    paths: dict
+    components: dict

@@ -6,6 +6,7 @@ agree, so the document cannot drift from what the app serves.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +14,7 @@ from pydantic import BaseModel
 
 PROBLEM = {
     "type": "object",
-    "required": ["code", "status", "cause", "recommendation"],
+    "required": ["type", "title", "status", "code", "detail", "cause", "recommendation"],
     "properties": {
         "type": {"type": "string"},
         "title": {"type": "string"},
@@ -32,6 +33,7 @@ ERROR_INFO = {
         "code": {"type": "string"},
         "cause": {"type": "string"},
         "recommendation": {"type": "string"},
+        "source": {"type": "string", "description": "Where a prerequisite's limit comes from."},
     },
 }
 
@@ -48,6 +50,7 @@ class Route:
     status: int = 200
     auth: bool = True
     query: dict[str, str] = field(default_factory=dict)
+    errors: dict[int, str] = field(default_factory=dict)  # other problem statuses it returns
 
 
 def document(routes: list[Route], *, title: str, version: str) -> dict[str, Any]:
@@ -100,10 +103,16 @@ def _path_params(path: str) -> list[str]:
     return [part[1:-1] for part in path.split("/") if part.startswith("{")]
 
 
-def _ref(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, str]:
-    schema = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
+def _ref(
+    model: type[BaseModel], schemas: dict[str, Any], mode: str = "validation"
+) -> dict[str, str]:
+    """The model's schema under components (requests as validated, responses as serialized:
+    they differ where a field has a default)."""
+    schema = model.model_json_schema(
+        by_alias=True, ref_template="#/components/schemas/{model}", mode=mode
+    )
     for name, sub in schema.pop("$defs", {}).items():
-        schemas[name] = sub
+        schemas.setdefault(name, sub)
     schemas[model.__name__] = schema
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
@@ -112,14 +121,17 @@ def _responses(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
     problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     responses: dict[str, Any] = {}
     if route.response is not None:
-        body = _ref(route.response, schemas)
+        body = _ref(route.response, schemas, "serialization")
         if route.list_of:
             body = {
                 "type": "object",
                 "required": ["value"],
                 "properties": {
                     "value": {"type": "array", "items": body},
-                    "nextLink": {"type": "string"},
+                    "nextLink": {
+                        "type": "string",
+                        "description": "The next page (same filters); absent on the last.",
+                    },
                 },
             }
         responses[str(route.status)] = {
@@ -130,9 +142,35 @@ def _responses(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
         responses[str(route.status)] = {"description": "OK"}
     if route.request is not None:
         responses["400"] = {"description": "The body is not valid.", "content": problem}
+    if route.list_of:
+        responses["400"] = {"description": "Bad top or continuationToken.", "content": problem}
     if route.auth:
-        responses["401"] = {"description": "No valid key.", "content": problem}
-        responses["403"] = {"description": "The key is not this tenant's.", "content": problem}
+        # The Functions host refuses a request without a valid key before the app runs.
+        responses["401"] = {"description": "No valid key (answered by the Functions host)."}
+        if route.path.startswith("/tenants/"):
+            responses["403"] = {"description": "The key is not this tenant's.", "content": problem}
     if _path_params(route.path)[1:]:
         responses["404"] = {"description": "Not found.", "content": problem}
+    for status, text in route.errors.items():
+        responses[str(status)] = {"description": text, "content": problem}
+    if route.path.startswith("/tenants/"):
+        responses["500"] = {"description": "The control plane failed.", "content": problem}
     return responses
+
+
+def find_operation(doc: dict[str, Any], method: str, path: str) -> tuple[str, dict] | None:
+    """The documented (template, operation) that serves `method path` (path with /api)."""
+    for template, operations in doc["paths"].items():
+        pattern = "^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, path) and method.lower() in operations:
+            return template, operations[method.lower()]
+    return None
+
+
+def response_schema(operation: dict[str, Any], status: int, content_type: str) -> dict | None:
+    """The schema a response must match; KeyError when the status or type is undocumented."""
+    response = operation["responses"][str(status)]
+    content = response.get("content")
+    if content is None:
+        return None
+    return content[content_type.split(";", 1)[0].strip()]["schema"]

@@ -8,7 +8,12 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from activities.protection import evaluate_prerequisites
-from contracts.api import DisableProtectionRequest, EnableProtectionRequest, PreflightRequest
+from contracts.api import (
+    DisableProtectionRequest,
+    EnableProtectionRequest,
+    PreflightReport,
+    PreflightRequest,
+)
 from core.http import Conflict, NotFound, page_args, page_body, parse_body, tenant_api
 from core.problem import json_response
 from domain.errors import ErrorInfo
@@ -79,7 +84,7 @@ async def api_preflight(req: func.HttpRequest) -> func.HttpResponse:
         request = parse_body(req, PreflightRequest)
         record = await present_vm(tenant, req.route_params["vm"])
         report = await asyncio.to_thread(evaluate_prerequisites, tenant, record, request)
-        return json_response(report)
+        return json_response(PreflightReport.model_validate(report).model_dump(by_alias=True))
 
     return await tenant_api(req, handle)
 

@@ -172,3 +172,42 @@ def control_plane(
                 else:
                     os.environ[key] = value
             reset_cache()
+
+
+class CheckedApi:
+    """`ControlPlane.call` that checks every answer against /api/openapi.json: the status is
+    documented for the route, and the body matches the documented schema (issue 4)."""
+
+    def __init__(self, cp: ControlPlane) -> None:
+        self.cp = cp
+        self.doc = cp.call("GET", "openapi.json").json()
+        self.checked: list[tuple[str, str, int]] = []
+
+    def call(self, method: str, path: str, tenant: str = "contoso", key: str | None = None,
+             **kw: Any) -> requests.Response:  # fmt: skip
+        from jsonschema import Draft202012Validator
+
+        from contracts.openapi import find_operation, response_schema
+
+        response = self.cp.call(method, path, tenant, key, **kw)
+        url_path = "/api/" + path.split("?", 1)[0].lstrip("/")
+        found = find_operation(self.doc, method, url_path)
+        assert found is not None, f"{method} {url_path} is not in the OpenAPI document"
+        template, operation = found
+        assert str(response.status_code) in operation["responses"], (
+            f"{method} {template} answered {response.status_code}, which is not documented: "
+            f"{response.text[:300]}"
+        )
+        schema = response_schema(
+            operation, response.status_code, response.headers.get("Content-Type", "")
+        )
+        if schema is not None:
+            root = {**schema, "components": self.doc["components"]}
+            Draft202012Validator(root).validate(response.json())
+        self.checked.append((method, template, response.status_code))
+        return response
+
+
+@pytest.fixture(scope="session")
+def api(control_plane: ControlPlane) -> CheckedApi:
+    return CheckedApi(control_plane)
