@@ -203,8 +203,10 @@ def _nested_resources(node: Node, parent_type: str, path: Path, source: bytes) -
     if body is None:
         return found
     for child in body.named_children:
-        if child.type == "resource_declaration":
-            found.extend(_resource(child, path, source, parent_type=parent_type))
+        # The grammar wraps a nested declaration in an object_property.
+        inner = child.named_children[0] if child.type == "object_property" else child
+        if inner.type == "resource_declaration":
+            found.extend(_resource(inner, path, source, parent_type=parent_type))
     return found
 
 
