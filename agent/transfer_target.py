@@ -62,16 +62,9 @@ def check_sas(sas_url: str, *, now: datetime | None = None) -> str:
     query = parse_qs(parts.query)
     if "sig" not in query:
         raise _sas_error("SasMissing", "the URL carries no SAS token (no sig= parameter).")
-    expiry = query.get("se", [None])[0]
-    if expiry:
-        try:
-            when = datetime.fromisoformat(expiry.replace("Z", "+00:00"))
-        except ValueError:
-            when = None
-        if when is not None:
-            when = when if when.tzinfo else when.replace(tzinfo=UTC)
-            if when <= (now or datetime.now(UTC)):
-                raise _sas_error("SasExpired", f"the SAS expired at {expiry}.")
+    when = sas_expiry(sas_url)
+    if when is not None and when <= (now or datetime.now(UTC)):
+        raise _sas_error("SasExpired", f"the SAS expired at {when.isoformat()}.")
     perms = query.get("sp", [None])[0]
     if perms is not None:
         if "w" not in perms:
@@ -85,8 +78,21 @@ def check_sas(sas_url: str, *, now: datetime | None = None) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
-def map_error(exc: Exception, *, writing: bool) -> AgentError:
-    """A storage exception → the AgentError a user can act on."""
+def sas_expiry(sas_url: str) -> datetime | None:
+    """The SAS's signed expiry (se=), if it has a readable one."""
+    expiry = parse_qs(urlsplit(sas_url).query).get("se", [None])[0]
+    if not expiry:
+        return None
+    try:
+        when = datetime.fromisoformat(expiry.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def map_error(exc: Exception, *, writing: bool, expiry: datetime | None = None) -> AgentError:
+    """A storage exception → the AgentError a user can act on. `expiry` is the SAS's own: a
+    403 after it passed is an expiry, whatever words the service chose (Azurite says none)."""
     if isinstance(exc, AgentError):
         return exc
     if isinstance(exc, ServiceRequestError | ServiceResponseError) and not isinstance(
@@ -103,7 +109,8 @@ def map_error(exc: Exception, *, writing: bool) -> AgentError:
         message = (exc.message or "").splitlines()[0] if exc.message else ""
         status = exc.status_code
         if status == 403:
-            if "expir" in (exc.message or "").lower():
+            expired = expiry is not None and expiry <= datetime.now(UTC)
+            if expired or "expir" in (exc.message or "").lower():
                 return _sas_error("SasExpired", f"storage refused the SAS as expired: {message}")
             if code in ("AuthorizationPermissionMismatch", "AuthorizationFailure"):
                 which = "SasNotWritable" if writing else "SasNotReadable"
@@ -136,6 +143,7 @@ class Target:
         request_hook: Callable[[Any], None] | None = None,
     ) -> None:
         self.url = check_sas(sas_url)
+        self.expiry = sas_expiry(sas_url)
         kwargs: dict[str, Any] = {"connection_timeout": 20, "read_timeout": 120}
         if request_hook is not None:
             kwargs["raw_request_hook"] = request_hook
@@ -149,7 +157,7 @@ class Target:
         try:
             props = self.client.get_blob_properties()
         except (HttpResponseError, ServiceRequestError, ClientAuthenticationError) as exc:
-            raise map_error(exc, writing=False) from exc
+            raise map_error(exc, writing=False, expiry=self.expiry) from exc
         blob_type = str(getattr(props.blob_type, "value", props.blob_type))
         if blob_type != "PageBlob":
             raise AgentError(
@@ -175,20 +183,20 @@ class Target:
         try:
             self.client.upload_page(data, offset, len(data), validate_content=self.validate)
         except (HttpResponseError, ServiceRequestError) as exc:
-            raise map_error(exc, writing=True) from exc
+            raise map_error(exc, writing=True, expiry=self.expiry) from exc
 
     def clear(self, offset: int, length: int) -> None:
         check_request(offset, length, self.size, clear=True)
         try:
             self.client.clear_page(offset, length)
         except (HttpResponseError, ServiceRequestError) as exc:
-            raise map_error(exc, writing=True) from exc
+            raise map_error(exc, writing=True, expiry=self.expiry) from exc
 
     def read(self, offset: int, length: int) -> bytes:
         try:
             return self.client.download_blob(offset, length).readall()
         except (HttpResponseError, ServiceRequestError) as exc:
-            raise map_error(exc, writing=False) from exc
+            raise map_error(exc, writing=False, expiry=self.expiry) from exc
 
     def page_ranges(self) -> list[tuple[int, int]]:
         """Ranges that hold data (offset, length). Never the snapshot diff: Azurite lies there."""
@@ -199,7 +207,7 @@ class Target:
                 if not getattr(r, "cleared", False)
             ]
         except (HttpResponseError, ServiceRequestError) as exc:
-            raise map_error(exc, writing=False) from exc
+            raise map_error(exc, writing=False, expiry=self.expiry) from exc
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
