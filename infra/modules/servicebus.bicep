@@ -95,8 +95,9 @@ resource agentCommands 'Microsoft.ServiceBus/namespaces/topics@2024-01-01' = {
   }
 }
 
-// Commands are sent without a session id today (activities/replication.py), so the
-// subscriptions do not require sessions; see docs/deploy.md.
+// Commands carry session id = VM id, but, as on the local broker, the subscriptions are not
+// session-enabled: the agent reads its site's commands with a plain receiver. Turning sessions
+// on means changing the agent's receiver, devhost/servicebus/entities.json and this together.
 resource siteSubscriptions 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2024-01-01' = [
   for site in siteNames: {
     parent: agentCommands
