@@ -1,0 +1,233 @@
+"""The runbook API's contract (issue 4, point 6) on devhost + Azurite: the OpenAPI document
+and the app agree both ways, every route but /api/health needs a key, a tenant's key never
+reads or changes another tenant's data on any route, bad bodies and unknown resources are
+problem+json with stable codes, and lists page with a continuation token.
+
+Every answer goes through `api`, which checks it against the OpenAPI document."""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from tests.e2e.conftest import KEYS, CheckedApi
+from tests.e2e.test_protection import finished_job, jobs_of, listed_vms, new_id, report, vm_body
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture(scope="module")
+def contoso(api: CheckedApi) -> dict[str, str]:
+    """Data of tenant contoso for the other tenants to try: a protected VM and its job."""
+    vm = new_id("owned")
+    report(api, "contoso", vm_body(vm))
+    accepted = api.call("POST", f"tenants/contoso/vms/{vm}/protection", json={}).json()
+    assert finished_job(api, "contoso", accepted["id"])["state"] == "Succeeded"
+    return {"vm": vm, "job": accepted["id"]}
+
+
+def routes(vm: str, job: str) -> list[tuple[str, str, dict | None]]:
+    """Every tenant route of the app with concrete ids (tenant left as {tenant})."""
+    return [
+        ("GET", "tenants/{tenant}/vms", None),
+        ("POST", f"tenants/{{tenant}}/vms/{vm}/preflight", {}),
+        ("POST", f"tenants/{{tenant}}/vms/{vm}/protection", {}),
+        ("DELETE", f"tenants/{{tenant}}/vms/{vm}/protection", {}),
+        ("GET", "tenants/{tenant}/replicated-items", None),
+        ("GET", f"tenants/{{tenant}}/replicated-items/{vm}", None),
+        ("GET", "tenants/{tenant}/jobs", None),
+        ("GET", f"tenants/{{tenant}}/jobs/{job}", None),
+    ]
+
+
+def test_the_document_and_the_app_agree_both_ways(api: CheckedApi) -> None:
+    described = {(m.upper(), p) for p, ops in api.doc["paths"].items() for m in ops}
+    served = {
+        (method, "/api/" + spec.route.template)
+        for spec in api.cp.host.specs
+        if spec.route is not None
+        for method in spec.methods
+    }
+    assert served == described
+    documented_tenant_routes = {
+        (m, "/api/" + p.replace("{tenant}", "contoso"))
+        for m, p, _ in routes("{vm}", "{job}")  # the list the tests below walk
+    }
+    assert {(m, p.replace("{tenant}", "contoso")) for m, p in described if "/tenants/" in p} == (
+        documented_tenant_routes
+    )
+    for path, operations in api.doc["paths"].items():
+        for operation in operations.values():
+            assert operation["security"] == ([] if path == "/api/health" else [{"functionKey": []}])
+            if operation.get("requestBody"):
+                assert "400" in operation["responses"], path
+
+
+def test_health_needs_no_key_and_reveals_no_configuration(api: CheckedApi) -> None:
+    response = api.call("GET", "health", key="")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "ok"
+    assert "devstoreaccount1" not in response.text and "AccountKey" not in response.text
+
+
+@pytest.mark.parametrize("key", ["", "not-a-key"], ids=["no key", "unknown key"])
+def test_every_other_route_refuses_a_request_without_a_valid_key(
+    api: CheckedApi, contoso: dict[str, str], key: str
+) -> None:
+    calls = [*routes(contoso["vm"], contoso["job"]), ("GET", "openapi.json", None)]
+    for method, path, body in calls:
+        response = api.call(method, path.format(tenant="contoso"), key=key, json=body)
+        assert response.status_code == 401, (method, path, response.text)
+
+
+def test_a_tenants_key_is_refused_on_every_route_of_another_tenant(
+    api: CheckedApi, contoso: dict[str, str]
+) -> None:
+    before = api.call("GET", f"tenants/contoso/replicated-items/{contoso['vm']}").json()
+    for method, path, body in routes(contoso["vm"], contoso["job"]):
+        response = api.call(method, path.format(tenant="contoso"), key=KEYS["fabrikam"], json=body)
+        assert response.status_code == 403, (method, path, response.text)
+        assert response.headers["Content-Type"].startswith(PROBLEM)
+        assert response.json()["code"] == "TenantForbidden"
+        assert contoso["vm"] not in response.text
+    after = api.call("GET", f"tenants/contoso/replicated-items/{contoso['vm']}").json()
+    assert (after["status"], after["activeJobId"]) == (before["status"], before["activeJobId"])
+
+
+def test_a_tenant_never_sees_or_changes_another_tenants_data_in_its_own_routes(
+    api: CheckedApi, contoso: dict[str, str]
+) -> None:
+    """fabrikam asks its own routes for contoso's VM and job: they do not exist for it."""
+    vm, job = contoso["vm"], contoso["job"]
+    codes = {
+        ("POST", "preflight"): "VmNotFound",
+        ("POST", "protection"): "VmNotFound",
+        ("DELETE", "protection"): "VmNotFound",
+        ("GET", vm): "ReplicatedItemNotFound",
+        ("GET", job): "JobNotFound",
+    }
+    for method, path, body in routes(vm, job):
+        response = api.call(method, path.format(tenant="fabrikam"), "fabrikam", json=body)
+        last = path.rsplit("/", 1)[-1]
+        if (method, last) in codes:
+            assert response.status_code == 404, (method, path, response.text)
+            assert response.json()["code"] == codes[(method, last)]
+        else:  # lists
+            assert response.status_code == 200
+            assert vm not in response.text and job not in response.text
+    assert jobs_of(api, "fabrikam", vm) == []
+    assert [j["id"] for j in jobs_of(api, "contoso", vm)].count(job) == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "route", "code"),
+    [
+        ("POST", "vms/{vm}/preflight", "VmNotFound"),
+        ("POST", "vms/{vm}/protection", "VmNotFound"),
+        ("DELETE", "vms/{vm}/protection", "VmNotFound"),
+        ("GET", "replicated-items/{vm}", "ReplicatedItemNotFound"),
+        ("GET", "jobs/{vm}", "JobNotFound"),
+    ],
+)
+def test_unknown_resources_are_404_problems_with_a_stable_code(
+    api: CheckedApi, method: str, route: str, code: str
+) -> None:
+    missing = "nope-" + uuid.uuid4().hex[:8]
+    response = api.call(method, "tenants/contoso/" + route.format(vm=missing), json={})
+    assert response.status_code == 404
+    assert response.headers["Content-Type"].startswith(PROBLEM)
+    problem = response.json()
+    assert (problem["status"], problem["code"]) == (404, code)
+    assert missing in problem["cause"] and problem["recommendation"]
+
+
+@pytest.mark.parametrize(
+    ("method", "route", "body", "code", "names"),
+    [
+        ("POST", "preflight", {"provider": "tape"}, "InvalidField", "provider"),
+        ("POST", "protection", {"targetSize": 7}, "InvalidField", "targetSize"),
+        ("POST", "protection", {"targetNmae": "x"}, "InvalidField", "targetNmae"),
+        ("DELETE", "protection", {"deleteReplica": "maybe"}, "InvalidField", "deleteReplica"),
+        ("POST", "protection", b"{nope", "BodyNotJson", "JSON"),
+        ("POST", "preflight", b"[1, 2]", "InvalidField", "body"),
+    ],
+)
+def test_bad_bodies_are_400_problems_naming_the_field(
+    api: CheckedApi, contoso: dict[str, str], method, route, body, code, names
+) -> None:
+    path = f"tenants/contoso/vms/{contoso['vm']}/{route}"
+    kw = {"data": body} if isinstance(body, bytes) else {"json": body}
+    response = api.call(method, path, **kw)
+    assert response.status_code == 400, response.text
+    assert response.headers["Content-Type"].startswith(PROBLEM)
+    problem = response.json()
+    assert problem["code"] == code and names in problem["cause"], problem
+    assert problem["recommendation"]
+
+
+@pytest.mark.parametrize(
+    ("params", "code"),
+    [({"top": "0"}, "InvalidPageSize"), ({"top": "1001"}, "InvalidPageSize"),
+     ({"top": "ten"}, "InvalidPageSize"), ({"continuationToken": "%%%"}, "InvalidContinuationToken")],
+)  # fmt: skip
+def test_bad_paging_arguments_are_400_problems(api: CheckedApi, params: dict, code: str) -> None:
+    for route in ("vms", "jobs", "replicated-items"):
+        response = api.call("GET", f"tenants/contoso/{route}", params=params)
+        assert response.status_code == 400 and response.json()["code"] == code, route
+
+
+def follow(api: CheckedApi, path: str, tenant: str, top: int, **params: str) -> list[list[dict]]:
+    """Every page of a list, following nextLink unchanged; the pages' items."""
+    pages = []
+    response = api.call("GET", path, tenant, params={"top": top, **params})
+    while True:
+        body = response.json()
+        assert len(body["value"]) <= top
+        pages.append(body["value"])
+        if "nextLink" not in body:
+            return pages
+        link = urlsplit(body["nextLink"])
+        assert link.hostname == "127.0.0.1"
+        query = parse_qs(link.query)
+        assert "code" not in query and query["top"] == [str(top)]
+        for name, value in params.items():
+            assert query[name] == [value], "a filter carries over to the next page"
+        response = api.call("GET", link.path.removeprefix("/api/") + "?" + link.query, tenant)
+
+
+def test_vms_page_through_more_items_than_one_page(api: CheckedApi) -> None:
+    cloud = new_id("paged")
+    mine = [vm_body(new_id("p")) for _ in range(5)]
+    report(api, "legacy", *mine, cloud=cloud)
+    everything = set(listed_vms(api, "legacy"))
+    pages = follow(api, "tenants/legacy/vms", "legacy", top=2)
+    ids = [v["vm"]["id"] for page in pages for v in page]
+    assert len(pages) >= 3 and len(ids) == len(set(ids)), "each VM once"
+    assert set(ids) == everything and {vm["id"] for vm in mine} <= set(ids)
+
+
+def test_jobs_page_with_a_filter_through_more_items_than_one_page(api: CheckedApi) -> None:
+    vm = new_id("pj")
+    report(api, "legacy", vm_body(vm, is64Bit=False))  # fails its prerequisites every time
+    for _ in range(3):
+        accepted = api.call("POST", f"tenants/legacy/vms/{vm}/protection", "legacy", json={})
+        assert finished_job(api, "legacy", accepted.json()["id"])["state"] == "Failed"
+    pages = follow(api, "tenants/legacy/jobs", "legacy", top=1, target=vm)
+    jobs = [j for page in pages for j in page]
+    assert len(pages) >= 3 and len(jobs) == 3 == len({j["id"] for j in jobs})
+    assert {j["target"] for j in jobs} == {vm}
+    assert [j["startTime"] for j in jobs] == sorted((j["startTime"] for j in jobs), reverse=True)
+    failed = follow(api, "tenants/legacy/jobs", "legacy", top=2, state="Failed", target=vm)
+    assert sum(len(p) for p in failed) == 3
+
+
+def test_replicated_items_list_pages_and_shows_only_protected_vms(
+    api: CheckedApi, contoso: dict[str, str]
+) -> None:
+    pages = follow(api, "tenants/contoso/replicated-items", "contoso", top=1)
+    items = {i["vm"]: i for page in pages for i in page}
+    assert contoso["vm"] in items
+    assert all(i["status"] != "NotProtected" for i in items.values())
