@@ -119,14 +119,20 @@ def make_disk(disk_dir: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture(scope="session")
-def qemu_raw(disk_dir: Path) -> Callable[[Path], bytes]:
-    """The whole virtual disk as `qemu-img convert -O raw` reads it."""
+def qemu_raw(disk_dir: Path) -> Callable[..., bytes]:
+    """qemu_raw(path, fmt=None): the whole virtual disk as `qemu-img convert -O raw` reads it.
+
+    The source format is passed explicitly (from the suffix unless given): qemu probes a fixed
+    VHD, which has no header at its start, as raw, footer included.
+    """
     qemu_img = _tool("qemu-img")
     counter = itertools.count()
+    by_suffix = {".vhd": "vpc", ".avhd": "vpc", ".vhdx": "vhdx", ".avhdx": "vhdx", ".raw": "raw"}
 
-    def convert(path: Path) -> bytes:
+    def convert(path: Path, fmt: str | None = None) -> bytes:
         out = disk_dir / f"qemu-raw-{next(counter)}.raw"
-        _run([qemu_img, "convert", "-O", "raw", path, out])
+        src_fmt = fmt or by_suffix[Path(path).suffix.lower()]
+        _run([qemu_img, "convert", "-f", src_fmt, "-O", "raw", path, out])
         try:
             return out.read_bytes()
         finally:
