@@ -640,10 +640,12 @@ def sync(
                 "Resynchronise with `replicate --resync`.",
             )
         if rct_ranges is not None:
-            items = [
-                {"offset": r.offset, "length": r.length} if isinstance(r, Extent) else r
-                for r in rct_ranges
-            ]
+            items: object = rct_ranges
+            if isinstance(rct_ranges, list):
+                items = [
+                    {"offset": r.offset, "length": r.length} if isinstance(r, Extent) else r
+                    for r in rct_ranges
+                ]
             changed = [align_out(o, n) for o, n in parse_rct(items, run.disk.virtual_size)]
             return _delta(run, journal, digests, block, changed, "rct")
         return _delta(run, journal, digests, block, None, "hash")
