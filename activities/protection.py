@@ -96,6 +96,29 @@ def vm_gone(vm: str) -> dict:
     ).to_dict()
 
 
+class StatusInput(BaseModel):
+    tenant: str
+    vm: str
+    event: str  # a domain.replication_state.ReplicationEvent value
+
+
+@bp.activity_trigger(input_name="payload")
+def record_protection_event(payload: dict) -> list[dict]:
+    """Move the VM's status through the state table (ProtectionRequested: ProtectionPending;
+    PrerequisitesFailed / ProtectionFailed: back to NotProtected). A replay lands on the
+    same status; an illegal move is returned as errors, not raised (no retry can fix it)."""
+    change = StatusInput.model_validate(payload)
+
+    def apply(item: ReplicatedItem) -> None:
+        item.status = prerequisites.next_status(item.status, change.event)
+
+    try:
+        update_item(change.tenant, change.vm, apply)
+    except IllegalTransition as illegal:
+        return illegal.to_dicts()
+    return []
+
+
 @bp.activity_trigger(input_name="payload")
 def check_prerequisites(payload: dict) -> list[dict]:
     check = PrerequisiteInput.model_validate(payload)

@@ -16,9 +16,11 @@ from activities.jobs import JobEndInput, JobStepInput, record_job_end, record_jo
 from activities.protection import (
     DisableInput,
     PrerequisiteInput,
+    StatusInput,
     check_prerequisites,
     disable_protection,
     enable_protection,
+    record_protection_event,
 )
 from activities.replication import StartInput, StopInput, start_replication, stop_replication
 from contracts.api import DisableProtectionRequest, EnableProtectionRequest
@@ -55,15 +57,24 @@ def end(context: df.DurableOrchestrationContext, job: Any, errors: list[dict]) -
     return context.call_activity_with_retry(record_job_end, TRANSIENT, record.model_dump())
 
 
+def status(context: df.DurableOrchestrationContext, job: Any, event: str) -> df.Task:
+    change = StatusInput(tenant=job.tenant, vm=job.vm, event=event)
+    return context.call_activity_with_retry(record_protection_event, TRANSIENT, change.model_dump())
+
+
 @bp.orchestration_trigger(context_name="context")
 def protect_vm(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict]:
     job = ProtectInput.model_validate(context.get_input())
     check = PrerequisiteInput(tenant=job.tenant, vm=job.vm, request=job.request).model_dump()
 
     yield step(context, job, "Prerequisites check")
-    failures = yield context.call_activity_with_retry(check_prerequisites, TRANSIENT, check)
+    refused = yield status(context, job, "ProtectionRequested")  # ProtectionPending
+    failures = refused or (
+        yield context.call_activity_with_retry(check_prerequisites, TRANSIENT, check)
+    )
     yield step(context, job, "Prerequisites check", finished=True, errors=failures)
     if failures:
+        yield status(context, job, "PrerequisitesFailed")  # back to NotProtected
         yield end(context, job, failures)
         return {"protected": False, "errors": failures}
 
@@ -71,6 +82,7 @@ def protect_vm(context: df.DurableOrchestrationContext) -> Generator[Any, Any, d
     refused = yield context.call_activity_with_retry(enable_protection, TRANSIENT, check)
     yield step(context, job, "Enable protection", finished=True, errors=refused)
     if refused:
+        yield status(context, job, "ProtectionFailed")  # back to NotProtected
         yield end(context, job, refused)
         return {"protected": False, "errors": refused}
 

@@ -17,7 +17,7 @@ from contracts.api import (
 from core.http import Conflict, NotFound, page_args, page_body, parse_body, tenant_api
 from core.problem import json_response
 from domain.errors import ErrorInfo
-from domain.replication_state import next_status
+from domain.replication_state import is_protected, next_status
 from orchestrators.protection import ProtectInput, UnprotectInput
 from readmodels import jobs
 from readmodels.inventory import VMS, get_vm
@@ -113,7 +113,7 @@ async def begin_protection(
     """Start (or join) the VM's protect operation; refuse if it is protected already."""
     vm = record.vm.id
     item = await asyncio.to_thread(get_item, tenant, vm)
-    if item and not item.active_job_id and item.status != "NotProtected":
+    if item and not item.active_job_id and is_protected(item.status):
         raise Conflict(
             ErrorInfo(
                 code="AlreadyProtected",
