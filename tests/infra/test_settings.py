@@ -145,9 +145,12 @@ def _settings_objects(node, variables: dict[str, object]) -> set[str]:
     return names
 
 
-def function_app_settings() -> dict[str, set[str]]:
+FUNCTION_APP = bicep.INFRA / "modules" / "functionapp.bicep"
+
+
+def function_app_settings(path: Path = FUNCTION_APP) -> dict[str, set[str]]:
     """Setting names the Function App gets, per hosting plan."""
-    module = bicep.load(bicep.INFRA / "modules" / "functionapp.bicep")
+    module = bicep.load(path)
     variables = {
         bicep.text(n.named_children[0]): n.named_children[-1]
         for n in module.root.named_children
@@ -200,14 +203,7 @@ def test_identity_properties_come_from_core_clients() -> None:
 
 @pytest.mark.parametrize("plan", sorted(PLANS))
 def test_function_app_sets_every_setting_the_code_reads(plan: str) -> None:
-    given = PLANS[plan]
-    missing = []
-    for name in sorted(required_settings()):
-        if name in IDENTITY or is_connection_string(SAMPLE.get(name, "")):
-            if not any(f"{name}__{p}" in given for p in IDENTITY.get(name, set())):
-                missing.append(f"{name}__{{{','.join(sorted(IDENTITY.get(name, {'?'})))}}}")
-        elif name not in given:
-            missing.append(name)
+    missing = unset(PLANS[plan])
     assert missing == [], f"{plan}: the Function App module does not set {missing}"
 
 
@@ -224,7 +220,30 @@ def test_devhost_only_settings_exist_in_the_sample_and_stay_out_of_azure() -> No
         assert not set(DEVHOST_ONLY) & given, plan
 
 
-def test_the_check_notices_a_setting_the_module_forgets(tmp_path: Path) -> None:
-    # The same comparison against a module that lost one setting must fail.
-    given = PLANS["FlexConsumption"] - {"REPLICATION_STALL_SECONDS"}
-    assert "REPLICATION_STALL_SECONDS" in required_settings() - given
+def unset(given: set[str]) -> list[str]:
+    missing = []
+    for name in sorted(required_settings()):
+        if name in IDENTITY or is_connection_string(SAMPLE.get(name, "")):
+            if not any(f"{name}__{p}" in given for p in IDENTITY.get(name, set())):
+                missing.append(f"{name}__{{{','.join(sorted(IDENTITY.get(name, {'?'})))}}}")
+        elif name not in given:
+            missing.append(name)
+    return missing
+
+
+@pytest.mark.parametrize(
+    ("removed", "reported"),
+    [
+        ("REPLICATION_STALL_SECONDS", "REPLICATION_STALL_SECONDS"),
+        ("ReplicaStorage__blobServiceUri", "ReplicaStorage__{blobServiceUri}"),
+    ],
+)
+def test_the_check_notices_a_setting_the_module_forgets(
+    tmp_path: Path, removed: str, reported: str
+) -> None:
+    source = FUNCTION_APP.read_text()
+    assert f"name: '{removed}'" in source
+    broken = tmp_path / "functionapp.bicep"
+    broken.write_text(source.replace(f"name: '{removed}'", "name: 'SOMETHING_ELSE'"))
+    for plan, given in function_app_settings(broken).items():
+        assert unset(given) == [reported], plan
