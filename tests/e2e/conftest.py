@@ -36,6 +36,19 @@ POLICIES = {"tight": {"interval": 30, "retention_hours": 1, "app_consistent_freq
                       "rpo_threshold_seconds": 30}}  # fmt: skip
 
 
+_APP: list[Any] = []  # the loaded function app: a restarted devhost serves the same one
+
+
+class _Indexed:
+    """The app's functions, indexed once (the SDK refuses to index one app twice)."""
+
+    def __init__(self, app: Any) -> None:
+        self.functions = app.get_functions()
+
+    def get_functions(self) -> list:
+        return self.functions
+
+
 @dataclass
 class ControlPlane:
     base_url: str
@@ -51,8 +64,7 @@ class ControlPlane:
         port, data_dir = self.host.port, self.host.data_dir
         self.stack.close()
         time.sleep(downtime)
-        self.host = DevHost(load_app("function_app", ROOT), port=port, data_dir=data_dir,
-                            host_json=ROOT / "host.json")  # fmt: skip
+        self.host = DevHost(_APP[0], port=port, data_dir=data_dir, host_json=ROOT / "host.json")
         self.stack = contextlib.ExitStack()
         self.stack.enter_context(running(self.host))
         self.base_url = self.host.base_url
@@ -155,7 +167,8 @@ def control_plane(
         saved = {k: os.environ.get(k) for k in settings}
         os.environ.update(settings)
         reset_cache()
-        host = DevHost(load_app("function_app", ROOT), port=0, data_dir=data / "devhost",
+        _APP[:] = [_Indexed(load_app("function_app", ROOT))]
+        host = DevHost(_APP[0], port=0, data_dir=data / "devhost",
                        host_json=ROOT / "host.json")  # fmt: skip
         stack = contextlib.ExitStack()
         plane = ControlPlane(host.base_url, broker, azurite, host, stack)

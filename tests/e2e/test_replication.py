@@ -102,7 +102,9 @@ def test_initial_replication_protects_the_vm_and_finishes_its_job(
     control_plane: ControlPlane, agent: ScriptedAgent, protected: dict
 ) -> None:
     cp, vm = control_plane, protected["vm"]
-    done = wait_until(lambda: (j := job(cp, protected["job"]))["state"] != "InProgress" and j)
+    done = wait_until(
+        lambda: (j := job(cp, protected["job"])).get("state") in ("Succeeded", "Failed") and j
+    )
     assert done["state"] == "Succeeded", done
     assert [s["name"] for s in done["steps"]] == [
         "Prepare replica disks", "Initial replication", "Create first recovery point"]  # fmt: skip
@@ -209,7 +211,9 @@ def test_a_failed_upload_fails_the_job_with_the_agents_reason(
     cp, vm = control_plane, "fail-" + uuid.uuid4().hex[:6]
     agent.scripts[vm] = lambda c: "fail"
     job_id = protect(cp, vm, make_disk(tmp_path, vm))
-    done = wait_until(lambda: (j := job(cp, job_id))["state"] != "InProgress" and j, 60)
+    done = wait_until(
+        lambda: (j := job(cp, job_id)).get("state") in ("Succeeded", "Failed") and j, 60
+    )
     assert done["state"] == "Failed"
     error = done["errors"][0]
     assert error["code"] == "DiskReadFailed" and "dirty" in error["cause"]
@@ -300,7 +304,9 @@ def test_disabling_protection_ends_the_loop_and_deletes_the_replica(
     response = cp.call("DELETE", f"tenants/{TENANT}/vms/{vm}/protection",
                        json={"deleteReplica": True})  # fmt: skip
     assert response.status_code == 202
-    done = wait_until(lambda: (j := job(cp, response.json()["id"]))["state"] != "InProgress" and j)
+    done = wait_until(
+        lambda: (j := job(cp, response.json()["id"])).get("state") in ("Succeeded", "Failed") and j
+    )
     assert done["state"] == "Succeeded", done
     shown = item(cp, vm)
     assert shown["status"] == "NotProtected" and shown["recoveryPoints"] == []
