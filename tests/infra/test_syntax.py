@@ -3,6 +3,8 @@ parameters files match main.bicep (target exists, names declared, required ones 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.infra import bicep
@@ -97,3 +99,12 @@ def test_every_module_a_file_deploys_exists_and_gets_its_required_parameters(pat
         assert not set(given) - set(declared), (
             f"{module.symbol}: unknown {set(given) - set(declared)}"
         )
+
+
+def test_every_module_output_main_reads_is_declared_by_that_module() -> None:
+    # Without a Bicep compiler here, a misspelt output would only fail in Azure.
+    main = bicep.load(bicep.INFRA / "main.bicep")
+    outputs = {m.symbol: set(bicep.load(bicep.INFRA / m.path).outputs) for m in main.modules}
+    read = set(re.findall(r"\b(\w+)\.outputs\.(\w+)", main.source.decode()))
+    assert read, "main.bicep reads no module output"
+    assert sorted(f"{m}.{o}" for m, o in read if o not in outputs.get(m, set())) == []
