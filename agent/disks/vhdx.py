@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,6 +48,8 @@ class VhdxDisk(DiskImage):
         self.block_size = meta.block_size
         self._bat = bat
         self.parent = parent
+        self._extents: list[Extent] | None = None
+        self._extents_lock = threading.Lock()
 
     # ---------------------------------------------------------------- opening
 
@@ -116,25 +119,28 @@ class VhdxDisk(DiskImage):
         return "fixed" if self.meta.leave_blocks_allocated else "dynamic"
 
     def allocated_extents(self) -> Iterator[Extent]:
+        with self._extents_lock:  # computed once: the image does not change while open
+            if self._extents is None:
+                self._extents = self._compute_extents()
+        return iter(self._extents)
+
+    def _compute_extents(self) -> list[Extent]:
         runs: list[tuple[int, int]] = []
-        bs, vs = self.block_size, self.virtual_size
-        for block in range(self.meta.data_blocks):
-            state, _ = fmt.decode_bat_entry(self._bat[self.meta.payload_index(block)])
+        bs, vs, ss = self.block_size, self.virtual_size, self.meta.logical_sector_size
+        for block, state in _present_blocks(self._bat, self.meta):
             start = block * bs
             length = min(bs, vs - start)
             if state == fmt.PAYLOAD_BLOCK_FULLY_PRESENT:
                 runs.append((start, length))
-            elif state == fmt.PAYLOAD_BLOCK_PARTIALLY_PRESENT:
-                ss = self.meta.logical_sector_size
-                bitmap, first = self._bitmap(block, 0, length)
-                for present, s0, count in bit_runs(bitmap, first, -(-length // ss)):
-                    if present:
-                        runs.append((start + s0 * ss, min(count * ss, length - s0 * ss)))
+                continue
+            bitmap, first = self._bitmap(block, 0, length)
+            for present, s0, count in bit_runs(bitmap, first, -(-length // ss)):
+                if present:
+                    runs.append((start + s0 * ss, min(count * ss, length - s0 * ss)))
         if self.parent is not None:
-            runs += [
-                (e.offset, e.length) for e in clip_extents(self.parent.allocated_extents(), vs)
-            ]
-        return iter(merge_extents(runs))
+            inherited = clip_extents(self.parent.allocated_extents(), vs)
+            runs += [(e.offset, e.length) for e in inherited]
+        return merge_extents(runs)
 
     def read(self, offset: int, length: int) -> bytes:
         check_read_range(offset, length, self.virtual_size)
@@ -383,12 +389,25 @@ def _bat(file: ImageFile, region: fmt.Region, meta: fmt.Metadata) -> memoryview:
         )
     bat = memoryview(file.pread(region.file_offset, needed)).cast("Q")
     bs, size = meta.block_size, file.size
-    for block in range(meta.data_blocks):
-        state, offset = fmt.decode_bat_entry(bat[meta.payload_index(block)])
+    for index in fmt.entries_with_high_state(bat.obj):  # type: ignore[arg-type]
+        is_bitmap = index % (meta.chunk_ratio + 1) == meta.chunk_ratio
+        state, offset = fmt.decode_bat_entry(bat[index])
+        if is_bitmap:
+            if state == fmt.SB_BLOCK_PRESENT and (
+                offset < fmt.HEADER_SECTION_SIZE or offset + fmt.MIB > size
+            ):
+                raise DiskError(
+                    "VhdxBatPastEnd",
+                    f"{path}: a sector bitmap block is mapped to file bytes {offset}.."
+                    f"{offset + fmt.MIB}, outside the file ({size} bytes).",
+                    "The file was truncated or its BAT is damaged: copy it again from the source.",
+                )
+            continue
+        block = index - index // (meta.chunk_ratio + 1)
+        if block >= meta.data_blocks:
+            continue
         if state in (4, 5) or (state == 7 and not meta.has_parent):
             raise fmt.corrupt(path, f"BAT entry of block {block} has invalid state {state}")
-        if state not in (fmt.PAYLOAD_BLOCK_FULLY_PRESENT, fmt.PAYLOAD_BLOCK_PARTIALLY_PRESENT):
-            continue
         length = min(bs, meta.virtual_size - block * bs)
         if offset < fmt.HEADER_SECTION_SIZE or offset + length > size:
             raise DiskError(
@@ -399,17 +418,25 @@ def _bat(file: ImageFile, region: fmt.Region, meta: fmt.Metadata) -> memoryview:
                 "repair it with `qemu-img check -r all` on a copy.",
             )
         if state == fmt.PAYLOAD_BLOCK_PARTIALLY_PRESENT:
-            sb_state, sb_offset = fmt.decode_bat_entry(bat[meta.bitmap_index(block)])
+            sb_state, _ = fmt.decode_bat_entry(bat[meta.bitmap_index(block)])
             if sb_state != fmt.SB_BLOCK_PRESENT:
                 raise fmt.corrupt(path, f"block {block} is partial but has no sector bitmap")
-            if sb_offset < fmt.HEADER_SECTION_SIZE or sb_offset + fmt.MIB > size:
-                raise DiskError(
-                    "VhdxBatPastEnd",
-                    f"{path}: the sector bitmap of block {block} is mapped to file bytes "
-                    f"{sb_offset}..{sb_offset + fmt.MIB}, outside the file ({size} bytes).",
-                    "The file was truncated or its BAT is damaged: copy it again from the source.",
-                )
     return bat
+
+
+def _present_blocks(bat: memoryview, meta: fmt.Metadata) -> Iterator[tuple[int, int]]:
+    """(block, state) of every FULLY or PARTIALLY present payload block, in order."""
+    ratio = meta.chunk_ratio
+    for index in fmt.entries_with_high_state(bat.obj):  # type: ignore[arg-type]
+        if index % (ratio + 1) == ratio:
+            continue
+        block = index - index // (ratio + 1)
+        state = bat[index] & 7
+        if block < meta.data_blocks and state in (
+            fmt.PAYLOAD_BLOCK_FULLY_PRESENT,
+            fmt.PAYLOAD_BLOCK_PARTIALLY_PRESENT,
+        ):
+            yield block, state
 
 
 def _open_parent(
