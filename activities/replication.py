@@ -167,7 +167,7 @@ def send_agent_command(payload: dict) -> dict:
     """A replicate or sync command with a fresh SAS per disk, to the VM's site.
 
     Returns {"sent": False} when the VM is no longer protected, so the loop ends cleanly.
-    The SAS is write-only; a resync (full compare) also reads, so it gets read+write."""
+    The SAS is for that one blob only (sr=b), read+write, and short-lived."""
     request = CommandInput.model_validate(payload)
     item = _item(request)
     if item.status in STOPPED:
@@ -178,7 +178,9 @@ def send_agent_command(payload: dict) -> dict:
         DiskTarget(
             disk_id=disk.disk_id,
             path=disk.source_path,
-            sas_url=blob_sas_url(disk.container, disk.blob, write=True, read=request.resync),
+            # Read as well as write: the agent's engine reads the blob's properties and page
+            # ranges to refuse a wrong or re-created blob and resume safely (docs/replication.md).
+            sas_url=blob_sas_url(disk.container, disk.blob, write=True, read=True),
             blob_size=rules.replica_blob_size(disk.size),
         )
         for disk in item.replica_disks
