@@ -51,7 +51,7 @@ from agent.transfer_pool import Pool, Stopped
 from agent.transfer_target import Target, md5_b64
 
 MIB = 1024 * 1024
-JOURNAL_FLUSH_SECONDS = 1.0
+JOURNAL_FLUSH_SECONDS = 0.25  # at most this much completed work is redone after a kill -9
 
 __all__ = [
     "AgentError",
