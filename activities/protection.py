@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 from typing import Protocol
 
 import azure.durable_functions as df
@@ -20,7 +21,7 @@ from pydantic import BaseModel
 
 from contracts.api import DisableProtectionRequest, EnableProtectionRequest, ProtectionTarget
 from core.clients import blob_service
-from core.settings import json_setting, setting
+from core.settings import MissingSetting, json_setting, setting
 from domain import prerequisites
 from domain.adapters import to_domain_vm, to_protection_request
 from domain.errors import DomainError, ErrorInfo
@@ -46,12 +47,33 @@ class DisableInput(BaseModel):
     request: DisableProtectionRequest
 
 
+PROFILE_SETTING = "PREREQUISITE_PROFILE"
+TENANT_PROFILES_SETTING = "TENANT_PREREQUISITE_PROFILES"
+
+
 def tenant_profile(tenant: str) -> str:
-    """The prerequisite profile of a tenant: its own if configured, else the default."""
-    overrides = json_setting("TENANT_PREREQUISITE_PROFILES", {})
-    return prerequisites.profile_for_tenant(
-        tenant, overrides, default=setting("PREREQUISITE_PROFILE", "asr-2026")
-    )
+    """The prerequisite profile of a tenant: its own (TENANT_PREREQUISITE_PROFILES, a JSON
+    object tenant -> profile) if configured, else PREREQUISITE_PROFILE, else asr-2026.
+    A profile name that does not exist is a settings error naming the setting."""
+    overrides = json_setting(TENANT_PROFILES_SETTING, {})
+    default = setting(PROFILE_SETTING, prerequisites.DEFAULT_PROFILE)
+    try:
+        if not isinstance(overrides, dict):
+            raise TypeError(f"{TENANT_PROFILES_SETTING} is not a JSON object.")
+        return prerequisites.profile_for_tenant(tenant, overrides, default=default)
+    except (prerequisites.UnknownProfile, TypeError) as wrong:
+        why = wrong.errors[0].cause if isinstance(wrong, DomainError) else str(wrong)
+        raise MissingSetting(
+            ErrorInfo(
+                code="SettingInvalid",
+                cause=f"The prerequisite profile of tenant '{tenant}' is not valid: "
+                f"{PROFILE_SETTING}={default!r}, {TENANT_PROFILES_SETTING}="
+                f"{json.dumps(overrides)}. {why}",
+                recommendation=f"Set {PROFILE_SETTING} to one of "
+                f"{', '.join(prerequisites.PROFILES)}, and {TENANT_PROFILES_SETTING} to a JSON "
+                'object of tenant to profile, e.g. {"legacy": "asr-2014"}.',
+            )
+        ) from wrong
 
 
 def evaluate_prerequisites(tenant: str, record: VmRecord, request: EnableProtectionRequest) -> dict:
@@ -125,7 +147,10 @@ def check_prerequisites(payload: dict) -> list[dict]:
     record = get_vm(check.tenant, check.vm)
     if record is None or not record.present:
         return [vm_gone(check.vm)]
-    return evaluate_prerequisites(check.tenant, record, check.request)["failures"]
+    try:
+        return evaluate_prerequisites(check.tenant, record, check.request)["failures"]
+    except DomainError as refused:  # e.g. a bad profile setting: no retry fixes it
+        return refused.to_dicts()
 
 
 class ProviderNotAvailable(DomainError):

@@ -14,7 +14,10 @@ from domain.errors import DomainError, ErrorInfo
 
 
 class MissingSetting(DomainError):
-    """A setting the operation needs is not configured."""
+    """A setting the operation needs is not configured (or not valid): the operator's to fix,
+    not the caller's, so the API answers 500 with the setting's name."""
+
+    status = 500
 
 
 def setting(name: str, default: str | None = None) -> str:

@@ -62,9 +62,32 @@ def status(context: df.DurableOrchestrationContext, job: Any, event: str) -> df.
     return context.call_activity_with_retry(record_protection_event, TRANSIENT, change.model_dump())
 
 
+def guarded(
+    context: df.DurableOrchestrationContext, job: Any, story: Generator[Any, Any, dict]
+) -> Generator[Any, Any, dict]:
+    """Run `story`; if an activity fails for good (retries spent), the job ends Failed with
+    the reason and the VM is released, instead of a job left InProgress forever."""
+    try:
+        return (yield from story)
+    except Exception as error:
+        failure = {
+            "code": "OperationFailed",
+            "cause": f"A step failed after its retries: {error}",
+            "recommendation": "Check /api/health and the host log, then start the operation "
+            "again; nothing after the failed step was done.",
+        }
+        yield end(context, job, [failure])
+        return {"errors": [failure]}
+
+
 @bp.orchestration_trigger(context_name="context")
 def protect_vm(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict]:
     job = ProtectInput.model_validate(context.get_input())
+    return (yield from guarded(context, job, protect(context, job)))
+
+
+def protect(context: df.DurableOrchestrationContext, job: ProtectInput) -> Generator:
+    """The story of enabling protection; its steps are the job's steps."""
     check = PrerequisiteInput(tenant=job.tenant, vm=job.vm, request=job.request).model_dump()
 
     yield step(context, job, "Prerequisites check")
@@ -102,6 +125,11 @@ def protect_vm(context: df.DurableOrchestrationContext) -> Generator[Any, Any, d
 @bp.orchestration_trigger(context_name="context")
 def unprotect_vm(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict]:
     job = UnprotectInput.model_validate(context.get_input())
+    return (yield from guarded(context, job, unprotect(context, job)))
+
+
+def unprotect(context: df.DurableOrchestrationContext, job: UnprotectInput) -> Generator:
+    """The story of disabling protection."""
     disable = DisableInput(tenant=job.tenant, vm=job.vm, request=job.request).model_dump()
 
     yield step(context, job, "Stop replication")
