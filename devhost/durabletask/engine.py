@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import itertools
 import json
 import logging
 import time
@@ -26,10 +27,21 @@ from azure.functions.meta import Datum
 
 from devhost import invocation_log, sdk_session
 from devhost.durabletask.history import Action, Event, event, now, parse_time, stamp
+from devhost.durabletask.metrics import StepMetrics
 from devhost.durabletask.store import Instance, Store
 
 log = logging.getLogger("devhost.durable")
 OUT_OF_PROC = "$OutOfProcData$:"
+MAX_BATCH = 256
+ACTIVITY_RESULTS = (Event.TASK_COMPLETED, Event.TASK_FAILED)
+# History events the SDK's replay acts on. It parses every event it is given (timestamps with
+# dateutil, the bulk of a replay's cost) but skips TaskScheduled, TimerCreated and
+# SubOrchestrationInstanceCreated: the full history is kept and served, the SDK gets the rest.
+REPLAYED = frozenset(
+    {Event.EXECUTION_STARTED, Event.ORCHESTRATOR_STARTED, Event.TASK_COMPLETED, Event.TASK_FAILED,
+     Event.SUB_ORCHESTRATION_COMPLETED, Event.SUB_ORCHESTRATION_FAILED, Event.TIMER_FIRED,
+     Event.EVENT_RAISED}
+)  # fmt: skip
 UNSUPPORTED = {Action.CALL_ENTITY, Action.CALL_HTTP, Action.SIGNAL_ENTITY}
 
 
@@ -101,7 +113,9 @@ class DurableEngine:
         self._cache: dict[str, Instance] = {}
         self._tasks: set[asyncio.Task] = set()
         self._waiters: dict[str, list[asyncio.Future]] = {}
-        self.user_time = 0.0  # seconds spent inside user code (for the benchmark)
+        self.user_time = 0.0  # seconds inside activity functions (for the benchmark)
+        self.orchestrator_time = 0.0  # seconds inside the SDK's replay of orchestrators
+        self.metrics: StepMetrics | None = None  # set by bench/devhost.py
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -312,43 +326,70 @@ class DurableEngine:
         return instance
 
     def _episode(self, instance_id: str) -> None:
-        """Deliver one due event to one instance and commit everything that follows from it."""
-        nxt = self.store.next_event(instance_id, time.time())
-        if nxt is None:
+        """Deliver the due events of one instance and commit everything that follows from them.
+
+        Completions that take no task id of their own are delivered together, as many as are
+        due (the Durable Task Framework does the same); an event that makes the SDK take a
+        hidden id (a retried task's failure or its back-off timer) and every other kind go
+        alone, so the host numbers those ids exactly as the SDK does.
+        """
+        due = self.store.due_events(instance_id, time.time(), MAX_BATCH)
+        if not due:
             return
-        inbox_id, new_event = nxt
         instance = self._load(instance_id)
         if instance is None or not instance.running:
             self.store.begin()
-            self.store.consume(inbox_id)  # a stale event for a finished instance
+            self.store.consume(*(i for i, _ in due))  # stale events of a finished instance
             self.store.commit()
             return
+        batch = due[:1]
+        if self._batchable(instance, due[0][1]):
+            batch = list(itertools.takewhile(lambda d: self._batchable(instance, d[1]), due))
+        begun = time.perf_counter()
         self.store.begin()
         try:
-            self.store.consume(inbox_id)
-            self._run(instance, new_event)
+            self.store.consume(*(i for i, _ in batch))
+            self._run(instance, [e for _, e in batch])
             self.store.commit()
         except BaseException:
             self.store.rollback()
             self._cache.pop(instance_id, None)  # reload the committed state next time
             raise
+        if self.metrics is not None:
+            steps = [e["TaskScheduledId"] for _, e in batch if e["EventType"] in ACTIVITY_RESULTS]
+            self.metrics.episode_done(instance_id, steps, time.perf_counter() - begun)
         if not instance.running:
             self._cache.pop(instance_id, None)
             self._notify(instance_id)
 
-    def _run(self, instance: Instance, new_event: dict) -> None:
-        state = instance.state
+    @staticmethod
+    def _batchable(instance: Instance, new_event: dict) -> bool:
         kind = new_event["EventType"]
-        if kind == Event.TASK_FAILED and str(new_event["TaskScheduledId"]) in state["owner"]:
-            self._retry_failed(instance, new_event)
-        elif kind == Event.TIMER_FIRED and str(new_event["TimerId"]) in state["owner"]:
-            self._retry_timer_fired(instance, new_event)
+        if kind in (Event.TASK_COMPLETED, Event.SUB_ORCHESTRATION_COMPLETED, Event.EVENT_RAISED):
+            return True
+        if kind in (Event.TASK_FAILED, Event.SUB_ORCHESTRATION_FAILED):
+            return str(new_event["TaskScheduledId"]) not in instance.state["owner"]
+        return False
+
+    def _run(self, instance: Instance, new_events: list[dict]) -> None:
+        state = instance.state
+        first = new_events[0]
+        kind = first["EventType"]
+        if kind == Event.TASK_FAILED and str(first["TaskScheduledId"]) in state["owner"]:
+            self._retry_failed(instance, first)
+        elif kind == Event.TIMER_FIRED and str(first["TimerId"]) in state["owner"]:
+            self._retry_timer_fired(instance, first)
         if kind == Event.EXECUTION_STARTED:
             instance.status = "Running"
 
         started = event(Event.ORCHESTRATOR_STARTED)
         context = {
-            "history": [*instance.history, started, new_event],
+            # The SDK reads only the events of REPLAYED; the others it parses and skips.
+            "history": [
+                *(e for e in instance.history if e["EventType"] in REPLAYED),
+                started,
+                *new_events,
+            ],
             "input": instance.input,
             "instanceId": instance.id,
             "isReplaying": bool(instance.history),
@@ -371,16 +412,15 @@ class DurableEngine:
             else:
                 result, error = {"isDone": False, "actions": [[]]}, f"{type(exc).__name__}: {exc}"
         finally:
-            self.user_time += time.perf_counter() - begun
+            self.orchestrator_time += time.perf_counter() - begun
         invocation_log.record(
             instance.name, "orchestrationTrigger", instance=instance.id,
             seconds=time.perf_counter() - begun,
             outcome="failed" if error else ("completed" if result.get("isDone") else "awaiting"),
-            event=Event(kind).name,
+            event=Event(kind).name, events=len(new_events),
         )  # fmt: skip
 
-        played = {**new_event, "IsPlayed": True}
-        appended = [{**started, "IsPlayed": True}, played]
+        appended = [{**started, "IsPlayed": True}, *({**e, "IsPlayed": True} for e in new_events)]
         instance.updated = stamp()
         if "customStatus" in result:
             instance.custom_status = json.dumps(result["customStatus"])
@@ -616,27 +656,29 @@ class DurableEngine:
     ) -> None:
         async with self.activity_slots:
             begun = time.perf_counter()
+            user = [0.0]
+            host = 0.0  # the host's own synchronous work on this step, for the metrics
             try:
-                result_text = await self._call_activity(name, input_text)
+                fn, kwargs = self._prepare_activity(name, input_text)
+                host += time.perf_counter() - begun
+                result = await self._invoke_activity(fn, kwargs, user)
+                resumed = time.perf_counter()
+                result_text = ActivityTriggerConverter.encode(result, expected_type=None).value
                 outcome = event(Event.TASK_COMPLETED, TaskScheduledId=task_id, Result=result_text)
                 label = "succeeded"
             except Exception as exc:
+                resumed = time.perf_counter()
                 log.warning("activity %s of %s failed: %s", name, instance_id, exc)
                 outcome = event(
                     Event.TASK_FAILED, TaskScheduledId=task_id,
                     Reason=f"{type(exc).__name__}: {exc}", Details=repr(exc),
                 )  # fmt: skip
                 label = "failed"
-            elapsed = time.perf_counter() - begun
-            self.user_time += elapsed
+            self.user_time += user[0]
             invocation_log.record(
-                name,
-                "activityTrigger",
-                instance=instance_id,
-                seconds=elapsed,
-                outcome=label,
-                task=task_id,
-            )
+                name, "activityTrigger", instance=instance_id,
+                seconds=time.perf_counter() - begun, outcome=label, task=task_id,
+            )  # fmt: skip
         self.store.begin()
         try:
             if self.store.finish_work(instance_id, task_id):
@@ -645,9 +687,11 @@ class DurableEngine:
         except BaseException:
             self.store.rollback()
             raise
+        if self.metrics is not None:
+            self.metrics.activity_done(instance_id, task_id, host + time.perf_counter() - resumed)
         self._wake()
 
-    async def _call_activity(self, name: str, input_text: str | None) -> str:
+    def _prepare_activity(self, name: str, input_text: str | None) -> tuple[Any, dict]:
         entry = self.catalog.activities.get(name)
         if entry is None:
             raise UnknownFunction(f"activity '{name}' is not registered")
@@ -656,13 +700,25 @@ class DurableEngine:
         kwargs: dict[str, Any] = {trigger_name: value}
         for binding in extra:
             kwargs[binding] = self.client_binding()
+        return fn, kwargs
+
+    async def _invoke_activity(self, fn: Any, kwargs: dict, user: list[float]) -> Any:
+        """Run the user's function (sync ones in the pool); add its own seconds to `user[0]`."""
         if inspect.iscoroutinefunction(fn):
-            result = await fn(**kwargs)
-        else:
-            result = await asyncio.get_running_loop().run_in_executor(
-                self.pool, lambda: fn(**kwargs)
-            )
-        return ActivityTriggerConverter.encode(result, expected_type=None).value
+            started = time.perf_counter()
+            try:
+                return await fn(**kwargs)
+            finally:
+                user[0] += time.perf_counter() - started
+
+        def timed() -> Any:
+            started = time.thread_time()  # CPU of this thread: not the wait for the GIL
+            try:
+                return fn(**kwargs)
+            finally:
+                user[0] += time.thread_time() - started
+
+        return await asyncio.get_running_loop().run_in_executor(self.pool, timed)
 
 
 class NonDeterminism(Exception):

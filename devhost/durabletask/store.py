@@ -135,13 +135,13 @@ class Store:
             )
         ]
 
-    def next_event(self, instance_id: str, now: float) -> tuple[int, dict] | None:
-        row = self.db.execute(
+    def due_events(self, instance_id: str, now: float, limit: int) -> list[tuple[int, dict]]:
+        rows = self.db.execute(
             "SELECT id, event FROM inbox WHERE instance_id = ? AND visible_at <= ? "
-            "ORDER BY visible_at, id LIMIT 1",
-            (instance_id, now),
-        ).fetchone()
-        return (row[0], json.loads(row[1])) if row else None
+            "ORDER BY visible_at, id LIMIT ?",
+            (instance_id, now, limit),
+        )
+        return [(i, json.loads(e)) for i, e in rows]
 
     def due_instances(self, now: float) -> list[str]:
         return [
@@ -197,8 +197,8 @@ class Store:
             (instance_id, visible_at, json.dumps(event)),
         )
 
-    def consume(self, inbox_id: int) -> None:
-        self.db.execute("DELETE FROM inbox WHERE id = ?", (inbox_id,))
+    def consume(self, *inbox_ids: int) -> None:
+        self.db.executemany("DELETE FROM inbox WHERE id = ?", [(i,) for i in inbox_ids])
 
     def drop_timer(self, instance_id: str, timer_id: int) -> None:
         self.db.execute(
