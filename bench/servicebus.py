@@ -73,6 +73,11 @@ class BrokerProcess:
             "SharedAccessKey=local-development-only;UseDevelopmentEmulator=true"
         )
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU the broker process has used so far (Linux /proc)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(15)
@@ -159,8 +164,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-sb-") as tmp:
         broker = BrokerProcess(Path(tmp))
         try:
+            cpu = broker.cpu_seconds(), time.process_time()
             single = one_session(broker.connection_string, count)
+            cpu2 = broker.cpu_seconds(), time.process_time()
             multi = asyncio.run(many_sessions(broker.connection_string, 100, per_session))
+            cpu3 = broker.cpu_seconds(), time.process_time()
+            single["cpu_s"] = {
+                "broker": round(cpu2[0] - cpu[0], 2),
+                "client": round(cpu2[1] - cpu[1], 2),
+            }
+            multi["cpu_s"] = {
+                "broker": round(cpu3[0] - cpu2[0], 2),
+                "client": round(cpu3[1] - cpu2[1], 2),
+            }
         finally:
             broker.stop()
     figures = {

@@ -84,6 +84,9 @@ class BrokerHandler(MessagingHandler):
         self.listening = threading.Event()
         self.container: Container | None = None
         self.acceptor: Any = None
+        # Entities whose messages changed since the event loop last went idle: only their
+        # receivers are served then, not every receiver after every event.
+        self.dirty: set[str] = set()
         # Proton is single-threaded: other threads ask for a stop through this pipe.
         self.injector = EventInjector()
 
@@ -102,6 +105,13 @@ class BrokerHandler(MessagingHandler):
         self._time_out_pending()
         self._serve_all()
         event.container.schedule(0.5, self)
+
+    def on_reactor_quiesced(self, event: Any) -> None:
+        """The event loop has nothing left to do: serve the receivers of what changed."""
+        self._serve_dirty()
+
+    def _touch(self, path: str) -> None:
+        self.dirty.add(path)
 
     def on_shutdown(self, event: Any) -> None:
         """Close the listening socket (so the port is free at once for a restart) and stop."""
@@ -208,16 +218,20 @@ class BrokerHandler(MessagingHandler):
         link.properties = {LOCKED_UNTIL: ticks(locked_until) if locked_until else 0}
 
     def _assign_sessions(self) -> None:
+        """Give each waiting receiver the next free session, oldest message first."""
+        free: dict[str, list[str]] = {}  # entity -> its free sessions, asked once per entity
         for link in list(self.pending_sessions):
             out = self.outgoing.get(link)
             if out is None or link.state & (Link.LOCAL_CLOSED | Link.REMOTE_CLOSED):
                 self.pending_sessions.remove(link)
                 continue
-            taken = {sid for (path, sid) in self.session_owners if path == out.entity.path}
-            free = self.store.available_sessions(out.entity.path, taken)
-            if free:
+            path = out.entity.path
+            if path not in free:
+                taken = {sid for (p, sid) in self.session_owners if p == path}
+                free[path] = self.store.available_sessions(path, taken)
+            if free[path]:
                 self.pending_sessions.remove(link)
-                self._open_session(out, free[0])
+                self._open_session(out, free[path].pop(0))
 
     def on_link_closing(self, event: Any) -> None:
         link = event.link
@@ -251,11 +265,14 @@ class BrokerHandler(MessagingHandler):
         if out is None:
             return
         if out.session_id is not None:
+            # The session lock ends with its receiver, and with it the locks of its messages.
             self.session_owners.pop((out.entity.path, out.session_id), None)
-        # Unsettled messages of a receiver that went away become available again.
-        for seq in out.deliveries.values():
-            self.store.unlock(seq)
-        self._serve_all()
+            with self.store.batch():
+                for seq in out.deliveries.values():
+                    self.store.unlock(seq)
+        # Without sessions, as in Service Bus, a receiver that went away (closed, or killed)
+        # keeps its messages locked until the lock expires; then they are delivered again.
+        self._touch(out.entity.path)
 
     # --- incoming messages -------------------------------------------------------------------
 
@@ -290,6 +307,10 @@ class BrokerHandler(MessagingHandler):
         delivery.settle()
 
     def _enqueue(self, address: str, raw: bytes) -> None:
+        with self.store.batch():  # a batch is stored whole or not at all
+            self._enqueue_all(address, raw)
+
+    def _enqueue_all(self, address: str, raw: bytes) -> None:
         for one in _unbatch(raw):
             message = Message()
             message.decode(one)
@@ -312,7 +333,7 @@ class BrokerHandler(MessagingHandler):
                     visible_at=visible_at,
                     expires_at=(time.time() + ttl) if ttl else None,
                 )  # fmt: skip
-        self._serve_all()
+                self._touch(entity.path)
 
     # --- outgoing messages -------------------------------------------------------------------
 
@@ -324,11 +345,23 @@ class BrokerHandler(MessagingHandler):
             self._flush_replies(link)
 
     def _serve_all(self) -> None:
+        self.dirty.clear()
         self._assign_sessions()
         for out in list(self.outgoing.values()):
             self._serve(out)
         for link in list(self.replies):
             self._flush_replies(link)
+
+    def _serve_dirty(self) -> None:
+        if not self.dirty:
+            return
+        paths, self.dirty = self.dirty, set()
+        if any(self.outgoing[link].entity.path in paths for link in self.pending_sessions
+               if link in self.outgoing):  # fmt: skip
+            self._assign_sessions()
+        for out in list(self.outgoing.values()):
+            if out.entity.path in paths:
+                self._serve(out)
 
     def _serve(self, out: Outgoing) -> None:
         link = out.link
@@ -337,15 +370,19 @@ class BrokerHandler(MessagingHandler):
         if out.entity.sessions and out.session_id is None:
             return
         while link.credit > 0:
-            stored = self.store.next_available(out.entity.path, out.session_id, out.entity.sessions)
-            if stored is None:
+            found = self.store.available(
+                out.entity.path, out.session_id, out.entity.sessions, link.credit
+            )
+            if not found:
                 return
-            if stored.delivery_count >= out.entity.max_delivery_count:
-                limit = out.entity.max_delivery_count
-                reason = f"Message could not be consumed after {limit} delivery attempts."
-                self._dead_letter(stored, "MaxDeliveryCountExceeded", reason)
-                continue
-            self._send(out, stored)
+            with self.store.batch():
+                for stored in found:
+                    if stored.delivery_count >= out.entity.max_delivery_count:
+                        limit = out.entity.max_delivery_count
+                        reason = f"Message could not be consumed after {limit} delivery attempts."
+                        self._dead_letter(stored, "MaxDeliveryCountExceeded", reason)
+                        continue
+                    self._send(out, stored)
 
     def _send(self, out: Outgoing, stored: Stored) -> None:
         token_tag = secrets.token_hex(8)  # 16 ASCII bytes: a valid, printable UUID as bytes_le
@@ -379,6 +416,16 @@ class BrokerHandler(MessagingHandler):
             return
         seq = out.deliveries.pop(delivery, None)
         state = delivery.remote_state
+        if seq is None and state in (Delivery.ACCEPTED, Delivery.REJECTED, Delivery.MODIFIED):
+            # Its lock expired (and the message may be with another receiver by now).
+            delivery.local.condition = Condition(
+                "com.microsoft:message-lock-lost",
+                "The lock supplied is invalid. Either the lock expired, or the message has "
+                "already been removed from the queue.",
+            )
+            delivery.update(Delivery.REJECTED)
+            delivery.settle()
+            return
         if seq is not None:
             if state == Delivery.ACCEPTED:
                 self.store.delete(seq)
@@ -395,9 +442,10 @@ class BrokerHandler(MessagingHandler):
                 )
             else:  # MODIFIED: abandoned
                 self.store.unlock(seq)
+            if state != Delivery.ACCEPTED:
+                self._touch(out.entity.path)
         delivery.update(state)
         delivery.settle()
-        self._serve_all()
 
     def _dead_letter(self, stored: Stored, reason: str | None, description: str | None) -> None:
         self._dead_letter_seq(stored.seq, reason, description, entity=stored.entity)

@@ -53,7 +53,7 @@ def handle(broker: BrokerHandler, path: str, request: Message) -> Result:
                 )
             else:
                 store.unlock(stored.seq)
-        broker._serve_all()
+        broker._touch(entity.path)
         return 200, "OK", {}
 
     if operation == "com.microsoft:renew-session-lock":

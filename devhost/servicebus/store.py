@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +32,11 @@ CREATE TABLE IF NOT EXISTS messages (
     dead_letter_description TEXT
 );
 CREATE INDEX IF NOT EXISTS messages_entity ON messages(entity, session_id, seq);
+-- A queue without sessions is read in sequence order: without this index every receive
+-- sorts the whole queue.
+CREATE INDEX IF NOT EXISTS messages_order ON messages(entity, seq);
+CREATE INDEX IF NOT EXISTS messages_locked ON messages(locked_until) WHERE lock_token IS NOT NULL;
+CREATE INDEX IF NOT EXISTS messages_expiring ON messages(expires_at) WHERE expires_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS duplicates (
     entity TEXT NOT NULL, message_id TEXT NOT NULL, seen REAL NOT NULL,
     PRIMARY KEY (entity, message_id)
@@ -75,6 +82,20 @@ class MessageStore:
     def close(self) -> None:
         self.db.close()
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Several writes in one transaction: one WAL commit instead of one per message."""
+        if self.db.in_transaction:
+            yield
+            return
+        self.db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
     def is_duplicate(self, entity: str, message_id: str | None, window: float) -> bool:
         if not message_id:
             return False
@@ -113,6 +134,13 @@ class MessageStore:
         return int(cursor.lastrowid or 0)
 
     def next_available(self, entity: str, session_id: str | None, sessions: bool) -> Stored | None:
+        found = self.available(entity, session_id, sessions, 1)
+        return found[0] if found else None
+
+    def available(
+        self, entity: str, session_id: str | None, sessions: bool, limit: int
+    ) -> list[Stored]:
+        """Up to `limit` messages a receiver may take now, in sequence order."""
         now = time.time()
         sql = (
             f"SELECT {_COLUMNS} FROM messages WHERE entity = ? AND visible_at <= ? "
@@ -122,10 +150,9 @@ class MessageStore:
         if sessions:  # the session's one receiver gets its messages in sequence order
             sql += "AND session_id IS ? "
             params.append(session_id)
-        sql += "AND (lock_token IS NULL OR locked_until <= ?) ORDER BY seq LIMIT 1"
-        params.append(now)
-        row = self.db.execute(sql, params).fetchone()
-        return Stored(*row) if row else None
+        sql += "AND (lock_token IS NULL OR locked_until <= ?) ORDER BY seq LIMIT ?"
+        params.extend((now, limit))
+        return [Stored(*row) for row in self.db.execute(sql, params)]
 
     def available_sessions(self, entity: str, exclude: set[str]) -> list[str]:
         now = time.time()
