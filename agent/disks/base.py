@@ -59,6 +59,14 @@ class DiskImage(ABC):
     def read(self, offset: int, length: int) -> bytes:
         """`length` bytes of the virtual disk at `offset` (zeros where nothing is allocated)."""
 
+    def read_into(self, offset: int, buffer: memoryview) -> None:
+        """Fill `buffer` with `len(buffer)` virtual bytes at `offset`, without allocating.
+
+        The readers override this (it is what their `read` uses); the engine may call it with
+        its own reusable buffers to skip a copy. The default serves any other DiskImage.
+        """
+        buffer[:] = self.read(offset, len(buffer))
+
     @abstractmethod
     def fingerprint(self) -> str:
         """Changes when the image's content may have changed (headers, size, mtime of each file

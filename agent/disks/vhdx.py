@@ -19,6 +19,7 @@ import crc32c
 
 from agent.disks import vhdx_format as fmt
 from agent.disks._file import ImageFile
+from agent.disks._scratch import read_via_scratch
 from agent.disks.base import DiskImage, DiskInfo, Extent
 from agent.disks.bitmap import bit_runs
 from agent.disks.extents import check_read_range, clip_extents, merge_extents
@@ -144,9 +145,7 @@ class VhdxDisk(DiskImage):
 
     def read(self, offset: int, length: int) -> bytes:
         check_read_range(offset, length, self.virtual_size)
-        out = bytearray(length)
-        self.read_into(offset, memoryview(out))
-        return bytes(out)
+        return read_via_scratch(self.read_into, offset, length)
 
     def read_into(self, offset: int, buffer: memoryview) -> None:
         """Fill `buffer` with the virtual bytes at `offset` (whole blocks go straight in)."""
