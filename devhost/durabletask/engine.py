@@ -288,9 +288,16 @@ class DurableEngine:
             if remaining <= 0:
                 return instance
             future = asyncio.get_running_loop().create_future()
-            self._waiters.setdefault(instance_id, []).append(future)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(future, min(remaining, 1.0))
+            waiters = self._waiters.setdefault(instance_id, [])
+            waiters.append(future)
+            try:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(future, min(remaining, 1.0))
+            finally:  # a waiter that timed out must not stay behind (memory)
+                if future in waiters:
+                    waiters.remove(future)
+                if not waiters:
+                    self._waiters.pop(instance_id, None)
 
     def _notify(self, instance_id: str) -> None:
         for future in self._waiters.pop(instance_id, []):

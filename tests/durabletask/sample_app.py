@@ -109,6 +109,18 @@ def retrying(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
+def retrying_fan_out(context: df.DurableOrchestrationContext):
+    """Retried and plain activities side by side: the retries' hidden ids interleave."""
+    folder = context.get_input()
+    tasks = [context.call_activity_with_retry(flaky, RETRY, f"{folder}/a")]
+    tasks += [context.call_activity(double, i) for i in range(5)]
+    tasks += [context.call_activity_with_retry(flaky, RETRY, f"{folder}/b")]
+    results = yield context.task_all(tasks)
+    after = yield context.call_activity(double, 100)
+    return [*results, after]
+
+
+@app.orchestration_trigger(context_name="context")
 def retry_exhausted(context: df.DurableOrchestrationContext):
     yield context.call_activity_with_retry(always_fails, RETRY, "x")
     return "unreachable"

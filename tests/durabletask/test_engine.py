@@ -47,6 +47,17 @@ def test_retry_then_success(tmp_path: Path) -> None:
     assert (tmp_path / "counter").read_text() == "3"
 
 
+def test_retries_inside_a_fan_out_keep_their_hidden_ids(tmp_path: Path) -> None:
+    async def scenario(hub: Hub):
+        return await hub.run("retrying_fan_out", str(tmp_path))
+
+    status = run_with_hub(tmp_path, scenario)
+    assert status_of(status) == "Completed", status.output
+    assert status.output == ["ok after 3", 0, 2, 4, 6, 8, "ok after 3", 200]
+    failures = [e for e in status.history if e.get("EventType") == 6]
+    assert len(failures) == 4, "two failures of each retried activity, each recorded"
+
+
 def test_retries_exhausted_fail_the_instance_with_the_reason(tmp_path: Path) -> None:
     async def scenario(hub: Hub):
         return await hub.run("retry_exhausted")
