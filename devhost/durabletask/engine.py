@@ -296,8 +296,8 @@ class DurableEngine:
             finally:  # a waiter that timed out must not stay behind (memory)
                 if future in waiters:
                     waiters.remove(future)
-                if not waiters:
-                    self._waiters.pop(instance_id, None)
+                if not waiters and self._waiters.get(instance_id) is waiters:
+                    del self._waiters[instance_id]
 
     def _notify(self, instance_id: str) -> None:
         for future in self._waiters.pop(instance_id, []):
