@@ -126,6 +126,7 @@ class TransferResult:
     seconds: float = 0.0
     mode: str = "initial"  # "initial" | "resume" | "resync" | "rct" | "hash" | "noop"
     requests: int = 0
+    scan_seconds: float = 0.0  # hash mode: time spent reading and hashing the disk
 
 
 # --- shared machinery ---------------------------------------------------------------------
@@ -693,8 +694,10 @@ def _delta(
 ) -> TransferResult:
     opts = run.options
     scanned = 0
+    scan_started = time.monotonic()
     if changed is None:
         changed, scanned = _scan(run, old, block)
+    scan_seconds = time.monotonic() - scan_started if mode == "hash" else 0.0
     # Ranges of an earlier cycle that may not have reached the blob are sent again.
     unsure = merge_ranges([(int(o), int(n)) for o, n in journal.pending])
     todo = merge_ranges(changed + unsure)
@@ -753,6 +756,7 @@ def _delta(
     c.advance(0, force=True)
     result = run.result(c, digest, mode, run.footer_check(journal))
     result.bytes_scanned = scanned or total
+    result.scan_seconds = scan_seconds
     return result
 
 
