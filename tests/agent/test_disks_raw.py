@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -65,14 +67,39 @@ def test_missing_file_is_refused_with_the_fix(tmp_path: Path):
     assert "nope.vhdx" in err.value.cause
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
 def test_unreadable_file_is_refused(tmp_path: Path):
+    """As root every file is readable, so the check runs as `nobody` via setpriv (stdlib-only
+    path: agent.disks imports nothing else before the format is known)."""
     path = tmp_path / "secret.raw"
     path.write_bytes(b"\0" * 512)
     path.chmod(0)
-    with pytest.raises(DiskError) as err:
-        open_disk(path)
-    assert err.value.code == "DiskPermissionDenied"
+    if os.geteuid() != 0:
+        with pytest.raises(DiskError) as err:
+            open_disk(path)
+        assert err.value.code == "DiskPermissionDenied"
+        return
+    setpriv, python = shutil.which("setpriv"), shutil.which("python3", path="/usr/bin:/bin")
+    if not (setpriv and python):
+        pytest.skip("running as root without setpriv and a system python3 to drop privileges")
+    tmp_path.chmod(0o755)
+    script = (
+        "try:\n    from agent.disks import open_disk\n"
+        "except Exception as e:\n    print('IMPORT', e)\n    raise SystemExit(0)\n"
+        f"try:\n    open_disk({str(path)!r})\n"
+        "except Exception as e:\n    print(getattr(e, 'code', repr(e)))\n"
+        "else:\n    print('OPENED')\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", python, "-c", script],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+    if proc.stdout.startswith("IMPORT") or "Permission denied" in proc.stderr:
+        pytest.skip(f"user nobody cannot import the checkout: {proc.stdout}{proc.stderr}")
+    assert proc.stdout.strip() == "DiskPermissionDenied", proc.stderr
 
 
 def test_empty_file_and_directory_are_refused(tmp_path: Path):
