@@ -7,6 +7,7 @@ recomputed where the point is not the checksum), so the error is the one named.
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -94,11 +95,19 @@ def test_current_header_is_the_highest_sequence_number(vhdx: Path, newer: int):
         assert disk.header.data_write_guid == guids[newer]
 
 
-def test_dirty_log_is_refused_with_replay_advice(vhdx: Path):
+def test_dirty_log_is_refused_with_replay_advice(vhdx: Path, qemu_raw):
+    before = qemu_raw(vhdx)
     edit.write_log_entry(vhdx)
+    # qemu agrees the log needs replaying: it will not even open the file read-only
+    info = subprocess.run(["qemu-img", "info", vhdx], capture_output=True, text=True)
+    assert info.returncode != 0 and "log that needs to be replayed" in info.stderr
     e = refused(vhdx)
     assert e.code == "VhdxLogNotEmpty"
     assert "Mount-VHD" in e.recommendation and "qemu-img check -r all" in e.recommendation
+    # following the recommendation makes the disk readable, and the data is intact
+    subprocess.run(["qemu-img", "check", "-q", "-r", "all", vhdx], check=True)
+    with open_disk(vhdx) as disk:
+        assert disk.read(0, disk.virtual_size) == before == qemu_raw(vhdx)
 
 
 def test_log_guid_without_a_valid_entry_has_nothing_to_replay(vhdx: Path, qemu_raw):
