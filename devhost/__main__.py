@@ -27,7 +27,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, default=Path(".devhost"))
     parser.add_argument("--with-azurite", action="store_true")
     parser.add_argument("--with-servicebus", action="store_true")
-    parser.add_argument("--activity-concurrency", type=int, default=16)
+    parser.add_argument(
+        "--activity-concurrency", type=int, default=None,
+        help="activities run at once (default: host.json maxConcurrentActivityFunctions, or 16)",
+    )  # fmt: skip
     parser.add_argument(
         "--list", action="store_true", help="print the app's functions and exit (no settings)"
     )

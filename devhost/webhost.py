@@ -69,7 +69,7 @@ class DevHost:
         host: str = "127.0.0.1",
         port: int = 7071,
         data_dir: Path = Path(".devhost"),
-        activity_concurrency: int = 16,
+        activity_concurrency: int | None = None,
         host_json: Path | None = Path("host.json"),
     ) -> None:
         functions = app.get_functions()
@@ -87,9 +87,9 @@ class DevHost:
             functions,
             db_path=data_dir / "durable.sqlite",
             hub_name=durable.get("hubName", "DrControlPlane"),
-            activity_concurrency=durable.get(
-                "maxConcurrentActivityFunctions", activity_concurrency
-            ),
+            # An explicit limit (--activity-concurrency) wins over host.json's.
+            activity_concurrency=activity_concurrency
+            or int(durable.get("maxConcurrentActivityFunctions", 16)),
             system_key=durable_system_key(self.master_key),
             admin_key=self.master_key or None,
         )
