@@ -8,22 +8,14 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
-from enum import StrEnum
 
 from pydantic import Field
 
+from domain.jobs import JobState, StartedBy
 from readmodels.records import View
 from readmodels.tables import ModelTable
 
 _EPOCH_MAX_MS = 10**13
-
-
-class JobState(StrEnum):
-    NOT_STARTED = "NotStarted"
-    IN_PROGRESS = "InProgress"
-    SUCCEEDED = "Succeeded"
-    FAILED = "Failed"
-    CANCELLED = "Cancelled"
 
 
 FINISHED = {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED}
@@ -42,7 +34,7 @@ class Job(View):
     tenant: str
     type: str  # EnableProtection, DisableProtection, InitialReplication, ...
     target: str  # the VM (or plan) it acts on
-    started_by: str  # api | agent | alert | system
+    started_by: StartedBy  # api | agent | alert
     state: JobState = JobState.NOT_STARTED
     start_time: datetime
     end_time: datetime | None = None

@@ -1,0 +1,78 @@
+"""The jobs read model on real Azurite: what ASR's jobs page shows, for runbooks: id, type,
+target, who started it, state, steps with start and end times, errors with their fix."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from readmodels import jobs
+from readmodels.processed import already_processed, mark_processed
+
+pytestmark = pytest.mark.usefixtures("read_models")
+RULE = {"code": "DiskShared", "cause": "Disk d1 is shared.", "recommendation": "Detach it."}
+
+
+def tenant() -> str:
+    return "t" + secrets.token_hex(4)
+
+
+def test_a_job_records_who_started_it_its_steps_and_errors() -> None:
+    t = tenant()
+    job = jobs.create_job(t, "EnableProtection", "vm1", "agent")
+    t0 = datetime.now(UTC)
+    jobs.step_started(job, "Prerequisites check", t0)
+    jobs.step_started(job, "Prerequisites check", t0 + timedelta(seconds=1))  # a replay
+    jobs.step_finished(job, "Prerequisites check", t0 + timedelta(seconds=2), [RULE])
+    jobs.save_job(jobs.job_finished(job, t0 + timedelta(seconds=3), [RULE]))
+
+    stored = jobs.get_job(t, job.id)
+    assert stored is not None
+    wire = stored.wire()
+    assert (wire["type"], wire["target"], wire["startedBy"], wire["state"]) == (
+        "EnableProtection", "vm1", "agent", "Failed")  # fmt: skip
+    [step] = wire["steps"]  # the replayed start did not add a second step
+    assert (step["name"], step["state"], step["errors"]) == (
+        "Prerequisites check",
+        "Failed",
+        [RULE],
+    )
+    assert step["startTime"] < step["endTime"] <= wire["endTime"]
+    assert wire["errors"] == [RULE]
+
+
+def test_finishing_a_job_closes_its_open_steps_and_a_finished_job_stays_finished() -> None:
+    job = jobs.create_job(tenant(), "DisableProtection", "vm1", "api")
+    now = datetime.now(UTC)
+    jobs.step_started(job, "Stop replication", now)
+    jobs.job_finished(job, now, [RULE])
+    assert (job.state, job.steps[0].state, job.steps[0].end_time) == ("Failed", "Cancelled", now)
+    jobs.job_finished(job, now + timedelta(seconds=5))  # a late success does not undo it
+    assert job.state == "Failed" and job.errors == [RULE]
+
+
+def test_only_api_agent_or_alert_start_jobs() -> None:
+    with pytest.raises(ValidationError):
+        jobs.create_job(tenant(), "EnableProtection", "vm1", "someone")
+
+
+def test_jobs_list_newest_first() -> None:
+    t = tenant()
+    ids = []
+    for _ in range(3):
+        ids.append(jobs.create_job(t, "EnableProtection", "vm1", "api").id)
+        time.sleep(0.002)  # ids carry the millisecond
+    page, token = jobs.JOBS.page(t, 10, None)
+    assert [j.id for j in page] == list(reversed(ids)) and token is None
+
+
+def test_an_applied_event_is_remembered_per_tenant() -> None:
+    t, other = tenant(), tenant()
+    mark_processed(t, "event-1", "vm.changed", datetime.now(UTC))
+    mark_processed(t, "event-1", "vm.changed", datetime.now(UTC))  # a redelivery: no error
+    assert already_processed(t, "event-1")
+    assert not already_processed(other, "event-1")
