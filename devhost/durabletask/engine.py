@@ -203,23 +203,28 @@ class DurableEngine:
     def _create(
         self, name: str, instance_id: str, input_text: str | None, parent: dict | None
     ) -> None:
-        created = stamp()
-        instance = Instance(
-            id=instance_id, name=name, status="Pending", input=input_text,
-            created=created, updated=created,
-            state={"seen": [], "counter": 0, "roots": {}, "owner": {}, "parent": parent,
-                   "execution": uuid.uuid4().hex},
-        )  # fmt: skip
-        self._cache.pop(instance_id, None)
         self.store.begin()
         try:
-            self.store.purge(instance_id)
-            self.store.save(instance, [], 0)
-            self.store.enqueue(instance_id, self._execution_started(instance), 0)
+            self._put_new(name, instance_id, input_text, parent)
             self.store.commit()
         except BaseException:
             self.store.rollback()
             raise
+
+    def _put_new(
+        self, name: str, instance_id: str, input_text: str | None, parent: dict | None
+    ) -> None:
+        """Inside a transaction: a fresh Pending instance (replacing any old one) and its
+        ExecutionStarted event."""
+        created = stamp()
+        instance = Instance(
+            id=instance_id, name=name, status="Pending", input=input_text,
+            created=created, updated=created, state=fresh_state(parent),
+        )  # fmt: skip
+        self._cache.pop(instance_id, None)
+        self.store.purge(instance_id)
+        self.store.save(instance, [], 0)
+        self.store.enqueue(instance_id, self._execution_started(instance), 0)
 
     def _execution_started(self, instance: Instance) -> dict:
         parent = instance.state.get("parent")
@@ -528,17 +533,7 @@ class DurableEngine:
                 0,
             )  # fmt: skip
             return
-        created = stamp()
-        child_instance = Instance(
-            id=child, name=name, status="Pending", input=action.get("input"),
-            created=created, updated=created,
-            state={"seen": [], "counter": 0, "roots": {}, "owner": {}, "parent": parent,
-                   "execution": uuid.uuid4().hex},
-        )  # fmt: skip
-        self._cache.pop(child, None)
-        self.store.purge(child)
-        self.store.save(child_instance, [], 0)
-        self.store.enqueue(child, self._execution_started(child_instance), 0)
+        self._put_new(name, child, action.get("input"), parent)
 
     # --- retries -------------------------------------------------------------------------
 
@@ -631,10 +626,7 @@ class DurableEngine:
         instance.input = new_input
         instance.status = "Running"
         instance.updated = stamp()
-        instance.state = {
-            "seen": [], "counter": 0, "roots": {}, "owner": {},
-            "parent": instance.state.get("parent"), "execution": uuid.uuid4().hex,
-        }  # fmt: skip
+        instance.state = fresh_state(instance.state.get("parent"))
         self.store.save(instance, [], 0)
         self.store.enqueue(instance.id, self._execution_started(instance), 0)
         for e in raised:
@@ -726,6 +718,14 @@ class DurableEngine:
                 user[0] += time.thread_time() - started
 
         return await asyncio.get_running_loop().run_in_executor(self.pool, timed)
+
+
+def fresh_state(parent: dict | None) -> dict:
+    """The engine's bookkeeping of one execution: `seen` actions (kind, name, id) in order,
+    the task id `counter`, retry `roots` and which root `owner`s each hidden id, the parent
+    (instance and task id) of a sub-orchestration, and the execution id."""
+    return {"seen": [], "counter": 0, "roots": {}, "owner": {}, "parent": parent,
+            "execution": uuid.uuid4().hex}  # fmt: skip
 
 
 class NonDeterminism(Exception):
