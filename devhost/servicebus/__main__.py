@@ -14,12 +14,13 @@ from devhost.servicebus.entities import DEFAULT_CONFIG, load_entities
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m devhost.servicebus", description=__doc__)
-    parser.add_argument("--port", type=int, default=5672)
+    parser.add_argument("--port", type=int, default=5672, help="0 picks a free port")
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     parser.add_argument("--data-dir", type=Path, default=Path(".devhost/servicebus"))
     parser.add_argument("--key-name", default="local")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("proton").setLevel(logging.WARNING)  # not a line per connection
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from proton import Condition, Data, Delivery, Link, Message, symbol, timestamp, ulong
+from proton import Condition, Data, Delivery, Link, Message, Terminus, symbol, timestamp, ulong
 from proton.handlers import EndpointStateHandler, MessagingHandler
 from proton.reactor import ApplicationEvent, Container, EventInjector
 
@@ -194,6 +194,10 @@ class BrokerHandler(MessagingHandler):
                 self._refuse(link, "No session is available.", "com.microsoft:timeout")
 
     def _refuse(self, link: Link, text: str, name: str = "amqp:not-found") -> None:
+        """Refuse an attach as the AMQP spec says: answer it with no terminus on our side
+        (a null target for a client's sender, a null source for its receiver), then detach
+        with the error, so the SDK fails the open itself with the matching exception."""
+        (link.target if link.is_receiver else link.source).type = Terminus.UNSPECIFIED
         link.condition = Condition(name, text)
         link.open()
         link.close()
@@ -319,7 +323,7 @@ class BrokerHandler(MessagingHandler):
             if targets is None:
                 raise BrokerError(f"The messaging entity '{address}' could not be found.")
             if self.entities.dedupes(address) and self.store.is_duplicate(
-                address, _text(message.id), self.entities.duplicate_window
+                address, _text(message.id), self.entities.window_of(address)
             ):
                 continue
             annotations = message.annotations or {}
@@ -608,6 +612,12 @@ class Broker:
     ) -> None:
         from devhost.servicebus.entities import load_entities
 
+        if not _is_loopback(host):
+            raise ValueError(
+                f"servicebus: refusing to listen on {host!r}: the local broker accepts any "
+                "client without a real key, so it listens on loopback only. "
+                "Fix: use 127.0.0.1 (the default)."
+            )
         if port == 0:
             port = _free_port(host)
         self.host, self.port = host, port
@@ -639,6 +649,15 @@ class Broker:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def _free_port(host: str) -> int:
