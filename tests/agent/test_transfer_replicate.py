@@ -14,6 +14,7 @@ from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from agent import footer
 from agent.errors import AgentError, DiskError
+from agent.manifest import StateStore
 from agent.transfer import TransferOptions, replicate
 from devhost.azurite import Azurite
 from tests.agent.conftest import SCATTERED, Write
@@ -225,7 +226,10 @@ def test_cancel_then_rerun_sends_only_the_rest(container: ContainerClient, tmp_p
     # The rerun sends what was missing, give or take the units in flight at the cancel.
     assert second.bytes_sent - 512 <= 24 * MIB - sent_before + 2 * 4 * MIB
     assert second.bytes_sent - 512 < 24 * MIB
-    check_replica(blob, disk.read_bytes(), tmp_path)
+    parsed = check_replica(blob, disk.read_bytes(), tmp_path)
+    # The footer's unique id was chosen by the first run and kept in the state dir.
+    journal = StateStore(state, disk, sas.split("?")[0]).load()
+    assert journal is not None and str(parsed["unique_id"]) == journal.footer_id
 
 
 def test_source_changed_refuses_resume_until_restart(
