@@ -342,8 +342,8 @@ class DurableEngine:
 
         Completions that take no task id of their own are delivered together, as many as are
         due (the Durable Task Framework does the same); an event that makes the SDK take a
-        hidden id (a retried task's failure or its back-off timer) and every other kind go
-        alone, so the host numbers those ids exactly as the SDK does.
+        hidden id (a retried task's failure or its back-off timer) goes alone, so the host
+        numbers those ids exactly as the SDK does, and so does every other kind.
         """
         due = self.store.due_events(instance_id, time.time(), MAX_BATCH)
         if not due:
@@ -377,7 +377,9 @@ class DurableEngine:
     @staticmethod
     def _batchable(instance: Instance, new_event: dict) -> bool:
         kind = new_event["EventType"]
-        if kind in (Event.TASK_COMPLETED, Event.SUB_ORCHESTRATION_COMPLETED, Event.EVENT_RAISED):
+        # Raised events go alone: one the orchestrator does not wait for yet must stay in the
+        # inbox, so continue_as_new can carry it over to the next execution.
+        if kind in (Event.TASK_COMPLETED, Event.SUB_ORCHESTRATION_COMPLETED):
             return True
         if kind in (Event.TASK_FAILED, Event.SUB_ORCHESTRATION_FAILED):
             return str(new_event["TaskScheduledId"]) not in instance.state["owner"]

@@ -129,6 +129,16 @@ def test_continue_as_new_carries_state_and_events(tmp_path: Path) -> None:
     assert (status_of(status), status.output) == ("Completed", 3)
 
 
+def test_continue_as_new_keeps_events_that_arrived_together(tmp_path: Path) -> None:
+    async def scenario(hub: Hub):
+        instance = await hub.client.start_new("counter", None, 0)
+        await asyncio.gather(*(hub.client.raise_event(instance, "bump", 1) for _ in range(3)))
+        return await hub.finish(instance)
+
+    status = run_with_hub(tmp_path, scenario)
+    assert (status_of(status), status.output) == ("Completed", 3)
+
+
 def test_terminate_and_purge(tmp_path: Path) -> None:
     async def scenario(hub: Hub):
         instance = await hub.client.start_new("forever", None, None)
