@@ -62,11 +62,15 @@ def _refuse_damaged_image(file: ImageFile) -> None:
         )
 
 
-def open_disk(path: str | Path, *, search_dirs: Iterable[str | Path] = ()) -> DiskImage:
+def open_disk(
+    path: str | Path, *, search_dirs: Iterable[str | Path] = (), replay_log: bool = True
+) -> DiskImage:
     """Open and validate a disk image of any supported format.
 
     `search_dirs` are extra folders where a differencing disk's parents may be found (after the
-    locations the child itself records). Raises `DiskError` for anything unreadable.
+    locations the child itself records). A VHDX log left by a crash is replayed in memory (the
+    file is never written), or refused with `VhdxLogNotEmpty` when `replay_log` is False.
+    Raises `DiskError` for anything unreadable.
     """
     file = ImageFile(path)
     try:
@@ -81,7 +85,9 @@ def open_disk(path: str | Path, *, search_dirs: Iterable[str | Path] = ()) -> Di
         if kind == "vhdx":
             from agent.disks.vhdx import VhdxDisk
 
-            return VhdxDisk.open_file(file, search_dirs=tuple(Path(d) for d in search_dirs))
+            return VhdxDisk.open_file(
+                file, search_dirs=tuple(Path(d) for d in search_dirs), replay_log=replay_log
+            )
         if kind == "vhd":
             from agent.disks.vhd import VhdDisk
 

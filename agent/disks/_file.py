@@ -11,8 +11,12 @@ import errno
 import os
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.errors import DiskError
+
+if TYPE_CHECKING:
+    from agent.disks.vhdx_log import Overlay
 
 
 class ImageFile:
@@ -56,6 +60,13 @@ class ImageFile:
                 "Pass the path of the .vhdx, .vhd or raw image file itself.",
             )
         self.size = _size_of(self._fd, st)
+        self._overlay: Overlay | None = None
+
+    def set_overlay(self, overlay: Overlay) -> None:
+        """Serve every later read through a replayed VHDX log (pages and grown file size)."""
+        self._overlay = overlay
+        self._real_size = self.size
+        self.size = max(self.size, overlay.file_size)
 
     @property
     def fd(self) -> int:
@@ -76,6 +87,14 @@ class ImageFile:
 
     def pread_short(self, offset: int, length: int) -> bytes:
         """Up to `length` bytes at `offset` (fewer only at end of file)."""
+        if self._overlay is not None:
+            n = max(0, min(length, self.size - offset))
+            buf = bytearray(n)
+            self.read_into(offset, memoryview(buf))
+            return bytes(buf)
+        return self._pread_disk(offset, length)
+
+    def _pread_disk(self, offset: int, length: int) -> bytes:
         chunks: list[bytes] = []
         got = 0
         while got < length:
@@ -97,7 +116,12 @@ class ImageFile:
         """Fill `buffer` from `offset` (no copy: `os.preadv` writes into it directly)."""
         done = 0
         total = len(buffer)
-        while done < total:
+        overlay = self._overlay
+        if overlay is not None:  # a replayed log may have grown the file past its real end
+            total = max(0, min(total, self._real_size - offset))
+            if offset + len(buffer) > self.size:
+                total = -1  # force the truncation error below
+        while 0 <= done < total:
             try:
                 got = os.preadv(self._fd, [buffer[done:]], offset + done)
             except OSError as exc:
@@ -114,6 +138,17 @@ class ImageFile:
                     "Copy the image again from the source, or stop whatever is truncating it.",
                 )
             done += got
+        if overlay is not None:
+            if total < 0:
+                raise DiskError(
+                    "DiskTruncated",
+                    f"{self.path}: bytes {offset}..{offset + len(buffer)} lie past the end of "
+                    f"the file even after log replay ({self.size} bytes).",
+                    "Copy the image again from the source.",
+                )
+            if total < len(buffer):
+                buffer[total:] = bytes(len(buffer) - total)
+            overlay.patch(offset, buffer)
 
     def identity(self) -> str:
         """Path, device, inode, size and modification time: what a fingerprint hashes."""

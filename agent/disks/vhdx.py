@@ -1,10 +1,10 @@
 """VHDX reader (MS-VHDX): fixed, dynamic and differencing, validated entirely at open.
 
 Opening checks, in order: file identifier, both headers (current = valid one with the highest
-sequence number), the log (a log with entries to replay is refused: reading past it would
-return stale metadata or data), the region tables, the metadata items, and every BAT entry
-against the file's size; then the parent chain, each link's GUID checked. After that a read
-cannot meet a structure it has not validated.
+sequence number), the log (entries left by a crash are replayed in memory, never written:
+reading past them would return stale metadata or data), the region tables, the metadata
+items, and every BAT entry against the file's size; then the parent chain, each link's GUID
+checked. After that a read cannot meet a structure it has not validated.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import crc32c
-
 from agent.disks import vhdx_format as fmt
 from agent.disks._file import ImageFile
 from agent.disks._scratch import read_via_scratch
@@ -24,6 +22,7 @@ from agent.disks.base import DiskImage, DiskInfo, Extent
 from agent.disks.bitmap import bit_runs
 from agent.disks.extents import check_read_range, clip_extents, merge_extents
 from agent.disks.parents import find_parent, parent_candidates
+from agent.disks.vhdx_log import active_sequence, replay
 from agent.errors import DiskError
 
 MAX_CHAIN_DEPTH = 64
@@ -55,19 +54,29 @@ class VhdxDisk(DiskImage):
     # ---------------------------------------------------------------- opening
 
     @classmethod
-    def open(cls, path: str | Path, *, search_dirs: tuple[Path, ...] = ()) -> VhdxDisk:
+    def open(
+        cls, path: str | Path, *, search_dirs: tuple[Path, ...] = (), replay_log: bool = True
+    ) -> VhdxDisk:
         file = ImageFile(path)
         try:
-            return cls.open_file(file, search_dirs=search_dirs)
+            return cls.open_file(file, search_dirs=search_dirs, replay_log=replay_log)
         except BaseException:
             file.close()
             raise
 
     @classmethod
     def open_file(
-        cls, file: ImageFile, *, search_dirs: tuple[Path, ...] = (), _depth: int = 0
+        cls,
+        file: ImageFile,
+        *,
+        search_dirs: tuple[Path, ...] = (),
+        replay_log: bool = True,
+        _depth: int = 0,
     ) -> VhdxDisk:
-        """Validate `file` as a VHDX and open its parent chain; `file` is owned from here on."""
+        """Validate `file` as a VHDX and open its parent chain; `file` is owned from here on.
+
+        A log left by a crash is replayed in memory, or refused when `replay_log` is False.
+        """
         path = file.path
         if file.size < fmt.HEADER_SECTION_SIZE:
             raise DiskError(
@@ -86,13 +95,13 @@ class VhdxDisk(DiskImage):
             file.pread(fmt.HEADER_OFFSETS[0], fmt.HEADER_SIZE),
             file.pread(fmt.HEADER_OFFSETS[1], fmt.HEADER_SIZE),
         )
-        _check_log(file, header)
+        _replay_log(file, header, replay_log)
         regions = _region_table(file)
         meta = _metadata(file, regions[fmt.METADATA_GUID])
         bat = _bat(file, regions[fmt.BAT_GUID], meta)
         parent = None
         if meta.has_parent:
-            parent = _open_parent(file, meta, search_dirs, _depth)
+            parent = _open_parent(file, meta, search_dirs, replay_log, _depth)
         return cls(file, header, meta, bat, parent)
 
     # ---------------------------------------------------------------- interface
@@ -225,14 +234,16 @@ class VhdxDisk(DiskImage):
 # -------------------------------------------------------------------- validation steps
 
 
-def _check_log(file: ImageFile, header: fmt.Header) -> None:
-    """Refuse a log holding entries to replay (MS-VHDX 2.3.3); an empty log is fine."""
+def _replay_log(file: ImageFile, header: fmt.Header, allowed: bool) -> None:
+    """Replay a non-empty log in memory (MS-VHDX 2.3.3) so every later read sees its pages;
+    when not `allowed`, refuse a log that has something to replay."""
     if header.log_guid == fmt.ZERO_GUID:
         return
     path = file.path
     if (
         header.log_offset % fmt.MIB
         or header.log_length % fmt.MIB
+        or not header.log_length
         or header.log_offset < fmt.HEADER_SECTION_SIZE
         or header.log_offset + header.log_length > file.size
     ):
@@ -242,24 +253,23 @@ def _check_log(file: ImageFile, header: fmt.Header) -> None:
             "or lies outside the file",
         )
     log = file.pread(header.log_offset, header.log_length)
-    for at in range(0, len(log), 4096):
-        entry = fmt.parse_log_entry_header(log[at : at + 64])
-        if entry is None or entry.log_guid != header.log_guid:
-            continue
-        if entry.entry_length % 4096 or not 0 < entry.entry_length <= len(log):
-            continue
-        body = (log + log)[at : at + entry.entry_length]  # entries may wrap around
-        stored = struct.unpack_from("<I", body, 4)[0]
-        if crc32c.crc32c(body[:4] + b"\0\0\0\0" + body[8:]) == stored:
+    if not allowed:
+        entries = active_sequence(log, header.log_guid)
+        if entries:
             raise DiskError(
                 "VhdxLogNotEmpty",
                 f"{path} has unreplayed log entries (log {header.log_guid}, sequence "
-                f"{entry.sequence_number}): it was not closed cleanly, so its BAT and data may "
-                "be out of date until the log is replayed.",
-                "Replay the log before replicating: attach it once in Hyper-V (Mount-VHD, then "
-                "Dismount-VHD) or run `qemu-img check -r all` on a copy; never replicate a disk "
-                "that a running VM has open.",
+                f"{entries[-1].sequence}): it was not closed cleanly, so its BAT and data are "
+                "out of date until the log is replayed.",
+                "Allow the agent to replay the log in memory (the default), or replay it "
+                "yourself: attach the disk once in Hyper-V (Mount-VHD, then Dismount-VHD) or "
+                "run `qemu-img check -r all` on a copy. Never replicate a disk a running VM "
+                "has open.",
             )
+        return
+    overlay = replay(path, log, header.log_guid, file.size)
+    if overlay is not None:
+        file.set_overlay(overlay)
 
 
 def _region_table(file: ImageFile) -> dict:
@@ -439,7 +449,11 @@ def _present_blocks(bat: memoryview, meta: fmt.Metadata) -> Iterator[tuple[int, 
 
 
 def _open_parent(
-    file: ImageFile, meta: fmt.Metadata, search_dirs: tuple[Path, ...], depth: int
+    file: ImageFile,
+    meta: fmt.Metadata,
+    search_dirs: tuple[Path, ...],
+    replay_log: bool,
+    depth: int,
 ) -> VhdxDisk:
     path = file.path
     if depth >= MAX_CHAIN_DEPTH:
@@ -466,7 +480,9 @@ def _open_parent(
                 f"{path}: its parent {parent_path} is not a VHDX.",
                 "A VHDX's parent must be a VHDX: point the child at the right parent.",
             )
-        parent = VhdxDisk.open_file(parent_file, search_dirs=search_dirs, _depth=depth + 1)
+        parent = VhdxDisk.open_file(
+            parent_file, search_dirs=search_dirs, replay_log=replay_log, _depth=depth + 1
+        )
     except BaseException:
         parent_file.close()
         raise

@@ -312,3 +312,57 @@ def write_log_entry(path: Path, *, valid: bool = True) -> uuid.UUID:
     _pwrite(path, h.log_offset, data)
     rewrite_both_headers(path, log_guid=log_guid)
     return log_guid
+
+
+def log_entry(
+    log_guid: uuid.UUID,
+    sequence: int,
+    tail: int,
+    ops: list[tuple[str, int, bytes | int]],
+    *,
+    flushed_file_offset: int,
+    last_file_offset: int,
+) -> bytes:
+    """One log entry (MS-VHDX 2.3.1): header, descriptors, data sectors; CRC-32C over it all.
+
+    ops: ("data", file_offset, 4096 bytes) or ("zero", file_offset, length).
+    """
+    data_ops = [op for op in ops if op[0] == "data"]
+    desc_sectors = -(-(64 + 32 * len(ops)) // 4096)
+    length = (desc_sectors + len(data_ops)) * 4096
+    entry = bytearray(length)
+    entry[0:4] = b"loge"
+    struct.pack_into("<IIQII", entry, 8, length, tail, sequence, len(ops), 0)
+    entry[32:48] = log_guid.bytes_le
+    struct.pack_into("<QQ", entry, 48, flushed_file_offset, last_file_offset)
+    data_at = desc_sectors * 4096
+    for i, (kind, offset, payload) in enumerate(ops):
+        base = 64 + 32 * i
+        if kind == "zero":
+            entry[base : base + 4] = b"zero"
+            struct.pack_into("<IQQQ", entry, base + 4, 0, payload, offset, sequence)
+            continue
+        assert isinstance(payload, bytes) and len(payload) == 4096
+        entry[base : base + 4] = b"desc"
+        trailing = struct.unpack_from("<I", payload, 4092)[0]
+        struct.pack_into("<I8sQQ", entry, base + 4, trailing, payload[:8], offset, sequence)
+        sector = bytearray(4096)
+        sector[0:4] = b"data"
+        struct.pack_into("<I", sector, 4, sequence >> 32)
+        sector[8:4092] = payload[8:4092]
+        struct.pack_into("<I", sector, 4092, sequence & 0xFFFFFFFF)
+        entry[data_at : data_at + 4096] = sector
+        data_at += 4096
+    return _with_crc(bytes(entry))
+
+
+def write_log(path: Path, placed: list[tuple[int, bytes]], log_guid: uuid.UUID) -> None:
+    """Write entries at byte positions inside the log (wrapping past its end, as the circular
+    buffer does) and set both headers' LogGuid, as a writer that crashed before replay."""
+    h = read_header(path, current_header_index(path))
+    for position, entry in placed:
+        first = entry[: h.log_length - position]
+        _pwrite(path, h.log_offset + position, first)
+        if len(first) < len(entry):
+            _pwrite(path, h.log_offset, entry[len(first) :])
+    rewrite_both_headers(path, log_guid=log_guid)
