@@ -43,6 +43,7 @@ def test_vhd_filesystem_disk(make_ext4_disk, qemu_raw):
     with open_disk(path) as disk:
         ours = disk.read(0, disk.virtual_size)
         assert first_difference(ours, expected) is None
+        assert first_difference(dissect_read(path)[0], ours) is None
         assert first_difference(pyvhdi_read(path)[0], ours) is None
         assert_extents_cover_nonzero(disk, expected)
 

@@ -48,6 +48,7 @@ def assert_unaligned_reads(disk: DiskImage, expected: bytes, seed: int = 5) -> N
         ("dynamic", "256M"),
         ("fixed", "1M"),
         ("fixed", "32M"),
+        ("fixed", "256M"),
     ],
 )
 def test_qemu_vhdx_reads_like_qemu_dissect_and_libvhdi(
@@ -126,6 +127,7 @@ def test_block_states_zero_undefined_unmapped_read_as_zeros(make_disk):
     assert data[MIB : 4 * MIB] == bytes(3 * MIB)
     assert extents == [(0, MIB), (4 * MIB, MIB)]
     assert dissect_read(path, [(0, 5 * MIB)]) == [data]
+    assert pyvhdi_read(path, ranges=[(0, 5 * MIB)]) == [data]
 
 
 # ---------------------------------------------------------------- differencing
