@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import itertools
 import json
 import logging
@@ -23,65 +22,22 @@ from pathlib import Path
 from typing import Any
 
 from azure.functions.durable_functions import ActivityTriggerConverter
-from azure.functions.meta import Datum
 
 from devhost import invocation_log, sdk_session
+from devhost.durabletask.catalog import FunctionCatalog, UnknownFunction
 from devhost.durabletask.history import Action, Event, event, now, parse_time, stamp
 from devhost.durabletask.metrics import StepMetrics
+from devhost.durabletask.replay import NonDeterminism, call_orchestrator, fresh_state, leaves
 from devhost.durabletask.store import Instance, Store
 
 log = logging.getLogger("devhost.durable")
-OUT_OF_PROC = "$OutOfProcData$:"
 MAX_BATCH = 256
 ACTIVITY_RESULTS = (Event.TASK_COMPLETED, Event.TASK_FAILED)
-# History events the SDK's replay acts on. It parses every event it is given (timestamps with
-# dateutil, the bulk of a replay's cost) but skips TaskScheduled, TimerCreated and
-# SubOrchestrationInstanceCreated: the full history is kept and served, the SDK gets the rest.
-REPLAYED = frozenset(
-    {Event.EXECUTION_STARTED, Event.ORCHESTRATOR_STARTED, Event.TASK_COMPLETED, Event.TASK_FAILED,
-     Event.SUB_ORCHESTRATION_COMPLETED, Event.SUB_ORCHESTRATION_FAILED, Event.TIMER_FIRED,
-     Event.EVENT_RAISED}
-)  # fmt: skip
 UNSUPPORTED = {Action.CALL_ENTITY, Action.CALL_HTTP, Action.SIGNAL_ENTITY}
 
 
 class InstanceExists(Exception):
     """start_new for an instance id that is still running."""
-
-
-class UnknownFunction(Exception):
-    """No orchestrator or activity of that name is registered."""
-
-
-def _trigger_type(fn: Any) -> str:
-    return fn.get_trigger().get_dict_repr()["type"]
-
-
-class FunctionCatalog:
-    """Orchestrators and activities of the app, by registered name and by Python name."""
-
-    def __init__(self, functions: list) -> None:
-        self.orchestrators: dict[str, Callable[[str], str]] = {}
-        self.activities: dict[str, tuple[Callable[..., Any], str, dict[str, str]]] = {}
-        for fn in functions:
-            kind = _trigger_type(fn)
-            user = fn.get_user_function()
-            names = {fn.get_function_name(), getattr(user, "__name__", fn.get_function_name())}
-            inner = getattr(user, "orchestrator_function", None)
-            if inner is not None:
-                names.add(inner.__name__)
-            if kind == "orchestrationTrigger":
-                for name in names:
-                    self.orchestrators[name] = user
-            elif kind == "activityTrigger":
-                trigger_name = fn.get_trigger().name
-                extra = {
-                    b.name: b.get_dict_repr()["type"]
-                    for b in fn.get_bindings()
-                    if b.name != trigger_name and b.get_dict_repr()["type"] == "durableClient"
-                }
-                for name in names:
-                    self.activities[name] = (user, trigger_name, extra)
 
 
 class DurableEngine:
@@ -397,36 +353,16 @@ class DurableEngine:
             instance.status = "Running"
 
         started = event(Event.ORCHESTRATOR_STARTED)
-        context = {
-            # The SDK reads only the events of REPLAYED; the others it parses and skips.
-            "history": [
-                *(e for e in instance.history if e["EventType"] in REPLAYED),
-                started,
-                *new_events,
-            ],
-            "input": instance.input,
-            "instanceId": instance.id,
-            "isReplaying": bool(instance.history),
-            "parentInstanceId": (state.get("parent") or {}).get("instance"),
-            "upperSchemaVersion": 1,
-        }
         orchestrator = self.catalog.orchestrators.get(instance.name)
         begun = time.perf_counter()
-        error: str | None = None
-        try:
-            if orchestrator is None:
-                raise UnknownFunction(f"orchestrator '{instance.name}' is not registered")
-            result = json.loads(orchestrator(json.dumps(context)))
-        except Exception as exc:
-            text = str(exc)
-            if OUT_OF_PROC in text:
-                message, _, payload = text.partition("\n\n" + OUT_OF_PROC)
-                result = json.loads(payload)
-                error = result.get("error") or message
-            else:
-                result, error = {"isDone": False, "actions": [[]]}, f"{type(exc).__name__}: {exc}"
-        finally:
-            self.orchestrator_time += time.perf_counter() - begun
+        if orchestrator is None:  # registered when it started, gone after a restart
+            result: dict = {"isDone": False, "actions": [[]]}
+            error: str | None = f"orchestrator '{instance.name}' is not registered in this app"
+        else:
+            result, error = call_orchestrator(
+                orchestrator, instance, [started, *new_events], state.get("parent")
+            )
+        self.orchestrator_time += time.perf_counter() - begun
         invocation_log.record(
             instance.name, "orchestrationTrigger", instance=instance.id,
             seconds=time.perf_counter() - begun,
@@ -468,9 +404,9 @@ class DurableEngine:
         """Schedule actions not seen before; check the seen ones still match."""
         state = instance.state
         seen: list[dict] = state["seen"]
-        leaves = list(_leaves(actions))
+        flat = list(leaves(actions))
         appended: list[dict] = []
-        for position, action in enumerate(leaves):
+        for position, action in enumerate(flat):
             kind = Action(action["actionType"])
             name = action.get("functionName") or ""
             if position < len(seen):
@@ -619,9 +555,7 @@ class DurableEngine:
 
     def _continue_as_new(self, instance: Instance, new_input: str | None) -> None:
         """A fresh execution with the new input; raised events not yet consumed carry over."""
-        raised = [
-            e for _, e in self._drain_inbox(instance.id) if e["EventType"] == Event.EVENT_RAISED
-        ]
+        raised = [e for e in self.store.inbox(instance.id) if e["EventType"] == Event.EVENT_RAISED]
         self.store.clear_instance_queues(instance.id)
         self.store.reset_history(instance.id)
         instance.history = []
@@ -633,12 +567,6 @@ class DurableEngine:
         self.store.enqueue(instance.id, self._execution_started(instance), 0)
         for e in raised:
             self.store.enqueue(instance.id, e, 0)
-
-    def _drain_inbox(self, instance_id: str) -> list[tuple[int, dict]]:
-        rows = self.store.db.execute(
-            "SELECT id, event FROM inbox WHERE instance_id = ? ORDER BY id", (instance_id,)
-        )
-        return [(i, json.loads(e)) for i, e in rows]
 
     # --- activities ------------------------------------------------------------------------
 
@@ -660,9 +588,9 @@ class DurableEngine:
             user = [0.0]
             host = 0.0  # the host's own synchronous work on this step, for the metrics
             try:
-                fn, kwargs = self._prepare_activity(name, input_text)
+                fn, kwargs = self.catalog.prepare_activity(name, input_text, self.client_binding)
                 host += time.perf_counter() - begun
-                result = await self._invoke_activity(fn, kwargs, user)
+                result = await self.catalog.invoke_activity(fn, kwargs, user, self.pool)
                 resumed = time.perf_counter()
                 result_text = ActivityTriggerConverter.encode(result, expected_type=None).value
                 outcome = event(Event.TASK_COMPLETED, TaskScheduledId=task_id, Result=result_text)
@@ -691,56 +619,3 @@ class DurableEngine:
         if self.metrics is not None:
             self.metrics.activity_done(instance_id, task_id, host + time.perf_counter() - resumed)
         self._wake()
-
-    def _prepare_activity(self, name: str, input_text: str | None) -> tuple[Any, dict]:
-        entry = self.catalog.activities.get(name)
-        if entry is None:
-            raise UnknownFunction(f"activity '{name}' is not registered")
-        fn, trigger_name, extra = entry
-        value = ActivityTriggerConverter.decode(Datum(input_text, "json"), trigger_metadata=None)
-        kwargs: dict[str, Any] = {trigger_name: value}
-        for binding in extra:
-            kwargs[binding] = self.client_binding()
-        return fn, kwargs
-
-    async def _invoke_activity(self, fn: Any, kwargs: dict, user: list[float]) -> Any:
-        """Run the user's function (sync ones in the pool); add its own seconds to `user[0]`."""
-        if inspect.iscoroutinefunction(fn):
-            started = time.perf_counter()
-            try:
-                return await fn(**kwargs)
-            finally:
-                user[0] += time.perf_counter() - started
-
-        def timed() -> Any:
-            started = time.thread_time()  # CPU of this thread: not the wait for the GIL
-            try:
-                return fn(**kwargs)
-            finally:
-                user[0] += time.thread_time() - started
-
-        return await asyncio.get_running_loop().run_in_executor(self.pool, timed)
-
-
-def fresh_state(parent: dict | None) -> dict:
-    """The engine's bookkeeping of one execution: `seen` actions (kind, name, id) in order,
-    the task id `counter`, retry `roots` and which root `owner`s each hidden id, the parent
-    (instance and task id) of a sub-orchestration, and the execution id."""
-    return {"seen": [], "counter": 0, "roots": {}, "owner": {}, "parent": parent,
-            "execution": uuid.uuid4().hex}  # fmt: skip
-
-
-class NonDeterminism(Exception):
-    """The orchestrator did not replay the calls its history recorded."""
-
-
-def _leaves(actions: list[dict]):
-    """Actions that take a task id, in the order the SDK numbers them."""
-    for action in actions:
-        kind = action.get("actionType")
-        if kind in (Action.WHEN_ALL, Action.WHEN_ANY):
-            yield from _leaves(action.get("compoundActions") or [])
-        elif kind in (Action.WAIT_FOR_EXTERNAL_EVENT, Action.CONTINUE_AS_NEW):
-            continue
-        else:
-            yield action

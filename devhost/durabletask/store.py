@@ -143,6 +143,13 @@ class Store:
         )
         return [(i, json.loads(e)) for i, e in rows]
 
+    def inbox(self, instance_id: str) -> list[dict]:
+        """Every queued event of an instance, due or not, oldest first."""
+        rows = self.db.execute(
+            "SELECT event FROM inbox WHERE instance_id = ? ORDER BY id", (instance_id,)
+        )
+        return [json.loads(e) for (e,) in rows]
+
     def due_instances(self, now: float) -> list[str]:
         return [
             i
