@@ -271,3 +271,18 @@ def test_reads_from_many_threads_agree(make_disk, qemu_raw):
         results = list(pool.map(lambda j: disk.read(*j), jobs))
     for (off, n), got in zip(jobs, results, strict=True):
         assert got == expected[off : off + n]
+
+
+@pytest.mark.parametrize(("fmt", "options"), [("vhdx", "32M"), ("vpc", None)])
+def test_virtual_size_not_a_multiple_of_the_block_size(make_disk, qemu_raw, fmt, options):
+    """65 MiB - 1 sector: the last block is partial in both formats."""
+    size = 65 * MIB - 512
+    writes = [Write(size - 4096, 4096, 0xEE), Write(64 * MIB - 512, 1024, 0xEF)]
+    path = make_disk(fmt, subformat="dynamic", block_size=options, size=size, writes=writes)
+    expected = qemu_raw(path)
+    with open_disk(path) as disk:
+        assert disk.virtual_size == size == len(expected)
+        ours = disk.read(0, size)
+        assert_extents_cover_nonzero(disk, expected)
+    assert first_difference(ours, expected) is None
+    assert dissect_read(path) == [ours] == pyvhdi_read(path)
