@@ -41,7 +41,7 @@ class RawDisk(DiskImage):
         )
 
     def allocated_extents(self) -> Iterator[Extent]:
-        return iter(merge_extents(_data_runs(self._file.fd, self.virtual_size)))
+        return iter(merge_extents(data_runs(self._file.fd, self.virtual_size)))
 
     def read(self, offset: int, length: int) -> bytes:
         check_read_range(offset, length, self.virtual_size)
@@ -68,7 +68,7 @@ class RawDisk(DiskImage):
         self._file.close()
 
 
-def _data_runs(fd: int, size: int) -> Iterator[tuple[int, int]]:
+def data_runs(fd: int, size: int) -> Iterator[tuple[int, int]]:
     """(offset, length) of each data region of a possibly sparse file."""
     seek_data = getattr(os, "SEEK_DATA", None)
     seek_hole = getattr(os, "SEEK_HOLE", None)

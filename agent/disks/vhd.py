@@ -21,7 +21,7 @@ from agent.disks.base import DiskImage, DiskInfo, Extent
 from agent.disks.bitmap import msb_bit_runs
 from agent.disks.extents import check_read_range, clip_extents, merge_extents
 from agent.disks.parents import find_parent, parent_candidates
-from agent.disks.raw import _data_runs
+from agent.disks.raw import data_runs
 from agent.errors import DiskError
 
 MAX_CHAIN_DEPTH = 64
@@ -111,7 +111,7 @@ class VhdDisk(DiskImage):
     def allocated_extents(self) -> Iterator[Extent]:
         vs = self.virtual_size
         if self.header is None or self._bat is None:  # fixed: the data area's own sparseness
-            return iter(clip_extents(merge_extents(_data_runs(self._file.fd, vs)), vs))
+            return iter(clip_extents(merge_extents(data_runs(self._file.fd, vs)), vs))
         bs = self.header.block_size
         runs: list[tuple[int, int]] = []
         for block in range(-(-vs // bs)):
