@@ -132,12 +132,13 @@ async def run_batch(engine: DurableEngine, seeds: range, in_flight: int) -> floa
 async def measure(n: int, in_flight: int, activity_concurrency: int, work: Path) -> dict:
     engine = DurableEngine(app.get_functions(), db_path=work / "hub.sqlite",
                            activity_concurrency=activity_concurrency)  # fmt: skip
-    engine.metrics = StepMetrics()
+    steps = 2 * n * (SEQUENTIAL + FAN_OUT)
     await engine.start()
     try:
-        log(f"warm-up: {min(n, in_flight) // 4} orchestrations")
-        await run_batch(engine, range(-(min(n, in_flight) // 4), 0), in_flight)
-        engine.metrics = metrics = StepMetrics()
+        warm = min(n, in_flight)
+        log(f"warm-up: {warm} orchestrations")
+        await run_batch(engine, range(-warm, 0), in_flight)
+        engine.metrics = metrics = StepMetrics(steps)
         user_before, replay_before = engine.user_time, engine.orchestrator_time
         log(f"first {n} orchestrations, {in_flight} at a time")
         first = await run_batch(engine, range(n), in_flight)
@@ -151,7 +152,6 @@ async def measure(n: int, in_flight: int, activity_concurrency: int, work: Path)
         replay = engine.orchestrator_time - replay_before
     finally:
         await engine.stop()
-    steps = 2 * n * (SEQUENTIAL + FAN_OUT)
     seconds = first + second
     overheads_ms = sorted(x * 1000 for x in metrics.overheads)
     return {

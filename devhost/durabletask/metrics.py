@@ -10,15 +10,22 @@ runs inside it: the figure errs on the side of the host.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from array import array
 
 
-@dataclass
 class StepMetrics:
-    wrapper: dict[tuple[str, int], float] = field(default_factory=dict)
-    overheads: list[float] = field(default_factory=list)
-    episodes: int = 0
-    steps: int = 0
+    """Overheads of up to `capacity` steps, in memory allocated up front: the benchmark
+    measures the host's memory, and this must not be what grows."""
+
+    def __init__(self, capacity: int) -> None:
+        self.wrapper: dict[tuple[str, int], float] = {}
+        self._overheads = array("d", [0.0]) * capacity
+        self.steps = 0
+        self.episodes = 0
+
+    @property
+    def overheads(self) -> list[float]:
+        return self._overheads[: min(self.steps, len(self._overheads))].tolist()
 
     def activity_done(self, instance_id: str, task_id: int, seconds: float) -> None:
         self.wrapper[(instance_id, task_id)] = seconds
@@ -29,5 +36,6 @@ class StepMetrics:
             return
         share = seconds / len(task_ids)
         for task_id in task_ids:
+            if self.steps < len(self._overheads):
+                self._overheads[self.steps] = share + self.wrapper.pop((instance_id, task_id), 0.0)
             self.steps += 1
-            self.overheads.append(share + self.wrapper.pop((instance_id, task_id), 0.0))
