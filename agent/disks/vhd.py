@@ -9,27 +9,26 @@ differencing disk's sector bitmap decides, per sector, between this file and the
 
 from __future__ import annotations
 
-import hashlib
 import struct
-from collections.abc import Iterator
 from pathlib import Path
 
 from agent.disks import vhd_format as fmt
 from agent.disks._file import ImageFile
-from agent.disks._scratch import read_via_scratch
-from agent.disks.base import DiskImage, DiskInfo, Extent
+from agent.disks.base import DiskImage, Extent
 from agent.disks.bitmap import msb_bit_runs
+from agent.disks.chained import ChainedImage, check_chain_depth, open_parent_file
 from agent.disks.extents import check_read_range, clip_extents, merge_extents
 from agent.disks.parents import find_parent, parent_candidates
 from agent.disks.raw import data_runs
 from agent.errors import DiskError
 
-MAX_CHAIN_DEPTH = 64
 SECTOR = fmt.SECTOR
 
 
-class VhdDisk(DiskImage):
+class VhdDisk(ChainedImage):
     """An open VHD (and its parents, for a differencing disk)."""
+
+    format_name = "vhd"
 
     def __init__(
         self,
@@ -39,14 +38,11 @@ class VhdDisk(DiskImage):
         bat: memoryview | None,
         parent: DiskImage | None,
     ) -> None:
-        self._file = file
-        self.path = file.path
+        super().__init__(file, footer.current_size, parent)
         self.footer = footer
         self.header = header
-        self.virtual_size = footer.current_size
         self.block_size = header.block_size if header else None
         self._bat = bat
-        self.parent = parent
 
     # ---------------------------------------------------------------- opening
 
@@ -94,24 +90,16 @@ class VhdDisk(DiskImage):
     def subformat(self) -> str:
         return fmt.SUBFORMATS[self.footer.disk_type]
 
-    def info(self) -> DiskInfo:
-        chain = [self.path]
-        if self.parent is not None:
-            chain += self.parent.info().chain
-        return DiskInfo(
-            path=self.path,
-            format="vhd",
-            subformat=self.subformat,
-            virtual_size=self.virtual_size,
-            block_size=self.block_size,
-            allocated_bytes=sum(e.length for e in self.allocated_extents()),
-            chain=chain,
-        )
+    def _info_fields(self) -> dict[str, int | None]:
+        return {"block_size": self.block_size}
 
-    def allocated_extents(self) -> Iterator[Extent]:
+    def _identity_parts(self) -> list[str]:
+        return [str(self.footer.unique_id)]
+
+    def _compute_extents(self) -> list[Extent]:
         vs = self.virtual_size
         if self.header is None or self._bat is None:  # fixed: the data area's own sparseness
-            return iter(clip_extents(merge_extents(data_runs(self._file.fd, vs)), vs))
+            return clip_extents(merge_extents(data_runs(self._file.fd, vs)), vs)
         bs = self.header.block_size
         runs: list[tuple[int, int]] = []
         for block in range(-(-vs // bs)):
@@ -127,15 +115,7 @@ class VhdDisk(DiskImage):
             for present, s0, count in msb_bit_runs(bitmap, 0, -(-length // SECTOR)):
                 if present:
                     runs.append((start + s0 * SECTOR, min(count * SECTOR, length - s0 * SECTOR)))
-        if self.parent is not None:
-            runs += [
-                (e.offset, e.length) for e in clip_extents(self.parent.allocated_extents(), vs)
-            ]
-        return iter(merge_extents(runs))
-
-    def read(self, offset: int, length: int) -> bytes:
-        check_read_range(offset, length, self.virtual_size)
-        return read_via_scratch(self.read_into, offset, length)
+        return merge_extents(runs + self.inherited_extents())
 
     def read_into(self, offset: int, buffer: memoryview) -> None:
         """Fill `buffer` with the virtual bytes at `offset`."""
@@ -152,7 +132,7 @@ class VhdDisk(DiskImage):
             sector = self._bat[block]
             if sector == fmt.UNALLOCATED:
                 if self.parent is not None:
-                    self._read_parent(pos, dst)
+                    self.read_parent(pos, dst)
                 else:
                     dst[:] = bytes(n)
             else:
@@ -162,17 +142,6 @@ class VhdDisk(DiskImage):
                 else:
                     self._read_differencing(sector * SECTOR, data_at, block, in_block, dst)
             pos += n
-
-    def fingerprint(self) -> str:
-        parts = ["vhd", self._file.identity(), str(self.footer.unique_id)]
-        if self.parent is not None:
-            parts.append(self.parent.fingerprint())
-        return hashlib.sha256("|".join(parts).encode()).hexdigest()
-
-    def close(self) -> None:
-        self._file.close()
-        if self.parent is not None:
-            self.parent.close()
 
     # ---------------------------------------------------------------- helpers
 
@@ -192,23 +161,7 @@ class VhdDisk(DiskImage):
             if present:
                 self._file.read_into(data_at + a, piece)
             else:
-                self._read_parent(block * self.header.block_size + a, piece)
-
-    def _read_parent(self, pos: int, dst: memoryview) -> None:
-        assert self.parent is not None
-        inside = max(0, min(len(dst), self.parent.virtual_size - pos))
-        if inside:
-            _read_into(self.parent, pos, dst[:inside])
-        if inside < len(dst):
-            dst[inside:] = bytes(len(dst) - inside)
-
-
-def _read_into(disk: DiskImage, offset: int, dst: memoryview) -> None:
-    reader = getattr(disk, "read_into", None)
-    if reader is not None:
-        reader(offset, dst)
-    else:
-        dst[:] = disk.read(offset, len(dst))
+                self.read_parent(block * self.header.block_size + a, piece)
 
 
 # -------------------------------------------------------------------- validation steps
@@ -304,12 +257,7 @@ def _open_parent(
     file: ImageFile, header: fmt.DynamicHeader, search_dirs: tuple[Path, ...], depth: int
 ) -> DiskImage:
     path = file.path
-    if depth >= MAX_CHAIN_DEPTH:
-        raise DiskError(
-            "ChainTooDeep",
-            f"{path}: the differencing chain is deeper than {MAX_CHAIN_DEPTH} (or loops).",
-            "Merge the chain in Hyper-V (Merge-VHD) and replicate the merged disk.",
-        )
+    check_chain_depth(path, depth)
     relative: list[str] = []
     absolute: list[str] = []
     for loc in header.locators:
@@ -324,14 +272,8 @@ def _open_parent(
         path, relative=relative, absolute=absolute, search_dirs=search_dirs
     )
     parent_path = find_parent(path, candidates, [*relative, *absolute])
-    parent_file = ImageFile(parent_path)
+    parent_file = open_parent_file(path, parent_path, lambda sig: sig != b"vhdxfile", "VHD")
     try:
-        if parent_file.pread_short(0, 8) == b"vhdxfile":
-            raise DiskError(
-                "ParentFormatMismatch",
-                f"{path}: its parent {parent_path} is a VHDX; a VHD's parent must be a VHD.",
-                "Point the child at the right parent (the .vhd it was made from).",
-            )
         parent = VhdDisk.open_file(parent_file, search_dirs=search_dirs, _depth=depth + 1)
     except BaseException:
         parent_file.close()

@@ -9,28 +9,27 @@ checked. After that a read cannot meet a structure it has not validated.
 
 from __future__ import annotations
 
-import hashlib
 import struct
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from agent.disks import vhdx_format as fmt
 from agent.disks._file import ImageFile
-from agent.disks._scratch import read_via_scratch
-from agent.disks.base import DiskImage, DiskInfo, Extent
+from agent.disks.base import Extent
 from agent.disks.bitmap import bit_runs
-from agent.disks.extents import check_read_range, clip_extents, merge_extents
+from agent.disks.chained import ChainedImage, check_chain_depth, open_parent_file
+from agent.disks.extents import check_read_range, merge_extents
 from agent.disks.parents import find_parent, parent_candidates
 from agent.disks.vhdx_log import active_sequence, replay
 from agent.errors import DiskError
 
-MAX_CHAIN_DEPTH = 64
 _MAX_METADATA_REGION = 64 * fmt.MIB  # far above what any writer uses; bounds memory
 
 
-class VhdxDisk(DiskImage):
+class VhdxDisk(ChainedImage):
     """An open VHDX (and its parents, for a differencing disk)."""
+
+    format_name = "vhdx"
 
     def __init__(
         self,
@@ -40,16 +39,11 @@ class VhdxDisk(DiskImage):
         bat: memoryview,
         parent: VhdxDisk | None,
     ) -> None:
-        self._file = file
-        self.path = file.path
+        super().__init__(file, meta.virtual_size, parent)
         self.header = header
         self.meta = meta
-        self.virtual_size = meta.virtual_size
         self.block_size = meta.block_size
         self._bat = bat
-        self.parent = parent
-        self._extents: list[Extent] | None = None
-        self._extents_lock = threading.Lock()
 
     # ---------------------------------------------------------------- opening
 
@@ -106,33 +100,21 @@ class VhdxDisk(DiskImage):
 
     # ---------------------------------------------------------------- interface
 
-    def info(self) -> DiskInfo:
-        chain = [self.path]
-        if self.parent is not None:
-            chain += self.parent.info().chain
-        return DiskInfo(
-            path=self.path,
-            format="vhdx",
-            subformat=self.subformat,
-            virtual_size=self.virtual_size,
-            logical_sector_size=self.meta.logical_sector_size,
-            physical_sector_size=self.meta.physical_sector_size,
-            block_size=self.block_size,
-            allocated_bytes=sum(e.length for e in self.allocated_extents()),
-            chain=chain,
-        )
-
     @property
     def subformat(self) -> str:
         if self.meta.has_parent:
             return "differencing"
         return "fixed" if self.meta.leave_blocks_allocated else "dynamic"
 
-    def allocated_extents(self) -> Iterator[Extent]:
-        with self._extents_lock:  # computed once: the image does not change while open
-            if self._extents is None:
-                self._extents = self._compute_extents()
-        return iter(self._extents)
+    def _info_fields(self) -> dict[str, int]:
+        return {
+            "logical_sector_size": self.meta.logical_sector_size,
+            "physical_sector_size": self.meta.physical_sector_size,
+            "block_size": self.block_size,
+        }
+
+    def _identity_parts(self) -> list[str]:
+        return [str(self.header.sequence_number), str(self.header.data_write_guid)]
 
     def _compute_extents(self) -> list[Extent]:
         runs: list[tuple[int, int]] = []
@@ -147,14 +129,7 @@ class VhdxDisk(DiskImage):
             for present, s0, count in bit_runs(bitmap, first, -(-length // ss)):
                 if present:
                     runs.append((start + s0 * ss, min(count * ss, length - s0 * ss)))
-        if self.parent is not None:
-            inherited = clip_extents(self.parent.allocated_extents(), vs)
-            runs += [(e.offset, e.length) for e in inherited]
-        return merge_extents(runs)
-
-    def read(self, offset: int, length: int) -> bytes:
-        check_read_range(offset, length, self.virtual_size)
-        return read_via_scratch(self.read_into, offset, length)
+        return merge_extents(runs + self.inherited_extents())
 
     def read_into(self, offset: int, buffer: memoryview) -> None:
         """Fill `buffer` with the virtual bytes at `offset` (whole blocks go straight in)."""
@@ -171,26 +146,10 @@ class VhdxDisk(DiskImage):
             elif state == fmt.PAYLOAD_BLOCK_PARTIALLY_PRESENT:
                 self._read_partial(block, in_block, file_offset, dst)
             elif state == fmt.PAYLOAD_BLOCK_NOT_PRESENT and self.parent is not None:
-                self._read_parent(pos, dst)
+                self.read_parent(pos, dst)
             else:  # NOT_PRESENT without parent, UNDEFINED, ZERO, UNMAPPED: zeros (2.5.1.1)
                 dst[:] = bytes(n)
             pos += n
-
-    def fingerprint(self) -> str:
-        parts = [
-            "vhdx",
-            self._file.identity(),
-            str(self.header.sequence_number),
-            str(self.header.data_write_guid),
-        ]
-        if self.parent is not None:
-            parts.append(self.parent.fingerprint())
-        return hashlib.sha256("|".join(parts).encode()).hexdigest()
-
-    def close(self) -> None:
-        self._file.close()
-        if self.parent is not None:
-            self.parent.close()
 
     # ---------------------------------------------------------------- helpers
 
@@ -219,16 +178,7 @@ class VhdxDisk(DiskImage):
             if present:
                 self._file.read_into(file_offset + a, piece)
             else:
-                self._read_parent(block * self.block_size + a, piece)
-
-    def _read_parent(self, pos: int, dst: memoryview) -> None:
-        """The parent's bytes; zeros past its end (a child may be larger than its parent)."""
-        assert self.parent is not None
-        inside = max(0, min(len(dst), self.parent.virtual_size - pos))
-        if inside:
-            self.parent.read_into(pos, dst[:inside])
-        if inside < len(dst):
-            dst[inside:] = bytes(len(dst) - inside)
+                self.read_parent(block * self.block_size + a, piece)
 
 
 # -------------------------------------------------------------------- validation steps
@@ -456,12 +406,7 @@ def _open_parent(
     depth: int,
 ) -> VhdxDisk:
     path = file.path
-    if depth >= MAX_CHAIN_DEPTH:
-        raise DiskError(
-            "ChainTooDeep",
-            f"{path}: the differencing chain is deeper than {MAX_CHAIN_DEPTH} (or loops).",
-            "Merge the chain in Hyper-V (Merge-VHD) and replicate the merged disk.",
-        )
+    check_chain_depth(path, depth)
     loc = meta.parent_locator
     relative = [loc.get("relative_path", "")]
     absolute = [loc.get("absolute_win32_path", ""), loc.get("volume_path", "")]
@@ -472,14 +417,8 @@ def _open_parent(
         search_dirs=search_dirs,
     )
     parent_path = find_parent(path, candidates, [*relative, *absolute])
-    parent_file = ImageFile(parent_path)
+    parent_file = open_parent_file(path, parent_path, lambda sig: sig == b"vhdxfile", "VHDX")
     try:
-        if parent_file.pread_short(0, 8) != b"vhdxfile":
-            raise DiskError(
-                "ParentFormatMismatch",
-                f"{path}: its parent {parent_path} is not a VHDX.",
-                "A VHDX's parent must be a VHDX: point the child at the right parent.",
-            )
         parent = VhdxDisk.open_file(
             parent_file, search_dirs=search_dirs, replay_log=replay_log, _depth=depth + 1
         )
