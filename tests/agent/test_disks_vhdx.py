@@ -286,3 +286,30 @@ def test_virtual_size_not_a_multiple_of_the_block_size(make_disk, qemu_raw, fmt,
         assert_extents_cover_nonzero(disk, expected)
     assert first_difference(ours, expected) is None
     assert dissect_read(path) == [ours] == pyvhdi_read(path)
+
+
+def test_read_into_overwrites_a_dirty_buffer_everywhere(diff_chain, make_disk):
+    """read_into() must write every byte, zeros included: callers reuse their buffers."""
+    _, child, expected = diff_chain
+    raw = make_disk("raw", size="16M", writes=[Write(MIB, 4096, 0x21)])
+    vhd = make_disk("vpc", subformat="dynamic", size="16M", writes=[Write(MIB, 4096, 0x21)])
+    for path in (child, raw, vhd):
+        with open_disk(path) as disk:
+            for off, n in ((0, disk.virtual_size), (3 * MIB - 700, 2 * MIB + 1234)):
+                buf = bytearray(b"\xff" * n)
+                disk.read_into(off, memoryview(buf))
+                assert bytes(buf) == disk.read(off, n)
+    with open_disk(child) as disk:
+        buf = bytearray(b"\xff" * disk.virtual_size)
+        disk.read_into(0, memoryview(buf))
+        assert first_difference(bytes(buf), expected) is None
+
+
+def test_differencing_reads_from_many_threads_agree(diff_chain):
+    _, child, expected = diff_chain
+    rng = random.Random(3)
+    jobs = [(rng.randrange(0, 15 * MIB), rng.randrange(1, MIB)) for _ in range(200)]
+    with open_disk(child) as disk, ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda j: disk.read(*j), jobs))
+    for (off, n), got in zip(jobs, results, strict=True):
+        assert got == expected[off : off + n]
