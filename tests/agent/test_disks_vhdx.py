@@ -313,3 +313,48 @@ def test_differencing_reads_from_many_threads_agree(diff_chain):
         results = list(pool.map(lambda j: disk.read(*j), jobs))
     for (off, n), got in zip(jobs, results, strict=True):
         assert got == expected[off : off + n]
+
+
+def test_child_larger_than_its_parent_reads_zeros_past_the_parent(make_disk, tmp_path: Path):
+    """Hyper-V can expand a differencing disk: past the parent's end there is nothing to
+    inherit."""
+    parent, child = tmp_path / "small.vhdx", tmp_path / "grown.avhdx"
+    shutil.copy(
+        make_disk(
+            "vhdx",
+            subformat="dynamic",
+            block_size="1M",
+            size="4M",
+            writes=[Write(0, 4 * MIB, 0x61)],
+        ),
+        parent,
+    )
+    shutil.copy(
+        make_disk(
+            "vhdx",
+            subformat="dynamic",
+            block_size="1M",
+            size="8M",
+            writes=[Write(6 * MIB, 4096, 0x62)],
+        ),
+        child,
+    )
+    edit.make_differencing(child, parent)
+    with open_disk(child) as disk:
+        data = disk.read(0, 8 * MIB)
+        extents = [(e.offset, e.length) for e in disk.allocated_extents()]
+    want = b"\x61" * 4 * MIB + bytes(2 * MIB) + b"\x62" * 4096 + bytes(2 * MIB - 4096)
+    assert data == want
+    assert extents == [(0, 4 * MIB), (6 * MIB, MIB)]
+    # libvhdi refuses to read past the parent's end; compare where it can
+    theirs = pyvhdi_read(child, [parent], ranges=[(0, 4 * MIB), (6 * MIB, MIB)])
+    assert theirs == [data[: 4 * MIB], data[6 * MIB : 7 * MIB]]
+
+
+def test_a_chain_that_loops_is_refused(make_disk, tmp_path: Path):
+    child = tmp_path / "loop.avhdx"
+    shutil.copy(make_disk("vhdx", subformat="dynamic", block_size="1M", size="4M"), child)
+    edit.make_differencing(child, child)  # its own parent, GUID and all
+    with pytest.raises(Exception) as err:
+        open_disk(child)
+    assert err.value.code == "ChainTooDeep"
