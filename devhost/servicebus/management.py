@@ -106,6 +106,7 @@ def handle(broker: BrokerHandler, path: str, request: Message) -> Result:
             message = Message()
             message.decode(stored.body)
             annotations = dict(message.annotations or {})
+            message.delivery_count = stored.delivery_count  # deliveries so far; a peek is none
             annotations[symbol("x-opt-sequence-number")] = int(stored.seq)
             annotations[symbol("x-opt-enqueued-time")] = _ms(stored.enqueued)
             message.annotations = annotations
