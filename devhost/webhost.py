@@ -32,6 +32,7 @@ from devhost import invocation_log
 from devhost.durabletask import DurableEngine
 from devhost.functions import FunctionSpec, index
 from devhost.ncrontab import Schedule
+from devhost.problems import problem
 from devhost.sb_trigger import ServiceBusTriggerRunner
 
 log = logging.getLogger("devhost")
@@ -181,6 +182,10 @@ class DevHost:
 
     # --- HTTP --------------------------------------------------------------------------------
 
+    @staticmethod
+    def _has_key(request: web.Request) -> bool:
+        return bool(request.headers.get("x-functions-key") or request.query.get("code"))
+
     def _key_level(self, request: web.Request) -> str | None:
         """'admin' for the master key, 'function' for a host key, None otherwise."""
         key = request.headers.get("x-functions-key") or request.query.get("code") or ""
@@ -190,8 +195,12 @@ class DevHost:
             return "function"
         return None
 
-    def _match(self, method: str, path: str) -> tuple[FunctionSpec, dict[str, str]] | None:
-        found = None
+    def _match(
+        self, method: str, path: str
+    ) -> tuple[FunctionSpec | None, dict[str, str], list[str]]:
+        """The function for this method and path, its route values, and (when none serves the
+        method) the methods the functions on that path do serve."""
+        other_methods: list[str] = []
         for spec in self.specs:
             if spec.route is None:
                 continue
@@ -199,23 +208,38 @@ class DevHost:
             if params is None:
                 continue
             if method in spec.methods:
-                return spec, params
-            found = found or (spec, params)
-        return None
+                return spec, params, []
+            other_methods += spec.methods
+        return None, {}, other_methods
 
     async def _http(self, request: web.Request) -> web.StreamResponse:
         path = request.match_info["tail"]
-        matched = self._match(request.method, path)
-        if matched is None:
-            return web.json_response({"error": f"no function serves {request.method} /"
-                                      f"{self.route_prefix}/{path}"}, status=404)  # fmt: skip
-        spec, params = matched
+        spec, params, other_methods = self._match(request.method, path)
+        if spec is None:
+            where = f"{request.method} /{self.route_prefix}/{path}"
+            if other_methods:  # as Azure: a method the route does not declare is not found
+                return problem(
+                    404,
+                    "MethodNotServed",
+                    f"No function serves {where}.",
+                    f"This route serves {', '.join(other_methods)}.",
+                )
+            return problem(
+                404,
+                "RouteNotFound",
+                f"No function serves {where}.",
+                "Check the path; `python -m devhost --list` prints every route.",
+            )
         if spec.auth_level != "anonymous":
             level = self._key_level(request)
             if level is None or (spec.auth_level == "admin" and level != "admin"):
-                return web.json_response(
-                    {"error": "a valid key is required (x-functions-key header or code=)"},
-                    status=401,
+                needed = "the master key" if spec.auth_level == "admin" else "a function key"
+                return problem(
+                    401,
+                    "InvalidKey" if self._has_key(request) else "KeyRequired",
+                    f"{spec.name} is at auth level '{spec.auth_level}' and needs {needed}.",
+                    "Send it in the x-functions-key header or as ?code=; the keys are "
+                    "DEVHOST_HOST_KEYS and DEVHOST_MASTER_KEY in local.settings.json.",
                 )
         body = await request.read()
         req = func.HttpRequest(
@@ -230,12 +254,12 @@ class DevHost:
             response = await self.invoke(spec, req, route=path, method=request.method)
         except Exception:
             log.exception("function %s raised", spec.name)
-            return web.json_response(
-                {"type": "about:blank", "title": "Internal Server Error", "status": 500,
-                 "code": "FunctionFailed",
-                 "detail": f"The function {spec.name} failed; see the host log."},
-                status=500, content_type="application/problem+json",
-            )  # fmt: skip
+            return problem(
+                500,
+                "FunctionFailed",
+                f"The function {spec.name} raised.",
+                "See the host log for the traceback.",
+            )
         if response is None:
             return web.Response(status=204)
         headers = dict(response.headers)
@@ -256,27 +280,67 @@ class DevHost:
             origin = request.headers.get("WebHook-Request-Origin", "*")
             return web.Response(status=200, headers={"WebHook-Allowed-Origin": origin})
         if request.method != "POST":
-            return web.Response(status=405)
+            return problem(
+                405,
+                "MethodNotAllowed",
+                f"{request.method} is not an Event Grid delivery.",
+                "Event Grid delivers events with POST.",
+            )
         if self._key_level(request) != "admin":
-            return web.json_response({"error": "the system key (code=) is required"}, status=401)
+            return problem(
+                401,
+                "InvalidKey" if self._has_key(request) else "KeyRequired",
+                "The Event Grid webhook needs the system key.",
+                "Add ?code=<DEVHOST_MASTER_KEY> to the subscription's endpoint.",
+            )
         name = request.query.get("functionName", "")
         spec = next(
             (s for s in self.specs if s.name == name and s.trigger_type == "eventGridTrigger"),
             None,
         )
         if spec is None:
-            return web.json_response({"error": f"no Event Grid function '{name}'"}, status=404)
+            known = [s.name for s in self.specs if s.trigger_type == "eventGridTrigger"]
+            return problem(
+                404,
+                "NoSuchFunction",
+                f"No Event Grid function '{name}'.",
+                f"Use ?functionName= with one of: {', '.join(known) or 'none'}.",
+            )
         try:
             payload = json.loads(await request.read())
-        except json.JSONDecodeError:
-            return web.json_response({"error": "the body is not JSON"}, status=400)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            return problem(
+                400,
+                "BodyNotJson",
+                f"The body is not JSON ({error}).",
+                "Send an Event Grid or CloudEvents JSON event or array.",
+            )
         events = payload if isinstance(payload, list) else [payload]
+        bad = next((n for n, e in enumerate(events) if not _is_event(e)), None)
+        if bad is not None:
+            return problem(
+                400,
+                "NotAnEvent",
+                f"Item {bad} is neither an Event Grid event (id, "
+                "eventType, subject, data) nor a CloudEvent (specversion, id, "
+                "source, type).",
+                "Send events in either schema.",
+            )
         for item in events:
             if item.get("eventType") == "Microsoft.EventGrid.SubscriptionValidationEvent":
                 code = item.get("data", {}).get("validationCode")
                 return web.json_response({"validationResponse": code})
         for item in events:
-            await self.invoke(spec, to_event(item), event_id=item.get("id"))
+            try:
+                await self.invoke(spec, to_event(item), event_id=item.get("id"))
+            except Exception:  # Event Grid retries a delivery that is not 2xx
+                log.exception("function %s raised on event %s", spec.name, item.get("id"))
+                return problem(
+                    500,
+                    "FunctionFailed",
+                    f"The function {spec.name} raised on event {item.get('id')}.",
+                    "See the host log; Event Grid will deliver the event again.",
+                )
         return web.Response(status=200)
 
     # --- timers ------------------------------------------------------------------------------
@@ -319,6 +383,14 @@ class DevHost:
         )
         await runner.start()
         self._sb.append(runner)
+
+
+def _is_event(item: Any) -> bool:
+    if not isinstance(item, dict) or not item.get("id"):
+        return False
+    if "specversion" in item:
+        return bool(item.get("source") and item.get("type"))
+    return bool(item.get("eventType"))
 
 
 def to_event(item: dict) -> Any:

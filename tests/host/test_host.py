@@ -33,22 +33,33 @@ def test_route_params_methods_and_malformed_bodies_reach_the_function(host) -> N
                         timeout=10).status_code == 404  # fmt: skip
 
 
+def problem_code(response: requests.Response, status: int) -> str:
+    """The stable code of a devhost problem+json answer, after checking its shape."""
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["status"] == status and body["cause"] and body["recommendation"]
+    return body["code"]
+
+
 def test_keys_are_enforced_per_auth_level(host) -> None:
     devhost, _, _ = host
     base = devhost.base_url + "/api"
-    assert requests.get(f"{base}/open", timeout=10).status_code == 200
-    assert requests.get(f"{base}/echo/a", timeout=10).status_code == 401
-    assert (
-        requests.get(f"{base}/echo/a", headers={"x-functions-key": "nope"}, timeout=10).status_code
-        == 401
-    )
-    assert requests.get(f"{base}/echo/a", headers={"x-functions-key": MASTER}, timeout=10).ok
-    assert (
-        requests.get(f"{base}/admin-only", headers={"x-functions-key": KEY}, timeout=10).status_code
-        == 401
-    )
-    assert requests.get(f"{base}/admin-only", headers={"x-functions-key": MASTER}, timeout=10).ok
-    assert requests.get(f"{base}/nothing-here", timeout=10).status_code == 404
+
+    def get(path: str, key: str | None = None) -> requests.Response:
+        return requests.get(f"{base}/{path}", headers={"x-functions-key": key} if key else {},
+                            timeout=10)  # fmt: skip
+
+    assert get("open").status_code == 200
+    assert problem_code(get("echo/a"), 401) == "KeyRequired"
+    assert problem_code(get("echo/a", "nope"), 401) == "InvalidKey"
+    assert get("echo/a", KEY).ok and get("echo/a", MASTER).ok
+    assert problem_code(get("admin-only", KEY), 401) == "InvalidKey", "a host key is not admin"
+    assert get("admin-only", MASTER).ok
+    assert problem_code(get("nothing-here"), 404) == "RouteNotFound"
+    wrong_method = requests.put(f"{base}/open", timeout=10)
+    assert problem_code(wrong_method, 404) == "MethodNotServed"
+    assert "GET" in wrong_method.json()["recommendation"]
 
 
 def test_a_function_that_raises_is_a_500_problem_without_internals(host) -> None:
@@ -97,6 +108,23 @@ def test_event_grid_schema_cloudevents_and_handshakes(host) -> None:
     assert calls(log, "cloudevent") == [{"id": "c1", "type": "Resolved", "data": {"a": 1}}]
     refused = requests.post(url.replace(MASTER, KEY), json=[], timeout=10)
     assert refused.status_code == 401
+
+
+def test_event_grid_refuses_what_is_not_an_event(host) -> None:
+    devhost, log, _ = host
+    base = f"{devhost.base_url}/runtime/webhooks/eventgrid"
+    url = f"{base}?functionName=on_alert&code={MASTER}"
+    before = len(calls(log, "eventgrid")) + len(calls(log, "cloudevent"))
+    not_json = requests.post(url, data=b"{oops", timeout=10)
+    assert problem_code(not_json, 400) == "BodyNotJson"
+    no_type = requests.post(url, json=[{"id": "x", "data": {}}], timeout=10)
+    assert problem_code(no_type, 400) == "NotAnEvent"
+    unknown = requests.post(f"{base}?functionName=nope&code={MASTER}", json=[], timeout=10)
+    assert problem_code(unknown, 404) == "NoSuchFunction"
+    assert "on_alert" in unknown.json()["recommendation"]
+    assert problem_code(requests.post(f"{base}?functionName=on_alert", json=[], timeout=10),
+                        401) == "KeyRequired"  # fmt: skip
+    assert len(calls(log, "eventgrid")) + len(calls(log, "cloudevent")) == before
 
 
 def test_timer_trigger_fires_on_its_schedule(host) -> None:
