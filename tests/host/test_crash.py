@@ -43,7 +43,7 @@ def test_kill_9_mid_orchestration_then_restart_resumes_from_history(tmp_path: Pa
     settings = tmp_path / "local.settings.json"
     settings.write_text(json.dumps({"Values": {
         "DEVHOST_MASTER_KEY": "master-" + uuid.uuid4().hex, "DEVHOST_HOST_KEYS": f"ops={key}",
-        "CRASH_RUN_LOG": str(runs), "CRASH_STEP_SECONDS": "0.4"}}))  # fmt: skip
+        "CRASH_RUN_LOG": str(runs), "CRASH_STEP_SECONDS": "0.8"}}))  # fmt: skip
     port, data, out = free_port(), tmp_path / "data", tmp_path / "devhost.out"
     first = start_devhost(settings, port, data, out)
     try:
