@@ -295,6 +295,21 @@ def disable_protection(payload: dict) -> list[dict]:
     return []
 
 
+def _state_of_others(item: ReplicatedItem, others: list[dict]) -> str:
+    """The health that the reasons other than rules (RPO, heartbeat, stall) give on their own.
+
+    Exact when no rule was broken before, or when the item is worse than its rules made it;
+    otherwise Warning, the least those reasons mean, until replication's next health refresh
+    (which merges the rules in) recomputes it exactly."""
+    if not others:
+        return HealthState.NORMAL.value
+    before = HealthState(prerequisites.health_for(item.prerequisite_failures))
+    current = HealthState(item.health.state)
+    if not item.prerequisite_failures or current.severity > before.severity:
+        return current.value
+    return HealthState.WARNING.value
+
+
 def recheck_protected_vm(tenant: str, vm: str) -> str | None:
     """After a VM changed: if it is protected, check every rule again. A rule it now breaks
     raises its health (Critical when replication cannot work, Warning when only failover
@@ -314,7 +329,7 @@ def recheck_protected_vm(tenant: str, vm: str) -> str | None:
     def apply(current: ReplicatedItem) -> None:
         others = [r for r in current.health.reasons if r.get("code") not in prerequisites.RULES]
         state = max(
-            (current.health.state if others else "Normal", prerequisites.health_for(failures)),
+            (_state_of_others(current, others), prerequisites.health_for(failures)),
             key=lambda s: HealthState(s).severity,
         )
         current.prerequisite_failures = failures
