@@ -10,7 +10,13 @@ edits or corrupts its disk never disturbs another. Typical use:
 
 `make_ext4_disk` builds a sparse disk that holds a real ext4 filesystem with files in it.
 Module-scoped variants are cheap to build on top: call the session factories from a
-`@pytest.fixture(scope="module")`.
+`@pytest.fixture(scope="module")`. Use `fmt="vpc"` for VHD (qemu's name); `qemu_raw` takes the
+source format from the suffix.
+
+Shapes qemu cannot make are built by editing its files per the specs: `tests/agent/vhdx_edit.py`
+(differencing VHDX, sector sizes, block states, headers, regions, logs) and
+`tests/agent/vhd_edit.py` (differencing VHD). `tests/agent/independent.py` reads any image
+with dissect.hypervisor and libvhdi for cross-checks.
 """
 
 from __future__ import annotations
