@@ -1,8 +1,9 @@
 """One open image file: positional reads with exact lengths, and the identity a fingerprint uses.
 
 Every reader goes through here so that a missing file, a permission problem or a short read
-becomes the same clear `DiskError`, and so that reads are `os.pread` (no shared file position,
-hence safe from several threads at once).
+becomes the same clear `DiskError`, and so that reads are positional (`os.pread`/`os.preadv`:
+no shared file position, hence safe from several threads at once). Where the platform has no
+positional reads (Windows), a lock serialises seek + read on the one descriptor instead.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,7 +27,8 @@ class ImageFile:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         try:
-            self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+            self._fd = os.open(self.path, flags)
         except FileNotFoundError:
             raise DiskError(
                 "DiskNotFound",
@@ -61,6 +64,7 @@ class ImageFile:
             )
         self.size = _size_of(self._fd, st)
         self._overlay: Overlay | None = None
+        self._seek_lock = threading.Lock()  # only used without positional reads
 
     def set_overlay(self, overlay: Overlay) -> None:
         """Serve every later read through a replayed VHDX log (pages and grown file size)."""
@@ -99,7 +103,7 @@ class ImageFile:
         got = 0
         while got < length:
             try:
-                chunk = os.pread(self._fd, length - got, offset + got)
+                chunk = self._pread(length - got, offset + got)
             except OSError as exc:
                 raise DiskError(
                     "DiskReadFailed",
@@ -123,7 +127,7 @@ class ImageFile:
                 total = -1  # force the truncation error below
         while 0 <= done < total:
             try:
-                got = os.preadv(self._fd, [buffer[done:]], offset + done)
+                got = self._preadv(buffer[done:], offset + done)
             except OSError as exc:
                 raise DiskError(
                     "DiskReadFailed",
@@ -150,6 +154,32 @@ class ImageFile:
                 buffer[total:] = bytes(len(buffer) - total)
             overlay.patch(offset, buffer)
 
+    def _pread(self, length: int, offset: int) -> bytes:
+        if HAVE_POSITIONAL_READS:
+            return os.pread(self._fd, length, offset)
+        with self._seek_lock:
+            os.lseek(self._fd, offset, os.SEEK_SET)
+            return os.read(self._fd, length)
+
+    def _preadv(self, buffer: memoryview, offset: int) -> int:
+        if HAVE_POSITIONAL_READS:
+            return os.preadv(self._fd, [buffer], offset)
+        with self._seek_lock:
+            os.lseek(self._fd, offset, os.SEEK_SET)
+            data = os.read(self._fd, len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def read_available(self, offset: int, buffer: memoryview) -> int:
+        """Fill `buffer` as far as the file goes; return how many bytes were read."""
+        done = 0
+        while done < len(buffer):
+            got = self._preadv(buffer[done:], offset + done)
+            if got == 0:
+                break
+            done += got
+        return done
+
     def identity(self) -> str:
         """Path, device, inode, size and modification time: what a fingerprint hashes."""
         st = os.fstat(self._fd)
@@ -163,6 +193,9 @@ class ImageFile:
             except OSError as exc:  # pragma: no cover - closing a read-only fd
                 if exc.errno != errno.EBADF:
                     raise
+
+
+HAVE_POSITIONAL_READS = hasattr(os, "pread") and hasattr(os, "preadv")
 
 
 def _is_regular_or_block(mode: int) -> bool:

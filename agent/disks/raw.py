@@ -52,12 +52,7 @@ class RawDisk(DiskImage):
 
     def read_into(self, offset: int, buffer: memoryview) -> None:
         check_read_range(offset, len(buffer), self.virtual_size)
-        got = os.preadv(self._file.fd, [buffer], offset) if len(buffer) else 0
-        while 0 < got < len(buffer):
-            more = os.preadv(self._file.fd, [buffer[got:]], offset + got)
-            if more == 0:
-                break
-            got += more
+        got = self._file.read_available(offset, buffer)
         if got < len(buffer):  # the file shrank under us: a fingerprint check catches it
             buffer[got:] = bytes(len(buffer) - got)
 

@@ -77,3 +77,21 @@ def test_windows_paths_resolve_against_the_child_folder(tmp_path: Path):
         tmp_path / "base.vhdx",
         tmp_path / "extra" / "base.vhdx",
     ]
+
+
+def test_readers_work_without_positional_reads(monkeypatch, make_disk, qemu_raw):
+    """Windows has no os.pread/preadv: the lock + seek path must give the same bytes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from agent.disks import _file, open_disk
+    from tests.agent.conftest import SCATTERED
+
+    path = make_disk("vhdx", subformat="dynamic", block_size="1M", writes=SCATTERED)
+    expected = qemu_raw(path)
+    monkeypatch.setattr(_file, "HAVE_POSITIONAL_READS", False)
+    rng = random.Random(1)
+    jobs = [(rng.randrange(0, 60 << 20), rng.randrange(1, 4 << 20)) for _ in range(60)]
+    with open_disk(path) as disk, ThreadPoolExecutor(4) as pool:
+        assert disk.read(0, disk.virtual_size) == expected
+        got = list(pool.map(lambda j: disk.read(*j), jobs))
+    assert got == [expected[o : o + n] for o, n in jobs]
