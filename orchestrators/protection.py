@@ -63,13 +63,19 @@ def status(context: df.DurableOrchestrationContext, job: Any, event: str) -> df.
 
 
 def guarded(
-    context: df.DurableOrchestrationContext, job: Any, story: Generator[Any, Any, dict]
+    context: df.DurableOrchestrationContext,
+    job: Any,
+    story: Generator[Any, Any, dict],
+    on_failure: str | None = None,
 ) -> Generator[Any, Any, dict]:
     """Run `story`; if an activity fails for good (retries spent), the job ends Failed with
-    the reason and the VM is released, instead of a job left InProgress forever."""
+    the reason and the VM is released, instead of a job left InProgress forever. The status
+    event `on_failure` is applied first where the state table allows it (no-op otherwise)."""
     try:
         return (yield from story)
     except Exception as error:
+        if on_failure:
+            yield status(context, job, on_failure)
         failure = {
             "code": "OperationFailed",
             "cause": f"A step failed after its retries: {error}",
@@ -83,7 +89,7 @@ def guarded(
 @bp.orchestration_trigger(context_name="context")
 def protect_vm(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict]:
     job = ProtectInput.model_validate(context.get_input())
-    return (yield from guarded(context, job, protect(context, job)))
+    return (yield from guarded(context, job, protect(context, job), "ProtectionFailed"))
 
 
 def protect(context: df.DurableOrchestrationContext, job: ProtectInput) -> Generator:

@@ -136,5 +136,7 @@ def job_finished(job: Job, now: datetime, errors: list[dict] | None = None) -> J
     for step in job.steps:
         if step.end_time is None:
             step.end_time = now
-            step.state = JobState.CANCELLED if errors else JobState.SUCCEEDED
+            # The step under way when the job failed is the one that failed (as in
+            # domain.jobs.fail_job); on success an open step simply ended with it.
+            step.state = JobState.FAILED if errors else JobState.SUCCEEDED
     return job

@@ -50,7 +50,7 @@ def test_finishing_a_job_closes_its_open_steps_and_a_finished_job_stays_finished
     now = datetime.now(UTC)
     jobs.step_started(job, "Stop replication", now)
     jobs.job_finished(job, now, [RULE])
-    assert (job.state, job.steps[0].state, job.steps[0].end_time) == ("Failed", "Cancelled", now)
+    assert (job.state, job.steps[0].state, job.steps[0].end_time) == ("Failed", "Failed", now)
     jobs.job_finished(job, now + timedelta(seconds=5))  # a late success does not undo it
     assert job.state == "Failed" and job.errors == [RULE]
 
