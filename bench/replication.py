@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import resource
 import subprocess
 import sys
@@ -35,6 +36,16 @@ CONTAINER = "bench"
 
 def log(msg: str) -> None:
     print(f"[replication] {msg}", file=sys.stderr, flush=True)
+
+
+def peak_rss_mib() -> float:
+    """This process's peak RSS since exec (VmHWM). Not ru_maxrss: Linux carries that over exec,
+    so a child would report its parent's peak."""
+    status = Path("/proc/self/status").read_text()
+    match = re.search(r"VmHWM:\s+(\d+) kB", status)
+    if match:
+        return round(int(match.group(1)) / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 # --- children: one measured operation each, so peak RSS is that operation's own -----------
@@ -96,7 +107,7 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
     else:
         raise SystemExit(f"unknown op {op}")
     out["seconds"] = time.perf_counter() - started
-    out["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    out["peak_rss_mib"] = peak_rss_mib()
     return out
 
 

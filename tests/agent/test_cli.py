@@ -181,12 +181,14 @@ def test_peak_memory_stays_bounded_on_a_big_sparse_disk(
             f.seek(i * (virtual // 64) + 4096)
             f.write(chunk[:65536])
     _, sas = new_blob(container, footer.blob_size(virtual))
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec, so a child would report the
+    # test runner's own peak; VmHWM belongs to the new address space only.
     probe = (
-        "import json, resource, sys\n"
+        "import json, re, sys\n"
         "from agent.__main__ import main\n"
         "code = main(sys.argv[1:])\n"
-        "print(json.dumps({'maxrss_kib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}),"
-        " file=sys.stderr)\n"
+        "hwm = re.search(r'VmHWM:\\s+(\\d+) kB', open('/proc/self/status').read()).group(1)\n"
+        "print(json.dumps({'maxrss_kib': int(hwm)}), file=sys.stderr)\n"
         "sys.exit(code)\n"
     )
     run = subprocess.run(
