@@ -166,6 +166,21 @@ def parent(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
+def parent_of_failing(context: df.DurableOrchestrationContext):
+    try:
+        yield context.call_sub_orchestrator("catches_nothing", None)
+    except Exception as error:
+        return f"child failed: {error}"
+    return "unreachable"
+
+
+@app.orchestration_trigger(context_name="context")
+def catches_nothing(context: df.DurableOrchestrationContext):
+    yield context.call_activity(always_fails, "from the child")
+    return "unreachable"
+
+
+@app.orchestration_trigger(context_name="context")
 def counter(context: df.DurableOrchestrationContext):
     count = context.get_input()
     if count >= 3:

@@ -118,6 +118,19 @@ def test_sub_orchestrations(tmp_path: Path) -> None:
     assert run_with_hub(tmp_path, scenario).output == 8 + 16
 
 
+def test_a_failed_sub_orchestration_fails_its_task_in_the_parent(tmp_path: Path) -> None:
+    async def scenario(hub: Hub):
+        parent = await hub.client.start_new("parent_of_failing", None, None)
+        status = await hub.finish(parent)
+        children = await hub.client.get_status_all()
+        return status, [c for c in children if c.name == "catches_nothing"]
+
+    status, children = run_with_hub(tmp_path, scenario)
+    assert status_of(status) == "Completed"
+    assert status.output.startswith("child failed:") and "bad input from the child" in status.output
+    assert [status_of(c) for c in children] == ["Failed"]
+
+
 def test_continue_as_new_carries_state_and_events(tmp_path: Path) -> None:
     async def scenario(hub: Hub):
         instance = await hub.client.start_new("counter", None, 0)
