@@ -445,11 +445,24 @@ class BrokerHandler(MessagingHandler):
                     (seq,),
                 )
             else:  # MODIFIED: abandoned
-                self.store.unlock(seq)
+                self.give_back(seq, out.entity)
             if state != Delivery.ACCEPTED:
                 self._touch(out.entity.path)
         delivery.update(state)
         delivery.settle()
+
+    def give_back(self, seq: int, entity: Entity) -> None:
+        """Abandoned, or its lock expired: available again, unless it has had maxDeliveryCount
+        deliveries; then it goes to the dead-letter queue now, as in Service Bus, not when
+        someone next asks for it."""
+        count = self.store.delivery_count_of(seq)
+        if count is not None and count >= entity.max_delivery_count:
+            limit = entity.max_delivery_count
+            reason = f"Message could not be consumed after {limit} delivery attempts."
+            self._dead_letter_seq(seq, "MaxDeliveryCountExceeded", reason, entity=entity.path)
+        else:
+            self.store.unlock(seq)
+        self._touch(entity.path)
 
     def _dead_letter(self, stored: Stored, reason: str | None, description: str | None) -> None:
         self._dead_letter_seq(stored.seq, reason, description, entity=stored.entity)
@@ -471,7 +484,11 @@ class BrokerHandler(MessagingHandler):
 
     def _expire(self) -> None:
         for stored in self.store.expired_locks():
-            self.store.unlock(stored.seq)
+            entity = self.entities.receivable(stored.entity)
+            if entity is None:
+                self.store.unlock(stored.seq)
+            else:
+                self.give_back(stored.seq, entity)
             for out in self.outgoing.values():
                 for delivery, seq in list(out.deliveries.items()):
                     if seq == stored.seq:

@@ -51,8 +51,8 @@ def handle(broker: BrokerHandler, path: str, request: Message) -> Result:
                 broker._dead_letter(
                     stored, body.get("deadletter-reason"), body.get("deadletter-description")
                 )
-            else:
-                store.unlock(stored.seq)
+            else:  # abandoned (or deferred, which the broker treats as abandoned)
+                broker.give_back(stored.seq, entity)
         broker._touch(entity.path)
         return 200, "OK", {}
 

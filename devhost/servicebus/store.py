@@ -177,6 +177,12 @@ class MessageStore:
         ).fetchone()
         return Stored(*row) if row else None
 
+    def delivery_count_of(self, seq: int) -> int | None:
+        row = self.db.execute(
+            "SELECT delivery_count FROM messages WHERE seq = ?", (seq,)
+        ).fetchone()
+        return int(row[0]) if row else None
+
     def delete(self, seq: int) -> None:
         self.db.execute("DELETE FROM messages WHERE seq = ?", (seq,))
 
