@@ -2,12 +2,15 @@
 
 Each orchestration runs 10 activities in sequence, then a fan-out of 50 in parallel (60 steps);
 orchestrations run 200 at a time until N have finished, then N more. Measured in one process
-with the real SDK replay protocol and history in SQLite (WAL), as `python -m devhost` runs it:
+with the real SDK replay protocol and history in SQLite (WAL), the engine `python -m devhost`
+runs (instances are started in-process, not over HTTP: the steps are what is measured):
 
 - activity steps per second, end to end;
 - host overhead per step: the host's own time for a step outside user code (activity wrapper
   plus its share of the episode that consumes the result; see devhost/durabletask/metrics.py),
   median and p99;
+- for context, how long a completion waits in the inbox for its episode (queueing behind the
+  other 199 instances: load, not work);
 - RSS after N and after 2N finished orchestrations: it must not grow with finished ones.
 
 Baseline, measured in the same run: the same user code (the activities and the orchestrator's
@@ -154,6 +157,7 @@ async def measure(n: int, in_flight: int, activity_concurrency: int, work: Path)
         await engine.stop()
     seconds = first + second
     overheads_ms = sorted(x * 1000 for x in metrics.overheads)
+    waits_ms = sorted(x * 1000 for x in metrics.waits)
     return {
         "steps": steps,
         "seconds": round(seconds, 2),
@@ -164,6 +168,8 @@ async def measure(n: int, in_flight: int, activity_concurrency: int, work: Path)
         "measured_steps": len(overheads_ms),
         "overhead_ms_median": round(statistics.median(overheads_ms), 3),
         "overhead_ms_p99": round(overheads_ms[int(len(overheads_ms) * 0.99) - 1], 3),
+        "inbox_wait_ms_median": round(statistics.median(waits_ms), 3),
+        "inbox_wait_ms_p99": round(waits_ms[int(len(waits_ms) * 0.99) - 1], 3),
         "activity_code_seconds": round(user, 3),
         "orchestrator_replay_seconds": round(replay, 3),
         "rss_mib_after_n": round(rss_n, 1),

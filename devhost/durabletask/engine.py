@@ -325,7 +325,7 @@ class DurableEngine:
             raise
         if self.metrics is not None:
             steps = [e["TaskScheduledId"] for _, e in batch if e["EventType"] in ACTIVITY_RESULTS]
-            self.metrics.episode_done(instance_id, steps, time.perf_counter() - begun)
+            self.metrics.episode_done(instance_id, steps, time.perf_counter() - begun, begun)
         if not instance.running:
             self._cache.pop(instance_id, None)
             self._notify(instance_id)
@@ -617,5 +617,6 @@ class DurableEngine:
             self.store.rollback()
             raise
         if self.metrics is not None:
-            self.metrics.activity_done(instance_id, task_id, host + time.perf_counter() - resumed)
+            done = time.perf_counter()
+            self.metrics.activity_done(instance_id, task_id, host + done - resumed, done)
         self._wake()
