@@ -16,7 +16,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,8 @@ class DurableEngine:
         self._cache: dict[str, Instance] = {}
         self._tasks: set[asyncio.Task] = set()
         self._waiters: dict[str, list[asyncio.Future]] = {}
+        self._on_commit: list[Callable[[], None]] = []
+        self._completions: list[tuple[str, int, dict, float]] = []
         self.user_time = 0.0  # seconds inside activity functions (for the benchmark)
         self.orchestrator_time = 0.0  # seconds inside the SDK's replay of orchestrators
         self.metrics: StepMetrics | None = None  # set by bench/devhost.py
@@ -134,6 +136,7 @@ class DurableEngine:
         for task in list(self._tasks):
             task.cancel()
         self.pool.shutdown(wait=False, cancel_futures=True)
+        self._flush_completions()  # results already in hand are kept
         await sdk_session.release()
         self.store.close()
 
@@ -159,13 +162,8 @@ class DurableEngine:
     def _create(
         self, name: str, instance_id: str, input_text: str | None, parent: dict | None
     ) -> None:
-        self.store.begin()
-        try:
+        with self._transaction(instance_id):
             self._put_new(name, instance_id, input_text, parent)
-            self.store.commit()
-        except BaseException:
-            self.store.rollback()
-            raise
 
     def _put_new(
         self, name: str, instance_id: str, input_text: str | None, parent: dict | None
@@ -216,24 +214,17 @@ class DurableEngine:
             return "missing"
         if not instance.running:
             return "finished"
-        self.store.begin()
-        try:
+        with self._transaction(instance_id):
             self.store.clear_instance_queues(instance_id)
             self._finish(instance, "Terminated", json.dumps(reason), [], reason)
-            self.store.commit()
-        except BaseException:
-            self.store.rollback()
-            raise
         self._cache.pop(instance_id, None)
         self._notify(instance_id)
         return "terminated"
 
     def purge(self, instance_id: str) -> int:
         self._cache.pop(instance_id, None)
-        self.store.begin()
-        count = self.store.purge(instance_id)
-        self.store.commit()
-        return count
+        with self._transaction(instance_id):
+            return self.store.purge(instance_id)
 
     def status(self, instance_id: str, *, history: bool = False) -> Instance | None:
         return self.store.load(instance_id, with_history=history)
@@ -306,23 +297,16 @@ class DurableEngine:
             return
         instance = self._load(instance_id)
         if instance is None or not instance.running:
-            self.store.begin()
-            self.store.consume(*(i for i, _ in due))  # stale events of a finished instance
-            self.store.commit()
+            with self._transaction(instance_id):
+                self.store.consume(*(i for i, _ in due))  # stale events of a finished instance
             return
         batch = due[:1]
         if self._batchable(instance, due[0][1]):
             batch = list(itertools.takewhile(lambda d: self._batchable(instance, d[1]), due))
         begun = time.perf_counter()
-        self.store.begin()
-        try:
+        with self._transaction(instance_id):
             self.store.consume(*(i for i, _ in batch))
             self._run(instance, [e for _, e in batch])
-            self.store.commit()
-        except BaseException:
-            self.store.rollback()
-            self._cache.pop(instance_id, None)  # reload the committed state next time
-            raise
         if self.metrics is not None:
             steps = [e["TaskScheduledId"] for _, e in batch if e["EventType"] in ACTIVITY_RESULTS]
             self.metrics.episode_done(instance_id, steps, time.perf_counter() - begun, begun)
@@ -571,7 +555,28 @@ class DurableEngine:
     # --- activities ------------------------------------------------------------------------
 
     def _after_commit(self, action: Callable[[], None]) -> None:
-        asyncio.get_running_loop().call_soon(action)
+        """Run `action` once the current transaction commits (never if it rolls back)."""
+        self._on_commit.append(action)
+
+    @contextlib.contextmanager
+    def _transaction(self, instance_id: str | None = None) -> Iterator[None]:
+        """One SQLite transaction; on failure the cached instance is dropped, so the next
+        episode reloads what was committed, and after-commit actions are discarded."""
+        self.store.begin()
+        try:
+            yield
+            self.store.commit()
+        except BaseException:
+            self.store.rollback()
+            self._on_commit.clear()
+            if instance_id is not None:
+                self._cache.pop(instance_id, None)
+            raise
+        actions, self._on_commit = self._on_commit, []
+        if actions:
+            loop = asyncio.get_running_loop()
+            for action in actions:
+                loop.call_soon(action)
 
     def _dispatch(self, instance_id: str, task_id: int, name: str, input_text: str | None) -> None:
         task = asyncio.get_running_loop().create_task(
@@ -608,15 +613,31 @@ class DurableEngine:
                 name, "activityTrigger", instance=instance_id,
                 seconds=time.perf_counter() - begun, outcome=label, task=task_id,
             )  # fmt: skip
-        self.store.begin()
+        self._completions.append(
+            (instance_id, task_id, outcome, host + time.perf_counter() - resumed)
+        )
+        if len(self._completions) == 1:
+            asyncio.get_running_loop().call_soon(self._flush_completions)
+
+    def _flush_completions(self) -> None:
+        """Commit the results of every activity that finished since the last flush, in one
+        transaction. A result not yet flushed when the process dies is not lost: its work row
+        is still there, and the activity runs again at start (at least once, as in Azure)."""
+        batch, self._completions = self._completions, []
+        if not batch:
+            return
+        flushed = time.perf_counter()
         try:
-            if self.store.finish_work(instance_id, task_id):
-                self.store.enqueue(instance_id, outcome, 0)
-            self.store.commit()
-        except BaseException:
-            self.store.rollback()
-            raise
+            with self._transaction():
+                for instance_id, task_id, outcome, _ in batch:
+                    # False: the instance finished or was terminated meanwhile; drop the result.
+                    if self.store.finish_work(instance_id, task_id):
+                        self.store.enqueue(instance_id, outcome, 0)
+        except Exception:
+            log.exception("could not record %d activity results; they run again", len(batch))
+            return
         if self.metrics is not None:
-            done = time.perf_counter()
-            self.metrics.activity_done(instance_id, task_id, host + done - resumed, done)
+            share = (time.perf_counter() - flushed) / len(batch)
+            for instance_id, task_id, _, host in batch:
+                self.metrics.activity_done(instance_id, task_id, host + share, flushed)
         self._wake()
