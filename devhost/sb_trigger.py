@@ -20,26 +20,58 @@ from azure.servicebus.aio import ServiceBusClient
 from azure.servicebus.exceptions import OperationTimeoutError, ServiceBusError
 
 log = logging.getLogger("devhost.servicebus")
+# How long a session worker waits for its session's next message before letting the session
+# go and taking the next available one (the host's sessionIdleTimeout). Short, so that
+# maxConcurrentSessions workers rotate through many sessions instead of idling on one.
+SESSION_IDLE_SECONDS = 1
 Invoke = Callable[[ServiceBusMessage], Awaitable[None]]
 
 
-def to_functions_message(message: Any) -> ServiceBusMessage:
-    props = {
-        (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-        for k, v in (message.application_properties or {}).items()
-    }
+def _text(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def to_functions_message(message: Any, session_locked_until: Any = None) -> ServiceBusMessage:
+    """The `azure.functions.ServiceBusMessage` the Python worker builds from a received
+    message: the same keyword arguments, application properties with str keys and values.
+    A session's messages have no lock of their own (the SDK says None): theirs is the
+    session's, passed as `session_locked_until`."""
+    props = {_text(k): _text(v) for k, v in (message.application_properties or {}).items()}
+    body = message.body if isinstance(message.body, bytes) else b"".join(message.body)
+    metadata = {
+        "MessageId": message.message_id, "SessionId": message.session_id,
+        "DeliveryCount": message.delivery_count, "SequenceNumber": message.sequence_number,
+        "EnqueuedTimeUtc": message.enqueued_time_utc, "ExpiresAtUtc": message.expires_at_utc,
+        "LockToken": str(message.lock_token), "ContentType": message.content_type,
+        "CorrelationId": message.correlation_id, "Subject": message.subject,
+        "ReplyTo": message.reply_to, "To": message.to, "ApplicationProperties": props,
+        "UserProperties": props,
+    }  # fmt: skip
     return ServiceBusMessage(
-        body=b"".join(message.body) if not isinstance(message.body, bytes) else message.body,
+        body=body,
+        trigger_metadata=metadata,
         message_id=message.message_id,
         session_id=message.session_id,
         correlation_id=message.correlation_id,
         content_type=message.content_type,
         delivery_count=message.delivery_count,
         enqueued_time_utc=message.enqueued_time_utc,
+        expires_at_utc=message.expires_at_utc,
+        time_to_live=message.time_to_live,
+        scheduled_enqueue_time_utc=message.scheduled_enqueue_time_utc,
         sequence_number=message.sequence_number,
+        enqueued_sequence_number=message.enqueued_sequence_number,
         lock_token=str(message.lock_token),
-        locked_until=message.locked_until_utc,
+        locked_until=message.locked_until_utc or session_locked_until,
         subject=message.subject,
+        label=message.subject,
+        reply_to=message.reply_to,
+        reply_to_session_id=message.reply_to_session_id,
+        to=message.to,
+        partition_key=message.partition_key,
+        dead_letter_reason=message.dead_letter_reason,
+        dead_letter_error_description=message.dead_letter_error_description,
+        dead_letter_source=message.dead_letter_source,
         application_properties=props,
         user_properties=props,
     )
@@ -111,7 +143,8 @@ class ServiceBusTriggerRunner:
     async def _drain(self, receiver: Any) -> None:
         idle_rounds = 0
         while not self._stopping.is_set():
-            batch = await receiver.receive_messages(max_message_count=1, max_wait_time=5)
+            wait = SESSION_IDLE_SECONDS if self.sessions else 5
+            batch = await receiver.receive_messages(max_message_count=1, max_wait_time=wait)
             if not batch:
                 idle_rounds += 1
                 if self.sessions and idle_rounds >= 1:
@@ -120,7 +153,9 @@ class ServiceBusTriggerRunner:
             idle_rounds = 0
             for message in batch:
                 try:
-                    await self.invoke(to_functions_message(message))
+                    session = receiver.session if self.sessions else None
+                    locked = session.locked_until_utc if session else None
+                    await self.invoke(to_functions_message(message, locked))
                 except Exception:
                     log.exception("function failed on message %s; abandoned", message.message_id)
                     await receiver.abandon_message(message)
