@@ -1,7 +1,8 @@
 """The task hub's engine: episodes of orchestrators, activity workers, timers, the client API.
 
-An episode hands the SDK the instance's history plus ONE new event and gets back the list of
-every action since the start. Actions the host has not seen yet are scheduled, with the ids the
+An episode hands the SDK the instance's history plus the new events (every due completion that
+takes no id of its own, or else one event) and gets back the list of every action since the
+start. Actions the host has not seen yet are scheduled, with the ids the
 SDK gives them (it counts tasks in the order they are scheduled, and a retry takes two hidden
 ids: one for its back-off timer, one for the re-run). Actions it has seen must match what was
 scheduled at that position, or the orchestrator is not deterministic and the instance fails.
