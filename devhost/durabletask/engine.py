@@ -71,6 +71,7 @@ class DurableEngine:
         self._tasks: set[asyncio.Task] = set()
         self._waiters: dict[str, list[asyncio.Future]] = {}
         self._on_commit: list[Callable[[], None]] = []
+        self._host_failures: dict[str, int] = {}
         self._completions: list[tuple[str, int, dict, float]] = []
         self.user_time = 0.0  # seconds inside activity functions (for the benchmark)
         self.orchestrator_time = 0.0  # seconds inside the SDK's replay of orchestrators
@@ -152,10 +153,9 @@ class DurableEngine:
             raise UnknownFunction(f"The function '{name}' doesn't exist, is disabled, or is not "
                                   "an orchestrator function.")  # fmt: skip
         instance_id = instance_id or uuid.uuid4().hex
-        existing = self.store.load(instance_id, with_history=False)
-        if existing is not None and existing.running:
+        if self._is_running(instance_id):
             raise InstanceExists(f"An instance with ID '{instance_id}' already exists and is "
-                                 f"{existing.status}.")  # fmt: skip
+                                 "running.")  # fmt: skip
         self._create(name, instance_id, input_text, parent=None)
         self._wake()
         return instance_id
@@ -267,8 +267,10 @@ class DurableEngine:
             for instance_id in due:
                 try:
                     self._episode(instance_id)
-                except Exception:
+                    self._host_failures.pop(instance_id, None)
+                except Exception as error:
                     log.exception("episode of %s failed in the host", instance_id)
+                    self._on_host_failure(instance_id, error)
                 await asyncio.sleep(0)  # let HTTP and activities in between episodes
             if due:
                 continue
@@ -276,6 +278,24 @@ class DurableEngine:
             timeout = None if wake is None else max(0.0, wake - time.time())
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), timeout)
+
+    def _on_host_failure(self, instance_id: str, error: Exception) -> None:
+        """An episode the host itself cannot run (not the orchestrator's fault) is retried; the
+        third failure in a row fails the instance with the reason instead of spinning."""
+        count = self._host_failures[instance_id] = self._host_failures.get(instance_id, 0) + 1
+        if count < 3:
+            return
+        self._host_failures.pop(instance_id, None)
+        instance = self._load(instance_id)
+        if instance is None or not instance.running:
+            return
+        reason = (f"devhost could not run an episode of this instance three times "
+                  f"({type(error).__name__}: {error}); see the host log.")  # fmt: skip
+        with contextlib.suppress(Exception), self._transaction(instance_id):
+            self.store.clear_instance_queues(instance_id)
+            self._finish(instance, "Failed", json.dumps(reason), [], reason)
+        self._cache.pop(instance_id, None)
+        self._notify(instance_id)
 
     def _load(self, instance_id: str) -> Instance | None:
         instance = self._cache.get(instance_id)
@@ -447,16 +467,25 @@ class DurableEngine:
 
     def _start_child(self, instance: Instance, action: dict, task_id: int, child: str) -> None:
         name = action["functionName"]
-        parent = {"instance": instance.id, "task": task_id}
+        refusal = None
         if name not in self.catalog.orchestrators:
+            refusal = f"orchestrator '{name}' is not registered"
+        elif child == instance.id or self._is_running(child):
+            refusal = (f"an instance with ID '{child}' already exists and is running; give the "
+                       "sub-orchestration an instance id of its own")  # fmt: skip
+        if refusal is not None:
             self.store.enqueue(
                 instance.id,
-                event(Event.SUB_ORCHESTRATION_FAILED, TaskScheduledId=task_id,
-                      Reason=f"orchestrator '{name}' is not registered", Details=""),
+                event(Event.SUB_ORCHESTRATION_FAILED, TaskScheduledId=task_id, Reason=refusal,
+                      Details=""),
                 0,
             )  # fmt: skip
             return
-        self._put_new(name, child, action.get("input"), parent)
+        self._put_new(name, child, action.get("input"), {"instance": instance.id, "task": task_id})
+
+    def _is_running(self, instance_id: str) -> bool:
+        existing = self.store.load(instance_id, with_history=False)
+        return existing is not None and existing.running
 
     # --- retries -------------------------------------------------------------------------
 

@@ -181,6 +181,15 @@ def catches_nothing(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
+def child_with_my_id(context: df.DurableOrchestrationContext):
+    try:
+        yield context.call_sub_orchestrator("sequence", 1, instance_id=context.instance_id)
+    except Exception as error:
+        return f"refused: {error}"
+    return "unreachable"
+
+
+@app.orchestration_trigger(context_name="context")
 def counter(context: df.DurableOrchestrationContext):
     count = context.get_input()
     if count >= 3:

@@ -131,6 +131,33 @@ def test_a_failed_sub_orchestration_fails_its_task_in_the_parent(tmp_path: Path)
     assert [status_of(c) for c in children] == ["Failed"]
 
 
+def test_a_sub_orchestration_cannot_take_a_running_instances_id(tmp_path: Path) -> None:
+    async def scenario(hub: Hub):
+        return await hub.run("child_with_my_id")
+
+    status = run_with_hub(tmp_path, scenario)
+    assert status_of(status) == "Completed"
+    assert status.output.startswith("refused:") and "already exists" in status.output
+
+
+def test_an_event_the_host_cannot_run_fails_the_instance_after_three_tries(
+    tmp_path: Path,
+) -> None:
+    from devhost.durabletask.history import Event, event
+
+    async def scenario(hub: Hub):
+        instance = await hub.client.start_new("forever", None, None)
+        await asyncio.sleep(0.2)
+        # A foreign event in the task hub (an EventType this host does not know).
+        hub.engine.store.enqueue(instance, {**event(Event.EVENT_RAISED), "EventType": 99}, 0)
+        hub.engine._wake()
+        return await hub.finish(instance, timeout=10)
+
+    status = run_with_hub(tmp_path, scenario)
+    assert status_of(status) == "Failed"
+    assert "could not run an episode of this instance three times" in status.output
+
+
 def test_continue_as_new_carries_state_and_events(tmp_path: Path) -> None:
     async def scenario(hub: Hub):
         instance = await hub.client.start_new("counter", None, 0)
