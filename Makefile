@@ -43,7 +43,7 @@ up: setup local.settings.json
 
 test: setup lint pytest
 
-pytest:
+pytest: setup
 	$(PY) -m pytest $(TESTS)
 
 bench: setup
