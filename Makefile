@@ -1,19 +1,24 @@
 # Two commands do all set-up on a fresh machine: `make demo` and `make test`.
-# Every install step lives here: apt-get (qemu-utils), pip (venv), npm (pinned Azurite).
+# Every install step lives here: apt-get (qemu-utils and the mkfs/setpriv the disk tests use),
+# pip (venv), npm (pinned Azurite).
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
-QEMU_IMG := $(shell command -v qemu-img 2>/dev/null)
+# Debian tools the tests need: qemu-img/qemu-io make disks we did not write, mkfs.ext4 puts a
+# real filesystem on one, setpriv drops root to test a permission refusal.
+APT_TOOLS := qemu-img:qemu-utils qemu-io:qemu-utils mkfs.ext4:e2fsprogs setpriv:util-linux
+APT_MISSING := $(sort $(foreach t,$(APT_TOOLS),$(if $(shell command -v $(word 1,$(subst :, ,$(t))) 2>/dev/null),,$(word 2,$(subst :, ,$(t))))))
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: setup demo up test pytest bench lint format clean
+.PHONY: setup apt demo up test pytest bench lint format clean
 
 # What `make test` runs; CI's exit code is pytest's, so "no tests collected" (5) fails it too.
 TESTS ?= tests
 
-setup: $(STAMP) $(NODE_STAMP) qemu
+setup: $(STAMP) $(NODE_STAMP) apt
 
 $(STAMP): requirements.txt requirements-agent.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,11 +30,11 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --silent --no-audit --no-fund
 	touch $@
 
-qemu:
-ifeq ($(QEMU_IMG),)
-	@echo "Installing qemu-utils (qemu-img, qemu-io) from Debian's packages"
-	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
-	$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-utils >/dev/null
+apt:
+ifneq ($(APT_MISSING),)
+	@echo "Installing $(APT_MISSING) from Debian's packages"
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_MISSING) >/dev/null
 endif
 
 demo: setup
