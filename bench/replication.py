@@ -19,6 +19,7 @@ import os
 import random
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -161,6 +162,7 @@ class Env:
 
     def close(self) -> None:
         self.azurite.stop()
+        shutil.rmtree(self.work / "azurite", ignore_errors=True)
 
 
 def qemu_io(path: Path, fmt: str, commands: list[str]) -> None:
@@ -193,27 +195,33 @@ def scattered_64k(size: int, fraction: float, rng: random.Random) -> list[int]:
 # --- the three measurements ----------------------------------------------------------------
 
 
-def dense(env: Env, size: int) -> dict[str, Any]:
+def dense(work: Path, size: int) -> dict[str, Any]:
+    """Each contender gets a fresh Azurite: on-disk Azurite slows as it accumulates (deleted
+    blobs are reclaimed lazily), which would otherwise favour whoever runs first."""
     from agent.footer import blob_size
 
-    path = env.work / "dense.raw"
+    path = work / "dense.raw"
     with path.open("wb") as f:
         block = os.urandom(16 * MIB)
         for _ in range(size // (16 * MIB)):
             f.write(block)
     runs: dict[str, Any] = {}
-    name, sas = env.blob(size)
-    runs["loop_4x4MiB"] = measure("dense: upload_page loop", {"op": "loop", "sas": sas,
-                                  "path": str(path), "size": size})  # fmt: skip
-    env.drop(name)
-    name = f"ub{env.n}"
-    runs["upload_blob"] = measure("dense: upload_blob", {"op": "upload_blob", "conn": env.conn,
-                                  "name": name, "path": str(path), "size": size})  # fmt: skip
-    env.drop(name)
-    name, sas = env.blob(blob_size(size))
-    runs["engine"] = measure("dense: engine", {"op": "replicate", "sas": sas, "path": str(path),
-                             "state": str(env.work / "state-dense")})  # fmt: skip
-    env.drop(name)
+    for label in ("engine", "loop_4x4MiB", "upload_blob"):
+        env = Env(work / f"dense-{label}")
+        try:
+            if label == "engine":
+                _, sas = env.blob(blob_size(size))
+                spec = {"op": "replicate", "sas": sas, "path": str(path),
+                        "state": str(env.work / "state")}  # fmt: skip
+            elif label == "loop_4x4MiB":
+                _, sas = env.blob(size)
+                spec = {"op": "loop", "sas": sas, "path": str(path), "size": size}
+            else:
+                spec = {"op": "upload_blob", "conn": env.conn, "name": "ub", "path": str(path),
+                        "size": size}  # fmt: skip
+            runs[label] = measure(f"dense: {label}", spec)
+        finally:
+            env.close()
     path.unlink()
     mibps = {k: round(size / MIB / v["seconds"], 1) for k, v in runs.items()}
     return {
@@ -306,10 +314,10 @@ def main(argv: list[str]) -> int:
     sparse_size = 2 * GIB if quick else 8 * GIB
     rng = random.Random(5)
     with tempfile.TemporaryDirectory(prefix="bench-replication-") as tmp:
-        env = Env(Path(tmp))
+        result: dict[str, Any] = {"quick": quick, "cores": os.cpu_count()}
+        result["dense"] = dense(Path(tmp), dense_size)
+        env = Env(Path(tmp) / "sparse")
         try:
-            result: dict[str, Any] = {"quick": quick, "cores": os.cpu_count()}
-            result["dense"] = dense(env, dense_size)
             result["sparse_vhdx"], result["delta"] = sparse_and_delta(env, sparse_size, rng)
         finally:
             env.close()
