@@ -22,7 +22,7 @@ DEV_ACCOUNT = "devstoreaccount1"
 DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 _LISTEN = re.compile(
-    r"Azurite (Blob|Queue|Table) service is successfully listening at http://[^:]+:(\d+)"
+    r"Azurite (Blob|Queue|Table) service is successfully listening at https?://[^:]+:(\d+)"
 )
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,22 +52,41 @@ class Azurite:
     table_port: int = 0
     host: str = "127.0.0.1"
     extra_args: list[str] = field(default_factory=list)
+    # OAuth mode: HTTPS with a self-signed certificate and `--oauth basic`, so Microsoft Entra
+    # tokens (and user-delegation SAS) work as in Azure. Clients trust `cert_path`.
+    oauth: bool = False
     process: subprocess.Popen[str] | None = None
     _log: list[str] = field(default_factory=list)
 
     @property
+    def scheme(self) -> str:
+        return "https" if self.oauth else "http"
+
+    @property
     def connection_string(self) -> str:
         return (
-            "DefaultEndpointsProtocol=http;"
+            f"DefaultEndpointsProtocol={self.scheme};"
             f"AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
-            f"BlobEndpoint=http://{self.host}:{self.blob_port}/{DEV_ACCOUNT};"
-            f"QueueEndpoint=http://{self.host}:{self.queue_port}/{DEV_ACCOUNT};"
-            f"TableEndpoint=http://{self.host}:{self.table_port}/{DEV_ACCOUNT};"
+            f"BlobEndpoint={self.scheme}://{self.host}:{self.blob_port}/{DEV_ACCOUNT};"
+            f"QueueEndpoint={self.scheme}://{self.host}:{self.queue_port}/{DEV_ACCOUNT};"
+            f"TableEndpoint={self.scheme}://{self.host}:{self.table_port}/{DEV_ACCOUNT};"
         )
 
     @property
     def blob_endpoint(self) -> str:
-        return f"http://{self.host}:{self.blob_port}/{DEV_ACCOUNT}"
+        return f"{self.scheme}://{self.host}:{self.blob_port}/{DEV_ACCOUNT}"
+
+    @property
+    def cert_path(self) -> Path:
+        return self.location / "tls" / "cert.pem"
+
+    def _oauth_args(self) -> list[str]:
+        from devhost.tls import self_signed
+
+        key = self.location / "tls" / "key.pem"
+        if not self.cert_path.exists():
+            self_signed(self.cert_path, key, self.host)
+        return ["--oauth", "basic", "--cert", str(self.cert_path), "--key", str(key)]
 
     def start(self, timeout: float = 30.0) -> Azurite:
         self.location.mkdir(parents=True, exist_ok=True)
@@ -80,6 +99,7 @@ class Azurite:
             "--skipApiVersionCheck",  # the SDKs send API versions newer than Azurite knows
             "--disableTelemetry",
             "--location", str(self.location),
+            *(self._oauth_args() if self.oauth else []),
             *self.extra_args,
         ]  # fmt: skip
         self.process = subprocess.Popen(
