@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
+import os
+import threading
 from datetime import UTC, datetime
+from typing import Any
 
 import azure.durable_functions as df
 from azure.core.exceptions import ResourceExistsError
@@ -28,7 +32,7 @@ from contracts.commands import (
     SyncCommand,
 )
 from contracts.events import DiskResult
-from core.clients import blob_service, servicebus_client
+from core.clients import SERVICE_BUS, blob_service, servicebus_client
 from core.sas import blob_sas_url
 from core.settings import int_setting, json_setting, setting
 from domain import replication as rules
@@ -209,10 +213,36 @@ def send_agent_command(payload: dict) -> dict:
     return {"sent": True, "commandId": command.id, "consistency": consistency.value}
 
 
+_SENDER: dict[str, Any] = {}  # one open client and topic sender per process (opening costs ~1 s)
+_SENDER_LOCK = threading.Lock()
+
+
 def _send(message: ServiceBusMessage) -> None:
+    """Send on the process's long-lived sender; a broken link is reopened once, then the
+    activity fails and the orchestration's retry policy takes over."""
     topic = setting("AGENT_COMMANDS_TOPIC", "agent-commands")
-    with servicebus_client() as client, client.get_topic_sender(topic) as sender:
-        sender.send_messages(message)
+    key = (topic, os.environ.get(SERVICE_BUS))  # settings may change (tests)
+    with _SENDER_LOCK:
+        for attempt in (1, 2):
+            if _SENDER.get("key") != key or "sender" not in _SENDER:
+                _close_sender()
+                client = servicebus_client()
+                _SENDER.update(client=client, sender=client.get_topic_sender(topic), key=key)
+            try:
+                _SENDER["sender"].send_messages(message)
+                return
+            except Exception:
+                _close_sender()
+                if attempt == 2:
+                    raise
+
+
+def _close_sender() -> None:
+    for name in ("sender", "client"):
+        if (thing := _SENDER.pop(name, None)) is not None:
+            with contextlib.suppress(Exception):
+                thing.close()
+    _SENDER.pop("key", None)
 
 
 def _verify_disk(container: str, blob_name: str, expected_size: int, result: DiskResult) -> None:
