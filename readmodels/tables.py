@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from core.clients import table_service
 
 M = TypeVar("M", bound=BaseModel)
+BATCH = 100  # operations per entity-group transaction (Azure Table Storage's limit)
 _created: set[tuple[int, str]] = set()
 
 
@@ -85,6 +86,19 @@ class ModelTable(Generic[M]):
                 )
         except (ResourceModifiedError, ResourceExistsError) as error:
             raise ConcurrentUpdate(f"{self.name}/{pk}/{rk} changed meanwhile") from error
+
+    def upsert_many(self, pk: str, rows: list[tuple[str, M, dict[str, Any]]]) -> None:
+        """Upsert rows of one partition as entity-group transactions of 100 (the service's
+        limit): a hundredth of the round trips of one upsert each. Each batch is atomic."""
+        client = self.client()
+        for start in range(0, len(rows), BATCH):
+            batch = rows[start : start + BATCH]
+            client.submit_transaction(
+                [
+                    ("upsert", self._entity(pk, rk, model, columns), {"mode": UpdateMode.REPLACE})
+                    for rk, model, columns in batch
+                ]
+            )
 
     def delete(self, pk: str, rk: str) -> None:
         self.client().delete_entity(pk, rk)

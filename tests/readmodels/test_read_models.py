@@ -88,3 +88,17 @@ def test_pages_cover_every_row_once_and_stay_in_the_tenant() -> None:
         if not token:
             break
     assert seen == [f"vm{i:02d}" for i in range(7)]
+
+
+def test_a_snapshot_larger_than_one_batch_is_applied_whole() -> None:
+    t, now = tenant(), datetime.now(UTC)
+    many = [vm(f"vm{i:03d}") for i in range(250)]  # three entity-group transactions
+    outcome = apply_snapshot(t, "site", CLOUD, many, event_id="e1", event_time=now)
+    assert len(outcome.upserted) == 250 and outcome.gone == []
+    later = now + timedelta(minutes=1)
+    outcome = apply_snapshot(t, "site", CLOUD, many[:10], event_id="e2", event_time=later)
+    assert sorted(outcome.gone) == [v.id for v in many[10:]]
+    rows = list(VMS.all(t))
+    assert len(rows) == 250
+    assert sum(r.present for r in rows) == 10
+    assert all(r.last_event_id == "e2" for r in rows)
