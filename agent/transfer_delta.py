@@ -23,6 +23,7 @@ from agent.transfer_run import (
     Run,
     cancelled,
     clip,
+    digest_unit,
     overlaps,
     read_padded,
     send,
@@ -42,12 +43,7 @@ def _scan(run: Run, old: bytearray, block: int) -> tuple[list[tuple[int, int]], 
         for off, length in units_of([(start, n)], run.options.unit, run.rounded):
             if run.cancel.is_set():
                 raise cancelled()
-            data = read_padded(run.disk, off, length)
-            for b in range(0, length, block):
-                i = (off + b) // block
-                new[i * DIGEST_SIZE : (i + 1) * DIGEST_SIZE] = block_digest(
-                    data[b : b + block], run.zero
-                )
+            digest_unit(new, read_padded(run.disk, off, length), off, block, run.zero)
             meter.advance(length)
     changed: list[tuple[int, int]] = []
     step = 4096 * DIGEST_SIZE  # compare 4096 digests at a time, then drill into differences

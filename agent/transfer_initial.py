@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from agent.errors import AgentError
 from agent.footer import FOOTER_SIZE
-from agent.manifest import DIGEST_SIZE, Journal, block_digest, merge_ranges
+from agent.manifest import DIGEST_SIZE, Journal, merge_ranges
 from agent.transfer_plan import (
     Coalescer,
     Segment,
@@ -25,6 +25,7 @@ from agent.transfer_run import (
     JOURNAL_FLUSH_SECONDS,
     Counters,
     Run,
+    digest_unit,
     footer_for,
     is_done,
     read_padded,
@@ -121,13 +122,12 @@ def _upload_units(
             if run.cancel.is_set():
                 break
             data = read_padded(run.disk, off, length)
-            for b in range(0, length, block):
-                i = (off + b) // block
-                digests[i * DIGEST_SIZE : (i + 1) * DIGEST_SIZE] = block_digest(
-                    data[b : b + block], run.zero
-                )
+            all_zero = digest_unit(digests, data, off, block, run.zero)
             if is_done(done, off, length):
                 continue  # counted as done at start; hashed above for the manifest
+            if all_zero:
+                unit_finished(off, length)
+                continue
             segs: list[Segment] = []
             for p in range(0, length, opts.chunk_bytes):
                 piece = data[p : p + opts.chunk_bytes]

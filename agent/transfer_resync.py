@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from agent import footer as vhd_footer
 from agent.footer import FOOTER_SIZE
-from agent.manifest import DIGEST_SIZE, block_digest, merge_ranges
+from agent.manifest import DIGEST_SIZE, merge_ranges
 from agent.transfer_plan import (
     Coalescer,
     Segment,
@@ -21,6 +21,7 @@ from agent.transfer_plan import (
 from agent.transfer_pool import Stopped
 from agent.transfer_run import (
     Run,
+    digest_unit,
     footer_for,
     overlaps,
     read_padded,
@@ -92,11 +93,7 @@ def resync(run: Run) -> TransferResult:
                     raise Stopped
                 in_src = overlaps(src_units, off, length)
                 data = read_padded(run.disk, off, length) if in_src else run.zero[:length]
-                for b in range(0, length, block):
-                    i = (off + b) // block
-                    digests[i * DIGEST_SIZE : (i + 1) * DIGEST_SIZE] = block_digest(
-                        data[b : b + block], run.zero
-                    )
+                digest_unit(digests, data, off, block, run.zero)
                 pool.submit(compare(off, data), 2 * length)
     except Stopped:
         pass

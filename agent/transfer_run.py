@@ -16,7 +16,7 @@ from pathlib import Path
 from agent.disks.base import DiskImage
 from agent.errors import AgentError
 from agent.footer import FOOTER_SIZE, Footer, blob_size, rounded_size
-from agent.manifest import Journal, StateStore, merge_ranges
+from agent.manifest import DIGEST_SIZE, Journal, StateStore, block_digest, merge_ranges
 from agent.progress import Meter, Progress
 from agent.throttle import TokenBucket
 from agent.transfer_plan import (
@@ -268,3 +268,19 @@ def clip(ranges: list[tuple[int, int]], off: int, length: int) -> Iterator[tuple
         a, b = max(off, r_off), min(end, r_off + r_len)
         if b > a:
             yield a, b - a
+
+
+def digest_unit(digests: bytearray, data: bytes, off: int, block: int, zero: bytes) -> bool:
+    """Fill in the digests of the hash blocks `data` covers (it starts at `off`, on a block
+    boundary); True when all of it is zero. Most of a sparse disk's allocated units are zeros,
+    so those cost one memcmp and no slicing."""
+    first, count = off // block, -(-len(data) // block)
+    if data == (zero if len(data) == len(zero) else zero[: len(data)]):
+        digests[first * DIGEST_SIZE : (first + count) * DIGEST_SIZE] = bytes(count * DIGEST_SIZE)
+        return True
+    for k in range(count):
+        i = first + k
+        digests[i * DIGEST_SIZE : (i + 1) * DIGEST_SIZE] = block_digest(
+            data[k * block : (k + 1) * block], zero
+        )
+    return False

