@@ -74,7 +74,7 @@ class InstantAgent:
             thread.start()
 
     def _run(self) -> None:
-        from domain.replication import fixed_vhd_footer
+        from agent.footer import Footer
 
         with ServiceBusClient.from_connection_string(self.connection) as client:
             receiver = client.get_subscription_receiver("agent-commands", SITE)
@@ -93,7 +93,7 @@ class InstantAgent:
                         disks = []
                         for disk in command["data"]["disks"]:
                             if command["type"] == "replicate":
-                                footer = fixed_vhd_footer(disk["blobSize"] - 512)
+                                footer = Footer.new(disk["blobSize"] - 512).to_bytes()
                                 BlobClient.from_blob_url(disk["sasUrl"]).upload_page(
                                     footer, offset=disk["blobSize"] - 512, length=512
                                 )
@@ -157,15 +157,16 @@ def start_orchestrations(base_url: str, master_key: str, vms: list[str]) -> None
 def baseline(cycles: int) -> float:
     """Median seconds of one cycle's activities called directly (no host, no orchestration)."""
     from activities.replication import record_recovery_point, send_agent_command
+    from agent.footer import Footer
     from core.clients import blob_service
-    from domain.replication import fixed_vhd_footer, replica_blob_size
+    from domain.replication import replica_blob_size
 
     vm = "baseline"
     seed([vm])
     blob = blob_service().get_blob_client(f"replica-{TENANT}-{vm}", f"{vm}-os.vhd")
     size = replica_blob_size(DISK)
     blob.create_page_blob(size)
-    blob.upload_page(fixed_vhd_footer(size - 512), offset=size - 512, length=512)
+    blob.upload_page(Footer.new(size - 512).to_bytes(), offset=size - 512, length=512)
     from readmodels.items import update_item
 
     update_item(TENANT, vm, lambda item: setattr(item, "status", "Protected"))

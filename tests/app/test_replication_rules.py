@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from agent.footer import Footer
 from domain.errors import DomainError
 from domain.replication import (
     command_belongs,
     consistency_for_cycle,
     cycle_prefix,
-    fixed_vhd_footer,
     footer_problem,
     next_cycle_at,
     next_status,
@@ -93,13 +93,18 @@ def test_the_replica_is_the_virtual_size_rounded_to_a_mib_plus_the_footer() -> N
     assert info.value.code == "DiskSizeInvalid"
 
 
-def test_our_footer_passes_the_check() -> None:
+def fixed_vhd_footer(size: int) -> bytes:
+    """What the agent writes (agent/footer.py): the check must accept it."""
+    return Footer.new(size).to_bytes()
+
+
+def test_the_agents_footer_passes_the_check() -> None:
     assert footer_problem(fixed_vhd_footer(64 * MIB), 64 * MIB) is None
 
 
 def test_the_check_accepts_a_footer_qemu_img_wrote(tmp_path: Path, qemu_img: str) -> None:
     """Independent evidence: qemu's fixed VHD (vpc, subformat=fixed) footer passes the check,
-    and ours agrees with it on every field the check reads."""
+    and the agent's agrees with it on every field the check reads."""
     image = tmp_path / "fixed.vhd"
     subprocess.run([qemu_img, "create", "-q", "-f", "vpc", "-o", "subformat=fixed,force_size=on",
                     str(image), str(4 * MIB)], check=True)  # fmt: skip

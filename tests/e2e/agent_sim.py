@@ -24,7 +24,7 @@ from typing import Any
 from azure.servicebus import ServiceBusClient, ServiceBusMessage
 from azure.storage.blob import BlobClient
 
-from domain.replication import fixed_vhd_footer
+from agent.footer import Footer
 
 CHUNK = 4 * 1024 * 1024
 ZERO = bytes(CHUNK)
@@ -124,7 +124,7 @@ class ScriptedAgent:
                 else:
                     blob.upload_page(chunk, offset=offset, length=len(chunk))
                     sent += len(chunk)
-            footer = fixed_vhd_footer(disk["blobSize"] - 512)
+            footer = Footer.new(disk["blobSize"] - 512).to_bytes()
             blob.upload_page(footer, offset=disk["blobSize"] - 512, length=512)
             self.last_sent[disk["diskId"]] = image
             done += len(image)

@@ -50,7 +50,7 @@ def write(path: Path, offset_mib: int, length_mib: int, pattern: int) -> None:
                    check=True, capture_output=True)  # fmt: skip
 
 
-def protect(cp: ControlPlane, vm: str, disk: Path, policy: str = "30s") -> str:
+def protect(cp: ControlPlane, vm: str, disk: Path, policy: str = "30s", site: str = SITE) -> str:
     """Report the VM with its real disk, enable protection; the initial replication job id."""
     body = {"id": vm, "name": vm, "generation": 1, "osType": "linux",
             "osName": "Other Linux (64-bit)", "is64Bit": True, "vcpus": 1, "memoryMb": 1024,
@@ -58,7 +58,7 @@ def protect(cp: ControlPlane, vm: str, disk: Path, policy: str = "30s") -> str:
             "disks": [{"id": f"{vm}-os", "path": str(disk), "format": "VHDX",
                        "sizeBytes": DISK, "isOsDisk": True}]}  # fmt: skip
     cp.send_event("inventory.snapshot", TENANT,
-                  {"cloud": {"id": "gold", "name": "gold"}, "vms": [body]}, site=SITE)  # fmt: skip
+                  {"cloud": {"id": site, "name": site}, "vms": [body]}, site=site)  # fmt: skip
     wait_until(lambda: cp.call("POST", f"tenants/{TENANT}/vms/{vm}/preflight", json={})
                .status_code == 200)  # fmt: skip
     response = cp.call("POST", f"tenants/{TENANT}/vms/{vm}/protection",

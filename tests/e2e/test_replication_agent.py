@@ -18,7 +18,7 @@ import pytest
 
 from tests.e2e.agent_sim import raw_image
 from tests.e2e.conftest import ROOT, ControlPlane, wait_until
-from tests.e2e.test_replication import DISK, item, make_disk, snapshot_bytes, write
+from tests.e2e.test_replication import item, make_disk, protect, snapshot_bytes, write
 
 TENANT, SITE = "contoso", "site-daemon"
 
@@ -63,21 +63,6 @@ def agent(control_plane: ControlPlane, tmp_path: Path) -> Iterator[Agent]:
         running.stop()
 
 
-def protect(cp: ControlPlane, vm: str, disk: Path) -> None:
-    body = {"id": vm, "name": vm, "generation": 1, "osType": "linux",
-            "osName": "Other Linux (64-bit)", "is64Bit": True, "vcpus": 1, "memoryMb": 1024,
-            "nics": [{"id": "nic0"}],
-            "disks": [{"id": f"{vm}-os", "path": str(disk), "format": "VHDX",
-                       "sizeBytes": DISK, "isOsDisk": True}]}  # fmt: skip
-    cp.send_event("inventory.snapshot", TENANT,
-                  {"cloud": {"id": "silver", "name": "silver"}, "vms": [body]}, site=SITE)  # fmt: skip
-    wait_until(lambda: cp.call("POST", f"tenants/{TENANT}/vms/{vm}/preflight", json={})
-               .status_code == 200)  # fmt: skip
-    response = cp.call("POST", f"tenants/{TENANT}/vms/{vm}/protection",
-                       json={"targetName": vm, "policy": "30s"})  # fmt: skip
-    assert response.status_code == 202, response.text
-
-
 def test_the_daemon_replicates_then_syncs_into_byte_identical_points(
     control_plane: ControlPlane, agent: Agent, tmp_path: Path
 ) -> None:
@@ -86,7 +71,7 @@ def test_the_daemon_replicates_then_syncs_into_byte_identical_points(
     write(disk, 20, 3, 0x3C)
     first = raw_image(disk, tmp_path)
     agent.start()
-    protect(cp, vm, disk)
+    protect(cp, vm, disk, site=SITE)
     shown = wait_until(lambda: (i := item(cp, vm)).get("status") == "Protected" and i, 90)
     assert shown["progress"]["bytesTotal"] > 0 and shown["progress"]["percent"] == 100.0
     assert snapshot_bytes(cp, vm, shown["recoveryPoints"][-1]) == first
@@ -114,7 +99,7 @@ def test_an_agent_killed_mid_upload_resumes_when_restarted(
         write(disk, at, 6, at)  # 37 MiB of data: about 9 s at the cap below
     expected = raw_image(disk, tmp_path)
     agent.start("--bandwidth", "4MB/s")
-    protect(cp, vm, disk)
+    protect(cp, vm, disk, site=SITE)
     moving = wait_until(
         lambda: (p := item(cp, vm).get("progress")) and 0 < p["bytesDone"] < p["bytesTotal"] and p,
         timeout=60, interval=0.1,
