@@ -41,6 +41,11 @@ TRANSIENT = df.RetryOptions(first_retry_interval_in_milliseconds=2_000, max_numb
 VERIFY = df.RetryOptions(first_retry_interval_in_milliseconds=3_000, max_number_of_attempts=3)
 
 Outcome = ReplicationCompleted | ReplicationFailed | None
+DISABLED = {
+    "code": "ProtectionDisabled",
+    "cause": "Protection was disabled before initial replication finished.",
+    "recommendation": "Enable protection again to replicate the VM.",
+}
 NOT_RESPONDING = {
     "code": "AgentNotResponding",
     "cause": "The agent did not finish the replication command after every retry.",
@@ -82,7 +87,7 @@ def initial_replication(
     yield set_status(context, state, "InitialReplicationStarted")
     outcome = yield from run_command(context, state, CommandType.REPLICATE, resync=False)
     if outcome == "stopped":
-        yield job_end(context, state, [])
+        yield job_end(context, state, [DISABLED])
         return "stopped"
     if not isinstance(outcome, ReplicationCompleted):
         error = failure_error(outcome)
