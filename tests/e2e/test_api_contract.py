@@ -231,3 +231,19 @@ def test_replicated_items_list_pages_and_shows_only_protected_vms(
     items = {i["vm"]: i for page in pages for i in page}
     assert contoso["vm"] in items
     assert all(i["status"] != "NotProtected" for i in items.values())
+
+
+def test_a_continuation_token_never_crosses_tenants(
+    api: CheckedApi, contoso: dict[str, str]
+) -> None:
+    """A token names a position in a table; a key of fabrikam replaying contoso's token still
+    reads only fabrikam's partition."""
+    report(api, "contoso", vm_body(new_id("second")))  # so contoso's list has a second page
+    link = api.call("GET", "tenants/contoso/vms", params={"top": 1}).json()["nextLink"]
+    token = parse_qs(urlsplit(link).query)["continuationToken"][0]
+    for route in ("vms", "jobs", "replicated-items"):
+        theirs = api.call("GET", f"tenants/fabrikam/{route}", "fabrikam",
+                          params={"top": 1000, "continuationToken": token})  # fmt: skip
+        assert theirs.status_code == 200
+        assert contoso["vm"] not in theirs.text and '"tenant": "contoso"' not in theirs.text
+        assert all(v["tenant"] == "fabrikam" for v in theirs.json()["value"])
