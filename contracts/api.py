@@ -12,21 +12,33 @@ from contracts.base import WireModel
 class ProtectionTarget(WireModel):
     """Where and as what the VM comes up in Azure on failover."""
 
+    # Lengths beyond Azure's limits are left to the prerequisite rules (TargetNameInvalid
+    # names the limit and the fix); an empty string is refused here rather than read as unset.
     target_name: str | None = Field(
-        default=None, max_length=64, description="Azure VM name; defaults to the VM's name."
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="Azure VM name; defaults to the VM's name.",
     )
     target_size: str | None = Field(
-        default=None, max_length=64, description="Azure VM size, e.g. Standard_D2s_v5."
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="Azure VM size, e.g. Standard_D2s_v5; defaults to the smallest catalogue "
+        "size that fits the VM.",
     )
-    target_resource_group: str | None = Field(default=None, max_length=90)
-    target_network: str | None = Field(default=None, max_length=256)
+    target_resource_group: str | None = Field(default=None, min_length=1, max_length=90)
+    target_network: str | None = Field(default=None, min_length=1, max_length=256)
     use_managed_disks: bool = True
 
 
 class EnableProtectionRequest(ProtectionTarget):
     provider: Literal["direct", "asr"] = "direct"
     policy: str | None = Field(
-        default=None, max_length=64, description="Replication policy name; default policy if unset."
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="Replication policy name; default policy if unset.",
     )
 
 

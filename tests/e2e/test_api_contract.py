@@ -150,6 +150,7 @@ def test_unknown_resources_are_404_problems_with_a_stable_code(
         ("POST", "preflight", {"provider": "tape"}, "InvalidField", "provider"),
         ("POST", "protection", {"targetSize": 7}, "InvalidField", "targetSize"),
         ("POST", "protection", {"targetNmae": "x"}, "InvalidField", "targetNmae"),
+        ("POST", "protection", {"targetName": ""}, "InvalidField", "targetName"),
         ("DELETE", "protection", {"deleteReplica": "maybe"}, "InvalidField", "deleteReplica"),
         ("POST", "protection", b"{nope", "BodyNotJson", "JSON"),
         ("POST", "preflight", b"[1, 2]", "InvalidField", "body"),
