@@ -229,7 +229,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         base = baseline(20)
         agent = InstantAgent(broker.connection_string)
         host = DevHost(load_app("function_app", ROOT), port=0, data_dir=work / "devhost",
-                       host_json=ROOT / "host.json")  # fmt: skip
+                       host_json=args.host_json)  # fmt: skip
         with running(host):
             agent.start()
             vms = [f"vm{i:04d}" for i in range(args.vms)]
@@ -283,8 +283,10 @@ def report(args: argparse.Namespace, agent: InstantAgent, rows: dict[str, float]
             if answered and written:
                 cycle_times.append(max(0.0, written - answered))
     median_cycle = statistics.median(cycle_times) if cycle_times else float("nan")
+    sb = json.loads(Path(args.host_json).read_text())["extensions"]["serviceBus"]
     return {
         "vms": args.vms,
+        "max_concurrent_sessions": sb.get("maxConcurrentSessions", 8),
         "interval_seconds": INTERVAL,
         "window_seconds": round(t1 - t0, 1),
         "initial_replication_all_protected_seconds": round(protected_after, 1),
@@ -315,6 +317,12 @@ def main(argv: list[str]) -> int:
         help="seconds measured once all VMs are protected (default 90)",
     )
     parser.add_argument("--quick", action="store_true", help="50 VMs, 60 s")
+    parser.add_argument(
+        "--host-json",
+        type=Path,
+        default=ROOT / "host.json",
+        help="the host.json devhost runs with (default: the app's)",
+    )
     args = parser.parse_args(argv)  # fmt: skip
     if args.quick:
         args.vms, args.window = 50, 60.0
