@@ -67,10 +67,10 @@ class BrokerHandler(MessagingHandler):
         self, host: str, port: int, entities: Entities, store: MessageStore, key_name: str
     ) -> None:
         super().__init__(prefetch=0, auto_accept=False, auto_settle=False)
-        self.handlers = [
-            _HoldingEndpoints(False, self) if isinstance(h, EndpointStateHandler) else h
-            for h in self.handlers
-        ]
+        # Only the endpoint handler stays: this class reads and settles deliveries itself, and
+        # proton's message handlers would look at every delivery again for nothing (each event
+        # is dispatched to every child handler; that dispatch is most of the broker's CPU).
+        self.handlers = [_HoldingEndpoints(False, self)]
         self.url = f"{host}:{port}"
         self.entities = entities
         self.store = store
@@ -340,6 +340,13 @@ class BrokerHandler(MessagingHandler):
                 self._touch(entity.path)
 
     # --- outgoing messages -------------------------------------------------------------------
+
+    def on_link_flow(self, event: Any) -> None:
+        """The client gave credit: send it what it may take (proton's OutgoingMessageHandler
+        did this, and is gone, see __init__)."""
+        link = event.link
+        if link.is_sender and link.credit and link.state & Link.LOCAL_ACTIVE:
+            self.on_sendable(event)
 
     def on_sendable(self, event: Any) -> None:
         link = event.link
