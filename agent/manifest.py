@@ -28,8 +28,8 @@ JOURNAL_VERSION = 1
 
 def block_digest(block: bytes | memoryview, zero: bytes) -> bytes:
     """The digest of one hash block; zeros get the all-zero digest without hashing."""
-    if block == zero[: len(block)]:
-        return ZERO_DIGEST
+    if isinstance(block, bytes) and block == zero[: len(block)]:
+        return ZERO_DIGEST  # a memoryview's caller has checked (a view compares slowly)
     return hashlib.blake2b(block, digest_size=DIGEST_SIZE).digest()
 
 

@@ -7,6 +7,7 @@ place and are checked again by `check_request` just before each call.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -27,6 +28,12 @@ class Segment:
     @property
     def end(self) -> int:
         return self.offset + self.length
+
+
+@functools.lru_cache(maxsize=64)
+def zeros(n: int) -> bytes:
+    """n zero bytes, made once per size: comparisons against them are plain memcmp."""
+    return bytes(n)
 
 
 def check_request(offset: int, length: int, blob_size: int, *, clear: bool) -> None:
@@ -52,9 +59,12 @@ def runs(data: bytes, base: int, grid: int, zero: bytes) -> Iterator[tuple[int, 
     n = len(data)
     pos = 0
     cur_start, cur_zero = 0, None
+    cell_zero = zeros(grid)
     while pos < n:
         cell_end = min(n, (base + pos) // grid * grid + grid - base)
-        is_zero = data[pos:cell_end] == zero[: cell_end - pos]
+        # startswith compares in place: no slice of the data is copied for the test.
+        size = cell_end - pos
+        is_zero = data.startswith(cell_zero if size == grid else zeros(size), pos)
         if cur_zero is None:
             cur_zero = is_zero
         elif is_zero != cur_zero:

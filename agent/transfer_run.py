@@ -16,13 +16,17 @@ from pathlib import Path
 from agent.disks.base import DiskImage
 from agent.errors import AgentError
 from agent.footer import FOOTER_SIZE, Footer, blob_size, rounded_size
-from agent.manifest import DIGEST_SIZE, Journal, StateStore, block_digest, merge_ranges
+from agent.manifest import (
+    DIGEST_SIZE,
+    ZERO_DIGEST,
+    Journal,
+    StateStore,
+    block_digest,
+    merge_ranges,
+)
 from agent.progress import Meter, Progress
 from agent.throttle import TokenBucket
-from agent.transfer_plan import (
-    Segment,
-    unit_ranges,
-)
+from agent.transfer_plan import Segment, unit_ranges, zeros
 from agent.transfer_pool import Pool, Stopped
 from agent.transfer_target import Target, md5_b64
 from agent.transfer_types import TransferOptions, TransferResult
@@ -278,9 +282,19 @@ def digest_unit(digests: bytearray, data: bytes, off: int, block: int, zero: byt
     if data == (zero if len(data) == len(zero) else zero[: len(data)]):
         digests[first * DIGEST_SIZE : (first + count) * DIGEST_SIZE] = bytes(count * DIGEST_SIZE)
         return True
+    view = memoryview(data)
     for k in range(count):
         i = first + k
-        digests[i * DIGEST_SIZE : (i + 1) * DIGEST_SIZE] = block_digest(
-            data[k * block : (k + 1) * block], zero
-        )
+        start = k * block
+        if not any_data(data, start, block):
+            digest = ZERO_DIGEST  # compared in place, hashed without a copy otherwise
+        else:
+            digest = block_digest(view[start : start + block], zero)
+        digests[i * DIGEST_SIZE : (i + 1) * DIGEST_SIZE] = digest
     return False
+
+
+def any_data(data: bytes, start: int, length: int) -> bool:
+    """Whether data[start:start+length] (possibly short at the end) holds a non-zero byte."""
+    end = min(len(data), start + length)
+    return not data.startswith(zeros(end - start), start)

@@ -109,6 +109,8 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
         raise SystemExit(f"unknown op {op}")
     out["seconds"] = time.perf_counter() - started
     out["peak_rss_mib"] = peak_rss_mib()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out["cpu_seconds"] = round(usage.ru_utime + usage.ru_stime, 2)
     return out
 
 
@@ -206,7 +208,11 @@ def dense(work: Path, size: int) -> dict[str, Any]:
         for _ in range(size // (16 * MIB)):
             f.write(block)
     runs: dict[str, Any] = {}
-    for label in ("engine", "loop_4x4MiB", "upload_blob"):
+    tries: dict[str, list[float]] = {}
+    # Interleaved and best of two: the 2 cores are shared, so load from elsewhere must hit
+    # every contender alike rather than whoever happened to run at that moment.
+    order = ("engine", "loop_4x4MiB", "upload_blob", "upload_blob", "loop_4x4MiB", "engine")
+    for label in order:
         env = Env(work / f"dense-{label}")
         try:
             if label == "engine":
@@ -219,7 +225,10 @@ def dense(work: Path, size: int) -> dict[str, Any]:
             else:
                 spec = {"op": "upload_blob", "conn": env.conn, "name": "ub", "path": str(path),
                         "size": size}  # fmt: skip
-            runs[label] = measure(f"dense: {label}", spec)
+            out = measure(f"dense: {label}", spec)
+            tries.setdefault(label, []).append(round(out["seconds"], 2))
+            if label not in runs or out["seconds"] < runs[label]["seconds"]:
+                runs[label] = out
         finally:
             env.close()
     path.unlink()
@@ -230,6 +239,8 @@ def dense(work: Path, size: int) -> dict[str, Any]:
         "engine_vs_loop": round(mibps["engine"] / mibps["loop_4x4MiB"], 3),
         "engine_vs_upload_blob": round(mibps["engine"] / mibps["upload_blob"], 3),
         "targets": {"engine_vs_loop": ">= 0.9", "engine_vs_upload_blob": ">= 1.0"},
+        "seconds_each_try": tries,
+        "client_cpu_seconds": {k: v["cpu_seconds"] for k, v in runs.items()},
         "peak_rss_mib": {k: v["peak_rss_mib"] for k, v in runs.items()},
     }
 
