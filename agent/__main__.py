@@ -53,7 +53,10 @@ def _rate(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m agent", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m agent",
+        description="Inspect a disk, replicate it to its page blob, sync deltas, run the daemon.",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     ins = sub.add_parser("inspect", help="format, sizes, allocation and parent chain of a disk")
@@ -168,14 +171,15 @@ def _run_daemon(rest: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["run"]:  # the daemon parses its own options (argparse would eat them here)
+        try:
+            return _run_daemon(argv[1:])
+        except AgentError as err:
+            print(f"\nerror {err.code}: {err.cause}\n  fix: {err.recommendation}", file=sys.stderr)
+            return EXIT_ERROR
     args = _parser().parse_args(argv)
     as_json = getattr(args, "json", False)
-    if args.command == "run":
-        try:
-            return _run_daemon(args.rest)
-        except AgentError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return EXIT_ERROR
     cancel = threading.Event()
 
     def stop(signum: int, _frame: object) -> None:

@@ -201,3 +201,9 @@ def test_peak_memory_stays_bounded_on_a_big_sparse_disk(
     result = events(run.stdout)[-1]
     assert result["bytes_sent"] == 192 * MIB + 64 * 2 * 65536 + 512  # islands span 2 cells
     assert peak_mib < 256, f"peak RSS {peak_mib:.0f} MiB"
+
+
+def test_run_hands_its_arguments_to_the_daemon() -> None:
+    run = agent("run", "--help")
+    assert run.returncode == 0
+    assert "--site" in run.stdout and "python -m agent run" in run.stdout

@@ -273,3 +273,20 @@ def test_bandwidth_cap_holds_through_the_engine(container: ContainerClient, tmp_
     elapsed = time.monotonic() - start
     assert 2.7 <= elapsed <= 4.5, elapsed  # 12 MiB at 4 MiB/s; uncapped it takes ~0.2 s
     check_replica(blob, disk.read_bytes(), tmp_path)
+
+
+def test_missing_blob_and_block_blob_are_refused(
+    container: ContainerClient, tmp_path: Path
+) -> None:
+    disk = tmp_path / "d.raw"
+    disk.write_bytes(os.urandom(MIB))
+    blob, sas = new_blob(container, footer.blob_size(MIB))
+    blob.delete_blob()
+    with pytest.raises(AgentError) as err:
+        replicate(disk, sas, state_dir=tmp_path)
+    assert err.value.code == "BlobNotFound"
+    blob.upload_blob(b"not a disk")  # a block blob under the same name
+    with pytest.raises(AgentError) as err:
+        replicate(disk, sas, state_dir=tmp_path)
+    assert err.value.code == "BlobTypeMismatch"
+    assert blob.download_blob().readall() == b"not a disk"
