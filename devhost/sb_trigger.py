@@ -16,7 +16,7 @@ from typing import Any
 
 from azure.functions.servicebus import ServiceBusMessage
 from azure.servicebus import NEXT_AVAILABLE_SESSION
-from azure.servicebus.aio import ServiceBusClient
+from azure.servicebus.aio import AutoLockRenewer, ServiceBusClient
 from azure.servicebus.exceptions import OperationTimeoutError, ServiceBusError
 
 log = logging.getLogger("devhost.servicebus")
@@ -90,6 +90,7 @@ class ServiceBusTriggerRunner:
         max_concurrent_calls: int = 16,
         max_concurrent_sessions: int = 8,
         auto_complete: bool = True,
+        max_lock_renewal_seconds: float = 300.0,
     ) -> None:
         self.connection_string = connection_string
         self.queue_name, self.topic_name, self.subscription_name = (
@@ -99,6 +100,10 @@ class ServiceBusTriggerRunner:
         self.invoke = invoke
         self.workers = max_concurrent_sessions if sessions else max_concurrent_calls
         self.auto_complete = auto_complete
+        # host.json maxAutoLockRenewalDuration (5 min by default): the host keeps renewing the
+        # lock of a message (or session) while its function runs, so a function that outlasts
+        # the lock duration does not see its message handed to another receiver.
+        self.max_lock_renewal_seconds = max_lock_renewal_seconds
         self._tasks: list[asyncio.Task] = []
         self._stopping = asyncio.Event()
 
@@ -128,9 +133,14 @@ class ServiceBusTriggerRunner:
                 async with (
                     ServiceBusClient.from_connection_string(self.connection_string) as client,
                     self._receiver(client) as receiver,
+                    AutoLockRenewer(
+                        max_lock_renewal_duration=self.max_lock_renewal_seconds
+                    ) as renewer,
                 ):
                     backoff = 1.0
-                    await self._drain(receiver)
+                    if self.sessions:
+                        renewer.register(receiver, receiver.session)
+                    await self._drain(receiver, renewer)
             except asyncio.CancelledError:
                 raise
             except OperationTimeoutError:
@@ -140,7 +150,7 @@ class ServiceBusTriggerRunner:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30)
 
-    async def _drain(self, receiver: Any) -> None:
+    async def _drain(self, receiver: Any, renewer: AutoLockRenewer) -> None:
         idle_rounds = 0
         while not self._stopping.is_set():
             wait = SESSION_IDLE_SECONDS if self.sessions else 5
@@ -152,6 +162,8 @@ class ServiceBusTriggerRunner:
                 continue
             idle_rounds = 0
             for message in batch:
+                if not self.sessions:  # a session's messages hold the session's lock
+                    renewer.register(receiver, message)
                 try:
                     session = receiver.session if self.sessions else None
                     locked = session.locked_until_utc if session else None

@@ -109,6 +109,18 @@ def test_max_concurrent_sessions_bounds_sessions_and_each_keeps_its_order(host, 
     assert trigger_app.PEAK["sessions"] == 2, "maxConcurrentSessions is 2"
 
 
+def test_the_lock_is_renewed_while_a_function_outlasts_it(host, broker) -> None:
+    """trigger-long's lock lasts 5 s, the function 6 s: the trigger renews the lock (as the
+    host's maxAutoLockRenewalDuration does), so the message is neither handed to the other
+    receiver nor lost, and completing it works."""
+    with client(broker) as c:
+        send(c, "trigger-long", ServiceBusMessage("long job"))
+        wait_for(lambda: trigger_app.RECORDS["long"])
+        time.sleep(6.5)
+        assert trigger_app.RECORDS["long"] == [1], "one delivery, never redelivered"
+        assert drain(c, "trigger-long", 0) == [], "completed"
+
+
 def test_auto_complete_false_leaves_settling_to_the_function(broker, tmp_path) -> None:
     """host-manual.json: autoCompleteMessages false. The function returns without settling,
     so the message comes back when its 2 s lock expires, counted again."""

@@ -77,6 +77,12 @@ def slow_session(msg: func.ServiceBusMessage) -> None:
         _leave("sessions", msg.session_id)
 
 
+@app.service_bus_queue_trigger(arg_name="msg", queue_name="trigger-long", connection=CONNECTION)
+def outlasts_the_lock(msg: func.ServiceBusMessage) -> None:
+    RECORDS["long"].append(msg.delivery_count)
+    time.sleep(6)  # the queue's lock lasts 5 s (Service Bus's shortest)
+
+
 @manual_app.service_bus_queue_trigger(arg_name="msg", queue_name="trigger-manual",
                                       connection=CONNECTION)  # fmt: skip
 def never_settles(msg: func.ServiceBusMessage) -> None:
