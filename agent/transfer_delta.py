@@ -15,6 +15,8 @@ from agent.manifest import DIGEST_SIZE, ZERO_DIGEST, Journal, block_digest, merg
 from agent.transfer_plan import (
     Coalescer,
     Segment,
+    clip,
+    overlaps,
     segments,
     unit_ranges,
 )
@@ -22,9 +24,7 @@ from agent.transfer_pool import Stopped
 from agent.transfer_run import (
     Run,
     cancelled,
-    clip,
     digest_unit,
-    overlaps,
     read_padded,
     send,
     units_of,

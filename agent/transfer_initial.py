@@ -17,6 +17,7 @@ from agent.manifest import DIGEST_SIZE, Journal, merge_ranges
 from agent.transfer_plan import (
     Coalescer,
     Segment,
+    is_done,
     segments,
     unit_ranges,
 )
@@ -27,7 +28,6 @@ from agent.transfer_run import (
     Run,
     digest_unit,
     footer_for,
-    is_done,
     read_padded,
     send,
     units_of,

@@ -7,6 +7,7 @@ place and are checked again by `check_request` just before each call.
 
 from __future__ import annotations
 
+import bisect
 import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -169,3 +170,33 @@ def parse_rct(items: object, virtual_size: int) -> list[tuple[int, int]]:
         if length:
             out.append((off, length))
     return out
+
+
+# Range queries over sorted, merged (offset, length) lists, shared by the three modes.
+
+
+def _first_ending_after(ranges: list[tuple[int, int]], off: int) -> int:
+    return bisect.bisect_right(ranges, off, key=lambda r: r[0] + r[1])
+
+
+def is_done(done: list[tuple[int, int]], off: int, length: int) -> bool:
+    """Whether [off, off+length) lies inside one of the ranges."""
+    i = bisect.bisect_right(done, off, key=lambda r: r[0])
+    return i > 0 and done[i - 1][0] + done[i - 1][1] >= off + length
+
+
+def overlaps(ranges: list[tuple[int, int]], off: int, length: int) -> bool:
+    """Whether [off, off+length) meets any of the ranges."""
+    i = _first_ending_after(ranges, off)
+    return i < len(ranges) and ranges[i][0] < off + length
+
+
+def clip(ranges: list[tuple[int, int]], off: int, length: int) -> Iterator[tuple[int, int]]:
+    """The parts of the ranges inside [off, off+length)."""
+    end = off + length
+    for r_off, r_len in ranges[_first_ending_after(ranges, off) :]:
+        if r_off >= end:
+            break
+        a, b = max(off, r_off), min(end, r_off + r_len)
+        if b > a:
+            yield a, b - a

@@ -15,6 +15,7 @@ from agent.manifest import DIGEST_SIZE, merge_ranges
 from agent.transfer_plan import (
     Coalescer,
     Segment,
+    overlaps,
     segments,
     unit_ranges,
 )
@@ -23,7 +24,6 @@ from agent.transfer_run import (
     Run,
     digest_unit,
     footer_for,
-    overlaps,
     read_padded,
     send,
     units_of,

@@ -232,48 +232,6 @@ class Run:
             c.wrote(Segment(off, length, None))
 
 
-def is_done(done: list[tuple[int, int]], off: int, length: int) -> bool:
-    """Whether [off, off+length) lies inside one of the merged done ranges."""
-    lo, hi = 0, len(done)
-    while lo < hi:  # bisect on offsets
-        mid = (lo + hi) // 2
-        if done[mid][0] <= off:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo > 0 and done[lo - 1][0] + done[lo - 1][1] >= off + length
-
-
-def overlaps(ranges: list[tuple[int, int]], off: int, length: int) -> bool:
-    """Whether [off, off+length) meets any of the sorted, merged ranges."""
-    lo, hi = 0, len(ranges)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if ranges[mid][0] + ranges[mid][1] <= off:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo < len(ranges) and ranges[lo][0] < off + length
-
-
-def clip(ranges: list[tuple[int, int]], off: int, length: int) -> Iterator[tuple[int, int]]:
-    """The parts of sorted, merged `ranges` inside [off, off+length)."""
-    end = off + length
-    lo, hi = 0, len(ranges)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if ranges[mid][0] + ranges[mid][1] <= off:
-            lo = mid + 1
-        else:
-            hi = mid
-    for r_off, r_len in ranges[lo:]:
-        if r_off >= end:
-            break
-        a, b = max(off, r_off), min(end, r_off + r_len)
-        if b > a:
-            yield a, b - a
-
-
 def digest_unit(digests: bytearray, data: bytes, off: int, block: int, zero: bytes) -> bool:
     """Fill in the digests of the hash blocks `data` covers (it starts at `off`, on a block
     boundary); True when all of it is zero. Most of a sparse disk's allocated units are zeros,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import uuid
 from pathlib import Path
@@ -11,6 +10,7 @@ import pytest
 
 from agent import footer
 from agent.footer import FOOTER_SIZE, MIB, Footer
+from tests.agent.transfer_support import qemu_info_vpc
 
 
 def _qemu_fixed_vhd(tmp_path: Path, size: int) -> bytes:
@@ -74,13 +74,7 @@ def test_qemu_reads_our_replica_as_a_fixed_vhd_of_the_rounded_size(tmp_path: Pat
         f.truncate(footer.rounded_size(virtual))
         f.seek(footer.rounded_size(virtual))
         f.write(Footer.new(virtual).to_bytes())
-    info = json.loads(
-        subprocess.run(
-            ["qemu-img", "info", "-f", "vpc", "--output=json", str(path)],
-            check=True,
-            capture_output=True,
-        ).stdout
-    )
+    info = qemu_info_vpc(path)
     assert info["format"] == "vpc"
     assert info["virtual-size"] == 8 * MIB
     read = subprocess.run(

@@ -181,3 +181,15 @@ def test_journal_names_its_manifest_so_a_stale_one_is_never_paired(tmp_path: Pat
 
 def test_merge_ranges() -> None:
     assert merge_ranges([(10, 5), (0, 10), (20, 0), (30, 1)]) == [(0, 15), (30, 1)]
+
+
+def test_range_queries() -> None:
+    from agent.transfer_plan import clip, is_done, overlaps
+
+    r = [(0, 10), (20, 10)]
+    assert is_done(r, 0, 10) and is_done(r, 22, 8)
+    assert not is_done(r, 5, 10) and not is_done(r, 15, 1)
+    assert overlaps(r, 9, 1) and overlaps(r, 29, 5)
+    assert not overlaps(r, 10, 10) and not overlaps(r, 30, 5)
+    assert list(clip(r, 5, 20)) == [(5, 5), (20, 5)]
+    assert list(clip(r, 10, 10)) == []

@@ -71,17 +71,21 @@ def check_replica(blob: BlobClient, raw: bytes, tmp: Path) -> dict[str, Any]:
     assert parsed["current_size"] == rounded and parsed["disk_type"] == 2
     path = tmp / "downloaded.vhd"
     path.write_bytes(data)
-    info = json.loads(
-        subprocess.run(
-            ["qemu-img", "info", "-f", "vpc", "--output=json", str(path)],
-            check=True,
-            capture_output=True,
-        ).stdout
-    )
+    info = qemu_info_vpc(path)
     assert info["format"] == "vpc" and info["virtual-size"] == rounded
     assert info.get("format-specific", {}).get("data", {}).get("subformat", "fixed") == "fixed"
     path.unlink()
     return parsed
+
+
+def qemu_info_vpc(path: Path) -> dict[str, Any]:
+    """`qemu-img info` of a fixed VHD (qemu probes only dynamic VHDs by their header)."""
+    run = subprocess.run(
+        ["qemu-img", "info", "-f", "vpc", "--output=json", str(path)],
+        check=True,
+        capture_output=True,
+    )
+    return json.loads(run.stdout)
 
 
 @dataclass
