@@ -19,13 +19,13 @@ from agent.transfer_plan import (
     overlaps,
     segments,
     unit_ranges,
+    zeros,
 )
 from agent.transfer_pool import Stopped
 from agent.transfer_run import (
     Run,
     cancelled,
     digest_unit,
-    read_padded,
     send,
     units_of,
 )
@@ -43,7 +43,7 @@ def _scan(run: Run, old: bytearray, block: int) -> tuple[list[tuple[int, int]], 
         for off, length in units_of([(start, n)], run.options.unit, run.rounded):
             if run.cancel.is_set():
                 raise cancelled()
-            digest_unit(new, read_padded(run.disk, off, length), off, block, run.zero)
+            digest_unit(new, run.read_scratch(off, length), off, block, run.zero)
             meter.advance(length)
     changed: list[tuple[int, int]] = []
     step = 4096 * DIGEST_SIZE  # compare 4096 digests at a time, then drill into differences
@@ -100,7 +100,7 @@ def delta(
                 if run.cancel.is_set():
                     raise Stopped
                 length = min(block, run.rounded - off)
-                data = read_padded(run.disk, off, length)
+                data = run.read_unit(off, length) or zeros(length)
                 i = off // block
                 digest = block_digest(data, run.zero)
                 with lock:

@@ -28,7 +28,6 @@ from agent.transfer_run import (
     Run,
     digest_unit,
     footer_for,
-    read_padded,
     send,
     units_of,
 )
@@ -121,11 +120,12 @@ def _upload_units(
         for off, length in units_of(units, opts.unit, run.rounded):
             if run.cancel.is_set():
                 break
-            data = read_padded(run.disk, off, length)
-            all_zero = digest_unit(digests, data, off, block, run.zero)
+            data = run.read_unit(off, length)
+            if data is not None:
+                digest_unit(digests, data, off, block, run.zero)  # zero units keep zero digests
             if is_done(done, off, length):
                 continue  # counted as done at start; hashed above for the manifest
-            if all_zero:
+            if data is None:
                 unit_finished(off, length)
                 continue
             segs: list[Segment] = []

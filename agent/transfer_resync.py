@@ -18,13 +18,13 @@ from agent.transfer_plan import (
     overlaps,
     segments,
     unit_ranges,
+    zeros,
 )
 from agent.transfer_pool import Stopped
 from agent.transfer_run import (
     Run,
     digest_unit,
     footer_for,
-    read_padded,
     send,
     units_of,
 )
@@ -92,7 +92,7 @@ def resync(run: Run) -> TransferResult:
                 if run.cancel.is_set():
                     raise Stopped
                 in_src = overlaps(src_units, off, length)
-                data = read_padded(run.disk, off, length) if in_src else run.zero[:length]
+                data = (run.read_unit(off, length) if in_src else None) or zeros(length)
                 digest_unit(digests, data, off, block, run.zero)
                 pool.submit(compare(off, data), 2 * length)
     except Stopped:
