@@ -208,6 +208,7 @@ class BrokerHandler(MessagingHandler):
         self.session_owners[(out.entity.path, session_id)] = link
         self._describe_session(link, session_id, time.time() + out.entity.lock_seconds)
         link.open()
+        self._touch(out.entity.path)  # its credit may have come while it waited: serve it
 
     @staticmethod
     def _describe_session(link: Link, session_id: str, locked_until: float) -> None:
