@@ -63,6 +63,11 @@ class _HoldingEndpoints(EndpointStateHandler):
 
 
 class BrokerHandler(MessagingHandler):
+    """The broker's whole behaviour, on proton's single event thread: links the SDK attaches,
+    messages in (`_enqueue`), messages out (`_serve`/`_send`), settlements (`_outcome`), and
+    the `$cbs`/`$management` request-response nodes. Durable state is the MessageStore's;
+    what lives here (links, deliveries, session owners) dies with the process, as locks do."""
+
     def __init__(
         self, host: str, port: int, entities: Entities, store: MessageStore, key_name: str
     ) -> None:
@@ -447,11 +452,7 @@ class BrokerHandler(MessagingHandler):
                     seq, info.get("DeadLetterReason"), info.get("DeadLetterErrorDescription")
                 )
             elif state == Delivery.RELEASED:  # never processed: not a delivery attempt
-                self.store.unlock(seq)
-                self.store.db.execute(
-                    "UPDATE messages SET delivery_count = MAX(delivery_count - 1, 0) WHERE seq = ?",
-                    (seq,),
-                )
+                self.store.release(seq)
             else:  # MODIFIED: abandoned
                 self.give_back(seq, out.entity)
             if state != Delivery.ACCEPTED:
@@ -479,12 +480,9 @@ class BrokerHandler(MessagingHandler):
         self, seq: int, reason: str | None, description: str | None, entity: str | None = None
     ) -> None:
         if entity is None:
-            row = self.store.db.execute(
-                "SELECT entity FROM messages WHERE seq = ?", (seq,)
-            ).fetchone()
-            if row is None:
+            entity = self.store.entity_of(seq)
+            if entity is None:
                 return
-            entity = row[0]
         if entity.endswith(DLQ):
             self.store.unlock(seq)
             return

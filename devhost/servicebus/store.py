@@ -133,10 +133,6 @@ class MessageStore:
         )  # fmt: skip
         return int(cursor.lastrowid or 0)
 
-    def next_available(self, entity: str, session_id: str | None, sessions: bool) -> Stored | None:
-        found = self.available(entity, session_id, sessions, 1)
-        return found[0] if found else None
-
     def available(
         self, entity: str, session_id: str | None, sessions: bool, limit: int
     ) -> list[Stored]:
@@ -182,6 +178,18 @@ class MessageStore:
             "SELECT delivery_count FROM messages WHERE seq = ?", (seq,)
         ).fetchone()
         return int(row[0]) if row else None
+
+    def entity_of(self, seq: int) -> str | None:
+        row = self.db.execute("SELECT entity FROM messages WHERE seq = ?", (seq,)).fetchone()
+        return str(row[0]) if row else None
+
+    def release(self, seq: int) -> None:
+        """The client gave it back unprocessed (AMQP released): not a delivery attempt."""
+        self.db.execute(
+            "UPDATE messages SET lock_token = NULL, locked_until = NULL, "
+            "delivery_count = MAX(delivery_count - 1, 0) WHERE seq = ?",
+            (seq,),
+        )
 
     def delete(self, seq: int) -> None:
         self.db.execute("DELETE FROM messages WHERE seq = ?", (seq,))
@@ -246,11 +254,3 @@ class MessageStore:
             "INSERT OR REPLACE INTO session_state (entity, session_id, state) VALUES (?, ?, ?)",
             (entity, session_id, state),
         )
-
-    def next_wakeup(self) -> float | None:
-        (value,) = self.db.execute(
-            "SELECT MIN(t) FROM (SELECT MIN(visible_at) AS t FROM messages WHERE visible_at > ?"
-            " UNION ALL SELECT MIN(locked_until) FROM messages WHERE lock_token IS NOT NULL)",
-            (time.time(),),
-        ).fetchone()
-        return value
