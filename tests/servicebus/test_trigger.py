@@ -88,6 +88,16 @@ def test_the_function_gets_the_service_bus_message_the_worker_would_build(host, 
     assert seen["locked_until"] > seen["enqueued_time_utc"]
 
 
+def test_a_topic_trigger_gets_only_its_subscriptions_messages(host, broker) -> None:
+    with client(broker) as c:
+        send(c, "commands", ServiceBusMessage("for a", application_properties={"site": "a"}),
+             ServiceBusMessage("for b", application_properties={"site": "b"}), topic=True)  # fmt: skip
+        wait_for(lambda: trigger_app.RECORDS["site-a"])
+        assert drain(c, "commands", 0, subscription="site-a") == [], "completed"
+        assert [str(m) for m in drain(c, "commands", 1, subscription="site-b")] == ["for b"]
+    assert trigger_app.RECORDS["site-a"] == [("for a", {"site": "a"})]
+
+
 def test_max_concurrent_calls_bounds_parallel_invocations(host, broker) -> None:
     with client(broker) as c:
         send(

@@ -83,6 +83,12 @@ def outlasts_the_lock(msg: func.ServiceBusMessage) -> None:
     time.sleep(6)  # the queue's lock lasts 5 s (Service Bus's shortest)
 
 
+@app.service_bus_topic_trigger(arg_name="msg", topic_name="commands", subscription_name="site-a",
+                               connection=CONNECTION)  # fmt: skip
+def site_a_commands(msg: func.ServiceBusMessage) -> None:
+    RECORDS["site-a"].append((msg.get_body().decode(), msg.application_properties))
+
+
 @manual_app.service_bus_queue_trigger(arg_name="msg", queue_name="trigger-manual",
                                       connection=CONNECTION)  # fmt: skip
 def never_settles(msg: func.ServiceBusMessage) -> None:
