@@ -290,3 +290,28 @@ def test_missing_blob_and_block_blob_are_refused(
         replicate(disk, sas, state_dir=tmp_path)
     assert err.value.code == "BlobTypeMismatch"
     assert blob.download_blob().readall() == b"not a disk"
+
+
+def test_shapes_qemu_cannot_make_replicate_as_an_independent_reader_sees_them(
+    container: ContainerClient, make_disk: Callable[..., Path], tmp_path: Path
+) -> None:
+    """A differencing VHDX (child over its parent) and a 4096-byte-sector VHDX, built by editing
+    qemu-made files per MS-VHDX; the expected bytes come from dissect.hypervisor."""
+    from tests.agent import vhdx_edit as edit
+    from tests.agent.independent import dissect_read
+
+    parent = make_disk("vhdx", subformat="dynamic", size="16M", block_size="1M",
+                       writes=[Write(0, 3 * MIB, 0xA1)])  # fmt: skip
+    child = make_disk("vhdx", subformat="dynamic", size="16M", block_size="1M",
+                      writes=[Write(MIB, MIB, 0xB1)])  # fmt: skip
+    edit.make_differencing(child, parent)
+    big_sectors = make_disk("vhdx", subformat="dynamic", size="16M", block_size="1M",
+                            writes=[Write(5 * MIB, 8192, 0xC1)])  # fmt: skip
+    edit.set_sector_sizes(big_sectors, 4096, 4096)
+    for disk in (child, big_sectors):
+        expected = dissect_read(disk)[0]
+        blob, sas = new_blob(container, footer.blob_size(len(expected)))
+        replicate(disk, sas, state_dir=tmp_path / disk.name)
+        check_replica(blob, expected, tmp_path)
+    child_view = dissect_read(child)[0]
+    assert child_view[:MIB] == b"\xa1" * MIB and child_view[MIB : 2 * MIB] == b"\xb1" * MIB
