@@ -94,6 +94,8 @@ class BrokerHandler(MessagingHandler):
         self.dirty: set[str] = set()
         # Proton is single-threaded: other threads ask for a stop through this pipe.
         self.injector = EventInjector()
+        self.connections: set[Any] = set()
+        self.stopping = False
 
     # --- connections and links ---------------------------------------------------------------
 
@@ -106,6 +108,8 @@ class BrokerHandler(MessagingHandler):
 
     def on_timer_task(self, event: Any) -> None:
         """Every half second: expire locks and messages, serve waiting receivers."""
+        if self.stopping:
+            return
         self._expire()
         self._time_out_pending()
         self._serve_all()
@@ -119,12 +123,23 @@ class BrokerHandler(MessagingHandler):
         self.dirty.add(path)
 
     def on_shutdown(self, event: Any) -> None:
-        """Close the listening socket (so the port is free at once for a restart) and stop."""
+        """Close the listening socket (so the port is free at once for a restart) and every
+        client connection, as a broker process that exits would: clients must see the broker
+        go, and reconnect, not wait forever on a socket nobody reads. The event loop ends
+        when the connections are closed (a client that does not answer is cut at once)."""
+        self.stopping = True
         if self.acceptor is not None:
             self.acceptor.close()
         self.injector.close()
-        if self.container is not None:
-            self.container.stop()
+        for connection in list(self.connections):
+            connection.condition = Condition("amqp:connection:forced", "The broker stopped.")
+            connection.close()
+            transport = connection.transport
+            if transport is not None:
+                transport.close_tail()  # send what is pending (the close), then hang up
+                transport.close_head()
+        if self.container is not None:  # in case a connection lingers
+            self.container.schedule(1.0, _Stop(self.container))
 
     def request_stop(self) -> None:
         """From any thread: stop the event loop on its own thread."""
@@ -138,6 +153,7 @@ class BrokerHandler(MessagingHandler):
     def on_connection_opening(self, event: Any) -> None:
         event.connection.container = "devhost-servicebus"
         event.connection.open()
+        self.connections.add(event.connection)
 
     def on_session_opening(self, event: Any) -> None:
         event.session.open()
@@ -261,6 +277,7 @@ class BrokerHandler(MessagingHandler):
         self._forget_connection(event.connection)
 
     def _forget_connection(self, connection: Any) -> None:
+        self.connections.discard(connection)
         for link in [l for l in self.outgoing if l.connection == connection]:  # noqa: E741
             self._forget(link)
         for key, link in list(self.reply_links.items()):
@@ -550,6 +567,16 @@ class BrokerHandler(MessagingHandler):
     def lock_expiry_of(self, token: str, entity: Entity) -> float | None:
         until = time.time() + entity.lock_seconds
         return until if self.store.renew(token, until) else None
+
+
+class _Stop:
+    """A timer task that ends the event loop."""
+
+    def __init__(self, container: Container) -> None:
+        self.container = container
+
+    def on_timer_task(self, event: Any) -> None:
+        self.container.stop()
 
 
 class BrokerError(Exception):

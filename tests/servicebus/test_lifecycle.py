@@ -127,3 +127,24 @@ def test_it_listens_on_loopback_only(broker: Broker) -> None:
     assert _listening_addresses(broker.port) == {"0100007F"}, "127.0.0.1 and nothing else"
     with pytest.raises(ValueError, match="loopback only"):
         Broker(port=0, host="0.0.0.0")
+
+
+def test_a_client_sees_the_broker_stop_and_reconnects_to_the_next(tmp_path: Path) -> None:
+    """A broker that stops closes its connections, as an exiting process would: a receiver
+    left open on it notices, and (the SDK retrying) carries on with the broker that follows."""
+    entities = load_entities(ENTITIES)
+    with Broker(port=0, data_dir=tmp_path, entities=entities) as first:
+        port = first.port
+        c = client(first)
+        receiver = c.get_queue_receiver("work", max_wait_time=2)
+        receiver.__enter__()
+    with Broker(port=port, data_dir=tmp_path, entities=entities) as second:
+        with client(second) as other:
+            send(other, "work", ServiceBusMessage("after the restart"))
+        try:
+            (got,) = take(receiver, 1, within=15)
+            receiver.complete_message(got)
+        finally:
+            receiver.__exit__(None, None, None)
+            c.close()
+    assert str(got) == "after the restart"
