@@ -138,8 +138,11 @@ class BrokerHandler(MessagingHandler):
             if transport is not None:
                 transport.close_tail()  # send what is pending (the close), then hang up
                 transport.close_head()
-        if self.container is not None:  # in case a connection lingers
-            self.container.schedule(1.0, _Stop(self.container))
+        if self.container is not None:
+            if self.connections:  # in case a connection lingers
+                self.container.schedule(1.0, _Stop(self.container))
+            else:
+                self.container.stop()
 
     def request_stop(self) -> None:
         """From any thread: stop the event loop on its own thread."""
@@ -278,6 +281,8 @@ class BrokerHandler(MessagingHandler):
 
     def _forget_connection(self, connection: Any) -> None:
         self.connections.discard(connection)
+        if self.stopping and not self.connections and self.container is not None:
+            self.container.stop()  # the last one is gone: no need to wait for the fallback
         for link in [l for l in self.outgoing if l.connection == connection]:  # noqa: E741
             self._forget(link)
         for key, link in list(self.reply_links.items()):
