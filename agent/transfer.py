@@ -56,7 +56,7 @@ def replicate(
     `restart` forgets a journal whose source changed and starts over (the blob is emptied
     first). Raises AgentError: SourceChanged, BlobSizeMismatch, Sas*, Cancelled, Disk*...
     """
-    run = Run(disk_path, sas_url, state_dir, options, on_progress, cancel)
+    run = Run(disk_path, sas_url, state_dir, options, on_progress, cancel, need_read=resync)
     try:
         return full_compare(run) if resync else initial(run, restart)
     finally:

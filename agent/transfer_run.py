@@ -129,6 +129,8 @@ class Run:
         options: TransferOptions | None,
         on_progress: Callable[[Progress], None] | None,
         cancel: threading.Event | None,
+        *,
+        need_read: bool = False,
     ) -> None:
         self.options = options or TransferOptions()
         self.options.validate()
@@ -136,7 +138,10 @@ class Run:
         self.cancel = cancel or threading.Event()
         self.on_progress = on_progress
         self.target = Target(
-            sas_url, checksum=self.options.checksum, request_hook=self.options.request_hook
+            sas_url,
+            checksum=self.options.checksum,
+            request_hook=self.options.request_hook,
+            need_read=need_read,
         )
         self._owns_disk = False
         try:
@@ -239,8 +244,11 @@ class Run:
         return {f"{self.rounded}+{FOOTER_SIZE}": md5_b64(footer_for(journal))}
 
     def clear_existing(self, c: Counters) -> None:
-        """Empty a blob that holds pages we have no record of (lost state dir, --restart)."""
-        ranges = self.target.page_ranges()
+        """Empty a blob that holds pages we have no record of (lost state dir, --restart).
+
+        With a write-only SAS the blob's pages cannot be listed: clear all of it (one request;
+        clearing an empty blob costs the service nothing)."""
+        ranges = self.target.page_ranges() if self.target.readable else [(0, self.size)]
         for off, length in merge_ranges(ranges):
             self.target.clear(off, min(length, self.size - off))
             c.wrote(Segment(off, length, None))

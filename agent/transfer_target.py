@@ -43,14 +43,18 @@ def _sas_error(code: str, cause: str) -> AgentError:
     return AgentError(
         code,
         cause,
-        "Ask the control plane for a fresh SAS for this disk's blob (read and write, sp=rw, "
-        "valid for the whole transfer) and run the command again; completed ranges are kept.",
+        "Ask the control plane for a fresh SAS for this disk's blob (write, sp=w; read and "
+        "write, sp=rw, for a resync; valid for the whole transfer) and run the command again; "
+        "completed ranges are kept.",
     )
 
 
-def check_sas(sas_url: str, *, now: datetime | None = None) -> str:
+def check_sas(sas_url: str, *, need_read: bool = False, now: datetime | None = None) -> str:
     """Refuse a URL that is not a usable blob SAS before any request; returns the URL without
-    its query (the blob's identity in the journal, never the secret)."""
+    its query (the blob's identity in the journal, never the secret).
+
+    The control plane issues write-only SASes (the least an upload needs); only a resync, which
+    compares with what the blob holds, needs read too."""
     parts = urlsplit(sas_url)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.path.count("/") < 2:
         raise AgentError(
@@ -69,11 +73,11 @@ def check_sas(sas_url: str, *, now: datetime | None = None) -> str:
     if perms is not None:
         if "w" not in perms:
             raise _sas_error("SasNotWritable", f"the SAS allows '{perms}', not write (w).")
-        if "r" not in perms:
+        if need_read and "r" not in perms:
             raise _sas_error(
                 "SasNotReadable",
-                f"the SAS allows '{perms}', not read (r): the agent reads the blob's size "
-                "before writing, so a wrong blob is refused before a byte is sent.",
+                f"the SAS allows '{perms}', not read (r): a resync compares the disk with what "
+                "the blob holds, so it must read the blob.",
             )
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
@@ -141,8 +145,11 @@ class Target:
         *,
         checksum: str = "auto",
         request_hook: Callable[[Any], None] | None = None,
+        need_read: bool = False,
     ) -> None:
-        self.url = check_sas(sas_url)
+        self.url = check_sas(sas_url, need_read=need_read)
+        perms = parse_qs(urlsplit(sas_url).query).get("sp", [None])[0]
+        self.readable = perms is None or "r" in perms
         self.expiry = sas_expiry(sas_url)
         kwargs: dict[str, Any] = {"connection_timeout": 20, "read_timeout": 120}
         if request_hook is not None:
@@ -153,7 +160,14 @@ class Target:
         self.created = ""
 
     def check(self, expected_size: int) -> None:
-        """Exists, is a page blob, and has exactly the replica's size; else refuse."""
+        """Exists, is a page blob, and has exactly the replica's size; else refuse.
+
+        A write-only SAS cannot read the blob's properties: then the size the control plane
+        created the blob with is trusted, Azure refuses any write past the blob's end, and the
+        control plane verifies size and footer before it makes a recovery point."""
+        if not self.readable:
+            self.size, self.created = expected_size, ""
+            return
         try:
             props = self.client.get_blob_properties()
         except (HttpResponseError, ServiceRequestError, ClientAuthenticationError) as exc:

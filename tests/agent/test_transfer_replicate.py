@@ -159,6 +159,32 @@ def test_read_only_sas_is_refused(container: ContainerClient, tmp_path: Path) ->
     assert err.code == "SasNotWritable"
 
 
+def test_a_write_only_sas_replicates_and_resumes(
+    container: ContainerClient, tmp_path: Path
+) -> None:
+    """The control plane issues write-only SASes: the engine cannot read the blob's size then,
+    so it trusts the replica's size, and still writes a verifiable replica and resumes."""
+    disk = tmp_path / "d.raw"
+    disk.write_bytes(os.urandom(3 * MIB) + bytes(2 * MIB) + os.urandom(MIB))
+    blob, sas = new_blob(container, footer.blob_size(6 * MIB), read=False)
+    assert "sp=w&" in sas or sas.endswith("sp=w")
+    first = replicate(disk, sas, state_dir=tmp_path / "s")
+    assert first.bytes_sent == 4 * MIB + footer.FOOTER_SIZE, "zeros are skipped, footer written"
+    check_replica(blob, disk.read_bytes(), tmp_path)
+    again = replicate(disk, sas, state_dir=tmp_path / "s")
+    assert again.bytes_sent == 0, "a rerun with the same write-only SAS sends nothing"
+
+
+def test_a_resync_needs_read_permission(container: ContainerClient, tmp_path: Path) -> None:
+    disk = tmp_path / "d.raw"
+    disk.write_bytes(os.urandom(MIB))
+    blob, sas = new_blob(container, footer.blob_size(MIB), read=False)
+    with pytest.raises(AgentError) as err:
+        replicate(disk, sas, state_dir=tmp_path / "s", resync=True)
+    assert err.value.code == "SasNotReadable" and "sp=rw" in err.value.recommendation
+    assert list(blob.list_page_ranges()) == [], "nothing is written after a refusal"
+
+
 def test_sas_expiring_mid_transfer_stops_with_sas_expired_and_a_fresh_one_resumes(
     container: ContainerClient, tmp_path: Path
 ) -> None:
