@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import azure.functions as func
 
 from core.http import NotFound, page_args, page_body, tenant_api
 from core.problem import json_response
 from domain.errors import ErrorInfo
+from domain.rpo import rpo_seconds
 from readmodels.items import ITEMS, get_item
 from readmodels.jobs import JOBS, get_job
 from readmodels.points import list_points
+from readmodels.records import ReplicatedItem
 
 bp = func.Blueprint()
 FUNCTION = func.AuthLevel.FUNCTION
@@ -63,9 +66,17 @@ async def api_list_replicated_items(req: func.HttpRequest) -> func.HttpResponse:
         page, next_token = await asyncio.to_thread(
             ITEMS.page, tenant, top, token, "Status ne 'NotProtected'"
         )
-        return json_response(page_body(req, [i.wire() for i in page], next_token))
+        return json_response(page_body(req, [live(i) for i in page], next_token))
 
     return await tenant_api(req, handle)
+
+
+def live(item: ReplicatedItem) -> dict:
+    """The item as stored, with its RPO as of now (between cycles the stored one ages)."""
+    view = item.wire()
+    if item.last_recovery_point is not None:
+        view["rpoSeconds"] = rpo_seconds(item.last_recovery_point, datetime.now(UTC))
+    return view
 
 
 @bp.route(route="tenants/{tenant}/replicated-items/{vm}", methods=["GET"], auth_level=FUNCTION)
@@ -83,6 +94,6 @@ async def api_get_replicated_item(req: func.HttpRequest) -> func.HttpResponse:
                 )
             )
         points = await asyncio.to_thread(list_points, tenant, vm)
-        return json_response({**item.wire(), "recoveryPoints": [p.wire() for p in points]})
+        return json_response({**live(item), "recoveryPoints": [p.wire() for p in points]})
 
     return await tenant_api(req, handle)

@@ -48,6 +48,7 @@ class ScriptedAgent:
         self.connection, self.tenant, self.site, self.work = connection, tenant, site, work
         self.scripts: dict[str, Script] = {}
         self.commands: list[Sent] = []
+        self.errors: list[tuple[str, Exception]] = []  # commands that failed mid-way
         self.last_sent: dict[str, bytes] = {}  # disk id -> the raw image the blob holds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"agent-{site}", daemon=True)
@@ -72,7 +73,10 @@ class ScriptedAgent:
                                                              max_wait_time=1):  # fmt: skip
                         command = json.loads(str(message))
                         receiver.complete_message(message)
-                        self.handle(command)
+                        try:
+                            self.handle(command)
+                        except Exception as error:  # e.g. the replica was deleted meanwhile
+                            self.errors.append((command["id"], error))
 
     # --- behaviour ---------------------------------------------------------------------------
 

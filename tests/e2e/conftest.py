@@ -56,6 +56,16 @@ class ControlPlane:
     azurite: Azurite
     host: DevHost
     stack: contextlib.ExitStack | None = None
+    broker_dir: Path | None = None
+    entities: Any = None
+
+    def restart_broker(self, downtime: float = 0) -> None:
+        """Stop the Service Bus broker and start a new one on the same port and message store:
+        clients (devhost's triggers, the agent) must reconnect by themselves."""
+        port = self.broker.port
+        self.broker.stop()
+        time.sleep(downtime)
+        self.broker = Broker(port=port, data_dir=self.broker_dir, entities=self.entities).start()
 
     def restart_host(self, downtime: float = 0) -> None:
         """Stop devhost (its process would die here) and start a new one on the same data and
@@ -171,7 +181,8 @@ def control_plane(
         host = DevHost(_APP[0], port=0, data_dir=data / "devhost",
                        host_json=ROOT / "host.json")  # fmt: skip
         stack = contextlib.ExitStack()
-        plane = ControlPlane(host.base_url, broker, azurite, host, stack)
+        plane = ControlPlane(host.base_url, broker, azurite, host, stack, data / "servicebus",
+                             entities)  # fmt: skip
         try:
             stack.enter_context(running(host))
             plane.base_url = host.base_url
@@ -179,6 +190,8 @@ def control_plane(
         finally:
             if plane.stack is not None:
                 plane.stack.close()  # the devhost running now (a test may have restarted it)
+            if plane.broker is not broker:
+                plane.broker.stop()  # a test restarted it; the first one stops on exit
             for key, value in saved.items():
                 if value is None:
                     os.environ.pop(key, None)

@@ -112,3 +112,24 @@ def test_an_agent_killed_mid_upload_resumes_when_restarted(
     assert snapshot_bytes(cp, vm, shown["recoveryPoints"][-1]) == expected
     log = agent.log.read_text()
     assert "resuming command" in log, log[-2000:]
+
+
+def test_the_daemon_keeps_working_across_a_broker_restart(
+    control_plane: ControlPlane, agent: Agent, tmp_path: Path
+) -> None:
+    cp, vm = control_plane, "bus-" + uuid.uuid4().hex[:6]
+    disk = make_disk(tmp_path, vm)
+    agent.start()
+    protect(cp, vm, disk, site=SITE)
+    wait_until(lambda: item(cp, vm).get("status") == "Protected", 90)
+    cp.restart_broker(downtime=3)  # devhost's triggers and the daemon lose their links
+    write(disk, 30, 2, 0x42)
+    written = datetime.now(UTC)
+    expected = raw_image(disk, tmp_path)
+    newer = wait_until(
+        lambda: [p for p in item(cp, vm)["recoveryPoints"]
+                 if datetime.fromisoformat(p["time"]) > written],
+        timeout=120,
+    )  # fmt: skip
+    assert snapshot_bytes(cp, vm, newer[0]) == expected
+    assert "reconnecting" in agent.log.read_text()
