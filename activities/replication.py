@@ -171,7 +171,8 @@ def send_agent_command(payload: dict) -> dict:
     """A replicate or sync command with a fresh SAS per disk, to the VM's site.
 
     Returns {"sent": False} when the VM is no longer protected, so the loop ends cleanly.
-    The SAS is for that one blob only (sr=b), read+write, and short-lived."""
+    The SAS is for that one blob only (sr=b), write-only (read+write for a resync: a full
+    compare reads the blob), and short-lived."""
     request = CommandInput.model_validate(payload)
     item = _item(request)
     if item.status in STOPPED:
@@ -182,9 +183,8 @@ def send_agent_command(payload: dict) -> dict:
         DiskTarget(
             disk_id=disk.disk_id,
             path=disk.source_path,
-            # Read as well as write: the agent's engine reads the blob's properties and page
-            # ranges to refuse a wrong or re-created blob and resume safely (docs/replication.md).
-            sas_url=blob_sas_url(disk.container, disk.blob, write=True, read=True),
+            # Write-only; a resynchronization compares with what the blob holds, so it reads.
+            sas_url=blob_sas_url(disk.container, disk.blob, write=True, read=request.resync),
             blob_size=rules.replica_blob_size(disk.size),
         )
         for disk in item.replica_disks

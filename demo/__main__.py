@@ -146,7 +146,7 @@ class Demo:
                       "Replica disks": len(i["replicaDisks"])} for i in items],
                     ["VM", "Status", "Health", "Target", "Replica disks"]))  # fmt: skip
 
-        print("\n6. The agent's site received its replicate commands (a SAS per disk)")
+        print("\n6. The agent's site received its replicate commands (write-only SAS per disk)")
         with (
             ServiceBusClient.from_connection_string(self.servicebus) as client,
             client.get_subscription_receiver("agent-commands", SITE, max_wait_time=5) as receiver,
@@ -161,7 +161,7 @@ class Demo:
                 disks = len(command["data"]["disks"])
                 print(
                     f"  {command['type']} {command['vm']}: {disks} disk(s) -> {blob}, "
-                    f"SAS {permissions} (this blob only, expires within the hour)"
+                    f"SAS {permissions} (write only, this blob only, expires within the hour)"
                 )
                 receiver.complete_message(message)
 

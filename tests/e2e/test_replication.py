@@ -120,7 +120,7 @@ def test_initial_replication_protects_the_vm_and_finishes_its_job(
     assert snapshot_bytes(cp, vm, points[-1]) == protected["first"]
 
 
-def test_the_sas_is_for_that_one_blob_only_and_short_lived(
+def test_the_sas_is_write_only_for_that_one_blob_and_short_lived(
     control_plane: ControlPlane, agent: ScriptedAgent, protected: dict
 ) -> None:
     replicate = next(
@@ -130,7 +130,7 @@ def test_the_sas_is_for_that_one_blob_only_and_short_lived(
     )
     sas_url = replicate["data"]["disks"][0]["sasUrl"]  # fmt: skip
     query = parse_qs(urlsplit(sas_url).query)
-    assert query["sr"] == ["b"] and query["sp"] == ["rw"]  # no create, delete, list, tags
+    assert query["sr"] == ["b"] and query["sp"] == ["w"]  # write only: no read, delete, list
     expiry = datetime.fromisoformat(query["se"][0].replace("Z", "+00:00"))
     assert expiry - datetime.now(UTC) <= timedelta(minutes=61)
     # The same signature on another blob of the container is refused.
@@ -138,7 +138,10 @@ def test_the_sas_is_for_that_one_blob_only_and_short_lived(
     with pytest.raises(HttpResponseError) as refused:
         BlobClient.from_blob_url(other).create_page_blob(512)
     assert refused.value.status_code == 403
-    # Nor may it delete the replica or snapshot it (recovery points are the control plane's).
+    # Nor may it read or delete the replica (recovery points are the control plane's).
+    with pytest.raises(HttpResponseError) as unread:
+        BlobClient.from_blob_url(sas_url).download_blob(offset=0, length=512).readall()
+    assert unread.value.status_code == 403
     with pytest.raises(HttpResponseError) as undeletable:
         BlobClient.from_blob_url(sas_url).delete_blob()
     assert undeletable.value.status_code == 403
@@ -224,7 +227,7 @@ def test_a_failed_upload_fails_the_job_with_the_agents_reason(
     assert "DiskReadFailed" in {r["code"] for r in shown["health"]["reasons"]}
 
 
-def test_lost_change_tracking_resynchronizes(
+def test_lost_change_tracking_resynchronizes_with_a_read_write_sas(
     control_plane: ControlPlane, agent: ScriptedAgent, tmp_path: Path
 ) -> None:
     cp, vm = control_plane, "lost-" + uuid.uuid4().hex[:6]
@@ -246,6 +249,8 @@ def test_lost_change_tracking_resynchronizes(
               if s.command["vm"] == vm and s.command["data"].get("resync")]  # fmt: skip
     assert resync, "a resynchronization is a replicate command with resync set"
     assert resync[0]["type"] == "replicate" and "-replicate-" in resync[0]["id"]
+    sas = parse_qs(urlsplit(resync[0]["data"]["disks"][0]["sasUrl"]).query)
+    assert sas["sp"] == ["rw"], "a full compare reads the blob"
 
 
 def test_an_rpo_breach_turns_health_critical_with_the_reason(
