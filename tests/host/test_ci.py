@@ -22,8 +22,10 @@ def test_ci_fails_when_no_test_is_collected(tmp_path: Path) -> None:
 
 
 def test_make_test_runs_lint_and_the_whole_tests_folder() -> None:
-    dry = subprocess.run(["make", "-n", "-o", "setup", "test"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=60)  # fmt: skip
+    # --no-print-directory: under `make test` this runs as a sub-make, which would otherwise
+    # print "Entering/Leaving directory" lines around the recipe.
+    dry = subprocess.run(["make", "--no-print-directory", "-n", "-o", "setup", "test"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
     lines = dry.stdout.splitlines()
     assert any("ruff check ." in line for line in lines)
     assert lines[-1].endswith("-m pytest tests")

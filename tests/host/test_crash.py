@@ -24,11 +24,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def settings_free_env() -> dict[str, str]:
+    """This process's environment without devhost's settings: real environment variables win
+    over local.settings.json (as app settings do in Azure), and other tests of the session may
+    have exported their own keys."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("DEVHOST_", "CRASH_"))}
+
+
 def start_devhost(settings: Path, port: int, data: Path, out: Path) -> subprocess.Popen:
     process = subprocess.Popen(
         [sys.executable, "-m", "devhost", "--app", "tests.host.crash_app", "--settings",
          str(settings), "--port", str(port), "--data-dir", str(data)],
-        cwd=ROOT, stdout=out.open("a"), stderr=subprocess.STDOUT,
+        cwd=ROOT, stdout=out.open("a"), stderr=subprocess.STDOUT, env=settings_free_env(),
     )  # fmt: skip
     try:
         wait_for(lambda: "devhost: listening" in out.read_text(), timeout=30)
