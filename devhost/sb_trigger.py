@@ -10,21 +10,57 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import re
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import certifi
 from azure.functions.servicebus import ServiceBusMessage
 from azure.servicebus import NEXT_AVAILABLE_SESSION
 from azure.servicebus.aio import AutoLockRenewer, ServiceBusClient
 from azure.servicebus.exceptions import OperationTimeoutError, ServiceBusError
 
 log = logging.getLogger("devhost.servicebus")
-# How long a session worker waits for its session's next message before letting the session
-# go and taking the next available one (the host's sessionIdleTimeout). Short, so that
-# maxConcurrentSessions workers rotate through many sessions instead of idling on one.
-SESSION_IDLE_SECONDS = 1
+# clientRetryOptions.tryTimeout's default in the Service Bus extension: how long one receive
+# waits, and so how long an idle session is kept when host.json sets no sessionIdleTimeout.
+TRY_TIMEOUT_SECONDS = 60.0
 Invoke = Callable[[ServiceBusMessage], Awaitable[None]]
+
+
+def timespan_seconds(value: Any, setting: str) -> float:
+    """A host.json TimeSpan ("hh:mm:ss[.fff]", "d.hh:mm:ss", or plain seconds) in seconds."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    match = re.fullmatch(r"(?:(\d+)\.)?(\d+):(\d+):(\d+(?:\.\d+)?)", str(value).strip())
+    seconds = 0.0
+    if match:
+        days, hours, minutes, secs = match.groups()
+        seconds = int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(secs)
+    if seconds <= 0:
+        raise ValueError(
+            f"host.json extensions.serviceBus.{setting} is {value!r}, not a positive TimeSpan; "
+            'write it as "hh:mm:ss" (for example "00:00:01")'
+        )
+    return seconds
+
+
+def servicebus_timeouts(settings: dict) -> dict[str, float]:
+    """The runner's timeouts from host.json's extensions.serviceBus section, under the
+    extension's own names: sessionIdleTimeout and clientRetryOptions.tryTimeout."""
+    timeouts: dict[str, float] = {}
+    if settings.get("sessionIdleTimeout") is not None:
+        timeouts["session_idle_seconds"] = timespan_seconds(
+            settings["sessionIdleTimeout"], "sessionIdleTimeout"
+        )
+    try_timeout = (settings.get("clientRetryOptions") or {}).get("tryTimeout")
+    if try_timeout is not None:
+        timeouts["try_timeout_seconds"] = timespan_seconds(
+            try_timeout, "clientRetryOptions.tryTimeout"
+        )
+    return timeouts
 
 
 def _text(value: Any) -> Any:
@@ -77,6 +113,12 @@ def to_functions_message(message: Any, session_locked_until: Any = None) -> Serv
     )
 
 
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """The context the SDK would build per connection from certifi's bundle, built once."""
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 class ServiceBusTriggerRunner:
     def __init__(
         self,
@@ -91,6 +133,8 @@ class ServiceBusTriggerRunner:
         max_concurrent_sessions: int = 8,
         auto_complete: bool = True,
         max_lock_renewal_seconds: float = 300.0,
+        session_idle_seconds: float | None = None,
+        try_timeout_seconds: float = TRY_TIMEOUT_SECONDS,
     ) -> None:
         self.connection_string = connection_string
         self.queue_name, self.topic_name, self.subscription_name = (
@@ -104,6 +148,16 @@ class ServiceBusTriggerRunner:
         # lock of a message (or session) while its function runs, so a function that outlasts
         # the lock duration does not see its message handed to another receiver.
         self.max_lock_renewal_seconds = max_lock_renewal_seconds
+        # host.json sessionIdleTimeout: how long a session worker waits for the next message
+        # of the session it holds before closing it and accepting the next available session.
+        # Unset, the extension waits clientRetryOptions.tryTimeout (60 s by default), so a
+        # worker stays on a quiet session that long: an app with many sessions that each get
+        # a message now and then must set it short, or maxConcurrentSessions sessions a
+        # minute is all it gets.
+        self.session_idle_seconds = session_idle_seconds or try_timeout_seconds
+        # Accepting the next available session waits up to tryTimeout, as the host does: a
+        # worker with nothing to do holds one pending accept instead of reconnecting often.
+        self.accept_wait_seconds = try_timeout_seconds
         self._tasks: list[asyncio.Task] = []
         self._stopping = asyncio.Event()
 
@@ -122,16 +176,22 @@ class ServiceBusTriggerRunner:
         options: dict[str, Any] = {"max_wait_time": 5}
         if self.sessions:
             options["session_id"] = NEXT_AVAILABLE_SESSION
+            options["max_wait_time"] = self.accept_wait_seconds
         if self.queue_name:
             return client.get_queue_receiver(self.queue_name, **options)
         return client.get_subscription_receiver(self.topic_name, self.subscription_name, **options)
 
     async def _worker(self, number: int) -> None:
         backoff = 1.0
+        # Each receiver opens its own AMQP connection (the SDK shares none), and a session
+        # worker opens one per session it accepts: the TLS context is built once for all of
+        # them, not re-read from the CA bundle on every connection.
+        client = ServiceBusClient.from_connection_string(
+            self.connection_string, ssl_context=_ssl_context()
+        )
         while not self._stopping.is_set():
             try:
                 async with (
-                    ServiceBusClient.from_connection_string(self.connection_string) as client,
                     self._receiver(client) as receiver,
                     AutoLockRenewer(
                         max_lock_renewal_duration=self.max_lock_renewal_seconds
@@ -142,25 +202,24 @@ class ServiceBusTriggerRunner:
                         renewer.register(receiver, receiver.session)
                     await self._drain(receiver, renewer)
             except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    await client.close()
                 raise
             except OperationTimeoutError:
-                continue  # no session available right now
+                continue  # no session available within tryTimeout
             except (ServiceBusError, OSError) as error:
                 log.warning("receiver %d: %s; reconnecting in %.0fs", number, error, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30)
 
     async def _drain(self, receiver: Any, renewer: AutoLockRenewer) -> None:
-        idle_rounds = 0
         while not self._stopping.is_set():
-            wait = SESSION_IDLE_SECONDS if self.sessions else 5
+            wait = self.session_idle_seconds if self.sessions else 5
             batch = await receiver.receive_messages(max_message_count=1, max_wait_time=wait)
             if not batch:
-                idle_rounds += 1
-                if self.sessions and idle_rounds >= 1:
-                    return  # release this session; pick the next available one
+                if self.sessions:
+                    return  # idle for sessionIdleTimeout: release it, take the next available
                 continue
-            idle_rounds = 0
             for message in batch:
                 if not self.sessions:  # a session's messages hold the session's lock
                     renewer.register(receiver, message)

@@ -33,7 +33,7 @@ from devhost.durabletask import DurableEngine
 from devhost.functions import FunctionSpec, index
 from devhost.ncrontab import Schedule
 from devhost.problems import problem
-from devhost.sb_trigger import ServiceBusTriggerRunner
+from devhost.sb_trigger import ServiceBusTriggerRunner, servicebus_timeouts
 
 log = logging.getLogger("devhost")
 ROUTE_PREFIX = "api"
@@ -380,6 +380,7 @@ class DevHost:
             max_concurrent_calls=int(self.sb_settings.get("maxConcurrentCalls", 16)),
             max_concurrent_sessions=int(self.sb_settings.get("maxConcurrentSessions", 8)),
             auto_complete=bool(self.sb_settings.get("autoCompleteMessages", True)),
+            **servicebus_timeouts(self.sb_settings),
         )
         await runner.start()
         self._sb.append(runner)
