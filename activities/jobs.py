@@ -1,4 +1,7 @@
-"""Activities that keep a job's record current as its orchestration moves through steps."""
+"""Activities that keep a job's record current as its orchestration moves through steps.
+
+The moves are `domain.jobs`' (safe to replay); these activities load, apply and save.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from datetime import UTC, datetime
 import azure.durable_functions as df
 from pydantic import BaseModel, Field
 
+from domain import jobs as rules
 from readmodels import jobs
 from readmodels.items import release_operation
 
@@ -28,7 +32,7 @@ class JobEndInput(BaseModel):
     errors: list[dict] = Field(default_factory=list)
 
 
-def _load(tenant: str, job_id: str) -> jobs.Job:
+def _load(tenant: str, job_id: str) -> rules.Job:
     job = jobs.get_job(tenant, job_id)
     if job is None:
         raise LookupError(f"job {tenant}/{job_id} does not exist")
@@ -39,18 +43,24 @@ def _load(tenant: str, job_id: str) -> jobs.Job:
 def record_job_step(payload: dict) -> None:
     step = JobStepInput.model_validate(payload)
     job = _load(step.tenant, step.job_id)
+    if job.finished:
+        return  # a late or replayed record: a finished job does not change
     now = datetime.now(UTC)
     if step.finished:
-        jobs.step_finished(job, step.step, now, step.errors)
+        updated = rules.finish_step(job, step.step, now, step.errors)
     else:
-        jobs.step_started(job, step.step, now)
-    jobs.save_job(job)
+        updated = rules.start_step(job, step.step, now)
+    if updated != job:
+        jobs.save_job(updated)
 
 
 @bp.activity_trigger(input_name="payload")
 def record_job_end(payload: dict) -> None:
     end = JobEndInput.model_validate(payload)
     job = _load(end.tenant, end.job_id)
-    jobs.save_job(jobs.job_finished(job, datetime.now(UTC), end.errors))
+    now = datetime.now(UTC)
+    ended = rules.fail_job(job, now, end.errors) if end.errors else rules.succeed_job(job, now)
+    if ended != job:
+        jobs.save_job(ended)
     if end.vm:
         release_operation(end.tenant, end.vm, end.job_id)

@@ -1,36 +1,34 @@
 """Jobs like ASR's jobs page: every operation is a job with steps, state and errors.
 
-Jobs are immutable; every function returns a new Job. Replaying a call (a retried activity)
-returns the job unchanged; a move that makes no sense (finishing a finished job) raises
-IllegalJobTransition.
+This is the one job model: the rules live here (pure, no I/O); `readmodels.jobs` only stores
+and loads it, and the runbook API serves it as is (`Job.wire()`, camelCase).
+
+Jobs are immutable; every function returns a new Job. The moves are safe to replay, because
+the activities that make them are retried and replayed: a replayed step start reuses the open
+step, a replayed step finish keeps the first outcome, and a finished job does not change. Steps
+are recorded as the orchestration reaches them (a step has a start time); a step finished
+without a recorded start is recorded with `now` as both times.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
 from domain.errors import DomainError, ErrorInfo
 
 
-class JobState(StrEnum):
+class JobState(StrEnum):  # of a job, and of each of its steps
     NOT_STARTED = "NotStarted"
     IN_PROGRESS = "InProgress"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     CANCELLED = "Cancelled"
-
-
-class StepState(StrEnum):
-    NOT_STARTED = "NotStarted"
-    IN_PROGRESS = "InProgress"
-    SUCCEEDED = "Succeeded"
-    FAILED = "Failed"
-    CANCELLED = "Cancelled"
-    SKIPPED = "Skipped"
 
 
 class StartedBy(StrEnum):
@@ -52,52 +50,47 @@ class JobType(StrEnum):
     RECOVERY_PLAN_FAILOVER = "RecoveryPlanFailover"
 
 
-TERMINAL_JOB = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
-TERMINAL_STEP = frozenset(
-    {StepState.SUCCEEDED, StepState.FAILED, StepState.CANCELLED, StepState.SKIPPED}
-)
+FINISHED = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
+
+Errors = Iterable[ErrorInfo | Mapping[str, str]]
+# An error is the team's shape (code, cause, recommendation) plus what its producer adds, e.g.
+# a prerequisite's `source`; kept as given so runbooks see every field.
+ErrorList = tuple[dict[str, Any], ...]
+_ERROR_KEYS = ("code", "cause", "recommendation")
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # camelCase on the wire like the rest of the runbook API; snake_case when stored.
+    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
+
+    def wire(self) -> dict:
+        """The runbook API's JSON of this object."""
+        return self.model_dump(mode="json", by_alias=True)
 
 
 class JobStep(_Model):
-    name: str = Field(min_length=1)
-    state: StepState = StepState.NOT_STARTED
-    started_at: AwareDatetime | None = None
-    ended_at: AwareDatetime | None = None
-    errors: tuple[ErrorInfo, ...] = ()
+    name: str
+    state: JobState = JobState.IN_PROGRESS
+    start_time: AwareDatetime
+    end_time: AwareDatetime | None = None
+    errors: ErrorList = Field(default_factory=tuple)
 
 
 class Job(_Model):
-    id: str = Field(min_length=1)
-    type: str = Field(min_length=1)  # a JobType value; open for new operations
+    id: str  # its orchestration's instance id
     tenant: str
+    type: str  # a JobType value; open for new operations
     target: str  # the VM (or recovery plan) the job acts on
     started_by: StartedBy
     state: JobState = JobState.NOT_STARTED
-    created_at: AwareDatetime
-    started_at: AwareDatetime | None = None
-    ended_at: AwareDatetime | None = None
-    steps: tuple[JobStep, ...] = ()
-    errors: tuple[ErrorInfo, ...] = ()
+    start_time: AwareDatetime  # when the job was created (ASR's StartTime)
+    end_time: AwareDatetime | None = None
+    steps: tuple[JobStep, ...] = Field(default_factory=tuple)
+    errors: ErrorList = Field(default_factory=tuple)
 
     @property
-    def done(self) -> bool:
-        return self.state in TERMINAL_JOB
-
-    def step(self, name: str) -> JobStep:
-        for s in self.steps:
-            if s.name == name:
-                return s
-        raise IllegalJobTransition(
-            ErrorInfo(
-                code="UnknownJobStep",
-                cause=f"Job {self.id} has no step '{name}'.",
-                recommendation=f"Use one of its steps: {', '.join(s.name for s in self.steps)}.",
-            )
-        )
+    def finished(self) -> bool:
+        return self.state in FINISHED
 
 
 class IllegalJobTransition(DomainError):
@@ -114,110 +107,89 @@ def _refuse(job: Job, action: str) -> IllegalJobTransition:
     )
 
 
+def _errors(errors: Errors) -> ErrorList:
+    """Errors as dicts; each must carry at least a code, a cause and a recommendation."""
+    out = []
+    for e in errors:
+        error = e.to_dict() if isinstance(e, ErrorInfo) else dict(e)
+        missing = [k for k in _ERROR_KEYS if not error.get(k)]
+        if missing:
+            raise ValueError(
+                f"job error {error!r} lacks {', '.join(missing)}: give every error a code, "
+                "a cause and a recommendation (domain.errors.ErrorInfo)"
+            )
+        out.append(error)
+    return tuple(out)
+
+
+def _open_step(job: Job, name: str) -> int | None:
+    """Index of the run of step `name` that is under way, if any."""
+    for i, step in enumerate(job.steps):
+        if step.name == name and step.end_time is None:
+            return i
+    return None
+
+
+def _running(job: Job) -> JobState:
+    return JobState.IN_PROGRESS if job.state == JobState.NOT_STARTED else job.state
+
+
 def new_job(
-    *,
-    id: str,
-    type: str,
-    tenant: str,
-    target: str,
-    started_by: StartedBy | str,
-    now: datetime,
-    steps: Sequence[str] = (),
+    *, id: str, type: str, tenant: str, target: str, started_by: StartedBy | str, now: datetime
 ) -> Job:
-    if len(set(steps)) != len(steps):
-        raise ValueError("job step names must be unique")
+    """A job NotStarted, created `now`; `started_by` must be api, agent or alert."""
     return Job(
-        id=id,
-        type=type,
-        tenant=tenant,
-        target=target,
-        started_by=started_by,
-        created_at=now,
-        steps=tuple(JobStep(name=n) for n in steps),
+        id=id, tenant=tenant, type=type, target=target, started_by=started_by, start_time=now
     )
-
-
-def start_job(job: Job, now: datetime) -> Job:
-    if job.state == JobState.IN_PROGRESS:
-        return job
-    if job.done:
-        raise _refuse(job, "start it")
-    return job.model_copy(update={"state": JobState.IN_PROGRESS, "started_at": now})
-
-
-def _replace_step(job: Job, step: JobStep) -> tuple[JobStep, ...]:
-    return tuple(step if s.name == step.name else s for s in job.steps)
-
-
-def add_step(job: Job, name: str) -> Job:
-    """Append a step found on the way (e.g. one per VM of a recovery plan)."""
-    if any(s.name == name for s in job.steps):
-        return job
-    if job.done:
-        raise _refuse(job, f"add step '{name}'")
-    return job.model_copy(update={"steps": (*job.steps, JobStep(name=name))})
 
 
 def start_step(job: Job, name: str, now: datetime) -> Job:
-    """The step (and the job, if not yet) goes InProgress. Replays change nothing."""
-    step = job.step(name)
-    if step.state == StepState.IN_PROGRESS:
+    """Step `name` (and the job, if not yet) goes InProgress. A replay while the step is under
+    way reuses it; a step started again after it finished is recorded as a new run."""
+    if _open_step(job, name) is not None:
         return job
-    if job.done or step.state in TERMINAL_STEP:
-        raise _refuse(job, f"start step '{name}' ({step.state})")
-    job = start_job(job, now)
-    started = step.model_copy(update={"state": StepState.IN_PROGRESS, "started_at": now})
-    return job.model_copy(update={"steps": _replace_step(job, started)})
+    if job.finished:
+        raise _refuse(job, f"start step '{name}'")
+    step = JobStep(name=name, start_time=now)
+    return job.model_copy(update={"state": _running(job), "steps": (*job.steps, step)})
 
 
-def finish_step(job: Job, name: str, now: datetime, errors: Iterable[ErrorInfo] = ()) -> Job:
-    """The step Succeeded, or Failed with `errors` (the job stays InProgress: call fail_job
-    or go on). A step finished without a start gets `now` as both times. Replays with the
-    same outcome change nothing."""
-    errors = tuple(errors)
-    outcome = StepState.FAILED if errors else StepState.SUCCEEDED
-    step = job.step(name)
-    if step.state == outcome and step.errors == errors:
-        return job
-    if job.done or step.state in TERMINAL_STEP:
-        raise _refuse(job, f"finish step '{name}' ({step.state})")
-    job = start_job(job, now)
-    finished = step.model_copy(
-        update={
-            "state": outcome,
-            "started_at": step.started_at or now,
-            "ended_at": now,
-            "errors": errors,
-        }
-    )
-    return job.model_copy(update={"steps": _replace_step(job, finished)})
+def finish_step(job: Job, name: str, now: datetime, errors: Errors = ()) -> Job:
+    """Step `name` Succeeded, or Failed with `errors` (the job stays InProgress: call fail_job
+    or go on). A replay, once the step has ended, keeps the first outcome; a step finished
+    without a recorded start is recorded with `now` as both times."""
+    errors = _errors(errors)
+    outcome = JobState.FAILED if errors else JobState.SUCCEEDED
+    at = _open_step(job, name)
+    if at is None:
+        if any(s.name == name for s in job.steps):
+            return job  # already ended: a replay
+        if job.finished:
+            raise _refuse(job, f"finish step '{name}'")
+        step = JobStep(name=name, state=outcome, start_time=now, end_time=now, errors=errors)
+        return job.model_copy(update={"state": _running(job), "steps": (*job.steps, step)})
+    ended = job.steps[at].model_copy(update={"state": outcome, "end_time": now, "errors": errors})
+    steps = (*job.steps[:at], ended, *job.steps[at + 1 :])
+    return job.model_copy(update={"state": _running(job), "steps": steps})
 
 
-def _close(job: Job, now: datetime, state: JobState, leftover: StepState, errors) -> Job:
+def _close(job: Job, now: datetime, state: JobState, open_steps: JobState, errors) -> Job:
+    """The job ends `state`; a step still under way ends with it as `open_steps`."""
     steps = tuple(
-        s.model_copy(update={"state": leftover, "ended_at": now if s.started_at else None})
-        if s.state not in TERMINAL_STEP
-        else s
+        s.model_copy(update={"state": open_steps, "end_time": now}) if s.end_time is None else s
         for s in job.steps
     )
     return job.model_copy(
-        update={
-            "state": state,
-            "started_at": job.started_at or now,
-            "ended_at": now,
-            "steps": steps,
-            "errors": (*job.errors, *errors),
-        }
+        update={"state": state, "end_time": now, "steps": steps, "errors": (*job.errors, *errors)}
     )
 
 
 def succeed_job(job: Job, now: datetime) -> Job:
-    """Succeeded; steps not run are Skipped. Refused if a step failed (use fail_job)."""
-    if job.state == JobState.SUCCEEDED:
+    """Succeeded; a step under way ended with it (Succeeded). A finished job does not change.
+    Refused if a step failed (use fail_job)."""
+    if job.finished:
         return job
-    if job.done:
-        raise _refuse(job, "mark it Succeeded")
-    failed = [s.name for s in job.steps if s.state == StepState.FAILED]
+    failed = [s.name for s in job.steps if s.state == JobState.FAILED]
     if failed:
         raise IllegalJobTransition(
             ErrorInfo(
@@ -226,33 +198,21 @@ def succeed_job(job: Job, now: datetime) -> Job:
                 recommendation="Fail the job with the steps' errors.",
             )
         )
-    return _close(job, now, JobState.SUCCEEDED, StepState.SKIPPED, ())
+    return _close(job, now, JobState.SUCCEEDED, JobState.SUCCEEDED, ())
 
 
-def fail_job(job: Job, now: datetime, errors: Iterable[ErrorInfo] = ()) -> Job:
-    """Failed with `errors` (and the failed steps' errors when none are given); a step in
-    progress fails too, steps not started are Skipped."""
-    errors = tuple(errors)
-    if job.state == JobState.FAILED and (not errors or set(errors) <= set(job.errors)):
+def fail_job(job: Job, now: datetime, errors: Errors = ()) -> Job:
+    """Failed with `errors` (the failed steps' errors when none are given); the step under way
+    is the one that failed. A finished job does not change (the first end wins)."""
+    if job.finished:
         return job
-    if job.done:
-        raise _refuse(job, "mark it Failed")
-    if not errors:
-        errors = tuple(e for s in job.steps for e in s.errors)
-    steps = tuple(
-        s.model_copy(update={"state": StepState.FAILED, "ended_at": now})
-        if s.state == StepState.IN_PROGRESS
-        else s
-        for s in job.steps
-    )
-    return _close(
-        job.model_copy(update={"steps": steps}), now, JobState.FAILED, StepState.SKIPPED, errors
-    )
+    errors = _errors(errors) or tuple(e for s in job.steps for e in s.errors)
+    return _close(job, now, JobState.FAILED, JobState.FAILED, errors)
 
 
 def cancel_job(job: Job, now: datetime, reason: ErrorInfo | None = None) -> Job:
-    if job.state == JobState.CANCELLED:
+    """Cancelled; a step under way is Cancelled too. A finished job does not change."""
+    if job.finished:
         return job
-    if job.done:
-        raise _refuse(job, "cancel it")
-    return _close(job, now, JobState.CANCELLED, StepState.CANCELLED, (reason,) if reason else ())
+    reasons = _errors([reason] if reason else [])
+    return _close(job, now, JobState.CANCELLED, JobState.CANCELLED, reasons)

@@ -10,16 +10,18 @@ import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from readmodels.jobs import Job, create_job, get_job, job_finished, save_job
+from domain.errors import ErrorInfo
+from domain.jobs import Job, fail_job
+from readmodels.jobs import create_job, get_job, save_job
 from readmodels.records import ReplicatedItem
 from readmodels.tables import ConcurrentUpdate, ModelTable
 
 ITEMS = ModelTable("ReplicatedItems", ReplicatedItem)
-LOST_RACE = {
-    "code": "OperationSuperseded",
-    "cause": "Another request started an operation on this VM at the same moment.",
-    "recommendation": "Follow the other request's job; nothing was changed by this one.",
-}
+LOST_RACE = ErrorInfo(
+    code="OperationSuperseded",
+    cause="Another request started an operation on this VM at the same moment.",
+    recommendation="Follow the other request's job; nothing was changed by this one.",
+)
 
 
 def get_item(tenant: str, vm: str) -> ReplicatedItem | None:
@@ -85,7 +87,7 @@ def claim_operation(
             return job, True
         except ConcurrentUpdate:
             # Someone else claimed it first: retire our job, return theirs on the next pass.
-            save_job(job_finished(job, datetime.now(UTC), [LOST_RACE]))
+            save_job(fail_job(job, datetime.now(UTC), [LOST_RACE]))
             continue
     raise ConcurrentUpdate(f"could not claim an operation on {tenant}/{vm}")
 

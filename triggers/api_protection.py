@@ -17,9 +17,9 @@ from contracts.api import (
 from core.http import Conflict, NotFound, page_args, page_body, parse_body, tenant_api
 from core.problem import json_response
 from domain.errors import ErrorInfo
+from domain.jobs import Job
 from domain.replication_state import is_protected, next_status
 from orchestrators.protection import ProtectInput, UnprotectInput
-from readmodels import jobs
 from readmodels.inventory import VMS, get_vm
 from readmodels.items import ITEMS, get_item
 from readmodels.records import VmRecord
@@ -47,7 +47,7 @@ async def present_vm(tenant: str, vm: str) -> VmRecord:
     return record
 
 
-def job_accepted(req: func.HttpRequest, job: jobs.Job, created: bool) -> func.HttpResponse:
+def job_accepted(req: func.HttpRequest, job: Job, created: bool) -> func.HttpResponse:
     base = req.url.split("/api/", 1)[0]
     location = f"{base}/api/tenants/{job.tenant}/jobs/{job.id}"
     body = {**job.wire(), "created": created, "href": location}
@@ -109,7 +109,7 @@ async def begin_protection(
     record: VmRecord,
     request: EnableProtectionRequest,
     started_by: str,
-) -> tuple[jobs.Job, bool]:
+) -> tuple[Job, bool]:
     """Start (or join) the VM's protect operation; refuse if it is protected already."""
     vm = record.vm.id
     item = await asyncio.to_thread(get_item, tenant, vm)

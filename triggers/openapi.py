@@ -19,7 +19,7 @@ from contracts.api import (
 )
 from contracts.openapi import Route, document
 from core.problem import json_response
-from readmodels.jobs import Job
+from domain.jobs import Job
 from readmodels.records import HealthView, RecoveryPoint, ReplicatedItem, VmRecord
 
 bp = func.Blueprint()

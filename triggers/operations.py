@@ -14,6 +14,7 @@ import azure.durable_functions as df
 
 from core.http import Conflict
 from domain.errors import ErrorInfo
+from domain.jobs import Job, fail_job
 from readmodels import jobs
 from readmodels.items import claim_operation, release_operation
 
@@ -29,7 +30,7 @@ async def start_operation(
     job_type: str,
     started_by: str,
     build_input: Any,
-) -> tuple[jobs.Job, bool]:
+) -> tuple[Job, bool]:
     """Claim the VM, create the job and start `orchestrator` with instance id = job id.
 
     `build_input(job_id)` gives the orchestration input. Returns (job, created).
@@ -51,15 +52,15 @@ async def start_operation(
         await client.start_new(orchestrator, job.id, build_input(job.id))
     except Exception as error:
         # Nothing runs for this job: say so on the job and free the VM for a retry.
-        failed = jobs.job_finished(
+        failed = fail_job(
             job,
             datetime.now(UTC),
             [
-                {
-                    "code": "OrchestrationNotStarted",
-                    "cause": f"The orchestration could not be started: {error}",
-                    "recommendation": "Retry the request; check /api/health if it persists.",
-                }
+                ErrorInfo(
+                    code="OrchestrationNotStarted",
+                    cause=f"The orchestration could not be started: {error}",
+                    recommendation="Retry the request; check /api/health if it persists.",
+                )
             ],
         )
         await asyncio.to_thread(jobs.save_job, failed)

@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
+from activities.jobs import record_job_end, record_job_step
+from domain.jobs import fail_job, finish_step, start_step, succeed_job
 from readmodels import jobs
 from readmodels.processed import already_processed, mark_processed
 
@@ -25,10 +27,10 @@ def test_a_job_records_who_started_it_its_steps_and_errors() -> None:
     t = tenant()
     job = jobs.create_job(t, "EnableProtection", "vm1", "agent")
     t0 = datetime.now(UTC)
-    jobs.step_started(job, "Prerequisites check", t0)
-    jobs.step_started(job, "Prerequisites check", t0 + timedelta(seconds=1))  # a replay
-    jobs.step_finished(job, "Prerequisites check", t0 + timedelta(seconds=2), [RULE])
-    jobs.save_job(jobs.job_finished(job, t0 + timedelta(seconds=3), [RULE]))
+    job = start_step(job, "Prerequisites check", t0)
+    job = start_step(job, "Prerequisites check", t0 + timedelta(seconds=1))  # a replay
+    job = finish_step(job, "Prerequisites check", t0 + timedelta(seconds=2), [RULE])
+    jobs.save_job(fail_job(job, t0 + timedelta(seconds=3), [RULE]))
 
     stored = jobs.get_job(t, job.id)
     assert stored is not None
@@ -48,11 +50,12 @@ def test_a_job_records_who_started_it_its_steps_and_errors() -> None:
 def test_finishing_a_job_closes_its_open_steps_and_a_finished_job_stays_finished() -> None:
     job = jobs.create_job(tenant(), "DisableProtection", "vm1", "api")
     now = datetime.now(UTC)
-    jobs.step_started(job, "Stop replication", now)
-    jobs.job_finished(job, now, [RULE])
+    job = fail_job(start_step(job, "Stop replication", now), now, [RULE])
     assert (job.state, job.steps[0].state, job.steps[0].end_time) == ("Failed", "Failed", now)
-    jobs.job_finished(job, now + timedelta(seconds=5))  # a late success does not undo it
-    assert job.state == "Failed" and job.errors == [RULE]
+    jobs.save_job(job)
+    jobs.save_job(succeed_job(job, now + timedelta(seconds=5)))  # a late success: no change
+    stored = jobs.get_job(job.tenant, job.id)
+    assert stored == job and stored.wire()["errors"] == [RULE]
 
 
 def test_only_api_agent_or_alert_start_jobs() -> None:
@@ -76,3 +79,31 @@ def test_an_applied_event_is_remembered_per_tenant() -> None:
     mark_processed(t, "event-1", "vm.changed", datetime.now(UTC))  # a redelivery: no error
     assert already_processed(t, "event-1")
     assert not already_processed(other, "event-1")
+
+
+def record(activity, **payload) -> None:
+    """Call the activity's own function, as the Functions host would."""
+    activity._function.get_user_function()(payload)
+
+
+def test_the_job_activities_are_safe_to_retry_and_replay() -> None:
+    job = jobs.create_job(tenant(), "EnableProtection", "vm1", "api")
+    ids = {"tenant": job.tenant, "job_id": job.id}
+    record(record_job_step, **ids, step="Prerequisites check")
+    record(record_job_step, **ids, step="Prerequisites check")  # a retried start
+    record(record_job_step, **ids, step="Prerequisites check", finished=True, errors=[RULE])
+    record(record_job_step, **ids, step="Prerequisites check", finished=True)  # a late replay
+    record(record_job_step, **ids, step="Enable protection")
+    record(record_job_end, **ids, errors=[RULE])
+    ended = jobs.get_job(job.tenant, job.id)
+    record(record_job_end, **ids)  # a late success does not undo the failure
+    record(record_job_step, **ids, step="Start initial replication")  # nor a late step
+    stored = jobs.get_job(job.tenant, job.id)
+    assert stored == ended
+    wire = stored.wire()
+    assert (wire["state"], wire["errors"]) == ("Failed", [RULE])
+    assert [(s["name"], s["state"], s["errors"]) for s in wire["steps"]] == [
+        ("Prerequisites check", "Failed", [RULE]),
+        ("Enable protection", "Failed", []),  # the step under way when the job failed
+    ]
+    assert all(s["endTime"] for s in wire["steps"])

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from contracts.inventory import InventoryVm, VmmCloudRef
+from domain.jobs import succeed_job
 from readmodels import jobs
 from readmodels.inventory import VMS, apply_snapshot, get_vm
 from readmodels.items import claim_operation, get_item, release_operation
@@ -41,7 +42,7 @@ def test_a_finished_job_frees_the_vm_for_the_next_operation() -> None:
     t = tenant()
     first, created = claim_operation(t, "vm1", "vm1", "site", "Enable", "api")
     assert created
-    jobs.save_job(jobs.job_finished(first, datetime.now(UTC)))
+    jobs.save_job(succeed_job(first, datetime.now(UTC)))
     release_operation(t, "vm1", first.id)
     second, created = claim_operation(t, "vm1", "vm1", "site", "Disable", "api")
     assert created and second.id != first.id
