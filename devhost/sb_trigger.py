@@ -159,6 +159,7 @@ class ServiceBusTriggerRunner:
         # worker with nothing to do holds one pending accept instead of reconnecting often.
         self.accept_wait_seconds = try_timeout_seconds
         self._tasks: list[asyncio.Task] = []
+        self._closing: set[asyncio.Task] = set()
         self._stopping = asyncio.Event()
 
     async def start(self) -> None:
@@ -169,6 +170,10 @@ class ServiceBusTriggerRunner:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        # Receivers the workers let go of while stopping are closing still: wait for them.
+        for task in list(self._closing):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
@@ -189,28 +194,52 @@ class ServiceBusTriggerRunner:
         client = ServiceBusClient.from_connection_string(
             self.connection_string, ssl_context=_ssl_context()
         )
-        while not self._stopping.is_set():
-            try:
-                async with (
-                    self._receiver(client) as receiver,
-                    AutoLockRenewer(
-                        max_lock_renewal_duration=self.max_lock_renewal_seconds
-                    ) as renewer,
-                ):
+        # One lock renewer for the worker's life: it renews each session (or message) it is
+        # given until that receiver closes, and closing it waits for its 1 s renew tick.
+        renewer = AutoLockRenewer(max_lock_renewal_duration=self.max_lock_renewal_seconds)
+        try:
+            while not self._stopping.is_set():
+                receiver = self._receiver(client)
+                try:
+                    await receiver.__aenter__()
+                except asyncio.CancelledError:
+                    self._close_later(receiver)  # stopping while it opened
+                    raise
+                except OperationTimeoutError:
+                    continue  # no session available within tryTimeout
+                except (ServiceBusError, OSError) as error:
+                    log.warning("receiver %d: %s; reconnecting in %.0fs", number, error, backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 30)
+                    continue
+                try:
                     backoff = 1.0
                     if self.sessions:
                         renewer.register(receiver, receiver.session)
                     await self._drain(receiver, renewer)
-            except asyncio.CancelledError:
-                with contextlib.suppress(Exception):
-                    await client.close()
-                raise
-            except OperationTimeoutError:
-                continue  # no session available within tryTimeout
-            except (ServiceBusError, OSError) as error:
-                log.warning("receiver %d: %s; reconnecting in %.0fs", number, error, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30)
+                except (ServiceBusError, OSError) as error:
+                    log.warning("receiver %d: %s; reconnecting", number, error)
+                finally:
+                    self._close_later(receiver)
+        finally:
+            with contextlib.suppress(Exception):
+                await renewer.close()
+            with contextlib.suppress(Exception):
+                await client.close()
+
+    def _close_later(self, receiver: Any) -> None:
+        """Close a receiver without waiting for it. The detach that releases the session (and
+        its messages' locks) is the close's first frame; what follows is the SDK waiting up
+        to a second for its keep-alive loop to notice. The worker meanwhile accepts the next
+        session, as the host's session processor does."""
+
+        async def close() -> None:
+            with contextlib.suppress(Exception):  # a broken link is closed all the same
+                await receiver.__aexit__(None, None, None)
+
+        task = asyncio.create_task(close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def _drain(self, receiver: Any, renewer: AutoLockRenewer) -> None:
         while not self._stopping.is_set():
