@@ -289,10 +289,13 @@ def report(args: argparse.Namespace, agent: InstantAgent, rows: dict[str, float]
             if answered and written:
                 cycle_times.append(max(0.0, written - answered))
     median_cycle = statistics.median(cycle_times) if cycle_times else float("nan")
-    sb = json.loads(Path(args.host_json).read_text())["extensions"]["serviceBus"]
+    extensions = json.loads(Path(args.host_json).read_text())["extensions"]
+    sb, durable = extensions["serviceBus"], extensions.get("durableTask", {})
     return {
         "vms": args.vms,
         "max_concurrent_sessions": sb.get("maxConcurrentSessions", 8),
+        "session_idle_timeout": sb.get("sessionIdleTimeout"),
+        "max_concurrent_activity_functions": durable.get("maxConcurrentActivityFunctions", 16),
         "interval_seconds": INTERVAL,
         "window_seconds": round(t1 - t0, 1),
         "initial_replication_all_protected_seconds": round(protected_after, 1),
@@ -310,6 +313,8 @@ def report(args: argparse.Namespace, agent: InstantAgent, rows: dict[str, float]
         "ratio_cycle_time_to_baseline": round(median_cycle / base, 2) if base else None,
         "process_cpu_ms_per_cycle": round(cpu / cycles * 1000, 1) if cycles else None,
         "cpu_cores_busy": round(cpu / (t1 - t0), 2),
+        # The machine is shared: figures only compare at a similar load.
+        "load_average_1m_at_end": os.getloadavg()[0],
     }
 
 
