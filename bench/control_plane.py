@@ -24,7 +24,6 @@ broker work a cycle cannot avoid. Ratios: kept VMs to the 500 target, time per c
 from __future__ import annotations
 
 import argparse
-import hashlib
 import itertools
 import json
 import logging
@@ -200,6 +199,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     from core.clients import reset_cache
     from devhost.azurite import Azurite
     from devhost.functions import load_app
+    from devhost.init_settings import embedded_settings
     from devhost.servicebus import Broker
     from devhost.servicebus.entities import Entity, load_entities
     from devhost.webhost import DevHost, running
@@ -215,15 +215,13 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         Broker(port=0, data_dir=work / "servicebus", entities=entities) as broker,
     ):
         key = secrets.token_urlsafe(16)
-        os.environ.update({
-            "DEVHOST_MASTER_KEY": master, "DEVHOST_HOST_KEYS": f"{TENANT}={key}",
-            "TENANT_KEY_HASHES": json.dumps({TENANT: [hashlib.sha256(key.encode()).hexdigest()]}),
-            "ReadModelStorage": azurite.connection_string,
-            "ReplicaStorage": azurite.connection_string,
-            "AzureWebJobsStorage": azurite.connection_string,
-            "ServiceBusConnection": broker.connection_string,
-            "REPLICATION_STALL_SECONDS": "120", "AGENT_HEARTBEAT_TIMEOUT_SECONDS": "3600",
-        })  # fmt: skip
+        os.environ.update(
+            embedded_settings(
+                azurite.connection_string, broker.connection_string, {TENANT: key}, master
+            ),
+            REPLICATION_STALL_SECONDS="120",
+            AGENT_HEARTBEAT_TIMEOUT_SECONDS="3600",
+        )
         reset_cache()
         log("baseline: the activities of a cycle called directly")
         base = baseline(20)

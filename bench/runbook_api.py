@@ -17,7 +17,6 @@ Azurite runs beside it. Measured, each against a baseline taken in the same run:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import os
@@ -210,6 +209,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     from core.clients import reset_cache
     from devhost.azurite import Azurite
     from devhost.functions import load_app
+    from devhost.init_settings import embedded_settings
     from devhost.servicebus import Broker
     from devhost.webhost import DevHost, running
 
@@ -221,14 +221,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         Broker(port=0, data_dir=work / "servicebus") as broker,
     ):
         key = secrets.token_urlsafe(16)
-        os.environ.update({
-            "DEVHOST_MASTER_KEY": secrets.token_urlsafe(16), "DEVHOST_HOST_KEYS": f"{TENANT}={key}",
-            "TENANT_KEY_HASHES": json.dumps({TENANT: [hashlib.sha256(key.encode()).hexdigest()]}),
-            "ReadModelStorage": azurite.connection_string,
-            "ReplicaStorage": azurite.connection_string,
-            "AzureWebJobsStorage": azurite.connection_string,
-            "ServiceBusConnection": broker.connection_string,
-        })  # fmt: skip
+        os.environ.update(
+            embedded_settings(azurite.connection_string, broker.connection_string, {TENANT: key})
+        )
         reset_cache()
         log(f"baseline: {len(vms)} raw upserts")
         raw_upserts = inventory_baseline(vms)

@@ -12,7 +12,6 @@ The demo prints what happened, like ASR's portal pages, and stops everything it 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
@@ -184,6 +183,7 @@ def main() -> int:
     from core.clients import reset_cache
     from devhost.azurite import Azurite
     from devhost.functions import load_app
+    from devhost.init_settings import embedded_settings
     from devhost.servicebus import Broker
     from devhost.webhost import DevHost, running
 
@@ -196,15 +196,9 @@ def main() -> int:
     ):
         print(f"demo: Azurite on 127.0.0.1:{azurite.blob_port}, Service Bus on "
               f"127.0.0.1:{broker.port}")  # fmt: skip
-        os.environ.update({
-            "DEVHOST_MASTER_KEY": secrets.token_urlsafe(24),
-            "DEVHOST_HOST_KEYS": f"{TENANT}={key}",
-            "TENANT_KEY_HASHES": json.dumps({TENANT: [hashlib.sha256(key.encode()).hexdigest()]}),
-            "ReadModelStorage": azurite.connection_string,
-            "ReplicaStorage": azurite.connection_string,
-            "AzureWebJobsStorage": azurite.connection_string,
-            "ServiceBusConnection": broker.connection_string,
-        })  # fmt: skip
+        os.environ.update(
+            embedded_settings(azurite.connection_string, broker.connection_string, {TENANT: key})
+        )
         reset_cache()
         host = DevHost(load_app("function_app", ROOT), port=0, data_dir=work / "devhost",
                        host_json=ROOT / "host.json")  # fmt: skip

@@ -13,16 +13,44 @@ import sys
 from pathlib import Path
 
 
+def key_settings(tenant_keys: dict[str, str], master_key: str | None = None) -> dict[str, str]:
+    """devhost's keys and the app's TENANT_KEY_HASHES for these tenants' keys.
+
+    One place builds them, so the demo, the benchmarks, the tests and `make up` cannot drift
+    apart; only the SHA-256 of a tenant key is ever stored in the app's settings."""
+    return {
+        "DEVHOST_MASTER_KEY": master_key or secrets.token_urlsafe(32),
+        "DEVHOST_HOST_KEYS": ",".join(f"{tenant}={key}" for tenant, key in tenant_keys.items()),
+        "TENANT_KEY_HASHES": json.dumps(
+            {
+                tenant: [hashlib.sha256(key.encode()).hexdigest()]
+                for tenant, key in tenant_keys.items()
+            }
+        ),
+    }
+
+
+def embedded_settings(
+    storage: str, servicebus: str, tenant_keys: dict[str, str], master_key: str | None = None
+) -> dict[str, str]:
+    """Everything the app needs to run on the embedded default: every storage connection on
+    one Azurite, Service Bus on the local broker, and the keys."""
+    return {
+        "ReadModelStorage": storage,
+        "ReplicaStorage": storage,
+        "AzureWebJobsStorage": storage,
+        "ServiceBusConnection": servicebus,
+        **key_settings(tenant_keys, master_key),
+    }
+
+
 def create(sample: Path, target: Path, tenant: str = "contoso") -> str | None:
     """Write `target` unless it exists; return the tenant key when one was made."""
     if target.exists():
         return None
     settings = json.loads(sample.read_text())
     key = secrets.token_urlsafe(32)
-    values = settings["Values"]
-    values["DEVHOST_MASTER_KEY"] = secrets.token_urlsafe(32)
-    values["DEVHOST_HOST_KEYS"] = f"{tenant}={key}"
-    values["TENANT_KEY_HASHES"] = json.dumps({tenant: [hashlib.sha256(key.encode()).hexdigest()]})
+    settings["Values"].update(key_settings({tenant: key}))
     target.write_text(json.dumps(settings, indent=2) + "\n")
     return key
 

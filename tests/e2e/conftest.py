@@ -4,7 +4,6 @@ the unchanged function_app.py, and HTTP and the Service Bus SDK from the outside
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import time
@@ -22,6 +21,7 @@ from azure.servicebus import ServiceBusClient, ServiceBusMessage
 from core.clients import reset_cache
 from devhost.azurite import Azurite
 from devhost.functions import load_app
+from devhost.init_settings import embedded_settings
 from devhost.servicebus import Broker
 from devhost.servicebus.entities import Entity, load_entities
 from devhost.webhost import DevHost, running
@@ -159,15 +159,7 @@ def control_plane(
         )
     with Broker(port=0, data_dir=data / "servicebus", entities=entities) as broker:
         settings = {
-            "DEVHOST_MASTER_KEY": "master-" + uuid.uuid4().hex,
-            "DEVHOST_HOST_KEYS": ",".join(f"{t}={k}" for t, k in KEYS.items()),
-            "TENANT_KEY_HASHES": json.dumps(
-                {t: [hashlib.sha256(k.encode()).hexdigest()] for t, k in KEYS.items()}
-            ),
-            "ReadModelStorage": azurite.connection_string,
-            "ReplicaStorage": azurite.connection_string,
-            "AzureWebJobsStorage": azurite.connection_string,
-            "ServiceBusConnection": broker.connection_string,
+            **embedded_settings(azurite.connection_string, broker.connection_string, KEYS),
             "PREREQUISITE_PROFILE": "asr-2026",
             "TENANT_PREREQUISITE_PROFILES": json.dumps({"legacy": "asr-2014"}),
             "REPLICATION_STALL_SECONDS": "30",
