@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,29 @@ class ChainedImage(DiskImage):
     def read(self, offset: int, length: int) -> bytes:
         check_read_range(offset, length, self.virtual_size)
         return read_via_scratch(self.read_into, offset, length)
+
+    def read_sector_runs(
+        self,
+        runs: Iterable[tuple[bool, int, int]],
+        first_sector: int,
+        sector: int,
+        in_block: int,
+        data_at: int,
+        block_start: int,
+        dst: memoryview,
+    ) -> None:
+        """Fill `dst` (bytes `in_block`.. of a block) run by run of a differencing block's
+        sector bitmap: a present run from this file at `data_at`, the rest from the parent at
+        `block_start`. VHD and VHDX differ only in how they find and order the bits."""
+        end = in_block + len(dst)
+        for present, s0, run in runs:
+            a = max((first_sector + s0) * sector, in_block)
+            b = min((first_sector + s0 + run) * sector, end)
+            piece = dst[a - in_block : b - in_block]
+            if present:
+                self._file.read_into(data_at + a, piece)
+            else:
+                self.read_parent(block_start + a, piece)
 
     def read_parent(self, pos: int, dst: memoryview) -> None:
         """The parent's bytes at `pos`; zeros past its end (a child may outgrow its parent)."""

@@ -154,14 +154,10 @@ class VhdDisk(ChainedImage):
         count = (in_block + n - 1) // SECTOR - first + 1
         bitmap = self._file.pread(bitmap_at + first // 8, (first + count - 1) // 8 - first // 8 + 1)
         assert self.header is not None
-        for present, s0, run in msb_bit_runs(bitmap, first % 8, count):
-            a = max((first + s0) * SECTOR, in_block)
-            b = min((first + s0 + run) * SECTOR, in_block + n)
-            piece = dst[a - in_block : b - in_block]
-            if present:
-                self._file.read_into(data_at + a, piece)
-            else:
-                self.read_parent(block * self.header.block_size + a, piece)
+        runs = msb_bit_runs(bitmap, first % 8, count)
+        self.read_sector_runs(
+            runs, first, SECTOR, in_block, data_at, block * self.header.block_size, dst
+        )
 
 
 # -------------------------------------------------------------------- validation steps

@@ -171,14 +171,10 @@ class VhdxDisk(ChainedImage):
         bitmap, first_bit = self._bitmap(block, in_block, n)
         first_sector = in_block // ss
         count = (in_block + n - 1) // ss - first_sector + 1
-        for present, s0, run in bit_runs(bitmap, first_bit, count):
-            a = max((first_sector + s0) * ss, in_block)
-            b = min((first_sector + s0 + run) * ss, in_block + n)
-            piece = dst[a - in_block : b - in_block]
-            if present:
-                self._file.read_into(file_offset + a, piece)
-            else:
-                self.read_parent(block * self.block_size + a, piece)
+        runs = bit_runs(bitmap, first_bit, count)
+        self.read_sector_runs(
+            runs, first_sector, ss, in_block, file_offset, block * self.block_size, dst
+        )
 
 
 # -------------------------------------------------------------------- validation steps
