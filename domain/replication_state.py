@@ -252,3 +252,21 @@ def is_protected(status: str) -> bool:
         S.PROTECTION_PENDING,
         S.DISABLING_PROTECTION,
     )
+
+
+# Before the first recovery point. A replication instance runs through these while initial
+# replication goes on; once it has ended here, initial replication failed (or its instance
+# died) and nothing will move the VM on by itself.
+_AWAITING_FIRST_POINT = frozenset(
+    {S.WAITING_FOR_INITIAL_REPLICATION, S.INITIAL_REPLICATION_IN_PROGRESS}
+)
+
+
+def may_enable_again(status: str, replication_running: bool) -> bool:
+    """Whether enabling protection on a protected VM restarts its initial replication.
+
+    Only when the VM has no recovery point yet and its replication instance no longer runs:
+    that is how an operator retries a failed initial replication (ASR's "re-run enable").
+    While the instance runs, enabling again would race it; once the VM has a point, its
+    target or policy change only by disabling and enabling anew."""
+    return not replication_running and ReplicationStatus(status) in _AWAITING_FIRST_POINT
