@@ -8,6 +8,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from activities.protection import evaluate_prerequisites
+from activities.replication import RUNNING, replication_instance
 from contracts.api import (
     DisableProtectionRequest,
     EnableProtectionRequest,
@@ -18,7 +19,7 @@ from core.http import Conflict, NotFound, page_args, page_body, parse_body, tena
 from core.problem import json_response
 from domain.errors import ErrorInfo
 from domain.jobs import Job
-from domain.replication_state import is_protected, next_status
+from domain.replication_state import is_protected, may_enable_again, next_status
 from orchestrators.protection import ProtectInput, UnprotectInput
 from readmodels.inventory import VMS, get_vm
 from readmodels.items import ITEMS, get_item
@@ -110,18 +111,16 @@ async def begin_protection(
     request: EnableProtectionRequest,
     started_by: str,
 ) -> tuple[Job, bool]:
-    """Start (or join) the VM's protect operation; refuse if it is protected already."""
+    """Start (or join) the VM's protect operation; refuse if it is protected already.
+
+    A VM whose initial replication failed is protected but stuck: enabling it again runs the
+    protect operation anew, which starts a fresh initial replication (the retry route)."""
     vm = record.vm.id
     item = await asyncio.to_thread(get_item, tenant, vm)
     if item and not item.active_job_id and is_protected(item.status):
-        raise Conflict(
-            ErrorInfo(
-                code="AlreadyProtected",
-                cause=f"VM '{vm}' is already protected (status {item.status}).",
-                recommendation="Nothing to do; to change its target or policy, disable "
-                "protection and enable it again.",
-            )
-        )
+        running = await replication_running(client, tenant, vm)
+        if not may_enable_again(item.status, running):
+            raise already_protected(vm, item.status)
     return await start_operation(
         client,
         orchestrator="protect_vm",
@@ -134,6 +133,23 @@ async def begin_protection(
         build_input=lambda job_id: ProtectInput(
             tenant=tenant, vm=vm, job_id=job_id, request=request, started_by=started_by
         ).model_dump(mode="json"),
+    )
+
+
+async def replication_running(client: df.DurableOrchestrationClient, tenant: str, vm: str) -> bool:
+    """Whether the VM's replication instance still runs (and may yet finish by itself)."""
+    status = await client.get_status(replication_instance(tenant, vm))
+    return bool(status and status.runtime_status in RUNNING)
+
+
+def already_protected(vm: str, status: str) -> Conflict:
+    return Conflict(
+        ErrorInfo(
+            code="AlreadyProtected",
+            cause=f"VM '{vm}' is already protected (status {status}).",
+            recommendation="Nothing to do; to change its target or policy, disable "
+            "protection and enable it again.",
+        )
     )
 
 
