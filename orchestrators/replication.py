@@ -41,16 +41,22 @@ TRANSIENT = df.RetryOptions(first_retry_interval_in_milliseconds=2_000, max_numb
 VERIFY = df.RetryOptions(first_retry_interval_in_milliseconds=3_000, max_number_of_attempts=3)
 
 Outcome = ReplicationCompleted | ReplicationFailed | None
+ENABLE = "POST /api/tenants/{tenant}/vms/{vm}/protection"
+# A failure ends initial replication but not the delta loop; one text serves both.
+RETRY = (
+    f"A failed initial replication is retried by enabling protection again ({ENABLE}); "
+    "a failed delta sync, by the next cycle."
+)
 DISABLED = {
     "code": "ProtectionDisabled",
     "cause": "Protection was disabled before initial replication finished.",
-    "recommendation": "Enable protection again to replicate the VM.",
+    "recommendation": f"Enable protection again ({ENABLE}) to replicate the VM.",
 }
 NOT_RESPONDING = {
     "code": "AgentNotResponding",
     "cause": "The agent did not finish the replication command after every retry.",
     "recommendation": "Check that the agent service runs on the VMM server and can reach "
-    "Service Bus and Azure Storage; the next cycle asks again.",
+    f"Service Bus and Azure Storage. {RETRY}",
 }
 
 
@@ -205,7 +211,7 @@ def run_command(
 def failure_error(outcome: Outcome | str) -> dict:
     if isinstance(outcome, ReplicationFailed):
         return {"code": outcome.code, "cause": outcome.cause,
-                "recommendation": outcome.recommendation}  # fmt: skip
+                "recommendation": f"{outcome.recommendation} {RETRY}"}  # fmt: skip
     return dict(NOT_RESPONDING)
 
 
@@ -214,8 +220,8 @@ def verification_error(error: Exception) -> dict:
     return {
         "code": "ReplicaVerificationFailed",
         "cause": f"The replica does not match what the agent reported: {cause}",
-        "recommendation": "The next cycle sends the data again; if this repeats, check the "
-        "agent's disk reader and that nothing else writes to the replica container.",
+        "recommendation": "If this repeats, check the agent's disk reader and that nothing "
+        f"else writes to the replica container. {RETRY}",
     }
 
 
