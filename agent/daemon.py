@@ -11,6 +11,10 @@ against Service Bus in Azure and devhost's local broker:
 It keeps working across restarts of either side: commands are journalled (a duplicate runs
 once, an unfinished one resumes at start), outcome events wait in an outbox until Service Bus
 takes them, and a lost connection is re-opened with backoff.
+
+A sync that asks for an app-consistent point freezes the VM through the operator's quiesce
+hook (AGENT_QUIESCE_HOOK, see agent/quiesce.py); without one the point is crash-consistent and
+its completion event says why (`consistencyNote`).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from typing import Any
 from agent.daemon_bus import Backoff, Outbox, connect, volatile_key
 from agent.daemon_journal import CommandJournal, Entry
 from agent.daemon_work import Settings, run_command
+from agent.quiesce import DEFAULT_TIMEOUT_SECONDS, Hook, hook_problem, parse_hook
 
 log = logging.getLogger("agent.daemon")
 COMMANDS_TOPIC = "agent-commands"
@@ -86,6 +91,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=2.0,
         help="at most one progress event per VM this often (default 2)",
     )
+    p.add_argument(
+        "--quiesce-hook",
+        default=os.environ.get("AGENT_QUIESCE_HOOK"),
+        help="executable (or command line) that freezes a VM for app-consistent points, e.g. "
+        "a Hyper-V production checkpoint script; see docs/agent.md (env AGENT_QUIESCE_HOOK)",
+    )
+    p.add_argument(
+        "--quiesce-timeout",
+        type=float,
+        default=float(os.environ.get("AGENT_QUIESCE_TIMEOUT_SECONDS") or DEFAULT_TIMEOUT_SECONDS),
+        help="seconds a freeze or thaw may take before it is stopped (default 120; "
+        "env AGENT_QUIESCE_TIMEOUT_SECONDS)",
+    )
     p.add_argument("--log-level", default="INFO")
     args = p.parse_args(argv)  # fmt: skip
     if not args.connection and not args.namespace:
@@ -93,7 +111,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                 "--connection), or AGENT_SERVICEBUS_NAMESPACE for Entra ID.")  # fmt: skip
     if args.workers < 1 or args.heartbeat_seconds <= 0 or args.progress_seconds < 0:
         p.error("--workers must be ≥ 1 and --heartbeat-seconds > 0.")
+    if args.quiesce_timeout <= 0:
+        p.error("--quiesce-timeout must be > 0 seconds.")
+    args.quiesce_argv = parse_hook(args.quiesce_hook) if args.quiesce_hook else None
+    if args.quiesce_argv is not None and (problem := hook_problem(args.quiesce_argv)):
+        p.error(f"{problem} Fix: set AGENT_QUIESCE_HOOK (or --quiesce-hook) to the hook's "
+                "path, or unset it for crash-consistent points only.")  # fmt: skip
     return args
+
+
+def quiesce_hook(args: argparse.Namespace) -> Hook | None:
+    """The operator's quiesce hook, or None: then every point is crash-consistent."""
+    if args.quiesce_argv is None:
+        return None
+    return Hook(args.quiesce_argv, args.quiesce_timeout, args.state_dir)
 
 
 class Daemon:
@@ -103,7 +134,8 @@ class Daemon:
         self.journal = CommandJournal(args.state_dir)
         self.outbox = Outbox(args.state_dir, self._client, self.stop)
         self.settings = Settings(args.state_dir, concurrency=args.concurrency,
-                                 bandwidth_bytes_per_s=args.bandwidth)  # fmt: skip
+                                 bandwidth_bytes_per_s=args.bandwidth,
+                                 quiesce_hook=quiesce_hook(args))  # fmt: skip
         self.pool = ThreadPoolExecutor(max_workers=args.workers, thread_name_prefix="cmd")
         self.running: dict[str, threading.Event] = {}  # command id -> its cancel flag
         self.vm_locks: dict[str, threading.Lock] = {}
@@ -120,6 +152,8 @@ class Daemon:
         self.outbox.thread.start()
         threading.Thread(target=self._heartbeats, name="heartbeat", daemon=True).start()
         self.journal.forget_old()
+        if self.settings.quiesce_hook is not None:  # before anything reads: merge stale freezes
+            self.settings.quiesce_hook.thaw_leftovers()
         for command in self.journal.open_commands():  # resume what a restart interrupted
             log.info(
                 "resuming command %s (%s of %s)", command["id"], command["type"], command["vm"]

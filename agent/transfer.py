@@ -50,13 +50,16 @@ def replicate(
     cancel: threading.Event | None = None,
     resync: bool = False,
     restart: bool = False,
+    tracked_as: str | Path | None = None,
 ) -> TransferResult:
     """Initial replication (resumable), or with `resync` a full compare against the blob.
 
     `restart` forgets a journal whose source changed and starts over (the blob is emptied
-    first). Raises AgentError: SourceChanged, BlobSizeMismatch, Sas*, Cancelled, Disk*...
+    first). `tracked_as`: see `sync`. Raises AgentError: SourceChanged, BlobSizeMismatch, Sas*,
+    Cancelled, Disk*...
     """
-    run = Run(disk_path, sas_url, state_dir, options, on_progress, cancel, need_read=resync)
+    run = Run(disk_path, sas_url, state_dir, options, on_progress, cancel, need_read=resync,
+              tracked_as=tracked_as)  # fmt: skip
     try:
         return full_compare(run) if resync else initial(run, restart)
     finally:
@@ -72,6 +75,7 @@ def sync(
     options: TransferOptions | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     cancel: threading.Event | None = None,
+    tracked_as: str | Path | None = None,
 ) -> TransferResult:
     """One delta cycle. With `rct_ranges` only those ranges are read and sent; without, every
     allocated block is hashed and compared with the last manifest. The manifest is committed
@@ -79,8 +83,12 @@ def sync(
 
     Raises ChangeTrackingLost when there is no complete replica with a valid manifest for this
     disk and blob: the control plane then orders a resync (`replicate --resync`).
+
+    `tracked_as` names the disk whose replica this is when `disk_path` is a frozen copy of it
+    (an app-consistent checkpoint's image): the journal and manifest are the disk's, so the
+    cycle sends only what differs from the last point, whichever file that was read from.
     """
-    run = Run(disk_path, sas_url, state_dir, options, on_progress, cancel)
+    run = Run(disk_path, sas_url, state_dir, options, on_progress, cancel, tracked_as=tracked_as)
     try:
         journal = run.journal
         digests = run.store.load_manifest(journal) if journal and journal.complete else None

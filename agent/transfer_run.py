@@ -131,6 +131,7 @@ class Run:
         cancel: threading.Event | None,
         *,
         need_read: bool = False,
+        tracked_as: str | Path | None = None,
     ) -> None:
         self.options = options or TransferOptions()
         self.options.validate()
@@ -149,7 +150,10 @@ class Run:
             self.size = blob_size(self.disk.virtual_size)
             self.rounded = self.size - FOOTER_SIZE
             self.target.check(self.size)
-            self.store = StateStore(Path(state_dir), self.disk.path, self.target.url)
+            # The replica's state belongs to the disk, not to the file read this time: a frozen
+            # copy of the disk (an app-consistent checkpoint) continues the same manifest.
+            self.tracked = Path(tracked_as) if tracked_as is not None else self.disk.path
+            self.store = StateStore(Path(state_dir), self.tracked, self.target.url)
             self.journal = self.store.load()
             if self.journal is not None and (
                 self.journal.blob_created != self.target.created
@@ -195,7 +199,7 @@ class Run:
     def new_journal(self) -> Journal:
         footer = Footer.new(self.disk.virtual_size)
         return Journal(
-            disk_path=str(self.disk.path),
+            disk_path=str(self.tracked),
             blob_url=self.target.url,
             blob_created=self.target.created,
             blob_size=self.size,

@@ -79,6 +79,9 @@ class ReplicationCompleted(WireModel):
     consistency: Literal["crash", "app"] = "crash"
     taken_at: datetime | None = None
     disks: list[DiskResult] = Field(default_factory=list)
+    # Why the point is not what was asked for (app consistency without a quiesce hook, or a
+    # freeze that failed), or that a thaw failed. Optional: older agents never send it.
+    consistency_note: str | None = Field(default=None, max_length=2000)
 
 
 class ReplicationFailed(WireModel):
