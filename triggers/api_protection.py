@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -20,14 +22,19 @@ from core.problem import json_response
 from domain.errors import ErrorInfo
 from domain.jobs import Job
 from domain.replication_state import is_protected, may_enable_again, next_status
+from orchestrators.inputs import ReplicationInput
 from orchestrators.protection import ProtectInput, UnprotectInput
 from readmodels.inventory import VMS, get_vm
 from readmodels.items import ITEMS, get_item
+from readmodels.jobs import get_job
 from readmodels.records import VmRecord
 from triggers.operations import start_operation
 
 bp = df.Blueprint()
 FUNCTION = func.AuthLevel.FUNCTION
+# How long an enable waits for a replication instance whose initial job has just ended to
+# return (it does within moments; the bound keeps a stuck one from holding the request).
+RETURNING_SECONDS = 10
 
 
 def vm_not_found(tenant: str, vm: str) -> NotFound:
@@ -137,9 +144,33 @@ async def begin_protection(
 
 
 async def replication_running(client: df.DurableOrchestrationClient, tenant: str, vm: str) -> bool:
-    """Whether the VM's replication instance still runs (and may yet finish by itself)."""
-    status = await client.get_status(replication_instance(tenant, vm))
-    return bool(status and status.runtime_status in RUNNING)
+    """Whether the VM's replication instance still runs (and may yet finish by itself).
+
+    An instance whose initial-replication job has ended is only returning: an operator who
+    sees the job Failed and enables again at once is not refused for that moment."""
+    instance = replication_instance(tenant, vm)
+    deadline = asyncio.get_running_loop().time() + RETURNING_SECONDS
+    while True:
+        status = await client.get_status(instance, show_input=True)
+        if not (status and status.runtime_status in RUNNING):
+            return False
+        returning = await asyncio.to_thread(initial_job_ended, tenant, status.input_)
+        if not returning or asyncio.get_running_loop().time() > deadline:
+            return True
+        await asyncio.sleep(0.2)
+
+
+def initial_job_ended(tenant: str, instance_input: Any) -> bool:
+    """Whether this replication instance is in its initial phase and its job has ended."""
+    if isinstance(instance_input, str):
+        instance_input = json.loads(instance_input)
+    if not instance_input:
+        return False
+    state = ReplicationInput.model_validate(instance_input)
+    if state.phase != "initial" or not state.job_id:
+        return False
+    job = get_job(tenant, state.job_id)
+    return job is not None and job.finished
 
 
 def already_protected(vm: str, status: str) -> Conflict:
