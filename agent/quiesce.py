@@ -136,7 +136,7 @@ class Session:
 def frozen_paths(stdout: str, disk_ids: list[str]) -> dict[str, Path]:
     """The freeze answer, checked: every disk named once, each image an existing file."""
     try:
-        named = {d["diskId"]: Path(d["path"]) for d in json.loads(stdout)["disks"]}
+        named = {d["diskId"]: Path(d["path"]) for d in _answer(stdout)["disks"]}
     except (ValueError, KeyError, TypeError) as error:
         raise QuiesceFailed(
             'the quiesce hook\'s freeze printed no {"disks": [{"diskId", "path"}]} JSON on '
@@ -150,6 +150,15 @@ def frozen_paths(stdout: str, disk_ids: list[str]) -> dict[str, Path]:
             raise QuiesceFailed(f"the frozen image of disk {disk_id}, {named[disk_id]}, "
                                 "is not a file the agent can read.")  # fmt: skip
     return {d: named[d] for d in disk_ids}
+
+
+def _answer(stdout: str) -> Any:
+    """The JSON on stdout; if a script logged lines before it, its last line."""
+    try:
+        return json.loads(stdout)
+    except ValueError:
+        lines = [line for line in stdout.splitlines() if line.strip()]
+        return json.loads(lines[-1]) if lines else json.loads(stdout)
 
 
 def run_hook(argv: list[str], stdin: str, timeout: float, cancel: threading.Event | None,

@@ -95,7 +95,7 @@ def sync(
         if journal is None or digests is None:
             raise AgentError(
                 "ChangeTrackingLost",
-                f"no complete replica with a valid manifest is recorded for {run.disk.path} → "
+                f"no complete replica with a valid manifest is recorded for {run.tracked} → "
                 f"{run.target.url} in {state_dir} (state lost, blob re-created, or the initial "
                 "replication never finished).",
                 "Resynchronise: `replicate --resync` (compares with the blob and sends only the "

@@ -38,6 +38,7 @@ freeze)
   cp "{live}" "{dir}/frozen-$3.vhdx"
   # The guest writes on after the checkpoint (on Hyper-V into the .avhdx).
   qemu-io -f vhdx -c "write -P 0x99 40M 1M" "{live}" >/dev/null
+  echo "checkpoint dr-agent-$3 created"  # a log line before the answer, as scripts do
   printf '{{"disks": [{{"diskId": "{disk_id}", "path": "%s"}}]}}\\n' "{dir}/frozen-$3.vhdx"
   ;;
 thaw)

@@ -1,9 +1,13 @@
 """The real agent daemon (`python -m agent.daemon`, a subprocess) with its upload engine against
 devhost + Azurite + the local broker: initial replication and delta cycles end in recovery
-points byte-identical to the disk, and a daemon killed mid-upload resumes when restarted."""
+points byte-identical to the disk, and a daemon killed mid-upload resumes when restarted.
+With a quiesce hook (a shell script standing in for a Hyper-V production checkpoint) the
+policy's app-consistent point holds the frozen image; a failing hook gives a crash-consistent
+point whose completion event says why."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +26,30 @@ from tests.e2e.conftest import ROOT, ControlPlane, wait_until
 from tests.e2e.test_replication import item, make_disk, protect, snapshot_bytes, write
 
 TENANT, SITE = "contoso", "site-daemon"
+
+# freeze copies the live disk to a frozen file, then the guest writes on to the live disk (on
+# Hyper-V into the checkpoint's .avhdx); thaw leaves a marker. Arguments: ACTION VM COMMAND.
+# Only the test's own VM is frozen: VMs of earlier tests on this site get this daemon's
+# commands too (and fall back to crash-consistent points).
+FREEZING_HOOK = """#!/bin/sh
+cat > /dev/null
+[ "$2" = "{vm}" ] || {{ echo "not the VM under test" >&2; exit 2; }}
+case "$1" in
+freeze)
+  cp "{live}" "{dir}/frozen-$3.vhdx"
+  qemu-io -f vhdx -c "write -P 0x99 44M 1M" "{live}" >/dev/null
+  printf '{{"disks": [{{"diskId": "%s-os", "path": "%s"}}]}}\\n' "$2" "{dir}/frozen-$3.vhdx"
+  ;;
+thaw) touch "{dir}/thawed-$3" ;;
+esac
+"""
+FAILING_HOOK = """#!/bin/sh
+cat > /dev/null
+case "$1" in
+freeze) echo "VSS writer SqlServerWriter is in a failed state" >&2; exit 3 ;;
+thaw) touch "{dir}/thawed-$3" ;;
+esac
+"""
 
 
 class Agent:
@@ -52,6 +81,20 @@ class Agent:
                 self.process.wait(20)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+def quiesce_hook(directory: Path, script: str, vm: str, live: Path) -> Path:
+    directory.mkdir(exist_ok=True)
+    path = directory / "quiesce.sh"
+    path.write_text(script.format(dir=directory, vm=vm, live=live))
+    path.chmod(0o755)
+    return path
+
+
+def outcome_of(agent: Agent, command_id: str) -> dict[str, Any]:
+    """The completion event the daemon sent for a command (kept in its command journal)."""
+    entry = json.loads((agent.state_dir / "daemon" / "commands" / f"{command_id}.json").read_text())
+    return entry["outcome"]["data"]
 
 
 @pytest.fixture
@@ -88,6 +131,9 @@ def test_the_daemon_replicates_then_syncs_into_byte_identical_points(
     )  # fmt: skip
     assert snapshot_bytes(cp, vm, newer[0]) == expected
     assert snapshot_bytes(cp, vm, item(cp, vm)["recoveryPoints"][-1]) == first
+    # The policy asked for app consistency; without a quiesce hook the point is crash and says so.
+    assert newer[0]["consistency"] == "crash"
+    assert "no quiesce hook" in outcome_of(agent, newer[0]["id"])["consistencyNote"]
 
 
 def test_an_agent_killed_mid_upload_resumes_when_restarted(
@@ -133,3 +179,48 @@ def test_the_daemon_keeps_working_across_a_broker_restart(
     )  # fmt: skip
     assert snapshot_bytes(cp, vm, newer[0]) == expected
     assert "reconnecting" in agent.log.read_text()
+
+
+def test_a_quiesce_hook_makes_the_app_consistent_point_from_the_frozen_image(
+    control_plane: ControlPlane, agent: Agent, tmp_path: Path
+) -> None:
+    cp, vm = control_plane, "app-" + uuid.uuid4().hex[:6]
+    disk = make_disk(tmp_path, vm)
+    write(disk, 20, 3, 0x3C)
+    hooks = tmp_path / "hook"
+    agent.start("--quiesce-hook", str(quiesce_hook(hooks, FREEZING_HOOK, vm, disk)))
+    protect(cp, vm, disk, site=SITE)  # policy 30s: an app-consistent point every hour
+    shown = wait_until(lambda: (i := item(cp, vm)).get("status") == "Protected" and i, 90)
+    assert shown["recoveryPoints"][-1]["consistency"] == "crash"  # the initial copy
+    app = wait_until(
+        lambda: [p for p in item(cp, vm)["recoveryPoints"] if p["consistency"] == "app"], 75
+    )
+    frozen = hooks / f"frozen-{app[0]['id']}.vhdx"
+    assert snapshot_bytes(cp, vm, app[0]) == raw_image(frozen, tmp_path)
+    assert raw_image(frozen, tmp_path) != raw_image(disk, tmp_path)  # the guest wrote on
+    assert (hooks / f"thawed-{app[0]['id']}").exists()
+    assert "consistencyNote" not in outcome_of(agent, app[0]["id"])
+
+
+def test_a_failing_quiesce_hook_gives_a_crash_point_that_says_why(
+    control_plane: ControlPlane, agent: Agent, tmp_path: Path
+) -> None:
+    cp, vm = control_plane, "vss-" + uuid.uuid4().hex[:6]
+    disk = make_disk(tmp_path, vm)
+    hooks = tmp_path / "hook"
+    agent.start("--quiesce-hook", str(quiesce_hook(hooks, FAILING_HOOK, vm, disk)))
+    protect(cp, vm, disk, site=SITE)
+    wait_until(lambda: item(cp, vm).get("status") == "Protected", 90)
+    write(disk, 30, 1, 0x5A)
+    written = datetime.now(UTC)
+    expected = raw_image(disk, tmp_path)
+    newer = wait_until(
+        lambda: [p for p in item(cp, vm)["recoveryPoints"]
+                 if datetime.fromisoformat(p["time"]) > written],
+        timeout=75,
+    )  # fmt: skip
+    assert newer[0]["consistency"] == "crash"
+    assert snapshot_bytes(cp, vm, newer[0]) == expected
+    note = outcome_of(agent, newer[0]["id"])["consistencyNote"]
+    assert "freeze exited with 3" in note and "SqlServerWriter" in note, note
+    assert (hooks / f"thawed-{newer[0]['id']}").exists()
