@@ -204,3 +204,21 @@ def test_a_freeze_left_by_a_killed_daemon_is_thawed_at_start(replica: dict, tmp_
     quiesce.thaw_leftovers()  # what the daemon does first when it starts
     assert (tmp_path / "thawed-cmd-1").exists()
     assert not list(quiesce.marker_dir.glob("*"))
+
+
+def test_the_daemon_refuses_to_start_with_a_hook_it_cannot_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent.daemon import parse_args
+
+    monkeypatch.delenv("AGENT_QUIESCE_HOOK", raising=False)  # the setting under test only
+
+    base = ["--site", "s", "--state-dir", str(tmp_path), "--connection", "Endpoint=sb://127.0.0.1/"]
+    script = tmp_path / "quiesce.sh"
+    script.write_text("#!/bin/sh\n")  # not executable yet
+    with pytest.raises(SystemExit):
+        parse_args([*base, "--quiesce-hook", str(script)])
+    assert "is not an executable file" in capsys.readouterr().err
+    script.chmod(0o755)
+    assert parse_args([*base, "--quiesce-hook", str(script)]).quiesce_argv == [str(script)]
+    assert parse_args(base).quiesce_argv is None  # no hook: crash-consistent points only
