@@ -116,7 +116,7 @@ def check_frozen(frozen: dict[str, Path], disks: list[dict[str, Any]]) -> None:
         except AgentError as error:
             raise QuiesceFailed(
                 f"the frozen image of disk {disk['diskId']}, {image}, cannot be read "
-                f"({error.code}: {error.cause})"
+                f"({error.code}: {error.cause})."
             ) from None
         if "blobSize" in disk and size != int(disk["blobSize"]):
             raise QuiesceFailed(

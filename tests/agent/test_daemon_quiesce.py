@@ -138,6 +138,23 @@ def test_with_a_hook_the_point_is_app_consistent_and_holds_the_frozen_image(
     check_replica(replica["blob"], qemu_raw(replica["disk"]), tmp_path)
 
 
+def test_a_failing_thaw_keeps_the_app_point_and_is_reported(
+    replica: dict, qemu_raw: Callable[[Path], bytes], tmp_path: Path
+) -> None:
+    script = WORKING.replace(
+        'touch "{dir}/thawed-$3"', 'echo "merge failed: disk in use" >&2; exit 1'
+    )
+    settings = with_hook(replica, hook(tmp_path, script, replica))
+    cmd = command("sync", replica["disk"], replica["sas"], "app")
+    kind, data = run(cmd, settings)
+    assert kind == "replication.delta.completed", data
+    completed = ReplicationCompleted.model_validate(data)
+    assert completed.consistency == "app"  # the frozen image was read: the point is good
+    note = completed.consistency_note or ""
+    assert note.startswith("Thaw failed") and "merge failed: disk in use" in note, note
+    check_replica(replica["blob"], qemu_raw(tmp_path / f"frozen-{cmd['id']}.vhdx"), tmp_path)
+
+
 def test_a_failing_freeze_gives_a_crash_consistent_point_and_says_why(
     replica: dict, qemu_raw: Callable[[Path], bytes], tmp_path: Path
 ) -> None:
