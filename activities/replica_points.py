@@ -14,7 +14,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from core.clients import blob_service
 from domain import retention
 from domain.model import ReplicationPolicy
-from readmodels.points import delete_point, list_points, save_point
+from readmodels.points import delete_point, save_point
 from readmodels.records import RecoveryPoint, ReplicatedItem
 
 
@@ -23,14 +23,19 @@ class ReplicaInvalid(Exception):
 
 
 def snapshot_point(
-    item: ReplicatedItem, point_id: str, consistency: str, taken_at: datetime
+    item: ReplicatedItem,
+    point_id: str,
+    consistency: str,
+    taken_at: datetime,
+    points: list[RecoveryPoint],
 ) -> RecoveryPoint:
     """Snapshot every disk's blob, tagged with the point id, and record the point.
 
     The agent has finished writing all disks when this runs, so the snapshots hold one
     instant of the VM (crash-consistent, or app-consistent when the agent froze the guest).
-    A rerun reuses snapshots already tagged with this point id instead of taking new ones."""
-    existing = next((p for p in list_points(item.tenant, item.vm) if p.id == point_id), None)
+    A rerun reuses snapshots already tagged with this point id instead of taking new ones.
+    `points` are the VM's recorded points (the caller lists them once for this and pruning)."""
+    existing = next((p for p in points if p.id == point_id), None)
     if existing is not None and set(existing.snapshots) >= {d.disk_id for d in item.replica_disks}:
         return existing
     service = blob_service()
@@ -57,11 +62,10 @@ def snapshot_point(
 
 
 def prune_points(
-    item: ReplicatedItem, policy: ReplicationPolicy, now: datetime
+    item: ReplicatedItem, policy: ReplicationPolicy, now: datetime, points: list[RecoveryPoint]
 ) -> list[RecoveryPoint]:
     """Delete the points retention no longer keeps (snapshots first, oldest first); returns
-    the points that remain."""
-    points = list_points(item.tenant, item.vm)
+    the points that remain. `points` are all the VM's points, the one just taken included."""
     by_id = {p.id: p for p in points}
     rules_view = [
         retention.RecoveryPoint(id=p.id, time=p.time, consistency=p.consistency) for p in points

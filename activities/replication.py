@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import azure.durable_functions as df
-from azure.core.exceptions import ResourceExistsError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from azure.servicebus import ServiceBusMessage
 from pydantic import BaseModel, Field
 
@@ -41,10 +41,12 @@ from domain.model import HealthState
 from domain.prerequisites import health_for as prerequisite_health
 from domain.rpo import assess_health
 from orchestrators.inputs import ReplicationInput
-from readmodels.items import get_item, update_item
+from readmodels.items import get_item, get_item_row, update_item
 from readmodels.jobs import create_job_with_id
+from readmodels.points import list_points
 from readmodels.records import HealthView, ReplicatedItem
 from readmodels.sites import last_heartbeat
+from readmodels.tables import Row
 
 bp = df.Blueprint()
 FOOTER = rules.FOOTER
@@ -92,10 +94,14 @@ class StopInput(VmRef):
 
 
 def _item(ref: VmRef) -> ReplicatedItem:
-    item = get_item(ref.tenant, ref.vm)
-    if item is None:
+    return _item_row(ref).model
+
+
+def _item_row(ref: VmRef) -> Row[ReplicatedItem]:
+    row = get_item_row(ref.tenant, ref.vm)
+    if row is None:
         raise LookupError(f"{ref.tenant}/{ref.vm} has no replicated item")
-    return item
+    return row
 
 
 def policy_of(item: ReplicatedItem):
@@ -174,7 +180,8 @@ def send_agent_command(payload: dict) -> dict:
     The SAS is for that one blob only (sr=b), write-only (read+write for a resync: a full
     compare reads the blob), and short-lived."""
     request = CommandInput.model_validate(payload)
-    item = _item(request)
+    row = _item_row(request)
+    item = row.model
     if item.status in STOPPED:
         return {"sent": False, "status": item.status}
     now = datetime.now(UTC)
@@ -209,7 +216,7 @@ def send_agent_command(payload: dict) -> dict:
         if current.command_id != command.id:
             current.command_id, current.command_sent = command.id, now
 
-    update_item(request.tenant, request.vm, sent)
+    update_item(request.tenant, request.vm, sent, read=row)
     return {"sent": True, "commandId": command.id, "consistency": consistency.value}
 
 
@@ -246,15 +253,31 @@ def _close_sender() -> None:
 
 
 def _verify_disk(container: str, blob_name: str, expected_size: int, result: DiskResult) -> None:
-    """The replica has the right size, a valid VHD footer, and the bytes the agent wrote."""
+    """The replica has the right size, a valid VHD footer, and the bytes the agent wrote.
+
+    One ranged read gives both the footer and the blob's size (from Content-Range)."""
     blob = blob_service().get_blob_client(container, blob_name)
-    size = blob.get_blob_properties().size
-    if size != expected_size or result.blob_size != expected_size:
+    if result.blob_size != expected_size:
         raise ReplicaInvalid(
-            f"disk {result.disk_id}: blob is {size} bytes, agent reported {result.blob_size}, "
+            f"disk {result.disk_id}: agent reported a {result.blob_size}-byte replica, "
             f"expected {expected_size}"
         )
-    footer = blob.download_blob(offset=size - FOOTER, length=FOOTER).readall()
+    total: list[int] = []  # the blob's size, from the ranged read's Content-Range
+    try:
+        footer = blob.download_blob(
+            offset=expected_size - FOOTER,
+            length=FOOTER,
+            raw_response_hook=lambda r: total.append(_content_range_total(r.http_response)),
+        ).readall()
+        size = total[-1]
+    except HttpResponseError as error:
+        if error.status_code != 416:  # 416: the range starts past the end, the blob is short
+            raise
+        footer, size = b"", blob.get_blob_properties().size
+    if size != expected_size:
+        raise ReplicaInvalid(
+            f"disk {result.disk_id}: blob is {size} bytes, expected {expected_size}"
+        )
     if problem := rules.footer_problem(footer, expected_size - FOOTER):
         raise ReplicaInvalid(f"disk {result.disk_id}: {problem}")
     for span, digest in result.checksums.items():
@@ -266,12 +289,18 @@ def _verify_disk(container: str, blob_name: str, expected_size: int, result: Dis
             )
 
 
+def _content_range_total(response: Any) -> int:
+    """The full length in a Content-Range header ("bytes 0-511/4096" -> 4096)."""
+    return int(response.headers["Content-Range"].rsplit("/", 1)[1])
+
+
 @bp.activity_trigger(input_name="payload")
 def record_recovery_point(payload: dict) -> dict:
     """Verify every disk, snapshot them all as one point, prune, and refresh status, RPO and
     health in one write. Idempotent by command id: a rerun finds its point and its status."""
     request = PointInput.model_validate(payload)
-    item = _item(request)
+    row = _item_row(request)
+    item = row.model
     by_disk = {r.disk_id: r for r in request.disks}
     for disk in item.replica_disks:
         if disk.disk_id not in by_disk:
@@ -279,9 +308,11 @@ def record_recovery_point(payload: dict) -> dict:
         expected = rules.replica_blob_size(disk.size)
         _verify_disk(disk.container, disk.blob, expected, by_disk[disk.disk_id])
     now = datetime.now(UTC)
+    points = list_points(request.tenant, request.vm)
     point = snapshot_point(item, request.command_id, request.consistency,
-                           request.taken_at or now)  # fmt: skip
-    remaining = prune_points(item, policy_of(item), now)
+                           request.taken_at or now, points)  # fmt: skip
+    others = [p for p in points if p.id != point.id]
+    remaining = prune_points(item, policy_of(item), now, [point, *others])
 
     def record(current: ReplicatedItem) -> None:
         current.status = rules.next_status(current.status, request.status_event)
@@ -296,7 +327,7 @@ def record_recovery_point(payload: dict) -> dict:
             current.progress.percent = 100.0
         current.health, current.rpo_seconds, current.last_heartbeat = health_of(current, now)
 
-    updated = update_item(request.tenant, request.vm, record)
+    updated = update_item(request.tenant, request.vm, record, read=row)
     return {"point": point.wire(), "status": updated.status, "health": updated.health.state}
 
 

@@ -9,10 +9,15 @@ which one is in use. Clients are cached per process: they hold connection pools.
 from __future__ import annotations
 
 import os
+import urllib.request
 from functools import cache
 
+import requests
+from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from core.settings import setting
 
@@ -42,18 +47,52 @@ def _connection_string(name: str) -> str | None:
     return value or None
 
 
+# Connections kept per storage endpoint: as many as the host runs activities and triggers at
+# once (maxConcurrentActivityFunctions 16, maxConcurrentCalls 16), so none is dropped and
+# reopened under load ("Connection pool is full, discarding connection").
+POOL_SIZE = 32
+
+
+def _transport() -> RequestsTransport:
+    """The HTTP transport of a long-lived storage client.
+
+    requests reads the environment on every request: it looks for ~/.netrc and scans the
+    proxy variables, a file system check or three per call, which a control plane making a
+    dozen storage calls per replication cycle pays thousands of times a minute. The
+    environment of a running host does not change, so it is read once here. When proxy
+    variables are set, requests keeps reading them itself (it alone applies NO_PROXY).
+    A netrc entry is never wanted: storage requests carry their own Authorization header."""
+    session = requests.Session()
+    # Retries are the SDK's policy, not urllib3's (as in azure-core's own transport).
+    no_retries = Retry(total=False, redirect=False, raise_on_status=False)
+    adapter = HTTPAdapter(pool_maxsize=POOL_SIZE, max_retries=no_retries)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    if urllib.request.getproxies():
+        return RequestsTransport(session=session, session_owner=False)
+    session.trust_env = False
+    # The CA bundle requests would have taken from the environment (a private CA, Azurite's
+    # self-signed certificate): the SDK passes `verify` on each request, so it goes here.
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    return RequestsTransport(session=session, session_owner=False, connection_verify=bundle or True)
+
+
 @cache
 def table_service(connection: str = READ_MODELS) -> TableServiceClient:
     if conn := _connection_string(connection):
-        return TableServiceClient.from_connection_string(conn)
-    return TableServiceClient(setting(f"{connection}__tableServiceUri"), credential=_credential())
+        return TableServiceClient.from_connection_string(conn, transport=_transport())
+    return TableServiceClient(
+        setting(f"{connection}__tableServiceUri"), credential=_credential(), transport=_transport()
+    )
 
 
 @cache
 def blob_service(connection: str = REPLICAS) -> BlobServiceClient:
     if conn := _connection_string(connection):
-        return BlobServiceClient.from_connection_string(conn)
-    return BlobServiceClient(setting(f"{connection}__blobServiceUri"), credential=_credential())
+        return BlobServiceClient.from_connection_string(conn, transport=_transport())
+    return BlobServiceClient(
+        setting(f"{connection}__blobServiceUri"), credential=_credential(), transport=_transport()
+    )
 
 
 def servicebus_client(connection: str = SERVICE_BUS):

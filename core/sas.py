@@ -8,15 +8,25 @@ blob.
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
-from azure.storage.blob import BlobSasPermissions, generate_blob_sas
+from azure.storage.blob import (
+    BlobSasPermissions,
+    BlobServiceClient,
+    UserDelegationKey,
+    generate_blob_sas,
+)
 
 from core.clients import blob_service
 from core.settings import int_setting
 
 # Clock skew between the agent, Azure and us: start a little in the past.
 SKEW = timedelta(minutes=5)
+# A user-delegation key signs SAS for hours (Azure allows up to 7 days), not one request each.
+KEY_LIFETIME = timedelta(hours=6)
+_keys: dict[str, UserDelegationKey] = {}  # account URL -> the key signing its SAS now
+_keys_lock = threading.Lock()
 
 
 def blob_sas_url(container: str, blob: str, *, write: bool, read: bool = False) -> str:
@@ -37,7 +47,7 @@ def blob_sas_url(container: str, blob: str, *, write: bool, read: bool = False) 
             protocol="https" if service.url.startswith("https") else "https,http",
         )
     else:
-        delegation_key = service.get_user_delegation_key(now - SKEW, expiry)
+        delegation_key = _delegation_key(service, now, expiry)
         token = generate_blob_sas(
             service.account_name,
             container,
@@ -49,3 +59,19 @@ def blob_sas_url(container: str, blob: str, *, write: bool, read: bool = False) 
             protocol="https",
         )
     return f"{service.get_blob_client(container, blob).url}?{token}"
+
+
+def _delegation_key(
+    service: BlobServiceClient, now: datetime, expiry: datetime
+) -> UserDelegationKey:
+    """A key valid until at least `expiry`, asked for once per KEY_LIFETIME.
+
+    Every replication cycle issues a SAS per disk; fetching a key for each would add a call
+    to the storage account (and its token) to every cycle of every VM. A key only signs, it
+    grants nothing by itself, and each SAS it signs still lives SAS_LIFETIME_MINUTES."""
+    with _keys_lock:
+        key = _keys.get(service.url)
+        if key is None or datetime.fromisoformat(key.signed_expiry) < expiry:
+            lifetime = max(KEY_LIFETIME, expiry - now + timedelta(hours=1))
+            key = _keys[service.url] = service.get_user_delegation_key(now - SKEW, now + lifetime)
+        return key

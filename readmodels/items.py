@@ -14,7 +14,7 @@ from domain.errors import ErrorInfo
 from domain.jobs import Job, fail_job
 from readmodels.jobs import create_job, get_job, save_job
 from readmodels.records import ReplicatedItem
-from readmodels.tables import ConcurrentUpdate, ModelTable
+from readmodels.tables import ConcurrentUpdate, ModelTable, Row
 
 ITEMS = ModelTable("ReplicatedItems", ReplicatedItem)
 LOST_RACE = ErrorInfo(
@@ -34,12 +34,26 @@ def save_item(item: ReplicatedItem) -> None:
     ITEMS.upsert(item.tenant, item.vm, item, Status=item.status)
 
 
+def get_item_row(tenant: str, vm: str) -> Row[ReplicatedItem] | None:
+    """The item with its ETag, for a caller that decides on it and then updates it."""
+    return ITEMS.get(tenant, vm)
+
+
 def update_item(
-    tenant: str, vm: str, change: Callable[[ReplicatedItem], None], attempts: int = 20
+    tenant: str,
+    vm: str,
+    change: Callable[[ReplicatedItem], None],
+    attempts: int = 20,
+    *,
+    read: Row[ReplicatedItem] | None = None,
 ) -> ReplicatedItem:
-    """Read-modify-write with optimistic concurrency (progress and cycles may race)."""
+    """Read-modify-write with optimistic concurrency (progress and cycles may race).
+
+    `read` is a row the caller has just read: the first try changes that one instead of
+    reading again, so a replication cycle's activity reads its item once, not twice. If
+    anything wrote the row meanwhile, its ETag no longer matches and the next try reads it."""
     for _ in range(attempts):
-        row = ITEMS.get(tenant, vm)
+        row, read = read or ITEMS.get(tenant, vm), None
         if row is None:
             raise LookupError(f"no replicated item {tenant}/{vm}")
         change(row.model)

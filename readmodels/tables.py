@@ -13,14 +13,16 @@ from typing import Any, Generic, TypeVar
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import TableClient, UpdateMode
+from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 from pydantic import BaseModel
 
 from core.clients import table_service
 
 M = TypeVar("M", bound=BaseModel)
 BATCH = 100  # operations per entity-group transaction (Azure Table Storage's limit)
-_created: set[tuple[int, str]] = set()
+# (service, table) -> client. The entry holds its service, so a service another test replaced
+# stays alive and its id is never reused by a new one.
+_clients: dict[tuple[int, str], tuple[TableServiceClient, TableClient]] = {}
 
 
 class ConcurrentUpdate(Exception):
@@ -39,13 +41,15 @@ class ModelTable(Generic[M]):
         self.model = model
 
     def client(self) -> TableClient:
+        """The table's client, made (and the table created) once per service client: building
+        a TableClient builds its whole HTTP pipeline, too dear to do on every call."""
         service = table_service()
         key = (id(service), self.name)
-        if key not in _created:
+        if key not in _clients:
             with contextlib.suppress(ResourceExistsError):
                 service.create_table(self.name)
-            _created.add(key)
-        return service.get_table_client(self.name)
+            _clients[key] = (service, service.get_table_client(self.name))
+        return _clients[key][1]
 
     def _entity(self, pk: str, rk: str, model: M, columns: dict[str, Any]) -> dict[str, Any]:
         return {"PartitionKey": pk, "RowKey": rk, "Json": model.model_dump_json(), **columns}

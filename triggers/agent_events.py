@@ -20,6 +20,12 @@ from triggers.event_handlers import HANDLERS
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
+# Events not recorded in ProcessedEvents. Progress is overwritten by later progress. A delta
+# completion, the one event of every cycle, is deduplicated where it is used: the replication
+# orchestration takes only the answer to the command it awaits (by command id), which also
+# catches an agent that sends the same outcome again under a new event id; a row per cycle
+# would cost two storage calls for nothing.
+UNRECORDED = {EventType.REPLICATION_PROGRESS, EventType.REPLICATION_DELTA_COMPLETED}
 
 
 @bp.service_bus_queue_trigger(
@@ -45,12 +51,10 @@ async def agent_event(msg: func.ServiceBusMessage, client: df.DurableOrchestrati
             source="agent-events",
         )
         return
-    if event.type is not EventType.REPLICATION_PROGRESS and await asyncio.to_thread(
-        already_processed, event.tenant, event.id
-    ):
+    recorded = event.type not in UNRECORDED
+    if recorded and await asyncio.to_thread(already_processed, event.tenant, event.id):
         log.info("agent event %s (%s) is a duplicate; ignored", event.id, event.type)
         return
     await HANDLERS[event.type](event, client)
-    if event.type is not EventType.REPLICATION_PROGRESS:
-        # Progress is overwritten by later progress: not worth a row per event.
+    if recorded:
         await asyncio.to_thread(mark_processed, event.tenant, event.id, event.type, event.time)

@@ -153,3 +153,20 @@ def test_a_write_only_sas_cannot_read(identity_storage: Azurite) -> None:
     with pytest.raises(HttpResponseError) as refused:
         blob.download_blob().readall()
     assert refused.value.status_code == 403
+
+
+def test_one_delegation_key_signs_the_sas_of_many_cycles(identity_storage: Azurite) -> None:
+    """Each cycle's SAS is signed by the same key until it nears its end: no key request per
+    SAS. The key outlives every SAS it signs."""
+    container = "replica-key-" + uuid.uuid4().hex[:6]
+    blob_service().create_container(container)
+    first = parse_qs(urlsplit(blob_sas_url(container, "os.vhd", write=True)).query)
+    time.sleep(1.1)  # a key asked for now would start (skt) a second later
+    second = parse_qs(urlsplit(blob_sas_url(container, "data.vhd", write=True)).query)
+    assert (first["skt"], first["ske"]) == (second["skt"], second["ske"])
+    assert first["se"] != second["se"]  # each SAS is still its own, with its own expiry
+
+    def at(value: list[str]) -> datetime:
+        return datetime.fromisoformat(value[0].replace("Z", "+00:00"))
+
+    assert at(second["ske"]) >= at(second["se"]) + timedelta(hours=1)
