@@ -50,6 +50,8 @@ from readmodels.tables import Row
 
 bp = df.Blueprint()
 FOOTER = rules.FOOTER
+# A heartbeat read this recently is fresh enough for health (its timeout is minutes).
+HEARTBEAT_READ_MAX_AGE = 5.0
 STOPPED = ("NotProtected", "DisablingProtection", "FailoverInProgress", "FailedOver",
            "FailoverCommitted")  # fmt: skip
 
@@ -117,7 +119,7 @@ def health_of(
 ) -> tuple[HealthView, float | None, datetime | None]:
     """The item's health from the shared RPO/heartbeat rules, plus a stall (when the upload
     of the current command is being watched) or a failure the agent reported."""
-    heartbeat = last_heartbeat(item.tenant, item.site)
+    heartbeat = last_heartbeat(item.tenant, item.site, max_age=HEARTBEAT_READ_MAX_AGE)
     other: list[tuple[HealthState, ErrorInfo]] = []
     if failure:
         other.append((HealthState.CRITICAL, ErrorInfo(**failure)))

@@ -1,14 +1,15 @@
 """`python -m bench.control_plane [--vms N] [--window S] [--quick]`: how many protected VMs one
 devhost keeps at a 30-second replication interval, and the control plane's time per cycle.
 
-One process runs devhost (the unchanged function_app.py, Durable history in SQLite) and the
-local Service Bus broker; Azurite runs beside it, and so does the simulated agent, in a process
-of its own as the real one runs on the VMM server. N VMs are protected with the 30 s policy
-(items seeded as the protect operation leaves them, then the real `replicate_vm` orchestration
-started for each), and a simulated agent answers every command at once: it writes the replica's
-VHD footer on the initial copy and reports each delta as done with nothing to send. So the
-figures are the control plane's alone: commands with fresh SAS, verification of the replica,
-blob snapshots, recovery-point rows, pruning, RPO and health, timers and continue_as_new.
+One process runs devhost (the unchanged function_app.py, Durable history in SQLite). Beside
+it, each in a process of its own as in production: Azurite and the local Service Bus broker
+(the Azure services), and the simulated agent (on the VMM server). All share the 2 cores.
+N VMs are protected with the 30 s policy (items seeded as the protect operation leaves them,
+then the real `replicate_vm` orchestration started for each), and a simulated agent answers
+every command at once: it writes the replica's VHD footer on the initial copy and reports each
+delta as done with nothing to send. So the figures are the control plane's alone: commands with
+fresh SAS, verification of the replica, blob snapshots, recovery-point rows, pruning, RPO and
+health, timers and continue_as_new.
 
 Measured over a window once every VM is Protected:
 - per VM, the time between the starts of consecutive cycles (commands the agent receives):
@@ -16,7 +17,7 @@ Measured over a window once every VM is Protected:
 - control-plane time per cycle: from the agent's completion event to the recovery point's row
   (its Table Timestamp): event delivery, raising it to the orchestration, verification,
   snapshot, pruning, RPO and health — median and p95;
-- CPU per cycle of the process that runs devhost (with the broker); the agent's apart.
+- CPU per cycle of devhost's process, and of Azurite and the broker; the agent's apart.
 Baseline, in the same run: the same activities called as plain functions in a loop (send the
 command, verify + snapshot + record the point), no orchestration, no host: the storage and
 broker work a cycle cannot avoid. Ratios: kept VMs to the 500 target, time per cycle to it.
@@ -90,6 +91,44 @@ class InstantAgent:
         for vm, seen in received.items():
             self.received[vm].extend(tuple(r) for r in seen)
         self.answered.update(answered)
+
+
+class BrokerProcess:
+    """The local Service Bus broker in a process of its own: Service Bus is a service apart
+    from the Functions host, as Azurite is apart from it. Its CPU is reported apart."""
+
+    def __init__(self, data_dir: Path) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._ready, self._stop = context.Queue(), context.Event()
+        self._process = context.Process(
+            target=_serve_broker, args=(data_dir, self._ready, self._stop), daemon=True
+        )
+        self.connection_string = ""
+        self.pid = 0
+
+    def __enter__(self) -> BrokerProcess:
+        self._process.start()
+        self.connection_string = self._ready.get(timeout=60)
+        self.pid = self._process.pid or 0
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._process.join(timeout=30)
+
+
+def _serve_broker(data_dir: Path, ready: Any, stop: Any) -> None:
+    from devhost.servicebus import Broker
+    from devhost.servicebus.entities import Entity, load_entities
+
+    logging.basicConfig(level=logging.CRITICAL)  # a closing client's broken pipe is no news
+    entities = load_entities()
+    entities.topics["agent-commands"].append(
+        Entity(path=f"agent-commands/Subscriptions/{SITE}", filter={"site": SITE})
+    )
+    with Broker(port=0, data_dir=data_dir, entities=entities) as broker:
+        ready.put(broker.connection_string)
+        stop.wait()
 
 
 def _agent_process(connection: str, threads: int, stop: Any, results: Any) -> None:
@@ -235,19 +274,13 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     from devhost.azurite import Azurite
     from devhost.functions import load_app
     from devhost.init_settings import embedded_settings
-    from devhost.servicebus import Broker
-    from devhost.servicebus.entities import Entity, load_entities
     from devhost.webhost import DevHost, running
 
     work = Path(tempfile.mkdtemp(prefix="bench-cp-"))
-    entities = load_entities()
-    entities.topics["agent-commands"].append(
-        Entity(path=f"agent-commands/Subscriptions/{SITE}", filter={"site": SITE})
-    )
     master = secrets.token_urlsafe(16)
     with (
         Azurite(location=work / "azurite") as azurite,
-        Broker(port=0, data_dir=work / "servicebus", entities=entities) as broker,
+        BrokerProcess(work / "servicebus") as broker,
     ):
         key = secrets.token_urlsafe(16)
         os.environ.update(
@@ -273,12 +306,15 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             start_orchestrations(host.base_url, master, vms)
             protected_after = wait_protected(vms, timeout=max(120, args.vms * 0.6))
             log(f"all protected after {protected_after:.1f} s; measuring {args.window:.0f} s")
+            storage = azurite.process.pid if azurite.process else 0
             cpu0, t0 = cpu_seconds(), time.time()
+            azurite0, broker0 = group_cpu_seconds(storage), group_cpu_seconds(0, only=broker.pid)
             time.sleep(args.window)
             cpu1, t1 = cpu_seconds(), time.time()
+            azurite1, broker1 = group_cpu_seconds(storage), group_cpu_seconds(0, only=broker.pid)
             agent.finish()
             result = report(args, agent, point_rows(), base, t0, t1, cpu1 - cpu0,
-                            protected_after)  # fmt: skip
+                            protected_after, azurite1 - azurite0, broker1 - broker0)  # fmt: skip
         finally:
             try:
                 hosting.__exit__(None, None, None)
@@ -306,8 +342,24 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def group_cpu_seconds(pgid: int, *, only: int | None = None) -> float:
+    """CPU seconds of the live processes of a process group (Azurite's node), or of the one
+    process `only` (the broker's), from /proc."""
+    ticks, total = os.sysconf("SC_CLK_TCK"), 0
+    stats = [Path(f"/proc/{only}/stat")] if only else Path("/proc").glob("[0-9]*/stat")
+    for stat in stats:
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if only or int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, ...
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
 def report(args: argparse.Namespace, agent: InstantAgent, rows: dict[str, float], base: float,
-           t0: float, t1: float, cpu: float, protected_after: float) -> dict[str, Any]:  # fmt: skip
+           t0: float, t1: float, cpu: float, protected_after: float,
+           azurite_cpu: float, broker_cpu: float) -> dict[str, Any]:  # fmt: skip
     intervals, kept, cycle_times, cycles = [], 0, [], 0
     for _vm, received in agent.received.items():
         window = [(t, cid) for t, cid in received if t0 <= t <= t1 and "-sync-" in cid]
@@ -347,6 +399,10 @@ def report(args: argparse.Namespace, agent: InstantAgent, rows: dict[str, float]
         "process_cpu_ms_per_cycle": round(cpu / cycles * 1000, 1) if cycles else None,
         "cpu_cores_busy": round(cpu / (t1 - t0), 2),
         "agent_process_cpu_seconds_whole_run": round(agent.cpu_seconds, 1),
+        "azurite_cpu_ms_per_cycle": round(azurite_cpu / cycles * 1000, 1) if cycles else None,
+        "azurite_cores_busy": round(azurite_cpu / (t1 - t0), 2),
+        "broker_cpu_ms_per_cycle": round(broker_cpu / cycles * 1000, 1) if cycles else None,
+        "broker_cores_busy": round(broker_cpu / (t1 - t0), 2),
         # The machine is shared: figures only compare at a similar load.
         "load_average_1m_at_end": os.getloadavg()[0],
     }

@@ -13,6 +13,7 @@ from domain.jobs import succeed_job
 from readmodels import jobs
 from readmodels.inventory import VMS, apply_snapshot, get_vm
 from readmodels.items import claim_operation, get_item, release_operation
+from readmodels.sites import last_heartbeat, record_heartbeat
 
 pytestmark = pytest.mark.usefixtures("read_models")
 CLOUD = VmmCloudRef(id="gold", name="Gold")
@@ -103,3 +104,15 @@ def test_a_snapshot_larger_than_one_batch_is_applied_whole() -> None:
     assert len(rows) == 250
     assert sum(r.present for r in rows) == 10
     assert all(r.last_event_id == "e2" for r in rows)
+
+
+def test_a_heartbeat_read_may_be_reused_for_max_age_then_is_read_again() -> None:
+    t, site = "t" + secrets.token_hex(4), "site-1"
+    first = datetime.now(UTC) - timedelta(minutes=1)
+    record_heartbeat(t, site, first)
+    assert last_heartbeat(t, site, max_age=60) == first
+    later = first + timedelta(seconds=30)
+    record_heartbeat(t, site, later)
+    assert last_heartbeat(t, site, max_age=60) == first  # this process read it just now
+    assert last_heartbeat(t, site) == later  # no max_age: always the stored value
+    assert last_heartbeat(t, site, max_age=60) == later  # and that read refreshed it
