@@ -49,11 +49,16 @@ def timespan_seconds(value: Any, setting: str) -> float:
 
 def servicebus_timeouts(settings: dict) -> dict[str, float]:
     """The runner's timeouts from host.json's extensions.serviceBus section, under the
-    extension's own names: sessionIdleTimeout and clientRetryOptions.tryTimeout."""
+    extension's own names: sessionIdleTimeout, maxAutoLockRenewalDuration and
+    clientRetryOptions.tryTimeout."""
     timeouts: dict[str, float] = {}
     if settings.get("sessionIdleTimeout") is not None:
         timeouts["session_idle_seconds"] = timespan_seconds(
             settings["sessionIdleTimeout"], "sessionIdleTimeout"
+        )
+    if settings.get("maxAutoLockRenewalDuration") is not None:
+        timeouts["max_lock_renewal_seconds"] = timespan_seconds(
+            settings["maxAutoLockRenewalDuration"], "maxAutoLockRenewalDuration"
         )
     try_timeout = (settings.get("clientRetryOptions") or {}).get("tryTimeout")
     if try_timeout is not None:

@@ -141,3 +141,18 @@ def test_auto_complete_false_leaves_settling_to_the_function(broker, tmp_path) -
     (first, t1), (second, t2) = trigger_app.RECORDS["manual"][:2]
     assert (first, second) == (1, 2)
     assert t2 - t1 >= 1.5, "redelivered after the lock expired, not abandoned"
+
+
+def test_the_lock_is_renewed_no_longer_than_max_auto_lock_renewal_duration(
+    broker, tmp_path
+) -> None:
+    """host-renewal.json: maxAutoLockRenewalDuration 1 s, a 5 s lock, a function of 8 s. The
+    renewals stop after a second, so the lock runs out while the function still runs and
+    the message is delivered again, as the host does past that duration."""
+    with devhost(trigger_app.renewal_app, HERE / "host-renewal.json", broker, tmp_path):
+        with client(broker) as c:
+            send(c, "trigger-renewal", ServiceBusMessage("too long for its renewals"))
+        wait_for(lambda: len(trigger_app.RECORDS["renewal"]) >= 2, timeout=15)
+    (first, t1), (second, t2) = trigger_app.RECORDS["renewal"][:2]
+    assert (first, second) == (1, 2)
+    assert 4 <= t2 - t1 < 8, "redelivered when the unrenewed lock ran out, mid-function"

@@ -22,6 +22,7 @@ PEAK: dict[str, int] = defaultdict(int)
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 manual_app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
+renewal_app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 
 def _enter(kind: str, key: object) -> None:
@@ -93,3 +94,10 @@ def site_a_commands(msg: func.ServiceBusMessage) -> None:
                                       connection=CONNECTION)  # fmt: skip
 def never_settles(msg: func.ServiceBusMessage) -> None:
     RECORDS["manual"].append((msg.delivery_count, time.time()))
+
+
+@renewal_app.service_bus_queue_trigger(arg_name="msg", queue_name="trigger-renewal",
+                                       connection=CONNECTION)  # fmt: skip
+def outlasts_its_renewals(msg: func.ServiceBusMessage) -> None:
+    RECORDS["renewal"].append((msg.delivery_count, time.time()))
+    time.sleep(8)  # the lock lasts 5 s; host-renewal.json renews it for 1 s only
