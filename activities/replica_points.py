@@ -28,6 +28,7 @@ def snapshot_point(
     consistency: str,
     taken_at: datetime,
     points: list[RecoveryPoint],
+    note: str | None = None,
 ) -> RecoveryPoint:
     """Snapshot every disk's blob, tagged with the point id, and record the point.
 
@@ -56,7 +57,7 @@ def snapshot_point(
         )
         snapshots[disk.disk_id] = snap["snapshot"]
     point = RecoveryPoint(id=point_id, tenant=item.tenant, vm=item.vm, time=taken_at,
-                          consistency=consistency, snapshots=snapshots)  # fmt: skip
+                          consistency=consistency, snapshots=snapshots, note=note)  # fmt: skip
     save_point(point)
     return point
 

@@ -72,6 +72,7 @@ class PointInput(VmRef):
     command_id: str
     status_event: str  # InitialReplicationCompleted | DeltaSyncCompleted | ResyncCompleted
     consistency: str = "crash"
+    consistency_note: str | None = None
     taken_at: datetime | None = None
     disks: list[DiskResult] = Field(default_factory=list)
 
@@ -139,6 +140,7 @@ def health_of(
         upload_in_progress=stall_seconds is not None,
         last_progress=_last_progress(item),
         stall_timeout_seconds=stall_seconds,
+        consistency_note=item.consistency_note,
         other=other,
     )
     view = HealthView(
@@ -312,12 +314,14 @@ def record_recovery_point(payload: dict) -> dict:
     now = datetime.now(UTC)
     points = list_points(request.tenant, request.vm)
     point = snapshot_point(item, request.command_id, request.consistency,
-                           request.taken_at or now, points)  # fmt: skip
+                           request.taken_at or now, points, request.consistency_note)  # fmt: skip
     others = [p for p in points if p.id != point.id]
     remaining = prune_points(item, policy_of(item), now, [point, *others])
 
     def record(current: ReplicatedItem) -> None:
         current.status = rules.next_status(current.status, request.status_event)
+        if current.last_recovery_point is None or point.time >= current.last_recovery_point:
+            current.consistency_note = point.note
         current.last_recovery_point = max(current.last_recovery_point or point.time, point.time)
         if point.consistency == "app":
             current.last_app_consistent_point = max(

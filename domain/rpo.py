@@ -5,6 +5,9 @@
 - RPO over the policy's threshold: Critical (RpoThresholdExceeded).
 - No agent heartbeat within the timeout (or never): Warning (AgentHeartbeatMissing).
 - An upload in progress with no progress within the stall timeout: Warning (ReplicationStalled).
+- The latest recovery point carries the agent's note on its consistency (the app-consistent
+  point the policy asked for was not reached, or the quiesce did not end cleanly): Warning
+  (AppConsistencyProblem), until a point comes without one.
 Limits are exclusive: exactly at the threshold or timeout is still healthy.
 """
 
@@ -47,6 +50,7 @@ def assess_health(
     upload_in_progress: bool = False,
     last_progress: datetime | None = None,
     stall_timeout_seconds: int | None = None,
+    consistency_note: str | None = None,
     other: Iterable[tuple[HealthState, ErrorInfo]] = (),
 ) -> HealthAssessment:
     """Health with every reason; the worst one sets the state. `other` adds findings from
@@ -96,6 +100,20 @@ def assess_health(
                     ),
                 )
             )
+    if consistency_note:
+        findings.append(
+            (
+                HealthState.WARNING,
+                ErrorInfo(
+                    code="AppConsistencyProblem",
+                    cause=f"The agent says of the latest recovery point: {consistency_note}",
+                    recommendation="Check the agent's quiesce hook (AGENT_QUIESCE_HOOK, see "
+                    "docs/agent.md) and its log on the VMM server; until it works the points "
+                    "are crash-consistent. A policy whose app-consistent frequency is 0 asks "
+                    "for none.",
+                ),
+            )
+        )
     findings.extend(other)
     return HealthAssessment(health=Health.of(findings), rpo_seconds=rpo)
 

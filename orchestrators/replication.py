@@ -231,6 +231,7 @@ def recovery_point(
 ) -> df.Task:  # fmt: skip
     point = PointInput(tenant=state.tenant, vm=state.vm, command_id=done.command_id,
                        status_event=status_event, consistency=done.consistency,
+                       consistency_note=done.consistency_note,
                        taken_at=done.taken_at, disks=list(done.disks))  # fmt: skip
     return context.call_activity_with_retry(
         record_recovery_point, VERIFY, point.model_dump(mode="json")

@@ -79,6 +79,7 @@ class ReplicatedItem(View):
     last_sync: datetime | None = None
     last_recovery_point: datetime | None = None
     last_app_consistent_point: datetime | None = None
+    consistency_note: str | None = None  # the latest point's note (RecoveryPoint.note)
     recovery_points: int = 0
     last_heartbeat: datetime | None = None
     updated: datetime | None = None
@@ -91,3 +92,6 @@ class RecoveryPoint(View):
     time: datetime
     consistency: str
     snapshots: dict[str, str] = Field(default_factory=dict)  # disk id -> blob snapshot id
+    # The agent's word on the point's consistency: why it is not the app-consistent point the
+    # policy asked for, or a quiesce that did not end cleanly.
+    note: str | None = None

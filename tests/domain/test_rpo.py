@@ -81,3 +81,13 @@ def test_worst_reason_wins_and_every_reason_is_listed():
     )
     assert result.health.state == HealthState.CRITICAL
     assert codes(result) == ["RpoThresholdExceeded", "AgentHeartbeatMissing", "UploadFailed"]
+
+
+def test_the_agents_note_on_the_latest_point_is_a_warning_with_its_words():
+    note = "App consistency was asked for but not reached: freeze exited with 3."
+    result = health(consistency_note=note)
+    assert result.health.state == HealthState.WARNING
+    assert codes(result) == ["AppConsistencyProblem"]
+    assert note in result.health.reasons[0].cause
+    assert "AGENT_QUIESCE_HOOK" in result.health.reasons[0].recommendation
+    assert codes(health(consistency_note=None)) == []

@@ -200,6 +200,9 @@ def test_a_quiesce_hook_makes_the_app_consistent_point_from_the_frozen_image(
     assert raw_image(frozen, tmp_path) != raw_image(disk, tmp_path)  # the guest wrote on
     assert (hooks / f"thawed-{app[0]['id']}").exists()
     assert "consistencyNote" not in outcome_of(agent, app[0]["id"])
+    assert app[0]["note"] is None
+    shown = item(cp, vm)
+    assert "AppConsistencyProblem" not in [r["code"] for r in shown["health"]["reasons"]]
 
 
 def test_a_failing_quiesce_hook_gives_a_crash_point_that_says_why(
@@ -223,4 +226,11 @@ def test_a_failing_quiesce_hook_gives_a_crash_point_that_says_why(
     assert snapshot_bytes(cp, vm, newer[0]) == expected
     note = outcome_of(agent, newer[0]["id"])["consistencyNote"]
     assert "freeze exited with 3" in note and "SqlServerWriter" in note, note
+    # The operator sees it on the point and, while it is the latest, in the item's health.
+    assert newer[0]["note"] == note
+    # Every cycle asks again (no app-consistent point yet) and the hook fails again.
+    shown = item(cp, vm)
+    assert "freeze exited with 3" in shown["recoveryPoints"][0]["note"]
+    [problem] = [r for r in shown["health"]["reasons"] if r["code"] == "AppConsistencyProblem"]
+    assert "freeze exited with 3" in problem["cause"] and shown["health"]["state"] != "Normal"
     assert (hooks / f"thawed-{newer[0]['id']}").exists()
