@@ -70,11 +70,12 @@ def _transport() -> RequestsTransport:
     session.mount("https://", adapter)
     if urllib.request.getproxies():
         return RequestsTransport(session=session, session_owner=False)
+    # The CA bundle requests would take from the environment (a private CA, Azurite's
+    # self-signed certificate), asked of requests itself once; the SDK passes `verify` on
+    # each request, so it goes to the transport.
+    verify = session.merge_environment_settings("https://storage", {}, None, True, None)["verify"]
     session.trust_env = False
-    # The CA bundle requests would have taken from the environment (a private CA, Azurite's
-    # self-signed certificate): the SDK passes `verify` on each request, so it goes here.
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    return RequestsTransport(session=session, session_owner=False, connection_verify=bundle or True)
+    return RequestsTransport(session=session, session_owner=False, connection_verify=verify)
 
 
 @cache

@@ -177,7 +177,10 @@ class ScriptedAgent:
 def raw_image(path: Path, work: Path) -> bytes:
     """The disk's bytes as a guest sees them (qemu-img reads VHDX, VHD, qcow2 alike)."""
     out = work / f"{path.name}.{uuid.uuid4().hex}.raw"
-    subprocess.run(["qemu-img", "convert", "-O", "raw", str(path), str(out)], check=True)
+    # -U: read without taking qemu's image lock. The scripted agent reads a VM's disk while
+    # a test writes to it with qemu-io, as the real agent reads a running VM's disk; a lock
+    # held by the read made that write fail now and then.
+    subprocess.run(["qemu-img", "convert", "-U", "-O", "raw", str(path), str(out)], check=True)
     try:
         return out.read_bytes()
     finally:

@@ -75,6 +75,15 @@ def job(cp: ControlPlane, job_id: str) -> dict:
     return cp.call("GET", f"tenants/{TENANT}/jobs/{job_id}").json()
 
 
+def points_after(cp: ControlPlane, vm: str, written: datetime, timeout: float = 75) -> list[dict]:
+    """The VM's recovery points taken after `written` (newest first), once there is one."""
+    return wait_until(
+        lambda: [p for p in item(cp, vm)["recoveryPoints"]
+                 if datetime.fromisoformat(p["time"]) > written],
+        timeout=timeout,
+    )  # fmt: skip
+
+
 def wait_status(cp: ControlPlane, vm: str, status: str, timeout: float = 60) -> dict:
     return wait_until(lambda: (i := item(cp, vm)).get("status") == status and i, timeout)
 
@@ -154,11 +163,7 @@ def test_a_delta_cycle_makes_a_point_byte_identical_to_the_disk_when_it_was_take
     write(protected["disk"], 8, 2, 0x5A)
     written = datetime.now(UTC)
     expected = raw_image(protected["disk"], tmp_path)
-    newer = wait_until(
-        lambda: [p for p in item(cp, vm)["recoveryPoints"]
-                 if datetime.fromisoformat(p["time"]) > written],
-        timeout=75,
-    )  # fmt: skip
+    newer = points_after(cp, vm, written)
     assert snapshot_bytes(cp, vm, newer[-1]) == expected
     # Earlier points are snapshots: they still hold the disk as it was then.
     points = item(cp, vm)["recoveryPoints"]

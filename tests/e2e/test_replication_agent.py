@@ -23,7 +23,14 @@ import pytest
 
 from tests.e2e.agent_sim import raw_image
 from tests.e2e.conftest import ROOT, ControlPlane, wait_until
-from tests.e2e.test_replication import item, make_disk, protect, snapshot_bytes, write
+from tests.e2e.test_replication import (
+    item,
+    make_disk,
+    points_after,
+    protect,
+    snapshot_bytes,
+    write,
+)
 
 TENANT, SITE = "contoso", "site-daemon"
 
@@ -124,11 +131,7 @@ def test_the_daemon_replicates_then_syncs_into_byte_identical_points(
     write(disk, 20, 1, 0x00)  # and zeros over data that was sent before
     written = datetime.now(UTC)
     expected = raw_image(disk, tmp_path)
-    newer = wait_until(
-        lambda: [p for p in item(cp, vm)["recoveryPoints"]
-                 if datetime.fromisoformat(p["time"]) > written],
-        timeout=75,
-    )  # fmt: skip
+    newer = points_after(cp, vm, written)
     assert snapshot_bytes(cp, vm, newer[0]) == expected
     assert snapshot_bytes(cp, vm, item(cp, vm)["recoveryPoints"][-1]) == first
     # The policy asked for app consistency; without a quiesce hook the point is crash and says so.
@@ -172,11 +175,7 @@ def test_the_daemon_keeps_working_across_a_broker_restart(
     write(disk, 30, 2, 0x42)
     written = datetime.now(UTC)
     expected = raw_image(disk, tmp_path)
-    newer = wait_until(
-        lambda: [p for p in item(cp, vm)["recoveryPoints"]
-                 if datetime.fromisoformat(p["time"]) > written],
-        timeout=120,
-    )  # fmt: skip
+    newer = points_after(cp, vm, written, timeout=120)
     assert snapshot_bytes(cp, vm, newer[0]) == expected
     assert "reconnecting" in agent.log.read_text()
 
@@ -217,11 +216,7 @@ def test_a_failing_quiesce_hook_gives_a_crash_point_that_says_why(
     write(disk, 30, 1, 0x5A)
     written = datetime.now(UTC)
     expected = raw_image(disk, tmp_path)
-    newer = wait_until(
-        lambda: [p for p in item(cp, vm)["recoveryPoints"]
-                 if datetime.fromisoformat(p["time"]) > written],
-        timeout=75,
-    )  # fmt: skip
+    newer = points_after(cp, vm, written)
     assert newer[0]["consistency"] == "crash"
     assert snapshot_bytes(cp, vm, newer[0]) == expected
     note = outcome_of(agent, newer[0]["id"])["consistencyNote"]
