@@ -67,9 +67,7 @@ class InstantAgent:
     not the control plane's and is reported apart."""
 
     def __init__(self, connection: str, threads: int = 4) -> None:
-        self.connection = connection
-        self.threads = threads
-        self.received: dict[str, list[tuple[float, str]]] = defaultdict(list)  # vm -> (t, id)
+        self.received: dict[str, list[tuple[float, str]]] = {}  # vm -> (t, command id)
         self.answered: dict[str, float] = {}  # command id -> wall time the outcome was sent
         self.cpu_seconds = 0.0
         context = multiprocessing.get_context("spawn")
@@ -86,11 +84,8 @@ class InstantAgent:
     def finish(self) -> None:
         """Stop answering and collect what the agent process saw."""
         self._stop.set()
-        received, answered, self.cpu_seconds = self._results.get(timeout=60)
+        self.received, self.answered, self.cpu_seconds = self._results.get(timeout=60)
         self._process.join(timeout=30)
-        for vm, seen in received.items():
-            self.received[vm].extend(tuple(r) for r in seen)
-        self.answered.update(answered)
 
 
 class BrokerProcess:
@@ -308,10 +303,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             log(f"all protected after {protected_after:.1f} s; measuring {args.window:.0f} s")
             storage = azurite.process.pid if azurite.process else 0
             cpu0, t0 = cpu_seconds(), time.time()
-            azurite0, broker0 = group_cpu_seconds(storage), group_cpu_seconds(0, only=broker.pid)
+            azurite0, broker0 = group_cpu_seconds(storage), process_cpu_seconds(broker.pid)
             time.sleep(args.window)
             cpu1, t1 = cpu_seconds(), time.time()
-            azurite1, broker1 = group_cpu_seconds(storage), group_cpu_seconds(0, only=broker.pid)
+            azurite1, broker1 = group_cpu_seconds(storage), process_cpu_seconds(broker.pid)
             agent.finish()
             result = report(args, agent, point_rows(), base, t0, t1, cpu1 - cpu0,
                             protected_after, azurite1 - azurite0, broker1 - broker0)  # fmt: skip
@@ -342,19 +337,28 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def group_cpu_seconds(pgid: int, *, only: int | None = None) -> float:
-    """CPU seconds of the live processes of a process group (Azurite's node), or of the one
-    process `only` (the broker's), from /proc."""
-    ticks, total = os.sysconf("SC_CLK_TCK"), 0
-    stats = [Path(f"/proc/{only}/stat")] if only else Path("/proc").glob("[0-9]*/stat")
-    for stat in stats:
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if only or int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, ...
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / ticks
+def _stat_fields(stat: Path) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name: state, ppid, pgrp, ..."""
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()
+    except OSError:  # the process ended meanwhile
+        return None
+
+
+def _cpu(fields: list[str]) -> float:
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU seconds of one live process (the broker's), from /proc."""
+    fields = _stat_fields(Path(f"/proc/{pid}/stat"))
+    return _cpu(fields) if fields else 0.0
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU seconds of the live processes of a process group (Azurite's node), from /proc."""
+    every = (_stat_fields(stat) for stat in Path("/proc").glob("[0-9]*/stat"))
+    return sum(_cpu(fields) for fields in every if fields and int(fields[2]) == pgid)
 
 
 def report(args: argparse.Namespace, agent: InstantAgent, rows: dict[str, float], base: float,

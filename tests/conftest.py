@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from core.clients import reset_cache
 from devhost.azurite import Azurite
 
 
@@ -16,6 +17,16 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
     """One Azurite per test session on free ports, data on disk (bounded memory)."""
     with Azurite(location=tmp_path_factory.mktemp("azurite")) as running:
         yield running
+
+
+@pytest.fixture
+def read_models(azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Point the app's read models and replicas at the session's Azurite."""
+    monkeypatch.setenv("ReadModelStorage", azurite.connection_string)
+    monkeypatch.setenv("ReplicaStorage", azurite.connection_string)
+    reset_cache()
+    yield
+    reset_cache()
 
 
 @pytest.fixture(scope="session")

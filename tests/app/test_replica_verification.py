@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -20,31 +18,16 @@ from azure.storage.blob import BlobClient
 from activities.replica_points import ReplicaInvalid
 from activities.replication import record_recovery_point
 from agent.footer import Footer
-from core.clients import blob_service, reset_cache
-from devhost.azurite import Azurite
+from core.clients import blob_service
 from domain.replication import replica_blob_size
 from readmodels.items import get_item, save_item
 from readmodels.points import list_points
 from readmodels.records import ReplicaDisk, ReplicatedItem
 
+pytestmark = pytest.mark.usefixtures("read_models")
 TENANT = "verify"
 DISK = 4 * 1024 * 1024
 SIZE = replica_blob_size(DISK)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def storage(azurite: Azurite) -> Iterator[None]:
-    names = ("ReadModelStorage", "ReplicaStorage")
-    saved = {name: os.environ.get(name) for name in names}
-    os.environ.update(dict.fromkeys(names, azurite.connection_string))
-    reset_cache()
-    yield
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-    reset_cache()
 
 
 def protected_vm(blob_size: int = SIZE, footer: bool = True) -> tuple[str, BlobClient]:
