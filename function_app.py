@@ -2,14 +2,19 @@
 
 import azure.durable_functions as df
 
+from activities.commands import bp as command_activities
+from activities.health import bp as health_activities
 from activities.jobs import bp as job_activities
+from activities.orchestrations import bp as orchestration_activities
 from activities.protection import bp as protection_activities
-from activities.replication import bp as replication_activities
+from activities.recovery_points import bp as recovery_point_activities
+from activities.replica import bp as replica_activities
 from orchestrators.protection import bp as protection_orchestrators
 from orchestrators.replication import bp as replication_orchestrators
 from triggers.agent_events import bp as agent_events
 from triggers.api_jobs import bp as jobs_api
 from triggers.api_protection import bp as protection_api
+from triggers.api_replicated_items import bp as replicated_items_api
 from triggers.health import bp as health
 from triggers.openapi import bp as openapi
 
@@ -19,12 +24,17 @@ for blueprint in (
     health,
     openapi,
     protection_api,
+    replicated_items_api,
     jobs_api,
     agent_events,
     protection_orchestrators,
     protection_activities,
+    orchestration_activities,
     replication_orchestrators,
-    replication_activities,
+    replica_activities,
+    command_activities,
+    recovery_point_activities,
+    health_activities,
     job_activities,
 ):
     app.register_functions(blueprint)

@@ -8,8 +8,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import azure.durable_functions as df
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from activities.seams import Seam
+from contracts.errors import ErrorDetail
 from domain import jobs as rules
 from readmodels import jobs
 from readmodels.items import release_operation
@@ -17,19 +19,19 @@ from readmodels.items import release_operation
 bp = df.Blueprint()
 
 
-class JobStepInput(BaseModel):
+class JobStepInput(Seam):
     tenant: str
     job_id: str
     step: str
     finished: bool = False
-    errors: list[dict] = Field(default_factory=list)
+    errors: list[ErrorDetail] = Field(default_factory=list)
 
 
-class JobEndInput(BaseModel):
+class JobEndInput(Seam):
     tenant: str
     job_id: str
     vm: str | None = None  # release this VM's operation lock when the job ends
-    errors: list[dict] = Field(default_factory=list)
+    errors: list[ErrorDetail] = Field(default_factory=list)
 
 
 def _load(tenant: str, job_id: str) -> rules.Job:
@@ -47,7 +49,7 @@ def record_job_step(payload: dict) -> None:
         return  # a late or replayed record: a finished job does not change
     now = datetime.now(UTC)
     if step.finished:
-        updated = rules.finish_step(job, step.step, now, step.errors)
+        updated = rules.finish_step(job, step.step, now, [e.record() for e in step.errors])
     else:
         updated = rules.start_step(job, step.step, now)
     if updated != job:
@@ -59,7 +61,8 @@ def record_job_end(payload: dict) -> None:
     end = JobEndInput.model_validate(payload)
     job = _load(end.tenant, end.job_id)
     now = datetime.now(UTC)
-    ended = rules.fail_job(job, now, end.errors) if end.errors else rules.succeed_job(job, now)
+    errors = [e.record() for e in end.errors]
+    ended = rules.fail_job(job, now, errors) if errors else rules.succeed_job(job, now)
     if ended != job:
         jobs.save_job(ended)
     if end.vm:

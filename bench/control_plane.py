@@ -186,7 +186,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def seed(vms: list[str]) -> None:
     """Items as the protect operation leaves them (WaitingForInitialReplication)."""
-    from core.clients import blob_service
+    from azureclients.clients import blob_service
     from readmodels.items import save_item
     from readmodels.jobs import create_job_with_id
     from readmodels.records import ReplicaDisk, ReplicatedItem
@@ -205,7 +205,7 @@ def seed(vms: list[str]) -> None:
 
 
 def start_orchestrations(base_url: str, master_key: str, vms: list[str]) -> None:
-    from orchestrators.inputs import ReplicationInput
+    from application.orchestrations import ReplicationInput
 
     session = requests.Session()
     for vm in vms:
@@ -224,9 +224,10 @@ def start_orchestrations(base_url: str, master_key: str, vms: list[str]) -> None
 
 def baseline(cycles: int) -> float:
     """Median seconds of one cycle's activities called directly (no host, no orchestration)."""
-    from activities.replication import record_recovery_point, send_agent_command
+    from activities.commands import send_agent_command
+    from activities.recovery_points import record_recovery_point
     from agent.footer import Footer
-    from core.clients import blob_service
+    from azureclients.clients import blob_service
     from domain.replication import replica_blob_size
 
     vm = "baseline"
@@ -255,7 +256,7 @@ def baseline(cycles: int) -> float:
 
 def point_rows() -> dict[str, float]:
     """Recovery point id -> when its row was written (the Table service's Timestamp)."""
-    from core.clients import table_service
+    from azureclients.clients import table_service
 
     rows = {}
     for entity in table_service().get_table_client("RecoveryPoints").list_entities():
@@ -265,7 +266,7 @@ def point_rows() -> dict[str, float]:
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
-    from core.clients import reset_cache
+    from azureclients.clients import reset_cache
     from devhost.azurite import Azurite
     from devhost.functions import load_app
     from devhost.init_settings import embedded_settings

@@ -132,7 +132,7 @@ def inventory_baseline(vms: list[dict]) -> float:
     rows = [
         VmRecord.model_validate({"tenant": TENANT, "site": SITE,
                                  "cloud": {"id": "gold", "name": "Gold"}, "vm": vm,
-                                 "lastSeen": datetime.now(UTC)})
+                                 "last_seen": datetime.now(UTC)})
         for vm in vms
     ]  # fmt: skip
     client = table.client()
@@ -206,7 +206,7 @@ def enable(api: Api, ids: list[str]) -> float:
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
-    from core.clients import reset_cache
+    from azureclients.clients import reset_cache
     from devhost.azurite import Azurite
     from devhost.functions import load_app
     from devhost.init_settings import embedded_settings

@@ -1,4 +1,5 @@
-"""Bodies of the runbook HTTP API (v1). OpenAPI schemas are generated from these models."""
+"""Request bodies of the runbook HTTP API (v1); its answers are `contracts.views`. OpenAPI
+schemas are generated from these models."""
 
 from __future__ import annotations
 
@@ -50,41 +51,6 @@ class DisableProtectionRequest(WireModel):
     delete_replica: bool = Field(
         default=False, description="Also delete the replica blobs and their recovery points."
     )
-
-
-class RuleFailureView(WireModel):
-    """A broken prerequisite: the team's error shape plus where its limit comes from."""
-
-    code: str = Field(description="Stable rule code, e.g. OsDiskTooLarge.")
-    cause: str
-    recommendation: str
-    source: str = Field(description="The support matrix (and section) the limit comes from.")
-
-
-class PreflightReport(WireModel):
-    """What POST .../preflight answers; nothing was changed."""
-
-    vm: str
-    profile: str = Field(description="Prerequisite profile of the tenant, e.g. asr-2026.")
-    provider: Literal["direct", "asr"]
-    passed: bool
-    target_name: str
-    target_size: str | None = Field(
-        description="The size asked for, else the smallest catalogue size that fits; "
-        "null when none fits."
-    )
-    failures: list[RuleFailureView]
-
-
-class DependencyHealth(WireModel):
-    status: Literal["ok", "unavailable"]
-    latency_ms: float | None = None
-    error: str | None = None
-
-
-class HealthReport(WireModel):
-    status: Literal["ok", "degraded"]
-    dependencies: dict[str, DependencyHealth]
 
 
 class OpenApiDocument(BaseModel):

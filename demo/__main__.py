@@ -180,7 +180,7 @@ def main() -> int:
     # The Durable SDK warns when an agent's answer arrives before the orchestration waits for
     # it; it is delivered all the same (durable-replay.md). Keep the story readable.
     warnings.filterwarnings("ignore", message="Potential duplicate Task completion")
-    from core.clients import reset_cache
+    from azureclients.clients import reset_cache
     from devhost.azurite import Azurite
     from devhost.functions import load_app
     from devhost.init_settings import embedded_settings

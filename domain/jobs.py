@@ -1,7 +1,7 @@
 """Jobs like ASR's jobs page: every operation is a job with steps, state and errors.
 
 This is the one job model: the rules live here (pure, no I/O); `readmodels.jobs` only stores
-and loads it, and the runbook API serves it as is (`Job.wire()`, camelCase).
+and loads it, and the runbook API shows it as `contracts.views.JobView` (camelCase).
 
 Jobs are immutable; every function returns a new Job. The moves are safe to replay, because
 the activities that make them are retried and replayed: a replayed step start reuses the open
@@ -18,7 +18,6 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
 
 from domain.errors import DomainError, ErrorInfo
 
@@ -60,12 +59,7 @@ _ERROR_KEYS = ("code", "cause", "recommendation")
 
 
 class _Model(BaseModel):
-    # camelCase on the wire like the rest of the runbook API; snake_case when stored.
-    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
-
-    def wire(self) -> dict:
-        """The runbook API's JSON of this object."""
-        return self.model_dump(mode="json", by_alias=True)
+    model_config = ConfigDict(frozen=True)
 
 
 class JobStep(_Model):
@@ -79,7 +73,7 @@ class JobStep(_Model):
 class Job(_Model):
     id: str  # its orchestration's instance id
     tenant: str
-    type: str  # a JobType value; open for new operations
+    type: JobType
     target: str  # the VM (or recovery plan) the job acts on
     started_by: StartedBy
     state: JobState = JobState.NOT_STARTED
@@ -135,9 +129,16 @@ def _running(job: Job) -> JobState:
 
 
 def new_job(
-    *, id: str, type: str, tenant: str, target: str, started_by: StartedBy | str, now: datetime
+    *,
+    id: str,
+    type: JobType | str,
+    tenant: str,
+    target: str,
+    started_by: StartedBy | str,
+    now: datetime,
 ) -> Job:
-    """A job NotStarted, created `now`; `started_by` must be api, agent or alert."""
+    """A job NotStarted, created `now`; `type` must be a JobType, `started_by` api, agent or
+    alert."""
     return Job(
         id=id, tenant=tenant, type=type, target=target, started_by=started_by, start_time=now
     )

@@ -5,6 +5,7 @@ The status table (`domain.replication_state`), retention (`domain.retention`) an
 needs on top of them:
 - named replication policies (30 s, 5 min, 15 min);
 - what a cycle asks the agent for (crash- or app-consistent) and when the next one is due;
+- in which statuses the loop replicates at all;
 - which agent answers belong to the command being waited for;
 - whether an upload is stalled;
 - the replica's fixed-VHD footer check and its size.
@@ -17,7 +18,7 @@ from datetime import datetime, timedelta
 
 from domain.errors import DomainError, ErrorInfo
 from domain.model import ReplicationInterval, ReplicationPolicy
-from domain.replication_state import IllegalTransition, next_status
+from domain.replication_state import IllegalTransition, ReplicationStatus, is_protected, next_status
 from domain.retention import Consistency, app_consistent_due
 from domain.rpo import is_stalled
 
@@ -34,6 +35,7 @@ __all__ = [
     "next_status",
     "policy_named",
     "replica_blob_size",
+    "replicates",
 ]
 
 MIB = 1024 * 1024
@@ -90,6 +92,23 @@ def policy_named(name: str | None, custom: dict[str, dict] | None = None) -> Rep
 
 
 # --- cycles ------------------------------------------------------------------------------
+
+# Protected, but the VM runs in Azure (or is on its way there): the loop sends nothing, and
+# the age of the latest point says nothing about the health of replication.
+_FAILED_OVER = frozenset(
+    {
+        ReplicationStatus.FAILOVER_IN_PROGRESS,
+        ReplicationStatus.FAILED_OVER,
+        ReplicationStatus.FAILOVER_COMMITTED,
+    }
+)
+
+
+def replicates(status: str) -> bool:
+    """Whether the replication loop of a VM in `status` goes on: protection is enabled and
+    the VM has not failed over. (A test failover leaves replication running.) A cycle that
+    finds it does not ends the loop; a read judges RPO and heartbeat only while it does."""
+    return is_protected(status) and ReplicationStatus(status) not in _FAILED_OVER
 
 
 def consistency_for_cycle(

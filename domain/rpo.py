@@ -9,6 +9,9 @@
   point the policy asked for was not reached, or the quiesce did not end cleanly): Warning
   (AppConsistencyProblem), until a point comes without one.
 Limits are exclusive: exactly at the threshold or timeout is still healthy.
+
+RPO and heartbeat age change with the clock alone, the other findings only with a cycle or an
+event; `reassess` judges the first two again at any moment (a read) and keeps the others.
 """
 
 from __future__ import annotations
@@ -19,6 +22,11 @@ from datetime import datetime
 
 from domain.errors import ErrorInfo
 from domain.model import Health, HealthState
+
+RPO_EXCEEDED = "RpoThresholdExceeded"
+HEARTBEAT_MISSING = "AgentHeartbeatMissing"
+AGED = frozenset({RPO_EXCEEDED, HEARTBEAT_MISSING})  # findings the clock alone changes
+Finding = tuple[HealthState, ErrorInfo]  # a reason, and the state it brings
 
 
 def rpo_seconds(last_recovery_point: datetime | None, now: datetime) -> float | None:
@@ -31,6 +39,7 @@ def rpo_seconds(last_recovery_point: datetime | None, now: datetime) -> float | 
 class HealthAssessment:
     health: Health
     rpo_seconds: float | None
+    findings: tuple[Finding, ...] = ()  # the reasons of `health`, each with its state
 
     def to_dict(self) -> dict:
         return {
@@ -51,18 +60,18 @@ def assess_health(
     last_progress: datetime | None = None,
     stall_timeout_seconds: int | None = None,
     consistency_note: str | None = None,
-    other: Iterable[tuple[HealthState, ErrorInfo]] = (),
+    other: Iterable[Finding] = (),
 ) -> HealthAssessment:
     """Health with every reason; the worst one sets the state. `other` adds findings from
     elsewhere (a failed upload, a rule the VM now breaks)."""
-    findings: list[tuple[HealthState, ErrorInfo]] = []
+    findings: list[Finding] = []
     rpo = rpo_seconds(last_recovery_point, now)
     if rpo is not None and rpo > rpo_threshold_seconds:
         findings.append(
             (
                 HealthState.CRITICAL,
                 ErrorInfo(
-                    code="RpoThresholdExceeded",
+                    code=RPO_EXCEEDED,
                     cause=f"The latest recovery point is {int(rpo)} s old; the policy's RPO "
                     f"threshold is {rpo_threshold_seconds} s.",
                     recommendation="Check the agent's events, its bandwidth cap and the "
@@ -77,7 +86,7 @@ def assess_health(
             (
                 HealthState.WARNING,
                 ErrorInfo(
-                    code="AgentHeartbeatMissing",
+                    code=HEARTBEAT_MISSING,
                     cause=f"The site's agent was last heard from {seen} (timeout "
                     f"{heartbeat_timeout_seconds} s).",
                     recommendation="Check that the agent service runs on the VMM server and "
@@ -115,7 +124,29 @@ def assess_health(
             )
         )
     findings.extend(other)
-    return HealthAssessment(health=Health.of(findings), rpo_seconds=rpo)
+    return HealthAssessment(health=Health.of(findings), rpo_seconds=rpo, findings=tuple(findings))
+
+
+def reassess(
+    previous: Iterable[Finding],
+    *,
+    now: datetime,
+    rpo_threshold_seconds: int,
+    last_recovery_point: datetime | None,
+    last_heartbeat: datetime | None,
+    heartbeat_timeout_seconds: int,
+) -> HealthAssessment:
+    """Health as of `now`: RPO and heartbeat age judged again against their limits; every
+    other finding of the last assessment (a failure, a stall, a broken rule, a consistency
+    note) kept as it was, since only the next cycle or event changes those."""
+    return assess_health(
+        now=now,
+        rpo_threshold_seconds=rpo_threshold_seconds,
+        last_recovery_point=last_recovery_point,
+        last_heartbeat=last_heartbeat,
+        heartbeat_timeout_seconds=heartbeat_timeout_seconds,
+        other=[(state, error) for state, error in previous if error.code not in AGED],
+    )
 
 
 def is_stalled(last_progress: datetime | None, stall_timeout_seconds: int, now: datetime) -> bool:

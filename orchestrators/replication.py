@@ -3,76 +3,100 @@
 One instance per VM (`replication-<tenant>-<vm>`) so agent events always find it. Each delta
 cycle ends with continue_as_new, keeping history short however long the VM is protected.
 Disabling protection terminates the instance (and the next cycle would stop by itself, since
-the command activity refuses an unprotected VM); nothing is left half-done, because every
-activity is idempotent.
+the command activity refuses a VM that no longer replicates); nothing is left half-done,
+because every activity is idempotent.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 
 import azure.durable_functions as df
+from pydantic import BaseModel
 
-from activities.jobs import JobEndInput, JobStepInput, record_job_end, record_job_step
-from activities.replication import (
-    CommandInput,
-    PointInput,
+from activities.commands import CommandInput, CommandSent, send_agent_command
+from activities.health import (
     StallInput,
+    StallSeen,
     StatusInput,
-    VmRef,
+    StatusSet,
     check_stall,
-    prepare_replica,
-    record_recovery_point,
-    send_agent_command,
     set_replication_status,
 )
+from activities.recovery_points import PointInput, PointRecorded, record_recovery_point
+from activities.replica import ReplicaPrepared, prepare_replica
+from activities.seams import VmRef
+from application.orchestrations import ReplicationInput, ReplicationPhase
 from contracts.commands import CommandType
+from contracts.errors import ErrorDetail
 from contracts.events import EventType, ReplicationCompleted, ReplicationFailed
 from domain import replication as rules
-from orchestrators.inputs import ReplicationInput
+from domain.replication_state import ReplicationEvent
+from orchestrators.retries import AGENT_COMMAND, STORAGE, VERIFICATION
+from orchestrators.steps import JobSteps, Step, call
 
 bp = df.Blueprint()
+E = ReplicationEvent
 
-# Table, blob and broker calls fail transiently; the SDK default is one try. Five over ~30 s.
-TRANSIENT = df.RetryOptions(first_retry_interval_in_milliseconds=2_000, max_number_of_attempts=5)
-# Verification reads the replica right after the agent's last write: allow a short settle.
-VERIFY = df.RetryOptions(first_retry_interval_in_milliseconds=3_000, max_number_of_attempts=3)
 
-Outcome = ReplicationCompleted | ReplicationFailed | None
+class CommandEnd(StrEnum):
+    """How waiting for the agent ended when it did not end with the agent's answer."""
+
+    STOPPED = "stopped"  # the VM no longer replicates: the loop ends
+    UNANSWERED = "unanswered"  # every send went unanswered (stalled)
+
+
+class CycleOutcome(StrEnum):
+    OK = "ok"
+    FAILED = "failed"  # health says why; the next cycle tries again
+    RESYNC = "resync"  # the agent lost change tracking: the next cycle is a full compare
+    STOPPED = "stopped"
+
+
+class ReplicationEnded(BaseModel):
+    """What an instance that ends (rather than continuing as new) returns."""
+
+    phase: ReplicationPhase
+    outcome: CycleOutcome
+    cycle: int
+
+
+Answer = ReplicationCompleted | ReplicationFailed | CommandEnd
 ENABLE = "POST /api/tenants/{tenant}/vms/{vm}/protection"
 # A failure ends initial replication but not the delta loop; one text serves both.
 RETRY = (
     f"A failed initial replication is retried by enabling protection again ({ENABLE}); "
     "a failed delta sync, by the next cycle."
 )
-DISABLED = {
-    "code": "ProtectionDisabled",
-    "cause": "Protection was disabled before initial replication finished.",
-    "recommendation": f"Enable protection again ({ENABLE}) to replicate the VM.",
-}
-NOT_RESPONDING = {
-    "code": "AgentNotResponding",
-    "cause": "The agent did not finish the replication command after every retry.",
-    "recommendation": "Check that the agent service runs on the VMM server and can reach "
+DISABLED = ErrorDetail(
+    code="ProtectionDisabled",
+    cause="Protection was disabled before initial replication finished.",
+    recommendation=f"Enable protection again ({ENABLE}) to replicate the VM.",
+)
+NOT_RESPONDING = ErrorDetail(
+    code="AgentNotResponding",
+    cause="The agent did not finish the replication command after every retry.",
+    recommendation="Check that the agent service runs on the VMM server and can reach "
     f"Service Bus and Azure Storage. {RETRY}",
-}
+)
 
 
 @bp.orchestration_trigger(context_name="context")
 def replicate_vm(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
     state = ReplicationInput.model_validate(context.get_input())
-    if state.phase == "initial":
+    if state.phase is ReplicationPhase.INITIAL:
         outcome = yield from initial_replication(context, state)
-        if outcome != "ok":
-            return {"phase": "initial", "outcome": outcome}
-        state.phase, state.job_id = "delta", None
+        if outcome is not CycleOutcome.OK:
+            return ended(state, outcome)
+        state.phase, state.job_id = ReplicationPhase.DELTA, None
     else:
         started = context.current_utc_datetime
         outcome = yield from delta_cycle(context, state)
-        if outcome == "stopped":
-            return {"phase": "delta", "outcome": outcome, "cycle": state.cycle}
+        if outcome is CycleOutcome.STOPPED:
+            return ended(state, outcome)
         due = rules.next_cycle_at(started, state.interval_seconds, context.current_utc_datetime)
         if due is not None:
             yield context.create_timer(due)
@@ -80,86 +104,98 @@ def replicate_vm(context: df.DurableOrchestrationContext) -> Generator[Any, Any,
     return None
 
 
+def ended(state: ReplicationInput, outcome: CycleOutcome) -> dict:
+    return ReplicationEnded(phase=state.phase, outcome=outcome, cycle=state.cycle).model_dump(
+        mode="json"
+    )
+
+
 def initial_replication(
     context: df.DurableOrchestrationContext, state: ReplicationInput
-) -> Generator[Any, Any, str]:
+) -> Generator[Any, Any, CycleOutcome]:
     """Blobs, the replicate command, the first recovery point, then Protected."""
-    ref = VmRef(tenant=state.tenant, vm=state.vm).model_dump()
-    yield job_step(context, state, "Prepare replica disks")
-    yield context.call_activity_with_retry(prepare_replica, TRANSIENT, ref)
-    yield job_step(context, state, "Prepare replica disks", finished=True)
+    assert state.job_id is not None
+    job = JobSteps(context, tenant=state.tenant, job_id=state.job_id)
+    ref = VmRef(tenant=state.tenant, vm=state.vm)
+    yield from job.run(
+        "Prepare replica disks", prepare_replica, ref, ReplicaPrepared, retry=STORAGE
+    )
 
-    yield job_step(context, state, "Initial replication")
-    yield set_status(context, state, "InitialReplicationStarted")
-    outcome = yield from run_command(context, state, CommandType.REPLICATE, resync=False)
-    if outcome == "stopped":
-        yield job_end(context, state, [DISABLED])
-        return "stopped"
-    if not isinstance(outcome, ReplicationCompleted):
-        error = failure_error(outcome)
-        yield job_step(context, state, "Initial replication", finished=True, errors=[error])
-        yield set_status(context, state, "InitialReplicationFailed", failure=error)
-        yield job_end(context, state, [error])
-        return "failed"
-    yield job_step(context, state, "Initial replication", finished=True)
+    yield job.begin("Initial replication")
+    yield from set_status(context, state, E.INITIAL_REPLICATION_STARTED)
+    answer = yield from run_command(context, state, CommandType.REPLICATE, resync=False)
+    if answer is CommandEnd.STOPPED:
+        yield job.end([DISABLED])
+        return CycleOutcome.STOPPED
+    if not isinstance(answer, ReplicationCompleted):
+        error = failure_error(answer)
+        yield job.finish("Initial replication", [error])
+        yield from set_status(context, state, E.INITIAL_REPLICATION_FAILED, failure=error)
+        yield job.end([error])
+        return CycleOutcome.FAILED
+    yield job.finish("Initial replication")
 
-    yield job_step(context, state, "Create first recovery point")
+    yield job.begin("Create first recovery point")
     try:
-        yield recovery_point(context, outcome, state, "InitialReplicationCompleted")
+        yield from recovery_point(context, answer, state, E.INITIAL_REPLICATION_COMPLETED)
     except Exception as error:  # the replica does not match what the agent sent
         failure = verification_error(error)
-        yield job_step(context, state, "Create first recovery point", finished=True,
-                       errors=[failure])  # fmt: skip
-        yield set_status(context, state, "InitialReplicationFailed", failure=failure)
-        yield job_end(context, state, [failure])
-        return "failed"
-    yield job_step(context, state, "Create first recovery point", finished=True)
-    yield job_end(context, state, [])
-    return "ok"
+        yield job.finish("Create first recovery point", [failure])
+        yield from set_status(context, state, E.INITIAL_REPLICATION_FAILED, failure=failure)
+        yield job.end([failure])
+        return CycleOutcome.FAILED
+    yield job.finish("Create first recovery point")
+    yield job.end()
+    return CycleOutcome.OK
 
 
 def delta_cycle(
     context: df.DurableOrchestrationContext, state: ReplicationInput
-) -> Generator[Any, Any, str]:
+) -> Generator[Any, Any, CycleOutcome]:
     """One cycle: sync (or resync), verify, point, prune, RPO. Failures raise health and the
     loop goes on; lost change tracking turns the next cycle into a resynchronization."""
     state.cycle += 1
     if state.resync:
-        yield set_status(context, state, "ResyncStarted")
-        outcome = yield from run_command(context, state, CommandType.REPLICATE, resync=True)
+        yield from set_status(context, state, E.RESYNC_STARTED)
+        answer = yield from run_command(context, state, CommandType.REPLICATE, resync=True)
     else:
-        outcome = yield from run_command(context, state, CommandType.SYNC)
-    if outcome == "stopped":
-        return "stopped"
-    if isinstance(outcome, ReplicationCompleted):
-        event = "ResyncCompleted" if state.resync else "DeltaSyncCompleted"
+        answer = yield from run_command(context, state, CommandType.SYNC)
+    if answer is CommandEnd.STOPPED:
+        return CycleOutcome.STOPPED
+    if isinstance(answer, ReplicationCompleted):
+        event = E.RESYNC_COMPLETED if state.resync else E.DELTA_SYNC_COMPLETED
         try:
-            yield recovery_point(context, outcome, state, event)
+            yield from recovery_point(context, answer, state, event)
             state.resync = False
         except Exception as error:
-            yield set_status(context, state, event_for(state), failure=verification_error(error))
-        return "ok"
-    if isinstance(outcome, ReplicationFailed) and outcome.change_tracking_lost:
+            yield from set_status(
+                context, state, unchanged(state), failure=verification_error(error)
+            )
+        return CycleOutcome.OK
+    if isinstance(answer, ReplicationFailed) and answer.change_tracking_lost:
         # The agent lost its change log: only a full compare can make the replica right.
         state.resync = True
-        yield set_status(context, state, "ChangeTrackingLost", failure=failure_error(outcome))
-        return "resync"
-    yield set_status(context, state, event_for(state), failure=failure_error(outcome))
-    return "failed"
+        yield from set_status(context, state, E.CHANGE_TRACKING_LOST, failure=failure_error(answer))
+        return CycleOutcome.RESYNC
+    yield from set_status(context, state, unchanged(state), failure=failure_error(answer))
+    return CycleOutcome.FAILED
 
 
-def event_for(state: ReplicationInput) -> str:
+def unchanged(state: ReplicationInput) -> E:
     """A status event that keeps the current status (health changes, status does not)."""
-    return "ResyncStarted" if state.resync else "DeltaSyncCompleted"
+    return E.RESYNC_STARTED if state.resync else E.DELTA_SYNC_COMPLETED
 
 
 def run_command(
-    context: df.DurableOrchestrationContext, state: ReplicationInput, kind: CommandType,
-    *, resync: bool = False,
-) -> Generator[Any, Any, Outcome | str]:  # fmt: skip
-    """Send the command and wait for its outcome. No progress for `stall_seconds` raises
+    context: df.DurableOrchestrationContext,
+    state: ReplicationInput,
+    kind: CommandType,
+    *,
+    resync: bool = False,
+) -> Generator[Any, Any, Answer]:
+    """Send the command and wait for its answer. No progress for `stall_seconds` raises
     health to Warning and sends the command again (fresh SAS, same cycle); answers to an
-    older cycle (a duplicate, a late reply) are recognised by command id and skipped."""
+    older cycle (a duplicate, a late reply) do not belong to this one and are skipped."""
     done_event = (
         EventType.REPLICATION_INITIAL_COMPLETED
         if kind is CommandType.REPLICATE
@@ -168,95 +204,103 @@ def run_command(
     done = context.wait_for_external_event(done_event.value)
     failed = context.wait_for_external_event(EventType.REPLICATION_FAILED.value)
     prefix = rules.cycle_prefix(state.generation, kind.value, state.cycle)
+
+    def belongs(command_id: str) -> bool:
+        return rules.command_belongs(command_id, state.generation, kind.value, state.cycle)
+
     for attempt in range(1, state.max_attempts + 1):
-        command = CommandInput(tenant=state.tenant, vm=state.vm, command_id=f"{prefix}{attempt}",
-                               type=kind, cycle=state.cycle, resync=resync)  # fmt: skip
-        sent = yield context.call_activity_with_retry(
-            send_agent_command, TRANSIENT, command.model_dump(mode="json")
+        command = CommandInput(
+            tenant=state.tenant,
+            vm=state.vm,
+            command_id=f"{prefix}{attempt}",
+            type=kind,
+            cycle=state.cycle,
+            resync=resync,
         )
-        if not sent["sent"]:
-            return "stopped"
+        sent = yield from call(
+            context, send_agent_command, command, CommandSent, retry=AGENT_COMMAND
+        )
+        if not sent.sent:
+            return CommandEnd.STOPPED
         wait = state.stall_seconds
         while True:
             timer = context.create_timer(context.current_utc_datetime + timedelta(seconds=wait))
             winner = yield context.task_any([done, failed, timer])
             if winner is timer:
-                watch = StallInput(
-                    tenant=state.tenant,
-                    vm=state.vm,
-                    command_id=command.command_id,
-                    stall_seconds=state.stall_seconds,
-                )
-                seen = yield context.call_activity_with_retry(
-                    check_stall, TRANSIENT, watch.model_dump()
-                )  # fmt: skip
-                if seen["stalled"]:
+                seen = yield from watch(context, state, command.command_id)
+                if seen.stalled:
                     break  # resend
-                wait = max(1, int(state.stall_seconds - seen["quietSeconds"]) + 1)
+                wait = max(1, int(state.stall_seconds - seen.quiet_seconds) + 1)
                 continue
             timer.cancel()
             if winner is done:
                 completed = ReplicationCompleted.model_validate(done.result)
                 done = context.wait_for_external_event(done_event.value)
-                if completed.command_id.startswith(prefix):
+                if belongs(completed.command_id):
                     return completed
                 continue
             refused = ReplicationFailed.model_validate(failed.result)
             failed = context.wait_for_external_event(EventType.REPLICATION_FAILED.value)
-            if refused.command_id.startswith(prefix):
+            if belongs(refused.command_id):
                 return refused
-    return None
+    return CommandEnd.UNANSWERED
 
 
-def failure_error(outcome: Outcome | str) -> dict:
-    if isinstance(outcome, ReplicationFailed):
-        return {"code": outcome.code, "cause": outcome.cause,
-                "recommendation": f"{outcome.recommendation} {RETRY}"}  # fmt: skip
-    return dict(NOT_RESPONDING)
+def watch(
+    context: df.DurableOrchestrationContext, state: ReplicationInput, command_id: str
+) -> Step[StallSeen]:
+    """How long the command has been quiet (the stall timer fired)."""
+    check = StallInput(
+        tenant=state.tenant, vm=state.vm, command_id=command_id, stall_seconds=state.stall_seconds
+    )
+    return call(context, check_stall, check, StallSeen, retry=STORAGE)
 
 
-def verification_error(error: Exception) -> dict:
+def failure_error(answer: Answer) -> ErrorDetail:
+    if isinstance(answer, ReplicationFailed):
+        return ErrorDetail(
+            code=answer.code,
+            cause=answer.cause,
+            recommendation=f"{answer.recommendation} {RETRY}",
+        )
+    return NOT_RESPONDING
+
+
+def verification_error(error: Exception) -> ErrorDetail:
     cause = str(error).split("\n")[0].strip() or type(error).__name__
-    return {
-        "code": "ReplicaVerificationFailed",
-        "cause": f"The replica does not match what the agent reported: {cause}",
-        "recommendation": "If this repeats, check the agent's disk reader and that nothing "
+    return ErrorDetail(
+        code="ReplicaVerificationFailed",
+        cause=f"The replica does not match what the agent reported: {cause}",
+        recommendation="If this repeats, check the agent's disk reader and that nothing "
         f"else writes to the replica container. {RETRY}",
-    }
-
-
-def recovery_point(
-    context: df.DurableOrchestrationContext, done: ReplicationCompleted,
-    state: ReplicationInput, status_event: str,
-) -> df.Task:  # fmt: skip
-    point = PointInput(tenant=state.tenant, vm=state.vm, command_id=done.command_id,
-                       status_event=status_event, consistency=done.consistency,
-                       consistency_note=done.consistency_note,
-                       taken_at=done.taken_at, disks=list(done.disks))  # fmt: skip
-    return context.call_activity_with_retry(
-        record_recovery_point, VERIFY, point.model_dump(mode="json")
     )
 
 
+def recovery_point(
+    context: df.DurableOrchestrationContext,
+    done: ReplicationCompleted,
+    state: ReplicationInput,
+    status_event: E,
+) -> Step[PointRecorded]:
+    point = PointInput(
+        tenant=state.tenant,
+        vm=state.vm,
+        command_id=done.command_id,
+        status_event=status_event,
+        consistency=done.consistency,
+        consistency_note=done.consistency_note,
+        taken_at=done.taken_at,
+        disks=list(done.disks),
+    )
+    return call(context, record_recovery_point, point, PointRecorded, retry=VERIFICATION)
+
+
 def set_status(
-    context: df.DurableOrchestrationContext, state: ReplicationInput, event: str,
-    *, failure: dict | None = None,
-) -> df.Task:  # fmt: skip
+    context: df.DurableOrchestrationContext,
+    state: ReplicationInput,
+    event: E,
+    *,
+    failure: ErrorDetail | None = None,
+) -> Step[StatusSet]:
     change = StatusInput(tenant=state.tenant, vm=state.vm, event=event, failure=failure)
-    return context.call_activity_with_retry(set_replication_status, TRANSIENT, change.model_dump())
-
-
-def job_step(
-    context: df.DurableOrchestrationContext, state: ReplicationInput, name: str,
-    *, finished: bool = False, errors: list[dict] | None = None,
-) -> df.Task:  # fmt: skip
-    record = JobStepInput(tenant=state.tenant, job_id=state.job_id or "", step=name,
-                          finished=finished, errors=errors or [])  # fmt: skip
-    return context.call_activity_with_retry(record_job_step, TRANSIENT, record.model_dump())
-
-
-def job_end(
-    context: df.DurableOrchestrationContext, state: ReplicationInput, errors: list[dict]
-) -> df.Task:
-    record = JobEndInput(tenant=state.tenant, job_id=state.job_id or "", errors=errors)
-    return context.call_activity_with_retry(record_job_end, TRANSIENT, record.model_dump())
+    return call(context, set_replication_status, change, StatusSet, retry=STORAGE)

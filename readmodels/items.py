@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from domain.errors import ErrorInfo
-from domain.jobs import Job, fail_job
+from domain.jobs import Job, JobType, fail_job
 from readmodels.jobs import create_job, get_job, save_job
 from readmodels.records import ReplicatedItem
 from readmodels.tables import ConcurrentUpdate, ModelTable, Row
@@ -37,6 +37,14 @@ def save_item(item: ReplicatedItem) -> None:
 def get_item_row(tenant: str, vm: str) -> Row[ReplicatedItem] | None:
     """The item with its ETag, for a caller that decides on it and then updates it."""
     return ITEMS.get(tenant, vm)
+
+
+def require_item_row(tenant: str, vm: str) -> Row[ReplicatedItem]:
+    """The item with its ETag; LookupError when the VM has none (an activity then fails)."""
+    row = ITEMS.get(tenant, vm)
+    if row is None:
+        raise LookupError(f"{tenant}/{vm} has no replicated item")
+    return row
 
 
 def update_item(
@@ -71,7 +79,7 @@ def claim_operation(
     vm: str,
     vm_name: str,
     site: str,
-    job_type: str,
+    job_type: JobType,
     started_by: str,
     *,
     initial_status: str = "NotProtected",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime
 
-from domain.jobs import Job, new_job
+from domain.jobs import Job, JobType, new_job
 from readmodels.tables import ModelTable
 
 _EPOCH_MAX_MS = 10**13
@@ -29,13 +29,13 @@ def _columns(job: Job) -> dict[str, str]:
     return {"Target": job.target, "State": job.state.value}
 
 
-def create_job(tenant: str, job_type: str, target: str, started_by: str) -> Job:
+def create_job(tenant: str, job_type: JobType, target: str, started_by: str) -> Job:
     """A new job, NotStarted, with a fresh newest-first id."""
     return create_job_with_id(tenant, new_job_id(datetime.now(UTC)), job_type, target, started_by)
 
 
 def create_job_with_id(
-    tenant: str, job_id: str, job_type: str, target: str, started_by: str
+    tenant: str, job_id: str, job_type: JobType, target: str, started_by: str
 ) -> Job:
     """Create a job whose id the caller derived; an existing one is returned unchanged."""
     job = new_job(

@@ -1,30 +1,29 @@
-"""The rows people and runbooks read: VMs, replicated items, recovery points.
+"""The rows the control plane stores: VMs, replicated items, recovery points.
 
-Jobs are `domain.jobs.Job`; statuses and health come from the domain so the read model can
-never hold a state the state machine does not know.
+They are storage, not the API: the runbook API answers with the views of `contracts.views`,
+built from these rows, so a field can be kept here (the command the loop waits for, when it
+was sent) without becoming part of the v1 contract. Jobs are `domain.jobs.Job`; statuses and
+health states come from the domain so a row can never hold a state the domain does not know.
+Rows are stored as snake_case JSON; a field a newer version wrote is ignored, not refused.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import BaseModel, Field, model_validator
 
 from contracts.api import ProtectionTarget
+from contracts.errors import ErrorDetail
 from contracts.inventory import InventoryVm, VmmCloudRef
+from domain.errors import ErrorInfo
+from domain.jobs import JobType
+from domain.model import HealthState
+from domain.rpo import Finding
 
 
-class View(BaseModel):
-    """camelCase JSON like the rest of the API; unknown fields kept out."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-    def wire(self) -> dict:
-        return self.model_dump(mode="json", by_alias=True)
-
-
-class VmRecord(View):
+class VmRecord(BaseModel):
     tenant: str
     site: str
     cloud: VmmCloudRef
@@ -34,13 +33,52 @@ class VmRecord(View):
     last_event_id: str | None = None
 
 
-class HealthView(View):
-    state: str = "Normal"
-    reasons: list[dict] = Field(default_factory=list)
+class Reason(BaseModel):
+    """A reason of an item's health, with the state it brings (so a read can judge RPO and
+    heartbeat again and keep the other reasons at their own weight)."""
+
+    code: str
+    cause: str
+    recommendation: str
+    source: str | None = None
+    severity: HealthState = HealthState.CRITICAL
+
+    def finding(self) -> Finding:
+        return self.severity, ErrorInfo(self.code, self.cause, self.recommendation)
 
 
-class ProgressView(View):
-    command_id: str | None = None
+class HealthRecord(BaseModel):
+    state: HealthState = HealthState.NORMAL
+    reasons: list[Reason] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reasons_of_older_rows(cls, data: Any) -> Any:
+        """Rows written before reasons carried their state: each takes the record's state,
+        the most it can have brought (the next refresh writes it exactly)."""
+        if isinstance(data, dict) and data.get("reasons"):
+            state = data.get("state", HealthState.CRITICAL)
+            data = {
+                **data,
+                "reasons": [
+                    {"severity": state, **r} if isinstance(r, dict) else r for r in data["reasons"]
+                ],
+            }
+        return data
+
+    @classmethod
+    def of(cls, findings: tuple[Finding, ...] | list[Finding], state: HealthState) -> HealthRecord:
+        return cls(
+            state=state,
+            reasons=[Reason(severity=severity, **error.to_dict()) for severity, error in findings],
+        )
+
+    def findings(self) -> list[Finding]:
+        return [reason.finding() for reason in self.reasons]
+
+
+class ProgressRecord(BaseModel):
+    command_id: str | None = None  # the command this progress is of
     percent: float = 0
     bytes_done: int = 0
     bytes_total: int = 0
@@ -49,7 +87,7 @@ class ProgressView(View):
     updated: datetime | None = None
 
 
-class ReplicaDisk(View):
+class ReplicaDisk(BaseModel):
     disk_id: str
     container: str
     blob: str
@@ -57,22 +95,22 @@ class ReplicaDisk(View):
     source_path: str
 
 
-class ReplicatedItem(View):
+class ReplicatedItem(BaseModel):
     tenant: str
     vm: str
     vm_name: str
     site: str
-    status: str
-    health: HealthView = Field(default_factory=HealthView)
+    status: str  # a domain.replication_state.ReplicationStatus value
+    health: HealthRecord = Field(default_factory=HealthRecord)
     provider: str | None = None
     policy: str | None = None
     target: ProtectionTarget | None = None
     replica_disks: list[ReplicaDisk] = Field(default_factory=list)
-    # Rules a protected VM broke when it last changed (issue 4); part of its health.
-    prerequisite_failures: list[dict] = Field(default_factory=list)
-    active_job_id: str | None = None
-    active_job_type: str | None = None
-    progress: ProgressView | None = None
+    # Rules a protected VM broke when it last changed; they are part of its health.
+    prerequisite_failures: list[ErrorDetail] = Field(default_factory=list)
+    active_job_id: str | None = None  # the operation lock: the one job that may run
+    active_job_type: JobType | None = None
+    progress: ProgressRecord | None = None
     command_id: str | None = None  # the replication command the agent is working on
     command_sent: datetime | None = None
     rpo_seconds: float | None = None
@@ -85,7 +123,7 @@ class ReplicatedItem(View):
     updated: datetime | None = None
 
 
-class RecoveryPoint(View):
+class RecoveryPoint(BaseModel):
     id: str
     tenant: str
     vm: str

@@ -16,7 +16,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 from pydantic import BaseModel
 
-from core.clients import table_service
+from azureclients.clients import table_service
 
 M = TypeVar("M", bound=BaseModel)
 BATCH = 100  # operations per entity-group transaction (Azure Table Storage's limit)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.clients import reset_cache
+from azureclients.clients import reset_cache
 from devhost.azurite import Azurite
 
 

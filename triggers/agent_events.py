@@ -2,7 +2,8 @@
 
 Session id = VM id (the site for site-wide events), so one VM's events arrive in order.
 An event is validated first: an invalid one goes to the dead-letter queue with every reason
-and is completed, never retried. A valid one is applied once: a duplicate changes nothing.
+and is completed, never retried. A valid one is applied once, by its handler in
+`application.agent_events`: a duplicate changes nothing.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ import logging
 import azure.durable_functions as df
 import azure.functions as func
 
+from application.agent_events import HANDLERS
+from azureclients.deadletter import dead_letter
 from contracts.events import AgentEvent, EventRejected, EventType
-from core.deadletter import dead_letter
 from readmodels.processed import already_processed, mark_processed
-from triggers.event_handlers import HANDLERS
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)

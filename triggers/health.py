@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import azure.functions as func
 
-from core.clients import blob_service, table_service
+from azureclients.clients import blob_service, table_service
 
 bp = func.Blueprint()
 

@@ -7,42 +7,26 @@ serves exactly these routes, and that the answers of the end-to-end calls match 
 from __future__ import annotations
 
 import azure.functions as func
-from pydantic import Field
 
 from contracts.api import (
     DisableProtectionRequest,
     EnableProtectionRequest,
-    HealthReport,
     OpenApiDocument,
-    PreflightReport,
     PreflightRequest,
 )
 from contracts.openapi import Route, document
-from core.problem import json_response
-from domain.jobs import Job
-from readmodels.records import HealthView, RecoveryPoint, ReplicatedItem, VmRecord
+from contracts.views import (
+    HealthReport,
+    JobAccepted,
+    JobView,
+    PreflightReport,
+    ReplicatedItemDetail,
+    ReplicatedItemView,
+    VmView,
+)
+from httpapi.answers import json_response
 
 bp = func.Blueprint()
-
-
-class VmView(VmRecord):
-    """A discovered VM with its protection (GET .../vms)."""
-
-    protection_status: str = Field(description="NotProtected, or the replication status.")
-    health: HealthView | None = None
-    active_job_id: str | None = None
-
-
-class JobAccepted(Job):
-    """The job of an operation that was started (or was already running: created false)."""
-
-    created: bool
-    href: str = Field(description="GET this URL to follow the job.")
-
-
-class ReplicatedItemDetail(ReplicatedItem):
-    recovery_points: list[RecoveryPoint] = Field(default_factory=list)
-
 
 PAGING = {"top": "Page size, 1-1000 (default 100).", "continuationToken": "From nextLink."}
 BUSY = "The VM is busy with another operation (OperationInProgress)."
@@ -64,16 +48,16 @@ ROUTES: list[Route] = [
           status=202,
           errors={409: f"Not protected (NotProtected), or not now (IllegalTransition). {BUSY}"}),
     Route("GET", "/tenants/{tenant}/replicated-items", "Protected VMs and their replication.",
-          "api_list_replicated_items", response=ReplicatedItem, list_of=True, query=PAGING),
+          "api_list_replicated_items", response=ReplicatedItemView, list_of=True, query=PAGING),
     Route("GET", "/tenants/{tenant}/replicated-items/{vm}",
           "Status, health, progress, RPO and recovery points of one VM.",
           "api_get_replicated_item", response=ReplicatedItemDetail),
     Route("GET", "/tenants/{tenant}/jobs", "Jobs, newest first.", "api_list_jobs",
-          response=Job, list_of=True,
+          response=JobView, list_of=True,
           query={**PAGING, "state": "Filter by state, e.g. Failed.",
                  "target": "Filter by VM id."}),
     Route("GET", "/tenants/{tenant}/jobs/{job}", "One job with steps and errors.",
-          "api_get_job", response=Job),
+          "api_get_job", response=JobView),
 ]  # fmt: skip
 
 

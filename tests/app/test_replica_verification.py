@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 import pytest
 from azure.storage.blob import BlobClient
 
-from activities.replica_points import ReplicaInvalid
-from activities.replication import record_recovery_point
+from activities.recovery_points import PointRecorded, record_recovery_point
 from agent.footer import Footer
-from core.clients import blob_service
+from application.verification import ReplicaInvalid
+from azureclients.clients import blob_service
 from domain.replication import replica_blob_size
 from readmodels.items import get_item, save_item
 from readmodels.points import list_points
@@ -70,9 +70,9 @@ def md5(data: bytes) -> str:
 def test_a_sound_replica_becomes_one_point_and_a_rerun_takes_no_second_snapshot() -> None:
     vm, blob = protected_vm()
     checked = point(vm, checksums={"0+512": md5(b"\x5a" * 512)})
-    first = record_recovery_point(checked)
-    again = record_recovery_point(checked)  # the orchestration may run an activity twice
-    assert first["point"]["id"] == again["point"]["id"] == "gen-sync-1-1"
+    first = PointRecorded.model_validate(record_recovery_point(checked))
+    again = PointRecorded.model_validate(record_recovery_point(checked))  # a rerun
+    assert first.point_id == again.point_id == "gen-sync-1-1"
     assert len(snapshots(blob)) == 1
     assert [p.id for p in list_points(TENANT, vm)] == ["gen-sync-1-1"]
     item = get_item(TENANT, vm)

@@ -1,7 +1,7 @@
 """The agent's SAS on the identity-based path, as in Azure: no account key anywhere.
 
-Azurite runs in OAuth mode (HTTPS, `--oauth basic`); the app's own code (core.clients with
-DefaultAzureCredential, core.sas) is unchanged and configured by settings alone:
+Azurite runs in OAuth mode (HTTPS, `--oauth basic`); the app's own code (azureclients.clients with
+DefaultAzureCredential, azureclients.sas) is unchanged and configured by settings alone:
 `ReplicaStorage__blobServiceUri`. The App Service managed-identity endpoint is served here on
 127.0.0.1 (IDENTITY_ENDPOINT + IDENTITY_HEADER, which ManagedIdentityCredential honours) and
 hands out an unsigned JWT for https://storage.azure.com, which Azurite's basic OAuth accepts.
@@ -25,8 +25,8 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import BlobClient
 
-from core.clients import blob_service, reset_cache
-from core.sas import blob_sas_url
+from azureclients.clients import blob_service, reset_cache
+from azureclients.sas import blob_sas_url
 from devhost.azurite import Azurite
 
 TENANT_ID = str(uuid.uuid4())

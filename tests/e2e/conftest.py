@@ -18,7 +18,7 @@ import pytest
 import requests
 from azure.servicebus import ServiceBusClient, ServiceBusMessage
 
-from core.clients import reset_cache
+from azureclients.clients import reset_cache
 from devhost.azurite import Azurite
 from devhost.functions import load_app
 from devhost.init_settings import embedded_settings

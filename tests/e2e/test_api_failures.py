@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.clients import reset_cache
+from azureclients.clients import reset_cache
 from tests.e2e.conftest import CheckedApi
 from tests.e2e.test_protection import finished_job, item_of, new_id, report, vm_body
 

@@ -9,7 +9,7 @@ import uuid
 
 from azure.storage.blob import BlobServiceClient
 
-from activities.protection import replica_container
+from application.providers import replica_container
 from domain.prerequisites import ASR_2026, RULES
 from domain.sizes import get_size
 from tests.e2e.conftest import SITE, CheckedApi, wait_until

@@ -82,7 +82,7 @@ def test_each_site_subscription_is_filtered_on_the_site_property_only() -> None:
         for k in s["filter"]
     }
     assert local_keys == {"site"}
-    assert '"site": item.site' in (ROOT / "activities" / "replication.py").read_text()
+    assert '"site": command.site' in (ROOT / "application" / "commands.py").read_text()
     (rules,) = MODULE.resources_of("Microsoft.ServiceBus/namespaces/topics/subscriptions/rules")
     assert bicep.literal(rules.props["name"]) == "$Default", "the match-all default must go"
     props = bicep.literal(rules.props["properties"])

@@ -18,7 +18,15 @@ import pytest
 from tests.infra import bicep
 
 ROOT = bicep.ROOT
-CODE_DIRS = ("core", "activities", "triggers", "orchestrators", "readmodels")
+CODE_DIRS = (
+    "azureclients",
+    "httpapi",
+    "application",
+    "activities",
+    "triggers",
+    "orchestrators",
+    "readmodels",
+)
 READERS = {"setting", "int_setting", "json_setting"}
 
 # Settings only devhost reads; in Azure the Functions host owns its keys, so setting these
@@ -28,7 +36,7 @@ DEVHOST_ONLY = {
     "DEVHOST_HOST_KEYS": "devhost's stand-in for host/function keys (az functionapp keys set)",
 }
 
-# How the Functions host resolves the one connection core/clients.py does not build:
+# How the Functions host resolves the one connection azureclients/clients.py does not build:
 # AzureWebJobsStorage (host state and the Durable task hub) takes the account name.
 HOST_CONNECTIONS = {"AzureWebJobsStorage": {"accountName", "blobServiceUri"}}
 
@@ -101,8 +109,9 @@ def code_settings() -> set[str]:
 
 
 def identity_properties() -> dict[str, set[str]]:
-    """{connection: {property}} from core/clients.py: f"{connection}__<property>" per client."""
-    tree = ast.parse((ROOT / "core" / "clients.py").read_text())
+    """{connection: {property}} from azureclients/clients.py: f"{connection}__<property>" per
+    client."""
+    tree = ast.parse((ROOT / "azureclients" / "clients.py").read_text())
     constants = _module_constants(tree)
     result: dict[str, set[str]] = {}
     for func in ast.walk(tree):

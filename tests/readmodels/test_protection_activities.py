@@ -1,5 +1,6 @@
 """The protection activities as plain functions on real Azurite: status moves through the state
-table, the provider interface, idempotent enable, refused disable, health re-checks."""
+table, the provider interface, idempotent enable, refused disable; and the application's
+health re-checks and profile settings they rely on."""
 
 from __future__ import annotations
 
@@ -11,22 +12,29 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 
 from activities import protection as activities
+from activities.seams import StepOutcome
+from application.prerequisites import recheck_protected_vm, tenant_profile
+from application.providers import replica_container
+from azureclients.settings import MissingSetting
 from contracts.api import EnableProtectionRequest
 from contracts.inventory import InventoryVm, VmmCloudRef
-from core.settings import MissingSetting
 from devhost.azurite import Azurite
 from readmodels.inventory import upsert_vm
 from readmodels.items import get_item, save_item
-from readmodels.records import HealthView, ReplicatedItem
+from readmodels.records import HealthRecord, ReplicatedItem
 
 pytestmark = pytest.mark.usefixtures("read_models")
 GB = 1024**3
 HEARTBEAT = {"code": "AgentHeartbeatMissing", "cause": "silent", "recommendation": "check"}
 
 
-def run(activity, **payload) -> object:
-    """Call an activity's own Python function, as the Durable host would."""
-    return activity._function.get_user_function()(payload)
+def run(activity, **payload) -> StepOutcome:
+    """Call an activity's own Python function, as the Durable host would; its answer."""
+    return StepOutcome.model_validate(activity._function.get_user_function()(payload))
+
+
+def codes(outcome: StepOutcome) -> list[str]:
+    return [e.code for e in outcome.errors]
 
 
 def inventory(tenant: str, vm: str, **over) -> None:
@@ -51,7 +59,9 @@ def test_the_protect_job_moves_the_status_through_the_table() -> None:
     t = "t" + secrets.token_hex(4)
     item(t, "vm1")
     assert (
-        run(activities.record_protection_event, tenant=t, vm="vm1", event="ProtectionRequested")
+        codes(
+            run(activities.record_protection_event, tenant=t, vm="vm1", event="ProtectionRequested")
+        )
         == []
     )
     assert get_item(t, "vm1").status == "ProtectionPending"
@@ -61,7 +71,7 @@ def test_the_protect_job_moves_the_status_through_the_table() -> None:
     refused = run(
         activities.record_protection_event, tenant=t, vm="vm2", event="ProtectionRequested"
     )
-    assert [e["code"] for e in refused] == ["IllegalTransition"]
+    assert codes(refused) == ["IllegalTransition"]
     assert get_item(t, "vm2").status == "FailoverInProgress"
 
 
@@ -70,14 +80,14 @@ def test_direct_enable_creates_the_container_and_record_and_is_idempotent(azurit
     inventory(t, "vm1")
     item(t, "vm1", "ProtectionPending")
     payload = check(t, "vm1", target_name="vm1-dr")
-    assert run(activities.enable_protection, **payload) == []
-    assert run(activities.enable_protection, **payload) == []  # a retried activity
+    assert codes(run(activities.enable_protection, **payload)) == []
+    assert codes(run(activities.enable_protection, **payload)) == []  # a retried activity
     stored = get_item(t, "vm1")
     assert stored.status == "WaitingForInitialReplication"
     assert (stored.target.target_name, stored.provider) == ("vm1-dr", "direct")
     assert stored.target.target_size is not None  # the smallest catalogue size that fits
     blobs = BlobServiceClient.from_connection_string(azurite.connection_string)
-    assert blobs.get_container_client(activities.replica_container(t, "vm1")).exists()
+    assert blobs.get_container_client(replica_container(t, "vm1")).exists()
     assert [d.blob for d in stored.replica_disks] == ["os.vhd"]
 
 
@@ -86,7 +96,7 @@ def test_the_asr_provider_refuses_and_writes_nothing() -> None:
     inventory(t, "vm1")
     item(t, "vm1", "ProtectionPending")
     refused = run(activities.enable_protection, **check(t, "vm1", provider="asr"))
-    assert [e["code"] for e in refused] == ["ProviderNotAvailable"]
+    assert codes(refused) == ["ProviderNotAvailable"]
     assert get_item(t, "vm1").status == "ProtectionPending" and get_item(t, "vm1").provider is None
 
 
@@ -95,7 +105,7 @@ def test_disable_is_refused_during_a_failover_and_keeps_the_replica() -> None:
     item(t, "vm1", "FailoverInProgress", provider="direct")
     refused = run(activities.disable_protection, tenant=t, vm="vm1",
                   request={"delete_replica": True})  # fmt: skip
-    assert [e["code"] for e in refused] == ["IllegalTransition"]
+    assert codes(refused) == ["IllegalTransition"]
     assert get_item(t, "vm1").status == "FailoverInProgress"
 
 
@@ -103,16 +113,16 @@ def test_a_recheck_raises_health_and_keeps_other_reasons() -> None:
     t = "t" + secrets.token_hex(4)
     inventory(t, "vm1", nics=[dict(id="n0", teamed=True)])
     item(t, "vm1", "Protected", provider="direct",
-         health=HealthView(state="Warning", reasons=[HEARTBEAT]))  # fmt: skip
-    assert activities.recheck_protected_vm(t, "vm1") == "Warning"
+         health=HealthRecord(state="Warning", reasons=[HEARTBEAT]))  # fmt: skip
+    assert recheck_protected_vm(t, "vm1") == "Warning"
     inventory(t, "vm1", disks=[dict(id="os", path="os.vhdx", format="VHDX", size_bytes=GB,
                                     is_os_disk=True, shared=True)])  # fmt: skip
-    assert activities.recheck_protected_vm(t, "vm1") == "Critical"
+    assert recheck_protected_vm(t, "vm1") == "Critical"
     stored = get_item(t, "vm1")
-    assert [r["code"] for r in stored.health.reasons] == ["AgentHeartbeatMissing", "DiskShared"]
-    assert [f["code"] for f in stored.prerequisite_failures] == ["DiskShared"]
+    assert [r.code for r in stored.health.reasons] == ["AgentHeartbeatMissing", "DiskShared"]
+    assert [f.code for f in stored.prerequisite_failures] == ["DiskShared"]
     inventory(t, "vm1")
-    assert activities.recheck_protected_vm(t, "vm1") == "Warning"  # the heartbeat still says so
+    assert recheck_protected_vm(t, "vm1") == "Warning"  # the heartbeat still says so
     assert get_item(t, "vm1").prerequisite_failures == []
 
 
@@ -120,7 +130,7 @@ def test_a_vm_that_is_not_protected_is_not_rechecked() -> None:
     t = "t" + secrets.token_hex(4)
     inventory(t, "vm1", nics=[dict(id="n0", teamed=True)])
     item(t, "vm1")
-    assert activities.recheck_protected_vm(t, "vm1") is None
+    assert recheck_protected_vm(t, "vm1") is None
     assert get_item(t, "vm1").health.state == "Normal"
 
 
@@ -136,7 +146,7 @@ def test_a_bad_profile_setting_names_the_setting(
     if overrides is not None:
         monkeypatch.setenv("TENANT_PREREQUISITE_PROFILES", json.dumps(overrides))
     with pytest.raises(MissingSetting) as raised:
-        activities.tenant_profile("t1")
+        tenant_profile("t1")
     assert raised.value.code == "SettingInvalid" and named in str(raised.value)
     assert raised.value.status == 500
 
@@ -144,5 +154,5 @@ def test_a_bad_profile_setting_names_the_setting(
 def test_profile_per_tenant_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PREREQUISITE_PROFILE", "asr-2026")
     monkeypatch.setenv("TENANT_PREREQUISITE_PROFILES", json.dumps({"old": "asr-2014"}))
-    assert activities.tenant_profile("old") == "asr-2014"
-    assert activities.tenant_profile("new") == "asr-2026"
+    assert tenant_profile("old") == "asr-2014"
+    assert tenant_profile("new") == "asr-2026"

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from contracts.inventory import InventoryVm, VmmCloudRef
-from domain.jobs import succeed_job
+from domain.jobs import JobType, succeed_job
 from readmodels import jobs
 from readmodels.inventory import VMS, apply_snapshot, get_vm
 from readmodels.items import claim_operation, get_item, release_operation
@@ -23,6 +23,9 @@ def tenant() -> str:
     return "t" + secrets.token_hex(4)
 
 
+ENABLE = JobType.ENABLE_PROTECTION
+
+
 def vm(vm_id: str, name: str | None = None) -> InventoryVm:
     return InventoryVm(id=vm_id, name=name or vm_id, generation=1, vcpus=2, memory_mb=2048)
 
@@ -31,7 +34,7 @@ def test_concurrent_claims_on_one_vm_yield_one_job() -> None:
     t = tenant()
     with ThreadPoolExecutor(8) as pool:
         results = list(
-            pool.map(lambda _: claim_operation(t, "vm1", "vm1", "site", "Enable", "api"), range(8))
+            pool.map(lambda _: claim_operation(t, "vm1", "vm1", "site", ENABLE, "api"), range(8))
         )
     job_ids = {job.id for job, _ in results}
     assert len(job_ids) == 1
@@ -41,11 +44,11 @@ def test_concurrent_claims_on_one_vm_yield_one_job() -> None:
 
 def test_a_finished_job_frees_the_vm_for_the_next_operation() -> None:
     t = tenant()
-    first, created = claim_operation(t, "vm1", "vm1", "site", "Enable", "api")
+    first, created = claim_operation(t, "vm1", "vm1", "site", ENABLE, "api")
     assert created
     jobs.save_job(succeed_job(first, datetime.now(UTC)))
     release_operation(t, "vm1", first.id)
-    second, created = claim_operation(t, "vm1", "vm1", "site", "Disable", "api")
+    second, created = claim_operation(t, "vm1", "vm1", "site", JobType.DISABLE_PROTECTION, "api")
     assert created and second.id != first.id
 
 

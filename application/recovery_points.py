@@ -1,7 +1,6 @@
 """Recovery points as blob snapshots: take one across all of a VM's disks, prune by policy.
 
-Helpers of the replication activities (not activities themselves): both are idempotent, so an
-activity that runs them again after a crash ends in the same state.
+Both are idempotent, so an activity that runs them again after a crash ends in the same state.
 """
 
 from __future__ import annotations
@@ -11,15 +10,11 @@ from datetime import datetime
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from core.clients import blob_service
+from azureclients.clients import blob_service
 from domain import retention
 from domain.model import ReplicationPolicy
 from readmodels.points import delete_point, save_point
 from readmodels.records import RecoveryPoint, ReplicatedItem
-
-
-class ReplicaInvalid(Exception):
-    """The replica in Azure does not match what the agent says it wrote."""
 
 
 def snapshot_point(

@@ -14,7 +14,7 @@ import hmac
 
 import azure.functions as func
 
-from core.settings import json_setting
+from azureclients.settings import json_setting
 from domain.errors import DomainError, ErrorInfo
 
 KEY_HASHES_SETTING = "TENANT_KEY_HASHES"

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from azure.servicebus import ServiceBusMessage
 
-from core.clients import servicebus_client
-from core.settings import setting
+from azureclients.clients import servicebus_client
+from azureclients.settings import setting
 
 DEADLETTER_QUEUE_SETTING = "AGENT_EVENTS_DEADLETTER_QUEUE"
 

@@ -7,14 +7,15 @@ The job row exists before its orchestration starts, so the 202's job link always
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import azure.durable_functions as df
+from pydantic import BaseModel
 
-from core.http import Conflict
+from application.errors import Conflict
 from domain.errors import ErrorInfo
-from domain.jobs import Job, fail_job
+from domain.jobs import Job, JobType, StartedBy, fail_job
 from readmodels import jobs
 from readmodels.items import claim_operation, release_operation
 
@@ -27,9 +28,9 @@ async def start_operation(
     vm: str,
     vm_name: str,
     site: str,
-    job_type: str,
-    started_by: str,
-    build_input: Any,
+    job_type: JobType,
+    started_by: StartedBy,
+    build_input: Callable[[str], BaseModel],
 ) -> tuple[Job, bool]:
     """Claim the VM, create the job and start `orchestrator` with instance id = job id.
 
@@ -49,7 +50,7 @@ async def start_operation(
             )
         return job, False
     try:
-        await client.start_new(orchestrator, job.id, build_input(job.id))
+        await client.start_new(orchestrator, job.id, build_input(job.id).model_dump(mode="json"))
     except Exception as error:
         # Nothing runs for this job: say so on the job and free the VM for a retry.
         failed = fail_job(

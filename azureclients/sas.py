@@ -18,8 +18,8 @@ from azure.storage.blob import (
     generate_blob_sas,
 )
 
-from core.clients import blob_service
-from core.settings import int_setting
+from azureclients.clients import blob_service
+from azureclients.settings import int_setting
 
 # Clock skew between the agent, Azure and us: start a little in the past.
 SKEW = timedelta(minutes=5)

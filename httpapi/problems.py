@@ -34,14 +34,3 @@ def problem(
     if extra:
         body.update(extra)
     return func.HttpResponse(json.dumps(body), status_code=status, mimetype=PROBLEM_JSON)
-
-
-def json_response(
-    body: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> func.HttpResponse:
-    return func.HttpResponse(
-        json.dumps(body, default=str),
-        status_code=status,
-        mimetype="application/json",
-        headers=headers,
-    )

@@ -14,11 +14,15 @@ from datetime import UTC, datetime
 
 import azure.durable_functions as df
 
-from activities.protection import recheck_protected_vm
-from activities.replication import RUNNING, replication_instance
+from application.errors import Conflict
+from application.orchestrations import is_running, replication_instance
+from application.prerequisites import recheck_protected_vm
+from application.protection import begin_protection
+from azureclients.deadletter import dead_letter
 from contracts.api import EnableProtectionRequest
 from contracts.events import (
     AgentEvent,
+    CommandResult,
     EventType,
     InventorySnapshot,
     ProtectionRequested,
@@ -26,13 +30,11 @@ from contracts.events import (
     VmChanged,
 )
 from contracts.inventory import VmmCloudRef
-from core.deadletter import dead_letter
-from core.http import Conflict
+from domain.jobs import StartedBy
 from readmodels.inventory import apply_snapshot, get_vm, upsert_vm
 from readmodels.items import get_item, update_item
-from readmodels.records import ProgressView
+from readmodels.records import ProgressRecord, ReplicatedItem
 from readmodels.sites import record_heartbeat
-from triggers.api_protection import begin_protection
 
 log = logging.getLogger(__name__)
 Handler = Callable[[AgentEvent, df.DurableOrchestrationClient], Awaitable[None]]
@@ -51,11 +53,14 @@ async def on_inventory(event: AgentEvent, client: df.DurableOrchestrationClient)
         event_id=event.id,
         event_time=event.time,
     )
+    counts = len(outcome.upserted), len(outcome.gone), len(outcome.stale)
     log.info(
         "inventory %s/%s cloud %s: %d upserted, %d gone, %d stale",
-        event.tenant, event.site, snapshot.cloud.id,
-        len(outcome.upserted), len(outcome.gone), len(outcome.stale),
-    )  # fmt: skip
+        event.tenant,
+        event.site,
+        snapshot.cloud.id,
+        *counts,
+    )
 
 
 async def on_vm_changed(event: AgentEvent, client: df.DurableOrchestrationClient) -> None:
@@ -100,7 +105,9 @@ async def on_protection_requested(event: AgentEvent, client: df.DurableOrchestra
         policy=requested.policy,
     )
     try:
-        job, created = await begin_protection(client, event.tenant, record, request, "agent")
+        job, created = await begin_protection(
+            client, event.tenant, record, request, StartedBy.AGENT
+        )
         log.info(
             "protection requested by agent for %s: job %s (new: %s)", event.vm, job.id, created
         )
@@ -112,13 +119,13 @@ async def on_progress(event: AgentEvent, client: df.DurableOrchestrationClient) 
     progress = event.payload()
     assert isinstance(progress, ReplicationProgress) and event.vm is not None
 
-    def apply(item) -> None:
+    def apply(item: ReplicatedItem) -> None:
         if item.progress and item.progress.updated and item.progress.updated > event.time:
             return  # an older report arrived late
         percent = (
             100.0 * progress.bytes_done / progress.bytes_total if progress.bytes_total else 0.0
         )
-        item.progress = ProgressView(
+        item.progress = ProgressRecord(
             command_id=progress.command_id,
             percent=round(percent, 2),
             bytes_done=progress.bytes_done,
@@ -139,8 +146,7 @@ async def forward(event: AgentEvent, client: df.DurableOrchestrationClient) -> N
     (the orchestration validates it as the model of its type)."""
     assert event.vm is not None
     instance = replication_instance(event.tenant, event.vm)
-    status = await client.get_status(instance)
-    if status is None or status.runtime_status not in RUNNING:
+    if not is_running(await client.get_status(instance)):
         log.warning("no running replication of %s; %s %s ignored", event.vm, event.type, event.id)
         return
     await client.raise_event(instance, event.type.value, event.payload().wire())
@@ -156,8 +162,8 @@ async def on_command_result(event: AgentEvent, client: df.DurableOrchestrationCl
     """Acknowledgements (a cancel done, a command refused before it ran) are logged; the
     outcomes the orchestration waits for arrive as replication.* events."""
     result = event.payload()
-    log.info("agent %s: command %s %s", event.site, getattr(result, "command_id", "?"),
-             getattr(result, "status", "?"))  # fmt: skip
+    assert isinstance(result, CommandResult)
+    log.info("agent %s: command %s %s", event.site, result.command_id, result.status)
 
 
 HANDLERS: dict[EventType, Handler] = {

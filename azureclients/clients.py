@@ -19,7 +19,7 @@ from azure.storage.blob import BlobServiceClient
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from core.settings import setting
+from azureclients.settings import setting
 
 READ_MODELS = "ReadModelStorage"
 REPLICAS = "ReplicaStorage"

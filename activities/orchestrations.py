@@ -1,0 +1,94 @@
+"""Starting and ending a VM's replication orchestration, as steps of protect and unprotect.
+
+They are activities (not orchestrator code) because they decide on what the task hub and the
+read models say now: whether the instance runs, which policy the VM has."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import azure.durable_functions as df
+
+from activities.seams import Seam, VmRef
+from application import commands
+from application.health import policy_of
+from application.orchestrations import (
+    REPLICATE,
+    ReplicationInput,
+    is_running,
+    replication_instance,
+)
+from azureclients.settings import int_setting
+from domain.jobs import JobType, StartedBy
+from readmodels.items import get_item, require_item_row
+from readmodels.jobs import create_job_with_id
+
+bp = df.Blueprint()
+
+
+class StartInput(VmRef):
+    protect_job_id: str
+    started_by: StartedBy = StartedBy.API
+
+
+class ReplicationStarted(Seam):
+    job_id: str  # the InitialReplication job
+
+
+class StopInput(VmRef):
+    reason: str = "Protection was disabled."
+
+
+class ReplicationStopped(Seam):
+    was_running: bool
+
+
+@bp.activity_trigger(input_name="payload")
+@bp.durable_client_input(client_name="client")
+async def start_replication(payload: dict, client: df.DurableOrchestrationClient) -> dict:
+    """Start the VM's replication orchestration with its initial-replication job.
+
+    Idempotent: the job id derives from the protect job, and a running instance is kept."""
+    start = StartInput.model_validate(payload)
+    instance = replication_instance(start.tenant, start.vm)
+    job_id = f"{start.protect_job_id}-r"
+    if is_running(await client.get_status(instance)):
+        return ReplicationStarted(job_id=job_id).out()
+    item = (await asyncio.to_thread(require_item_row, start.tenant, start.vm)).model
+    policy = policy_of(item)
+    await asyncio.to_thread(
+        create_job_with_id,
+        start.tenant,
+        job_id,
+        JobType.INITIAL_REPLICATION,
+        start.vm,
+        start.started_by,
+    )
+    replication = ReplicationInput(
+        tenant=start.tenant,
+        vm=start.vm,
+        generation=start.protect_job_id[-8:],
+        job_id=job_id,
+        interval_seconds=int(policy.interval),
+        stall_seconds=int_setting("REPLICATION_STALL_SECONDS", 300),
+    )
+    await client.start_new(REPLICATE, instance, replication.model_dump(mode="json"))
+    return ReplicationStarted(job_id=job_id).out()
+
+
+@bp.activity_trigger(input_name="payload")
+@bp.durable_client_input(client_name="client")
+async def stop_replication(payload: dict, client: df.DurableOrchestrationClient) -> dict:
+    """End the VM's replication loop (disable protection). Idempotent: a finished or missing
+    instance is left alone. The agent drops the running upload on the cancel command."""
+    stop = StopInput.model_validate(payload)
+    instance = replication_instance(stop.tenant, stop.vm)
+    running = is_running(await client.get_status(instance))
+    if running:
+        await client.terminate(instance, stop.reason)
+    item = await asyncio.to_thread(get_item, stop.tenant, stop.vm)
+    if item is not None and item.command_id:
+        cancel = commands.cancel_command(item, item.command_id, datetime.now(UTC))
+        await asyncio.to_thread(commands.send, cancel)
+    return ReplicationStopped(was_running=running).out()

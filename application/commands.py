@@ -1,0 +1,92 @@
+"""Commands to a site's agent, over the `agent-commands` topic.
+
+Each command carries application property `site`, so the site's subscription (filtered on it)
+delivers only its own commands; session id = VM id keeps one VM's commands in order; message
+id = command id, so a resend after a crash is dropped by duplicate detection.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from azure.servicebus import ServiceBusMessage
+
+from application.health import policy_of
+from azureclients.sas import blob_sas_url
+from azureclients.senders import send_to_topic
+from azureclients.settings import setting
+from contracts.commands import (
+    AgentCommand,
+    CancelCommand,
+    CommandType,
+    DiskTarget,
+    ReplicateCommand,
+    SyncCommand,
+)
+from domain import replication as rules
+from domain.retention import Consistency
+from readmodels.records import ReplicatedItem
+
+
+def replication_command(
+    item: ReplicatedItem,
+    kind: CommandType,
+    command_id: str,
+    *,
+    cycle: int,
+    resync: bool,
+    now: datetime,
+) -> tuple[AgentCommand, Consistency]:
+    """A replicate or sync command with a fresh SAS per disk, and the consistency it asks for.
+
+    The SAS is for that one blob only (sr=b), write-only (read+write for a resync: a full
+    compare reads the blob), and short-lived."""
+    consistency = rules.consistency_for_cycle(policy_of(item), item.last_app_consistent_point, now)
+    disks = [
+        DiskTarget(
+            disk_id=disk.disk_id,
+            path=disk.source_path,
+            sas_url=blob_sas_url(disk.container, disk.blob, write=True, read=resync),
+            blob_size=rules.replica_blob_size(disk.size),
+        )
+        for disk in item.replica_disks
+    ]
+    if kind is CommandType.REPLICATE:
+        data = ReplicateCommand(disks=disks, resync=resync).wire()
+    else:
+        data = SyncCommand(disks=disks, consistency=consistency.value, cycle=cycle).wire()
+    command = AgentCommand(
+        type=kind,
+        id=command_id,
+        tenant=item.tenant,
+        site=item.site,
+        vm=item.vm,
+        time=now,
+        data=data,
+    )
+    return command, consistency
+
+
+def cancel_command(item: ReplicatedItem, command_id: str, now: datetime) -> AgentCommand:
+    """Tell the agent to drop the upload of command `command_id` (the loop that sent it ended)."""
+    return AgentCommand(
+        type=CommandType.CANCEL,
+        id=f"{command_id}-cancel",
+        tenant=item.tenant,
+        site=item.site,
+        vm=item.vm,
+        time=now,
+        data=CancelCommand(command_id=command_id).wire(),
+    )
+
+
+def send(command: AgentCommand) -> None:
+    message = ServiceBusMessage(
+        command.model_dump_json(by_alias=True),
+        message_id=command.id,
+        session_id=command.vm,
+        content_type="application/json",
+        subject=command.type.value,
+        application_properties={"site": command.site, "tenant": command.tenant},
+    )
+    send_to_topic(setting("AGENT_COMMANDS_TOPIC", "agent-commands"), message)

@@ -1,0 +1,108 @@
+"""Replication providers: what starts and ends the protection of one VM.
+
+Enabling and disabling go through a `ProtectionProvider`, the interface that the `direct` and
+`asr` providers implement; orchestrators never know which one runs, the VM's protection
+record says. `direct` is implemented; `asr` refuses with a clear error until it exists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from typing import Protocol
+
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+
+from azureclients.clients import blob_service
+from azureclients.settings import setting
+from domain.errors import DomainError, ErrorInfo
+from readmodels.points import delete_point, list_points
+from readmodels.records import ReplicaDisk, VmRecord
+
+
+class ProviderNotAvailable(DomainError):
+    status = 501
+
+
+class ProtectionProvider(Protocol):
+    """What a replication provider does to start and end the protection of one VM.
+
+    Both calls are retried by the orchestration, so both must be idempotent."""
+
+    name: str
+
+    def enable(self, tenant: str, record: VmRecord) -> list[ReplicaDisk]:
+        """Prepare replication of every disk of the VM; the replica disks it will write."""
+        ...
+
+    def disable(self, tenant: str, vm: str, delete_replica: bool) -> None:
+        """Stop protecting; with `delete_replica`, remove the replica and its points."""
+        ...
+
+
+def replica_container(tenant: str, vm: str) -> str:
+    """One container per protected VM: `replica-<tenant>-<vm>`, lower case, ≤ 63 chars."""
+    prefix = setting("REPLICA_CONTAINER_PREFIX", "replica")
+    raw = f"{prefix}-{tenant}-{vm}".lower()
+    cleaned = "".join(c if c.isalnum() else "-" for c in raw).strip("-")
+    while "--" in cleaned:
+        cleaned = cleaned.replace("--", "-")
+    if len(cleaned) > 63:
+        digest = hashlib.sha256(raw.encode()).hexdigest()[:10]
+        cleaned = f"{cleaned[:52].rstrip('-')}-{digest}"
+    return cleaned
+
+
+class DirectProvider:
+    """The agent writes page blobs that the control plane issues: one container per VM."""
+
+    name = "direct"
+
+    def enable(self, tenant: str, record: VmRecord) -> list[ReplicaDisk]:
+        container = replica_container(tenant, record.vm.id)
+        with contextlib.suppress(ResourceExistsError):  # a retry: the container is ours already
+            blob_service().create_container(container)
+        return [
+            ReplicaDisk(
+                disk_id=disk.id,
+                container=container,
+                blob=f"{disk.id}.vhd",
+                size=disk.size_bytes,
+                source_path=disk.path,
+            )
+            for disk in record.vm.disks
+        ]
+
+    def disable(self, tenant: str, vm: str, delete_replica: bool) -> None:
+        if not delete_replica:
+            return
+        with contextlib.suppress(ResourceNotFoundError):
+            blob_service().delete_container(replica_container(tenant, vm))
+        for point in list_points(tenant, vm):
+            delete_point(point)
+
+
+class AsrProvider:
+    """Azure Site Recovery: not built yet; says so instead of pretending."""
+
+    name = "asr"
+
+    def _refuse(self) -> ProviderNotAvailable:
+        return ProviderNotAvailable(
+            ErrorInfo(
+                code="ProviderNotAvailable",
+                cause="The 'asr' provider (Azure Site Recovery) is not available in this "
+                "release of the control plane.",
+                recommendation="Enable protection with provider 'direct'; preflight with "
+                "provider 'asr' still checks ASR's support matrix.",
+            )
+        )
+
+    def enable(self, tenant: str, record: VmRecord) -> list[ReplicaDisk]:
+        raise self._refuse()
+
+    def disable(self, tenant: str, vm: str, delete_replica: bool) -> None:
+        raise self._refuse()
+
+
+PROVIDERS: dict[str, ProtectionProvider] = {p.name: p for p in (DirectProvider(), AsrProvider())}

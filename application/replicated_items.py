@@ -1,0 +1,67 @@
+"""What the runbook API shows of replicated items and discovered VMs: the stored rows as
+views, with RPO, heartbeat and health as of the request (see `application.health.as_of`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from application.errors import NotFound
+from application.health import as_of
+from contracts.views import (
+    HealthView,
+    RecoveryPointView,
+    ReplicatedItemDetail,
+    ReplicatedItemView,
+    VmView,
+)
+from domain.errors import ErrorInfo
+from domain.replication_state import ReplicationStatus
+from readmodels.inventory import VMS
+from readmodels.items import ITEMS, get_item
+from readmodels.points import list_points
+
+Token = dict[str, Any] | None
+
+
+def item_page(
+    tenant: str, top: int, token: Token, now: datetime
+) -> tuple[list[ReplicatedItemView], Token]:
+    """A page of the tenant's protected VMs (a VM whose protection was disabled is left out)."""
+    items, next_token = ITEMS.page(tenant, top, token, "Status ne 'NotProtected'")
+    return [ReplicatedItemView.of(as_of(item, now)) for item in items], next_token
+
+
+def item_detail(tenant: str, vm: str, now: datetime) -> ReplicatedItemDetail:
+    """One VM's replicated item with its recovery points, newest first."""
+    item = get_item(tenant, vm)
+    if item is None:
+        raise NotFound(
+            ErrorInfo(
+                code="ReplicatedItemNotFound",
+                cause=f"VM '{vm}' of tenant '{tenant}' has never been protected.",
+                recommendation="Enable protection with POST "
+                "/api/tenants/{tenant}/vms/{vm}/protection.",
+            )
+        )
+    points = [RecoveryPointView.of(point) for point in list_points(tenant, vm)]
+    return ReplicatedItemDetail.of(as_of(item, now), recovery_points=points)
+
+
+def vm_page(tenant: str, top: int, token: Token, now: datetime) -> tuple[list[VmView], Token]:
+    """A page of the tenant's discovered VMs, each with its protection status and health."""
+    records, next_token = VMS.page(tenant, top, token)
+    items = {item.vm: item for item in ITEMS.all(tenant)}
+    views = []
+    for record in records:
+        item = items.get(record.vm.id)
+        seen = as_of(item, now) if item else None
+        views.append(
+            VmView.of(
+                record,
+                protection_status=seen.status if seen else ReplicationStatus.NOT_PROTECTED,
+                health=HealthView.of(seen.health) if seen else None,
+                active_job_id=seen.active_job_id if seen else None,
+            )
+        )
+    return views, next_token

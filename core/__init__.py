@@ -1,1 +1,0 @@
-"""Plumbing shared by triggers and activities: settings, SDK clients, auth, problem+json."""
