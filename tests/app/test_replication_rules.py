@@ -21,6 +21,7 @@ from domain.replication import (
     next_status,
     policy_named,
     replica_blob_size,
+    replicates,
 )
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -139,3 +140,25 @@ def test_a_dynamic_disk_footer_is_refused() -> None:
     footer[64:68] = b"\0\0\0\0"
     footer[64:68] = (~sum(footer) & 0xFFFFFFFF).to_bytes(4, "big")
     assert "fixed" in (footer_problem(bytes(footer), MIB) or "")
+
+
+@pytest.mark.parametrize(
+    ("status", "goes_on"),
+    [
+        ("NotProtected", False),
+        ("ProtectionPending", False),
+        ("WaitingForInitialReplication", True),
+        ("InitialReplicationInProgress", True),
+        ("Protected", True),
+        ("ResynchronizationRequired", True),
+        ("TestFailoverInProgress", True),  # a test failover leaves replication running
+        ("DisablingProtection", False),
+        ("FailoverInProgress", False),
+        ("FailedOver", False),
+        ("FailoverCommitted", False),
+    ],
+)
+def test_the_loop_replicates_while_protection_is_on_and_the_vm_has_not_failed_over(
+    status: str, goes_on: bool
+) -> None:
+    assert replicates(status) is goes_on

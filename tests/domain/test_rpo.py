@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 from domain.errors import ErrorInfo
 from domain.model import HealthState
-from domain.rpo import assess_health, is_stalled, rpo_seconds
+from domain.rpo import assess_health, is_stalled, reassess, rpo_seconds
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -91,3 +91,39 @@ def test_the_agents_note_on_the_latest_point_is_a_warning_with_its_words():
     assert note in result.health.reasons[0].cause
     assert "AGENT_QUIESCE_HOOK" in result.health.reasons[0].recommendation
     assert codes(health(consistency_note=None)) == []
+
+
+def test_a_later_read_judges_rpo_and_heartbeat_again_and_keeps_the_other_findings():
+    """The last refresh (at NOW) found everything well but a stall; an hour later nothing has
+    refreshed: the read sees the RPO breach and the silent agent, and keeps the stall at the
+    weight it had (a Warning)."""
+    refreshed = health(upload_in_progress=True, last_progress=ago(700), stall_timeout_seconds=600)
+    assert [(s, e.code) for s, e in refreshed.findings] == [("Warning", "ReplicationStalled")]
+    later = NOW + timedelta(hours=1)
+    read = reassess(
+        refreshed.findings,
+        now=later,
+        rpo_threshold_seconds=1800,
+        last_recovery_point=ago(60),
+        last_heartbeat=ago(10),
+        heartbeat_timeout_seconds=300,
+    )
+    assert read.health.state == HealthState.CRITICAL and read.rpo_seconds == 3660
+    assert codes(read) == ["RpoThresholdExceeded", "AgentHeartbeatMissing", "ReplicationStalled"]
+    assert dict((e.code, s) for s, e in read.findings)["ReplicationStalled"] == "Warning"
+
+
+def test_a_read_drops_age_findings_the_clock_no_longer_supports():
+    """A heartbeat or RPO finding of the last refresh is judged again, not kept: once the
+    agent is heard from and a point is recent, the read is Normal."""
+    stale = health(last_recovery_point=ago(4000), last_heartbeat=None)
+    assert codes(stale) == ["RpoThresholdExceeded", "AgentHeartbeatMissing"]
+    read = reassess(
+        stale.findings,
+        now=NOW,
+        rpo_threshold_seconds=1800,
+        last_recovery_point=ago(5),
+        last_heartbeat=ago(5),
+        heartbeat_timeout_seconds=300,
+    )
+    assert (read.health.state, codes(read)) == (HealthState.NORMAL, [])
