@@ -1,7 +1,7 @@
 // The control plane's Function App: Linux, Python 3.11, on Flex Consumption or Elastic Premium.
 // It runs with its system-assigned identity and connects to storage and Service Bus with
 // identity-based connections (`<Connection>__<property>` settings, resolved by the Functions
-// host and by core/clients.py), so no connection string or key appears anywhere.
+// host and by azureclients/clients.py), so no connection string or key appears anywhere.
 // Every setting the code reads is set here; tests/infra checks that against
 // local.settings.sample.json and the code itself.
 

@@ -4,7 +4,7 @@
 //   in order), duplicate detection (message id = event id), expired messages dead-lettered,
 //   a bounded delivery count so a poison message ends in the dead-letter sub-queue.
 // - `agent-events-deadletter`: where the app puts events that fail validation, with the reason
-//   (core/deadletter.py); no sessions, since a rejected event may carry no usable session id.
+//   (azureclients/deadletter.py); no sessions, since a rejected event may carry no usable session id.
 // - `agent-commands`: control plane -> agents, one subscription per site, filtered on the
 //   application property `site` (contracts/commands.py), so a site only ever sees its own.
 // Local (SAS key) auth is off: only Entra identities with data roles can send or receive.

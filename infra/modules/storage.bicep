@@ -2,7 +2,7 @@
 // tables, the replica page blobs the agent writes through per-blob SAS, and the container the
 // Function App's code package is deployed to.
 // Shared-key access is off: every caller authenticates with Entra ID, and the SAS the agent
-// gets is a user-delegation SAS (core/sas.py), so no account key is ever needed.
+// gets is a user-delegation SAS (azureclients/sas.py), so no account key is ever needed.
 
 @description('Azure region of the account.')
 param location string

@@ -194,7 +194,7 @@ def control_plane(
 
 class CheckedApi:
     """`ControlPlane.call` that checks every answer against /api/openapi.json: the status is
-    documented for the route, and the body matches the documented schema (issue 4)."""
+    documented for the route, and the body matches the documented schema."""
 
     def __init__(self, cp: ControlPlane) -> None:
         self.cp = cp
