@@ -14,21 +14,20 @@ import sys
 import threading
 from pathlib import Path
 
-from devhost.arm.config import DEFAULT_PORT, StandInConfig, local_failover_settings
-from devhost.arm.server import ArmStandIn
-from devhost.azurite import DEV_ACCOUNT, DEV_KEY
-
-DEFAULT_STORAGE = (
-    f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
-    f"BlobEndpoint=http://127.0.0.1:10000/{DEV_ACCOUNT};"
+from devhost.arm.config import (
+    DEFAULT_PORT,
+    LOCAL_STORAGE,
+    StandInConfig,
+    local_failover_settings,
 )
+from devhost.arm.server import ArmStandIn
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devhost.arm", description=__doc__)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
     parser.add_argument("--data-dir", type=Path, default=Path(".devhost/arm"))
-    parser.add_argument("--storage", default=DEFAULT_STORAGE, help="Azurite connection string")
+    parser.add_argument("--storage", default=LOCAL_STORAGE, help="Azurite connection string")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     logging.getLogger("azure").setLevel(logging.WARNING)

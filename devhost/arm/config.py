@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from devhost.arm.ids import ResourceId
+from devhost.azurite import DEV_ACCOUNT, DEV_KEY
 
 # A fixed, obviously local subscription: ids written to tables survive a devhost restart.
 LOCAL_SUBSCRIPTION = "7a3c2e10-4c1a-4d2e-9b0e-10ca1d0e0001"
@@ -21,6 +22,11 @@ LOCAL_LOCATION = "westeurope"
 LOCAL_RECOVERY_GROUP = "rg-recovery"
 LOCAL_CONTROL_PLANE_GROUP = "rg-drcp-local"
 DEFAULT_PORT = 10443
+# Azurite on its usual ports (what `UseDevelopmentStorage=true` means): the disks' bytes.
+LOCAL_STORAGE = (
+    f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
+    f"BlobEndpoint=http://127.0.0.1:10000/{DEV_ACCOUNT};"
+)
 
 
 def _subnet(group: str, vnet: str, subnet: str) -> str:
