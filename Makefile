@@ -44,7 +44,7 @@ local.settings.json: | $(STAMP)
 	$(PY) -m devhost.init_settings
 
 up: setup local.settings.json
-	$(PY) -m devhost --with-azurite --with-servicebus
+	$(PY) -m devhost --with-azurite --with-servicebus --with-arm
 
 test: setup lint pytest
 

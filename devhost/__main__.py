@@ -1,7 +1,9 @@
 """`python -m devhost`: run function_app.py locally, like `func start`.
 
 --with-azurite starts Azurite on its default ports and points every setting that says
-`UseDevelopmentStorage=true` at it; --with-servicebus starts the local Service Bus broker.
+`UseDevelopmentStorage=true` at it; --with-servicebus starts the local Service Bus broker;
+--with-arm starts the local ARM stand-in (Compute and Network for failover, devhost/arm/) with
+the managed-identity endpoint, and gives the app ARM_ENDPOINT and the identity variables.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, default=Path(".devhost"))
     parser.add_argument("--with-azurite", action="store_true")
     parser.add_argument("--with-servicebus", action="store_true")
+    parser.add_argument("--with-arm", action="store_true", help="the local ARM stand-in")
     parser.add_argument(
         "--activity-concurrency", type=int, default=None,
         help="activities run at once (default: host.json maxConcurrentActivityFunctions, or 16)",
@@ -101,6 +104,13 @@ def main(argv: list[str] | None = None) -> int:
             from devhost.servicebus import start_broker  # the local broker (issue 3)
 
             stack.enter_context(start_broker(port=5672, data_dir=args.data_dir / "servicebus"))
+        if args.with_arm:
+            from devhost.arm.config import DEFAULT_PORT
+            from devhost.arm.launch import replica_storage, start_for_app
+
+            arm = start_for_app(args.data_dir / "arm", replica_storage(), port=DEFAULT_PORT)
+            stack.callback(arm.stop)
+            print(f"devhost: ARM stand-in on {arm.endpoint}", flush=True)
         try:
             asyncio.run(serve(args))
         except SettingsError as error:

@@ -31,16 +31,25 @@ def key_settings(tenant_keys: dict[str, str], master_key: str | None = None) -> 
 
 
 def embedded_settings(
-    storage: str, servicebus: str, tenant_keys: dict[str, str], master_key: str | None = None
+    storage: str,
+    servicebus: str,
+    tenant_keys: dict[str, str],
+    master_key: str | None = None,
+    arm_endpoint: str | None = None,
 ) -> dict[str, str]:
     """Everything the app needs to run on the embedded default: every storage connection on
-    one Azurite, Service Bus on the local broker, and the keys."""
+    one Azurite, Service Bus on the local broker, the keys, and with `arm_endpoint` (the
+    local ARM stand-in) the failover target: subscription, recovery group, region, networks
+    and the replicas' storage account id."""
+    from devhost.arm.config import local_failover_settings
+
     return {
         "ReadModelStorage": storage,
         "ReplicaStorage": storage,
         "AzureWebJobsStorage": storage,
         "ServiceBusConnection": servicebus,
         **key_settings(tenant_keys, master_key),
+        **(local_failover_settings(arm_endpoint) if arm_endpoint else {}),
     }
 
 

@@ -43,6 +43,21 @@ param sites siteConfig[]
 @description('Existing resource group where failed-over VMs are created.')
 param recoveryResourceGroupName string
 
+@description('Region failed-over VMs are created in (the vault\'s region by default).')
+param recoveryLocation string = location
+
+@description('Existing virtual network in the recovery resource group that failed-over VMs join.')
+param recoveryVirtualNetworkName string
+
+@description('Subnet of recoveryVirtualNetworkName for failed-over VMs.')
+param recoverySubnetName string = 'default'
+
+@description('Existing isolated virtual network in the recovery resource group for test failovers (no peering or route to production).')
+param testFailoverVirtualNetworkName string
+
+@description('Subnet of testFailoverVirtualNetworkName for test failovers.')
+param testFailoverSubnetName string = 'default'
+
 @description('Storage redundancy for the task hub and the replicas.')
 @allowed([
   'Standard_LRS'
@@ -219,6 +234,9 @@ module functionApp 'modules/functionapp.bicep' = {
     agentHeartbeatTimeoutSeconds: agentHeartbeatTimeoutSeconds
     recoveryResourceGroupName: recoveryResourceGroupName
     recoveryVaultName: vault.outputs.vaultName
+    recoveryLocation: recoveryLocation
+    recoverySubnetId: resourceId(recoveryResourceGroupName, 'Microsoft.Network/virtualNetworks/subnets', recoveryVirtualNetworkName, recoverySubnetName)
+    testFailoverSubnetId: resourceId(recoveryResourceGroupName, 'Microsoft.Network/virtualNetworks/subnets', testFailoverVirtualNetworkName, testFailoverSubnetName)
     tags: allTags
   }
 }

@@ -98,6 +98,15 @@ param recoveryResourceGroupName string
 @description('Recovery Services vault the asr provider drives.')
 param recoveryVaultName string
 
+@description('Azure region failed-over VMs, their disks and NICs are created in.')
+param recoveryLocation string
+
+@description('ARM id of the subnet failed-over VMs join (planned and unplanned failover).')
+param recoverySubnetId string
+
+@description('ARM id of the isolated subnet test failovers join (no route to production).')
+param testFailoverSubnetId string
+
 @description('Tags put on every resource.')
 param tags object = {}
 
@@ -193,6 +202,23 @@ var commonSettings = [
   {
     name: 'ARM_ENDPOINT'
     value: environment().resourceManager
+  }
+  {
+    name: 'RECOVERY_LOCATION'
+    value: recoveryLocation
+  }
+  {
+    name: 'RECOVERY_SUBNET_ID'
+    value: recoverySubnetId
+  }
+  {
+    name: 'TEST_FAILOVER_SUBNET_ID'
+    value: testFailoverSubnetId
+  }
+  {
+    // Managed-disk Import names the storage account that holds the recovery point's blob.
+    name: 'REPLICA_STORAGE_ACCOUNT_ID'
+    value: storage.id
   }
   {
     // An address, not a credential: the component has local auth off and accepts only

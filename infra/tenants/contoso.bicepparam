@@ -14,6 +14,8 @@ param sites = [
   }
 ]
 param recoveryResourceGroupName = 'rg-contoso-recovery'
+param recoveryVirtualNetworkName = 'vnet-contoso-recovery'
+param testFailoverVirtualNetworkName = 'vnet-contoso-test-failover'
 param storageSku = 'Standard_ZRS'
 param maxDeliveryCount = 10
 

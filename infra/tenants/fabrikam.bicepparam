@@ -13,6 +13,8 @@ param sites = [
   }
 ]
 param recoveryResourceGroupName = 'rg-fabrikam-recovery'
+param recoveryVirtualNetworkName = 'vnet-fabrikam-recovery'
+param testFailoverVirtualNetworkName = 'vnet-fabrikam-test-failover'
 param storageSku = 'Standard_GZRS'
 param serviceBusSku = 'Standard'
 
