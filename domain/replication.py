@@ -94,21 +94,26 @@ def policy_named(name: str | None, custom: dict[str, dict] | None = None) -> Rep
 # --- cycles ------------------------------------------------------------------------------
 
 # Protected, but the VM runs in Azure (or is on its way there): the loop sends nothing, and
-# the age of the latest point says nothing about the health of replication.
-_FAILED_OVER = frozenset(
+# the age of the latest point says nothing about the health of replication. A planned
+# failover's final sync is the one command still sent then.
+_FAILING_OVER = frozenset(
     {
-        ReplicationStatus.FAILOVER_IN_PROGRESS,
+        ReplicationStatus.PLANNED_FAILOVER_IN_PROGRESS,
+        ReplicationStatus.UNPLANNED_FAILOVER_IN_PROGRESS,
         ReplicationStatus.FAILED_OVER,
         ReplicationStatus.FAILOVER_COMMITTED,
     }
 )
 
 
-def replicates(status: str) -> bool:
+def replicates(status: str, *, final_sync: bool = False) -> bool:
     """Whether the replication loop of a VM in `status` goes on: protection is enabled and
     the VM has not failed over. (A test failover leaves replication running.) A cycle that
-    finds it does not ends the loop; a read judges RPO and heartbeat only while it does."""
-    return is_protected(status) and ReplicationStatus(status) not in _FAILED_OVER
+    finds it does not ends the loop; a read judges RPO and heartbeat only while it does.
+    `final_sync`: the planned failover's last sync, which runs only while it is under way."""
+    if final_sync:
+        return ReplicationStatus(status) is ReplicationStatus.PLANNED_FAILOVER_IN_PROGRESS
+    return is_protected(status) and ReplicationStatus(status) not in _FAILING_OVER
 
 
 def consistency_for_cycle(

@@ -20,11 +20,13 @@ class ReplicationStatus(StrEnum):
     PROTECTED = "Protected"
     RESYNCHRONIZATION_REQUIRED = "ResynchronizationRequired"
     RESYNCHRONIZATION_IN_PROGRESS = "ResynchronizationInProgress"
-    FAILOVER_IN_PROGRESS = "FailoverInProgress"
+    TEST_FAILOVER_IN_PROGRESS = "TestFailoverInProgress"
+    TEST_FAILOVER_SUCCEEDED = "TestFailoverSucceeded"
+    TEST_FAILOVER_FAILED = "TestFailoverFailed"
+    PLANNED_FAILOVER_IN_PROGRESS = "PlannedFailoverInProgress"
+    UNPLANNED_FAILOVER_IN_PROGRESS = "UnplannedFailoverInProgress"
     FAILED_OVER = "FailedOver"
     FAILOVER_COMMITTED = "FailoverCommitted"
-    TEST_FAILOVER_IN_PROGRESS = "TestFailoverInProgress"
-    TEST_FAILOVER_COMPLETED = "TestFailoverCompleted"
     DISABLING_PROTECTION = "DisablingProtection"
 
 
@@ -40,14 +42,17 @@ class ReplicationEvent(StrEnum):
     CHANGE_TRACKING_LOST = "ChangeTrackingLost"
     RESYNC_STARTED = "ResyncStarted"
     RESYNC_COMPLETED = "ResyncCompleted"
-    FAILOVER_STARTED = "FailoverStarted"
-    FAILOVER_COMPLETED = "FailoverCompleted"
-    FAILOVER_FAILED = "FailoverFailed"
-    FAILOVER_COMMITTED = "FailoverCommitted"
     TEST_FAILOVER_STARTED = "TestFailoverStarted"
     TEST_FAILOVER_COMPLETED = "TestFailoverCompleted"
     TEST_FAILOVER_FAILED = "TestFailoverFailed"
     TEST_FAILOVER_CLEANED_UP = "TestFailoverCleanedUp"
+    PLANNED_FAILOVER_STARTED = "PlannedFailoverStarted"
+    UNPLANNED_FAILOVER_STARTED = "UnplannedFailoverStarted"
+    FAILOVER_COMPLETED = "FailoverCompleted"
+    FAILOVER_FAILED = "FailoverFailed"
+    RECOVERY_POINT_CHANGED = "RecoveryPointChanged"
+    FAILOVER_CANCELLED = "FailoverCancelled"
+    FAILOVER_COMMITTED = "FailoverCommitted"
     PROTECTION_DISABLE_REQUESTED = "ProtectionDisableRequested"
     PROTECTION_DISABLED = "ProtectionDisabled"
 
@@ -61,6 +66,26 @@ _DISABLE = {
     E.PROTECTION_DISABLE_REQUESTED: S.DISABLING_PROTECTION,
     E.PROTECTION_DISABLED: S.NOT_PROTECTED,
 }
+# Failover works from recovery points that exist, so it is open once the VM has one: when
+# Protected, and while a resynchronization makes the replica whole again (its older points
+# stay valid). A planned failover needs a final sync, so it waits for a healthy replica.
+_FAIL_OVER_FROM_POINTS = {
+    E.TEST_FAILOVER_STARTED: S.TEST_FAILOVER_IN_PROGRESS,
+    E.UNPLANNED_FAILOVER_STARTED: S.UNPLANNED_FAILOVER_IN_PROGRESS,
+}
+
+
+def _replication_goes_on(status: ReplicationStatus) -> dict[ReplicationEvent, ReplicationStatus]:
+    """While a failover is under way the replication loop may still finish a cycle (a test
+    failover leaves it running; a planned one makes its final sync through it): its status
+    events change nothing, its health and points are still recorded."""
+    return {
+        E.DELTA_SYNC_COMPLETED: status,
+        E.CHANGE_TRACKING_LOST: status,
+        E.RESYNC_STARTED: status,
+        E.RESYNC_COMPLETED: status,
+    }
+
 
 TRANSITIONS: dict[ReplicationStatus, dict[ReplicationEvent, ReplicationStatus]] = {
     S.NOT_PROTECTED: {
@@ -98,19 +123,22 @@ TRANSITIONS: dict[ReplicationStatus, dict[ReplicationEvent, ReplicationStatus]] 
         E.INITIAL_REPLICATION_STARTED: S.PROTECTED,  # late duplicate
         E.INITIAL_REPLICATION_COMPLETED: S.PROTECTED,  # duplicate completion
         E.DELTA_SYNC_COMPLETED: S.PROTECTED,
-        E.RESYNC_COMPLETED: S.PROTECTED,
         E.CHANGE_TRACKING_LOST: S.RESYNCHRONIZATION_REQUIRED,
-        E.FAILOVER_STARTED: S.FAILOVER_IN_PROGRESS,
-        E.TEST_FAILOVER_STARTED: S.TEST_FAILOVER_IN_PROGRESS,
+        # The loop decided to resynchronize while a test failover held the status.
+        E.RESYNC_STARTED: S.RESYNCHRONIZATION_IN_PROGRESS,
+        E.RESYNC_COMPLETED: S.PROTECTED,
+        **_FAIL_OVER_FROM_POINTS,
+        E.PLANNED_FAILOVER_STARTED: S.PLANNED_FAILOVER_IN_PROGRESS,
         E.TEST_FAILOVER_CLEANED_UP: S.PROTECTED,  # replays of what led back here
-        E.TEST_FAILOVER_FAILED: S.PROTECTED,
         E.FAILOVER_FAILED: S.PROTECTED,
+        E.FAILOVER_CANCELLED: S.PROTECTED,
         **_DISABLE,
     },
     S.RESYNCHRONIZATION_REQUIRED: {
         E.PROTECTION_REQUESTED: S.RESYNCHRONIZATION_REQUIRED,
         E.CHANGE_TRACKING_LOST: S.RESYNCHRONIZATION_REQUIRED,
         E.RESYNC_STARTED: S.RESYNCHRONIZATION_IN_PROGRESS,
+        **_FAIL_OVER_FROM_POINTS,
         **_DISABLE,
     },
     S.RESYNCHRONIZATION_IN_PROGRESS: {
@@ -118,31 +146,47 @@ TRANSITIONS: dict[ReplicationStatus, dict[ReplicationEvent, ReplicationStatus]] 
         E.RESYNC_STARTED: S.RESYNCHRONIZATION_IN_PROGRESS,
         E.RESYNC_COMPLETED: S.PROTECTED,
         E.CHANGE_TRACKING_LOST: S.RESYNCHRONIZATION_REQUIRED,
-        **_DISABLE,
-    },
-    S.FAILOVER_IN_PROGRESS: {
-        E.FAILOVER_STARTED: S.FAILOVER_IN_PROGRESS,
-        E.FAILOVER_COMPLETED: S.FAILED_OVER,
-        E.FAILOVER_FAILED: S.PROTECTED,
-    },
-    S.FAILED_OVER: {
-        E.FAILOVER_COMPLETED: S.FAILED_OVER,
-        E.FAILOVER_COMMITTED: S.FAILOVER_COMMITTED,
-    },
-    S.FAILOVER_COMMITTED: {
-        E.FAILOVER_COMMITTED: S.FAILOVER_COMMITTED,
+        **_FAIL_OVER_FROM_POINTS,
         **_DISABLE,
     },
     S.TEST_FAILOVER_IN_PROGRESS: {
         E.TEST_FAILOVER_STARTED: S.TEST_FAILOVER_IN_PROGRESS,
-        E.TEST_FAILOVER_COMPLETED: S.TEST_FAILOVER_COMPLETED,
-        E.TEST_FAILOVER_FAILED: S.PROTECTED,
-        E.DELTA_SYNC_COMPLETED: S.TEST_FAILOVER_IN_PROGRESS,  # replication goes on meanwhile
+        E.TEST_FAILOVER_COMPLETED: S.TEST_FAILOVER_SUCCEEDED,
+        E.TEST_FAILOVER_FAILED: S.TEST_FAILOVER_FAILED,  # cleanup removes what was made
+        **_replication_goes_on(S.TEST_FAILOVER_IN_PROGRESS),
     },
-    S.TEST_FAILOVER_COMPLETED: {
-        E.TEST_FAILOVER_COMPLETED: S.TEST_FAILOVER_COMPLETED,
+    S.TEST_FAILOVER_SUCCEEDED: {
+        E.TEST_FAILOVER_COMPLETED: S.TEST_FAILOVER_SUCCEEDED,
         E.TEST_FAILOVER_CLEANED_UP: S.PROTECTED,
-        E.DELTA_SYNC_COMPLETED: S.TEST_FAILOVER_COMPLETED,
+        **_replication_goes_on(S.TEST_FAILOVER_SUCCEEDED),
+    },
+    S.TEST_FAILOVER_FAILED: {
+        E.TEST_FAILOVER_FAILED: S.TEST_FAILOVER_FAILED,
+        E.TEST_FAILOVER_CLEANED_UP: S.PROTECTED,
+        **_replication_goes_on(S.TEST_FAILOVER_FAILED),
+    },
+    S.PLANNED_FAILOVER_IN_PROGRESS: {
+        E.PLANNED_FAILOVER_STARTED: S.PLANNED_FAILOVER_IN_PROGRESS,
+        E.FAILOVER_COMPLETED: S.FAILED_OVER,
+        E.FAILOVER_FAILED: S.PROTECTED,  # what it made is removed; replication resumes
+        **_replication_goes_on(S.PLANNED_FAILOVER_IN_PROGRESS),
+    },
+    S.UNPLANNED_FAILOVER_IN_PROGRESS: {
+        E.UNPLANNED_FAILOVER_STARTED: S.UNPLANNED_FAILOVER_IN_PROGRESS,
+        E.FAILOVER_COMPLETED: S.FAILED_OVER,
+        E.FAILOVER_FAILED: S.PROTECTED,
+        **_replication_goes_on(S.UNPLANNED_FAILOVER_IN_PROGRESS),
+    },
+    S.FAILED_OVER: {
+        E.FAILOVER_COMPLETED: S.FAILED_OVER,
+        E.RECOVERY_POINT_CHANGED: S.FAILED_OVER,  # the VM is rebuilt from another point
+        E.FAILOVER_CANCELLED: S.PROTECTED,  # the Azure VM is removed; replication resumes
+        E.FAILOVER_COMMITTED: S.FAILOVER_COMMITTED,
+        **_replication_goes_on(S.FAILED_OVER),  # a cycle that ended as the loop stopped
+    },
+    S.FAILOVER_COMMITTED: {
+        E.FAILOVER_COMMITTED: S.FAILOVER_COMMITTED,
+        **_DISABLE,
     },
     S.DISABLING_PROTECTION: {
         E.PROTECTION_DISABLE_REQUESTED: S.DISABLING_PROTECTION,
@@ -163,14 +207,17 @@ _ACTION = {
     E.CHANGE_TRACKING_LOST: "record lost change tracking",
     E.RESYNC_STARTED: "start a resynchronization",
     E.RESYNC_COMPLETED: "complete a resynchronization",
-    E.FAILOVER_STARTED: "start a failover",
-    E.FAILOVER_COMPLETED: "complete a failover",
-    E.FAILOVER_FAILED: "record a failed failover",
-    E.FAILOVER_COMMITTED: "commit a failover",
     E.TEST_FAILOVER_STARTED: "start a test failover",
     E.TEST_FAILOVER_COMPLETED: "complete a test failover",
     E.TEST_FAILOVER_FAILED: "record a failed test failover",
     E.TEST_FAILOVER_CLEANED_UP: "clean up a test failover",
+    E.PLANNED_FAILOVER_STARTED: "start a planned failover",
+    E.UNPLANNED_FAILOVER_STARTED: "start an unplanned failover",
+    E.FAILOVER_COMPLETED: "complete a failover",
+    E.FAILOVER_FAILED: "record a failed failover",
+    E.RECOVERY_POINT_CHANGED: "change the recovery point",
+    E.FAILOVER_CANCELLED: "cancel a failover",
+    E.FAILOVER_COMMITTED: "commit a failover",
     E.PROTECTION_DISABLE_REQUESTED: "disable protection",
     E.PROTECTION_DISABLED: "disable protection",
 }
@@ -184,11 +231,13 @@ _HINT = {
     S.PROTECTED: "Check the VM's replicated item; this step does not apply to a protected VM.",
     S.RESYNCHRONIZATION_REQUIRED: "Let the resynchronization run, then retry.",
     S.RESYNCHRONIZATION_IN_PROGRESS: "Wait for the resynchronization to complete, then retry.",
-    S.FAILOVER_IN_PROGRESS: "Wait for the failover job to finish.",
-    S.FAILED_OVER: "Commit the failover first.",
-    S.FAILOVER_COMMITTED: "Disable protection, then enable it again to protect the VM anew.",
     S.TEST_FAILOVER_IN_PROGRESS: "Wait for the test failover to finish, then clean it up.",
-    S.TEST_FAILOVER_COMPLETED: "Clean up the test failover first.",
+    S.TEST_FAILOVER_SUCCEEDED: "Clean up the test failover first.",
+    S.TEST_FAILOVER_FAILED: "Clean up the test failover first.",
+    S.PLANNED_FAILOVER_IN_PROGRESS: "Wait for the failover job to finish.",
+    S.UNPLANNED_FAILOVER_IN_PROGRESS: "Wait for the failover job to finish.",
+    S.FAILED_OVER: "Commit the failover (or cancel it) first.",
+    S.FAILOVER_COMMITTED: "Disable protection, then enable it again to protect the VM anew.",
     S.DISABLING_PROTECTION: "Wait for protection to be disabled.",
 }
 
@@ -270,3 +319,101 @@ def may_enable_again(status: str, replication_running: bool) -> bool:
     While the instance runs, enabling again would race it; once the VM has a point, its
     target or policy change only by disabling and enabling anew."""
     return not replication_running and ReplicationStatus(status) in _AWAITING_FIRST_POINT
+
+
+# --- operations: what an operator or runbook may ask for, as ASR lists allowedOperations ---
+
+
+class Operation(StrEnum):
+    """ASR's names for what a replicated item allows (`allowedOperations`), plus enabling.
+
+    Reprotect and failback (ASR's ReverseReplicate, Failback) are not offered yet: after a
+    committed failover the VM is protected anew by disabling and enabling protection."""
+
+    ENABLE_PROTECTION = "EnableProtection"
+    DISABLE_PROTECTION = "DisableProtection"
+    TEST_FAILOVER = "TestFailover"
+    TEST_FAILOVER_CLEANUP = "TestFailoverCleanup"
+    PLANNED_FAILOVER = "PlannedFailover"
+    UNPLANNED_FAILOVER = "UnplannedFailover"
+    CHANGE_RECOVERY_POINT = "ChangePit"
+    CANCEL_FAILOVER = "CancelFailover"
+    COMMIT = "Commit"
+
+
+# Each operation is allowed where the table takes the event it applies (its first move, or
+# for one that runs in place, its only one) and that event moves the VM on: a self-loop is a
+# replay of what already happened, not an invitation to do it again.
+_OPERATION_EVENT: dict[Operation, ReplicationEvent] = {
+    Operation.ENABLE_PROTECTION: E.PROTECTION_REQUESTED,
+    Operation.DISABLE_PROTECTION: E.PROTECTION_DISABLE_REQUESTED,
+    Operation.TEST_FAILOVER: E.TEST_FAILOVER_STARTED,
+    Operation.TEST_FAILOVER_CLEANUP: E.TEST_FAILOVER_CLEANED_UP,
+    Operation.PLANNED_FAILOVER: E.PLANNED_FAILOVER_STARTED,
+    Operation.UNPLANNED_FAILOVER: E.UNPLANNED_FAILOVER_STARTED,
+    Operation.CHANGE_RECOVERY_POINT: E.RECOVERY_POINT_CHANGED,
+    Operation.CANCEL_FAILOVER: E.FAILOVER_CANCELLED,
+    Operation.COMMIT: E.FAILOVER_COMMITTED,
+}
+_IN_PLACE = frozenset({Operation.CHANGE_RECOVERY_POINT})
+
+_OPERATION_TEXT = {
+    Operation.ENABLE_PROTECTION: "enable protection",
+    Operation.DISABLE_PROTECTION: "disable protection",
+    Operation.TEST_FAILOVER: "start a test failover",
+    Operation.TEST_FAILOVER_CLEANUP: "clean up a test failover",
+    Operation.PLANNED_FAILOVER: "start a planned failover",
+    Operation.UNPLANNED_FAILOVER: "start an unplanned failover",
+    Operation.CHANGE_RECOVERY_POINT: "change the recovery point",
+    Operation.CANCEL_FAILOVER: "cancel the failover",
+    Operation.COMMIT: "commit the failover",
+}
+
+
+def operation_event(operation: Operation) -> ReplicationEvent:
+    """The status event an operation applies when it starts (or, in place, when it is done)."""
+    return _OPERATION_EVENT[operation]
+
+
+def allowed_operations(status: str, *, busy: bool = False) -> tuple[Operation, ...]:
+    """What may be asked of a VM in `status`; nothing while another operation runs (`busy`)."""
+    if busy:
+        return ()
+    current = _parse(ReplicationStatus, status, "UnknownReplicationStatus")
+    moves = TRANSITIONS[current]
+    return tuple(
+        operation
+        for operation, event in _OPERATION_EVENT.items()
+        if event in moves and (moves[event] != current or operation in _IN_PLACE)
+    )
+
+
+class OperationNotAllowed(DomainError):
+    """An operation the VM's status does not allow now (HTTP 409 at the API)."""
+
+    status = 409
+
+
+def require_operation(status: str, operation: Operation, *, busy_with: str | None = None) -> None:
+    """Refuse `operation` unless the VM's status allows it, naming the status, what to do
+    first and what is allowed now. `busy_with`: the job another operation runs under."""
+    if busy_with:
+        raise OperationNotAllowed(
+            ErrorInfo(
+                code="OperationInProgress",
+                cause=f"Cannot {_OPERATION_TEXT[operation]}: the VM is busy with job {busy_with}.",
+                recommendation=f"Wait for job {busy_with} to finish, then retry.",
+            )
+        )
+    allowed = allowed_operations(status)
+    if operation in allowed:
+        return
+    current = ReplicationStatus(status)
+    listed = ", ".join(allowed) or "none"
+    raise OperationNotAllowed(
+        ErrorInfo(
+            code="OperationNotAllowed",
+            cause=f"Cannot {_OPERATION_TEXT[operation]} ({operation}) while the VM is {current}.",
+            recommendation=f"{_HINT[current]} Allowed now: {listed}.",
+        )
+    )

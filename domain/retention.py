@@ -6,14 +6,15 @@ The rules, in order (a point survives if any keeps it):
    and app-consistent alike (the window bound itself is inside);
 3. the latest app-consistent point survives even when older than the window, so "latest
    app-consistent" stays a valid failover choice when app snapshots are rarer than the window
-   or stopped; the app-consistent frequency decides when one is due (`app_consistent_due`).
+   or stopped; the app-consistent frequency decides when one is due (`app_consistent_due`);
+4. a pinned point survives: a failover (test or not) uses it, and its disks are made from it.
 Points in the future (clock skew between agent and control plane) are inside the window.
 All datetimes must be timezone-aware.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -40,15 +41,21 @@ def _newest_first(points: Sequence[RecoveryPoint]) -> list[RecoveryPoint]:
 
 
 def points_to_keep(
-    points: Sequence[RecoveryPoint], policy: ReplicationPolicy, now: datetime
+    points: Sequence[RecoveryPoint],
+    policy: ReplicationPolicy,
+    now: datetime,
+    pinned: Collection[str] = (),
 ) -> list[RecoveryPoint]:
     """The survivors, newest first."""
-    doomed = {p.id for p in points_to_prune(points, policy, now)}
+    doomed = {p.id for p in points_to_prune(points, policy, now, pinned)}
     return [p for p in _newest_first(points) if p.id not in doomed]
 
 
 def points_to_prune(
-    points: Sequence[RecoveryPoint], policy: ReplicationPolicy, now: datetime
+    points: Sequence[RecoveryPoint],
+    policy: ReplicationPolicy,
+    now: datetime,
+    pinned: Collection[str] = (),
 ) -> list[RecoveryPoint]:
     """The points to delete, oldest first (delete in this order: a crash mid-way leaves the
     newest points)."""
@@ -61,6 +68,7 @@ def points_to_prune(
     latest_app = next((p for p in ordered if p.consistency == Consistency.APP), None)
     if latest_app is not None:
         keep.add(latest_app.id)
+    keep.update(pinned)
     return [p for p in reversed(ordered) if p.id not in keep]
 
 

@@ -3,9 +3,9 @@
 Units: ASR's matrix states disk limits in GB/TB meaning binary units (2 TB = 2,048 GB,
 4,095 GB is 1 GB under 4 TB), so every limit here is bytes computed with GIB = 1024**3 and
 TIB = 1024**4. Limits are inclusive ("up to") except `gen2_os_disk_below_bytes`: the matrix
-says a generation 2 basic OS disk must be "less than" (our requirement: "under") the size.
+says a generation 2 basic OS disk must be "less than" (elsewhere: "under") the size.
 
-Where the numbers come from: `asr-2026` carries the May 2026 support matrix as our
+Where the numbers come from: `asr-2026` carries the May 2026 support matrix as the product's
 requirements state it. The 2026 page itself was not in our reference corpus; its 2018 revision
 (MicrosoftDocs/azure-docs, articles/site-recovery/hyper-v-azure-support-matrix.md, ms.date
 08/01/2018) was read and agrees on the kinds of limit (64-bit, one OS disk, 16 data disks,
@@ -28,8 +28,8 @@ from domain.model import GIB, TIB
 MATRIX = "https://learn.microsoft.com/azure/site-recovery/hyper-v-azure-support-matrix"
 MATRIX_2026 = f"{MATRIX} (May 2026)"
 MATRIX_2014 = (
-    "ASR Hyper-V (VMM) to Azure prerequisites of 2014; the OS and data disk numbers are also "
-    "in the matrix's 2018 revision (MicrosoftDocs/azure-docs "
+    "ASR Hyper-V (VMM) to Azure prerequisites of 2014 (VMM 2012 R2 era); the OS and data "
+    "disk numbers are also in the matrix's 2018 revision (MicrosoftDocs/azure-docs "
     "articles/site-recovery/hyper-v-azure-support-matrix.md, ms.date 08/01/2018)"
 )
 SIZES_DOCS = "https://learn.microsoft.com/azure/virtual-machines/sizes/overview"

@@ -152,8 +152,11 @@ def test_a_dynamic_disk_footer_is_refused() -> None:
         ("Protected", True),
         ("ResynchronizationRequired", True),
         ("TestFailoverInProgress", True),  # a test failover leaves replication running
+        ("TestFailoverSucceeded", True),
+        ("TestFailoverFailed", True),
         ("DisablingProtection", False),
-        ("FailoverInProgress", False),
+        ("PlannedFailoverInProgress", False),
+        ("UnplannedFailoverInProgress", False),
         ("FailedOver", False),
         ("FailoverCommitted", False),
     ],
@@ -162,3 +165,5 @@ def test_the_loop_replicates_while_protection_is_on_and_the_vm_has_not_failed_ov
     status: str, goes_on: bool
 ) -> None:
     assert replicates(status) is goes_on
+    # A planned failover's final sync is the one command sent while it is under way.
+    assert replicates(status, final_sync=True) is (status == "PlannedFailoverInProgress")

@@ -8,11 +8,15 @@ from domain.replication_state import (
     STATUSES,
     TRANSITIONS,
     IllegalTransition,
+    Operation,
+    OperationNotAllowed,
     ReplicationEvent,
     ReplicationStatus,
     allowed_events,
+    allowed_operations,
     is_protected,
     next_status,
+    require_operation,
     transition,
 )
 
@@ -58,10 +62,13 @@ def test_the_happy_path_of_protection_and_failover():
         (E.RESYNC_STARTED, S.RESYNCHRONIZATION_IN_PROGRESS),
         (E.RESYNC_COMPLETED, S.PROTECTED),
         (E.TEST_FAILOVER_STARTED, S.TEST_FAILOVER_IN_PROGRESS),
-        (E.TEST_FAILOVER_COMPLETED, S.TEST_FAILOVER_COMPLETED),
+        (E.DELTA_SYNC_COMPLETED, S.TEST_FAILOVER_IN_PROGRESS),  # replication goes on
+        (E.TEST_FAILOVER_COMPLETED, S.TEST_FAILOVER_SUCCEEDED),
         (E.TEST_FAILOVER_CLEANED_UP, S.PROTECTED),
-        (E.FAILOVER_STARTED, S.FAILOVER_IN_PROGRESS),
+        (E.PLANNED_FAILOVER_STARTED, S.PLANNED_FAILOVER_IN_PROGRESS),
+        (E.DELTA_SYNC_COMPLETED, S.PLANNED_FAILOVER_IN_PROGRESS),  # the final sync
         (E.FAILOVER_COMPLETED, S.FAILED_OVER),
+        (E.RECOVERY_POINT_CHANGED, S.FAILED_OVER),
         (E.FAILOVER_COMMITTED, S.FAILOVER_COMMITTED),
         (E.PROTECTION_DISABLE_REQUESTED, S.DISABLING_PROTECTION),
         (E.PROTECTION_DISABLED, S.NOT_PROTECTED),
@@ -81,19 +88,87 @@ def test_duplicate_completion_on_protected_stays_protected():
 
 
 def test_failed_failover_returns_to_protected():
-    assert transition(S.FAILOVER_IN_PROGRESS, E.FAILOVER_FAILED) == S.PROTECTED
+    assert transition(S.PLANNED_FAILOVER_IN_PROGRESS, E.FAILOVER_FAILED) == S.PROTECTED
+    assert transition(S.UNPLANNED_FAILOVER_IN_PROGRESS, E.FAILOVER_FAILED) == S.PROTECTED
+
+
+def test_a_failed_test_failover_waits_for_its_cleanup():
+    failed = transition(S.TEST_FAILOVER_IN_PROGRESS, E.TEST_FAILOVER_FAILED)
+    assert failed == S.TEST_FAILOVER_FAILED
+    assert allowed_operations(failed) == (Operation.TEST_FAILOVER_CLEANUP,)
+    assert transition(failed, E.TEST_FAILOVER_CLEANED_UP) == S.PROTECTED
+
+
+def test_a_cancelled_failover_returns_to_protected():
+    assert transition(S.FAILED_OVER, E.FAILOVER_CANCELLED) == S.PROTECTED
+
+
+def test_unplanned_and_test_failover_work_from_points_during_a_resync():
+    for status in (S.RESYNCHRONIZATION_REQUIRED, S.RESYNCHRONIZATION_IN_PROGRESS):
+        assert transition(status, E.UNPLANNED_FAILOVER_STARTED) == S.UNPLANNED_FAILOVER_IN_PROGRESS
+        assert transition(status, E.TEST_FAILOVER_STARTED) == S.TEST_FAILOVER_IN_PROGRESS
+        with pytest.raises(
+            IllegalTransition, match=r"Let the resynchronization|Wait for the resync"
+        ):
+            transition(status, E.PLANNED_FAILOVER_STARTED)
+
+
+ALLOWED = {
+    S.NOT_PROTECTED: {"EnableProtection"},
+    S.PROTECTION_PENDING: {"DisableProtection"},
+    S.WAITING_FOR_INITIAL_REPLICATION: {"DisableProtection"},
+    S.INITIAL_REPLICATION_IN_PROGRESS: {"DisableProtection"},
+    S.PROTECTED: {"TestFailover", "PlannedFailover", "UnplannedFailover", "DisableProtection"},
+    S.RESYNCHRONIZATION_REQUIRED: {"TestFailover", "UnplannedFailover", "DisableProtection"},
+    S.RESYNCHRONIZATION_IN_PROGRESS: {"TestFailover", "UnplannedFailover", "DisableProtection"},
+    S.TEST_FAILOVER_IN_PROGRESS: set(),
+    S.TEST_FAILOVER_SUCCEEDED: {"TestFailoverCleanup"},
+    S.TEST_FAILOVER_FAILED: {"TestFailoverCleanup"},
+    S.PLANNED_FAILOVER_IN_PROGRESS: set(),
+    S.UNPLANNED_FAILOVER_IN_PROGRESS: set(),
+    S.FAILED_OVER: {"Commit", "ChangePit", "CancelFailover"},
+    S.FAILOVER_COMMITTED: {"DisableProtection"},
+    S.DISABLING_PROTECTION: set(),
+}
+
+
+@pytest.mark.parametrize("status", STATUSES)
+def test_allowed_operations_are_asrs_names_for_what_the_table_allows(status):
+    assert set(allowed_operations(status)) == ALLOWED[status]
+    assert allowed_operations(status, busy=True) == ()
+    for operation in allowed_operations(status):
+        require_operation(status, operation)  # allowed: no error
+
+
+@pytest.mark.parametrize("status", STATUSES)
+def test_every_operation_not_allowed_is_refused_naming_the_status_and_what_is(status):
+    for operation in set(Operation) - set(allowed_operations(status)):
+        with pytest.raises(OperationNotAllowed) as raised:
+            require_operation(status, operation)
+        error = raised.value.errors[0]
+        assert raised.value.status == 409 and error.code == "OperationNotAllowed"
+        assert f"while the VM is {status}" in error.cause and str(operation) in error.cause
+        listed = ", ".join(allowed_operations(status)) or "none"
+        assert error.recommendation.endswith(f"Allowed now: {listed}.")
+
+
+def test_an_operation_on_a_busy_vm_names_the_running_job():
+    with pytest.raises(OperationNotAllowed) as raised:
+        require_operation("Protected", Operation.TEST_FAILOVER, busy_with="job-1")
+    assert raised.value.code == "OperationInProgress" and "job-1" in raised.value.errors[0].cause
+
 
 
 def test_named_refusals():
     with pytest.raises(
         IllegalTransition,
-        match=r"Cannot start a failover .* while the VM is InitialReplicationInProgress",
+        match=r"Cannot start a planned failover .* while the VM is InitialReplicationInProgress",
     ):
-        transition("InitialReplicationInProgress", "FailoverStarted")
-    with pytest.raises(IllegalTransition, match="Commit the failover first"):
+        transition("InitialReplicationInProgress", "PlannedFailoverStarted")
+    with pytest.raises(IllegalTransition, match=r"Commit the failover \(or cancel it\) first"):
         transition("FailedOver", "ProtectionDisabled")
     with pytest.raises(IllegalTransition, match="Clean up the test failover first"):
-        transition("TestFailoverCompleted", "FailoverStarted")
+        transition("TestFailoverSucceeded", "UnplannedFailoverStarted")
 
 
 def test_unknown_status_or_event_is_a_clear_error():

@@ -79,3 +79,10 @@ def test_app_consistent_due_by_frequency():
     assert app_consistent_due(NOW - timedelta(hours=4), POLICY, NOW)
     crash_only = ReplicationPolicy(app_consistent_frequency_hours=0)
     assert not app_consistent_due(None, crash_only, NOW)
+
+
+def test_a_pinned_point_survives_however_old():
+    points = [point("pinned", 40), point("old", 30), point("new", 1)]
+    assert ids(points_to_prune(points, POLICY, NOW, pinned={"pinned"})) == ["old"]
+    assert ids(points_to_keep(points, POLICY, NOW, pinned={"pinned"})) == ["new", "pinned"]
+    assert ids(points_to_prune(points, POLICY, NOW)) == ["pinned", "old"]  # unpinned, it goes

@@ -125,7 +125,9 @@ def test_the_daemon_replicates_then_syncs_into_byte_identical_points(
     shown = wait_until(lambda: (i := item(cp, vm)).get("status") == "Protected" and i, 90)
     assert shown["progress"]["bytesTotal"] > 0 and shown["progress"]["percent"] == 100.0
     assert snapshot_bytes(cp, vm, shown["recoveryPoints"][-1]) == first
-    assert wait_until(lambda: item(cp, vm)["health"]["state"] == "Normal", 30)  # heartbeats came
+    # The daemon's heartbeats reach the item: whatever else its health says, not their loss.
+    heard = wait_until(lambda: (i := item(cp, vm)).get("lastHeartbeat") and i, 30)
+    assert "AgentHeartbeatMissing" not in [r["code"] for r in heard["health"]["reasons"]]
 
     write(disk, 40, 1, 0x77)  # a delta: new data
     write(disk, 20, 1, 0x00)  # and zeros over data that was sent before
@@ -134,9 +136,13 @@ def test_the_daemon_replicates_then_syncs_into_byte_identical_points(
     newer = points_after(cp, vm, written)
     assert snapshot_bytes(cp, vm, newer[0]) == expected
     assert snapshot_bytes(cp, vm, item(cp, vm)["recoveryPoints"][-1]) == first
-    # The policy asked for app consistency; without a quiesce hook the point is crash and says so.
+    # The policy asked for app consistency; without a quiesce hook the point is crash and says
+    # so, and the item shows it as a Warning (the product's answer, not a race to avoid).
     assert newer[0]["consistency"] == "crash"
     assert "no quiesce hook" in outcome_of(agent, newer[0]["id"])["consistencyNote"]
+    health = item(cp, vm)["health"]
+    assert health["state"] == "Warning", health
+    assert [r["code"] for r in health["reasons"]] == ["AppConsistencyProblem"], health
 
 
 def test_an_agent_killed_mid_upload_resumes_when_restarted(

@@ -67,12 +67,12 @@ def test_the_protect_job_moves_the_status_through_the_table() -> None:
     assert get_item(t, "vm1").status == "ProtectionPending"
     run(activities.record_protection_event, tenant=t, vm="vm1", event="PrerequisitesFailed")
     assert get_item(t, "vm1").status == "NotProtected"
-    item(t, "vm2", "FailoverInProgress")
+    item(t, "vm2", "UnplannedFailoverInProgress")
     refused = run(
         activities.record_protection_event, tenant=t, vm="vm2", event="ProtectionRequested"
     )
     assert codes(refused) == ["IllegalTransition"]
-    assert get_item(t, "vm2").status == "FailoverInProgress"
+    assert get_item(t, "vm2").status == "UnplannedFailoverInProgress"
 
 
 def test_direct_enable_creates_the_container_and_record_and_is_idempotent(azurite: Azurite) -> None:
@@ -102,11 +102,11 @@ def test_the_asr_provider_refuses_and_writes_nothing() -> None:
 
 def test_disable_is_refused_during_a_failover_and_keeps_the_replica() -> None:
     t = "t" + secrets.token_hex(4)
-    item(t, "vm1", "FailoverInProgress", provider="direct")
+    item(t, "vm1", "UnplannedFailoverInProgress", provider="direct")
     refused = run(activities.disable_protection, tenant=t, vm="vm1",
                   request={"delete_replica": True})  # fmt: skip
     assert codes(refused) == ["IllegalTransition"]
-    assert get_item(t, "vm1").status == "FailoverInProgress"
+    assert get_item(t, "vm1").status == "UnplannedFailoverInProgress"
 
 
 def test_a_recheck_raises_health_and_keeps_other_reasons() -> None:
