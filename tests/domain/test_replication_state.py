@@ -158,7 +158,6 @@ def test_an_operation_on_a_busy_vm_names_the_running_job():
     assert raised.value.code == "OperationInProgress" and "job-1" in raised.value.errors[0].cause
 
 
-
 def test_named_refusals():
     with pytest.raises(
         IllegalTransition,
