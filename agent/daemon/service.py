@@ -33,9 +33,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent.daemon_bus import Backoff, Outbox, connect, volatile_key
-from agent.daemon_journal import CommandJournal, Entry
-from agent.daemon_work import Settings, run_command
+from agent.daemon.bus import Backoff, Outbox, connect, volatile_key
+from agent.daemon.journal import CommandJournal, Entry
+from agent.daemon.work import Settings, run_command
 from agent.quiesce import DEFAULT_TIMEOUT_SECONDS, Hook, hook_problem, parse_hook
 
 log = logging.getLogger("agent.daemon")
