@@ -2,6 +2,7 @@
 events out. `service` is the process and its Service Bus loop, `work` runs one command, `bus`
 is the link to Service Bus with its outbox, `journal` remembers which commands ran."""
 
-from agent.daemon.service import main, parse_args
+from agent.daemon.service import main
+from agent.daemon.settings import parse_args
 
 __all__ = ["main", "parse_args"]
