@@ -164,7 +164,7 @@ def _run_daemon(rest: list[str]) -> int:
     except ImportError:
         raise AgentError(
             "DaemonMissing",
-            "this build of the agent has no daemon module (agent/daemon.py).",
+            "this build of the agent has no daemon package (agent/daemon/).",
             "Use the one-shot commands (replicate, sync), or install a build with the daemon.",
         ) from None
     return int(daemon.main(rest) or 0)

@@ -19,23 +19,18 @@ next start instead of leaving the checkpoint behind.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import shlex
-import shutil
-import signal
-import subprocess
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent import process
+from agent.process import executable_problem, parse_command_line
+
 log = logging.getLogger("agent.quiesce")
 DEFAULT_TIMEOUT_SECONDS = 120.0
-POLL_SECONDS = 0.2
 REASON_CHARS = 500  # of the hook's stderr, in a note the control plane shows
 
 
@@ -48,22 +43,13 @@ class QuiesceCancelled(Exception):
 
 
 def parse_hook(value: str) -> list[str]:
-    """The hook setting as argv: a path, or a command line (`powershell.exe -File x.ps1`).
-
-    Windows paths keep their backslashes: split without POSIX escapes there, then drop quotes."""
-    if os.name != "nt":
-        return shlex.split(value)
-    return [t[1:-1] if len(t) > 1 and t[0] == t[-1] == '"' else t
-            for t in shlex.split(value, posix=False)]  # fmt: skip
+    """The hook setting as argv: a path, or a command line (`powershell.exe -File x.ps1`)."""
+    return parse_command_line(value)
 
 
 def hook_problem(argv: list[str]) -> str | None:
     """Why this hook cannot run (checked at start, so a typo fails loudly, not every cycle)."""
-    if not argv:
-        return "the quiesce hook setting is empty."
-    if shutil.which(argv[0]) is None:
-        return f"the quiesce hook {argv[0]} is not an executable file (or not on PATH)."
-    return None
+    return executable_problem(argv, "quiesce hook")
 
 
 @dataclass(frozen=True)
@@ -166,39 +152,10 @@ def run_hook(argv: list[str], stdin: str, timeout: float, cancel: threading.Even
     """(exit code, stdout, stderr). Raises QuiesceFailed on a timeout or a hook that cannot
     start, QuiesceCancelled on a cancel; either way the hook's process group is killed."""
     try:
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, **_own_group())  # fmt: skip
-    except OSError as error:
-        raise QuiesceFailed(f"the quiesce hook {argv[0]} could not start: {error}") from None
-    deadline = time.monotonic() + timeout
-    pending: str | None = stdin
-    while True:
-        try:
-            out, err = proc.communicate(pending, timeout=POLL_SECONDS)
-            return proc.returncode, out, err
-        except subprocess.TimeoutExpired:
-            pending = None  # sent on the first call; a retry only collects output
-        if cancel is not None and cancel.is_set():
-            _kill(proc)
-            raise QuiesceCancelled(f"{action} cancelled")
-        if time.monotonic() >= deadline:
-            _kill(proc)
-            raise QuiesceFailed(f"the quiesce hook's {action} did not finish within "
-                                f"{timeout:g} s and was stopped.")  # fmt: skip
-
-
-def _own_group() -> dict[str, Any]:
-    """Start the hook in its own process group, so a timeout stops what it started too."""
-    if os.name == "nt":
-        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
-    return {"start_new_session": True}
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(OSError):
-        if os.name == "nt":
-            proc.kill()
-        else:
-            os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired, ValueError):
-        proc.communicate(timeout=5)  # reap it; pipes a stray child holds are abandoned
+        done = process.run(argv, stdin=stdin, timeout=timeout, cancel=cancel,
+                           what=f"quiesce hook's {action}")  # fmt: skip
+    except process.ProcessCancelled:
+        raise QuiesceCancelled(f"{action} cancelled") from None
+    except process.ProcessProblem as problem:
+        raise QuiesceFailed(str(problem)) from None
+    return done.code, done.stdout, done.stderr

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -21,6 +21,7 @@ class CommandType(StrEnum):
     REPLICATE = "replicate"
     SYNC = "sync"
     CANCEL = "cancel"
+    SHUTDOWN = "shutdown"
 
 
 class DiskTarget(WireModel):
@@ -53,6 +54,24 @@ class CancelCommand(WireModel):
     command_id: str
 
 
+class ShutdownCommand(WireModel):
+    """Shut the source VM down for a planned failover and confirm it is powered off.
+
+    The agent answers with `command.result` (same `commandId`): succeeded once the VM is off
+    (at once when it already was), failed with code, cause and recommendation otherwise. A
+    guest that ignores the request is turned off only when `force_after_timeout` says so: a hard
+    power-off can lose what the guest had not written, which a planned failover must not do
+    unless the operator chose it. `vm_name` and `disk_paths` are handed to an operator's
+    shutdown hook (the agent prefers what its own inventory says)."""
+
+    timeout_seconds: int = Field(default=300, ge=5, le=3600)
+    force_after_timeout: bool = False
+    vm_name: str | None = Field(default=None, min_length=1, max_length=256)
+    disk_paths: list[Annotated[str, Field(min_length=1, max_length=1024)]] = Field(
+        default_factory=list, max_length=256
+    )
+
+
 class AgentCommand(WireModel):
     type: CommandType
     id: str = Field(min_length=1, max_length=128)
@@ -67,4 +86,5 @@ COMMAND_MODELS: dict[CommandType, type[WireModel]] = {
     CommandType.REPLICATE: ReplicateCommand,
     CommandType.SYNC: SyncCommand,
     CommandType.CANCEL: CancelCommand,
+    CommandType.SHUTDOWN: ShutdownCommand,
 }

@@ -98,11 +98,19 @@ class AgentHeartbeat(WireModel):
 
 
 class CommandResult(WireModel):
+    """How a command that is not a replication ended (a shutdown, a bandwidth setting).
+
+    `power_state` is the VM's power state the agent observed last (a shutdown: `Off` when it
+    succeeded); `detail` says what was done (`already off`, `shut down by the guest`, `turned
+    off after the timeout`). Both optional: older agents never send them."""
+
     command_id: str
     status: Literal["succeeded", "failed"]
-    code: str | None = None
-    cause: str | None = None
-    recommendation: str | None = None
+    code: str | None = Field(default=None, max_length=128)
+    cause: str | None = Field(default=None, max_length=2000)
+    recommendation: str | None = Field(default=None, max_length=2000)
+    power_state: str | None = Field(default=None, max_length=64)
+    detail: str | None = Field(default=None, max_length=2000)
 
 
 DATA_MODELS: dict[EventType, type[WireModel]] = {

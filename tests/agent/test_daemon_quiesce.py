@@ -19,7 +19,7 @@ import pytest
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from agent import footer
-from agent.daemon_work import NO_HOOK, Settings, run_command
+from agent.daemon.work import NO_HOOK, Settings, run_command
 from agent.quiesce import Hook
 from contracts.events import ReplicationCompleted
 from devhost.azurite import Azurite

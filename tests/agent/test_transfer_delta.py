@@ -18,7 +18,7 @@ from agent import footer
 from agent.errors import AgentError
 from agent.manifest import StateStore
 from agent.transfer import TransferOptions, replicate, sync
-from agent.transfer_plan import align_out
+from agent.transfer.plan import align_out
 from devhost.azurite import Azurite
 from tests.agent.conftest import Write
 from tests.agent.transfer_support import MIB, RequestLog, check_replica, new_blob

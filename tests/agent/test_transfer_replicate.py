@@ -98,7 +98,7 @@ def test_unaligned_size_and_dense_data_stay_within_azure_limits(
     assert max(r.length for r in log.writes()) == 4 * MIB
     check_replica(blob, disk.read_bytes(), tmp_path)
     # Every sampled checksum is the MD5 of what the blob holds there.
-    from agent.transfer_target import md5_b64
+    from agent.transfer.target import md5_b64
 
     data = blob.download_blob().readall()
     for key, value in result.checksums.items():

@@ -14,7 +14,7 @@ from agent.errors import AgentError
 from agent.manifest import Journal, StateStore, atomic_write, merge_ranges
 from agent.throttle import TokenBucket, parse_rate, parse_size
 from agent.transfer import TransferOptions
-from agent.transfer_plan import (
+from agent.transfer.plan import (
     Coalescer,
     Segment,
     align_out,
@@ -184,7 +184,7 @@ def test_merge_ranges() -> None:
 
 
 def test_range_queries() -> None:
-    from agent.transfer_plan import clip, is_done, overlaps
+    from agent.transfer.plan import clip, is_done, overlaps
 
     r = [(0, 10), (20, 10)]
     assert is_done(r, 0, 10) and is_done(r, 22, 8)

@@ -14,15 +14,16 @@ from collections.abc import Callable
 from agent.errors import AgentError
 from agent.footer import FOOTER_SIZE
 from agent.manifest import DIGEST_SIZE, Journal, merge_ranges
-from agent.transfer_plan import (
+from agent.transfer.options import TransferResult
+from agent.transfer.plan import (
     Coalescer,
     Segment,
     is_done,
     segments,
     unit_ranges,
 )
-from agent.transfer_pool import Stopped
-from agent.transfer_run import (
+from agent.transfer.pool import Stopped
+from agent.transfer.run import (
     JOURNAL_FLUSH_SECONDS,
     Counters,
     Run,
@@ -31,7 +32,6 @@ from agent.transfer_run import (
     send,
     units_of,
 )
-from agent.transfer_types import TransferResult
 
 
 def initial(run: Run, restart: bool) -> TransferResult:

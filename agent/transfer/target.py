@@ -25,7 +25,7 @@ from azure.core.exceptions import (
 from azure.storage.blob import BlobClient
 
 from agent.errors import AgentError
-from agent.transfer_plan import check_request
+from agent.transfer.plan import check_request
 
 
 def checksum_mode(requested: str) -> str:

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from agent import footer as vhd_footer
 from agent.footer import FOOTER_SIZE
 from agent.manifest import DIGEST_SIZE, merge_ranges
-from agent.transfer_plan import (
+from agent.transfer.options import TransferResult
+from agent.transfer.plan import (
     Coalescer,
     Segment,
     overlaps,
@@ -20,15 +21,14 @@ from agent.transfer_plan import (
     unit_ranges,
     zeros,
 )
-from agent.transfer_pool import Stopped
-from agent.transfer_run import (
+from agent.transfer.pool import Stopped
+from agent.transfer.run import (
     Run,
     digest_unit,
     footer_for,
     send,
     units_of,
 )
-from agent.transfer_types import TransferResult
 
 
 def resync(run: Run) -> TransferResult:

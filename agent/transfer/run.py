@@ -26,10 +26,10 @@ from agent.manifest import (
 )
 from agent.progress import Meter, Progress
 from agent.throttle import TokenBucket
-from agent.transfer_plan import Segment, unit_ranges, zeros
-from agent.transfer_pool import Pool, Stopped
-from agent.transfer_target import Target, md5_b64
-from agent.transfer_types import TransferOptions, TransferResult
+from agent.transfer.options import TransferOptions, TransferResult
+from agent.transfer.plan import Segment, unit_ranges, zeros
+from agent.transfer.pool import Pool, Stopped
+from agent.transfer.target import Target, md5_b64
 
 JOURNAL_FLUSH_SECONDS = 0.25  # at most this much completed work is redone after a kill -9
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.errors import AgentError
-from agent.transfer_plan import MAX_PUT_PAGE, PAGE
+from agent.transfer.plan import MAX_PUT_PAGE, PAGE
 
 MIB = 1024 * 1024
 

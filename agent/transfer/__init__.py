@@ -22,12 +22,12 @@ from agent.disks.base import DiskImage, Extent
 from agent.errors import AgentError
 from agent.manifest import DIGEST_SIZE
 from agent.progress import Progress
-from agent.transfer_delta import delta
-from agent.transfer_initial import initial
-from agent.transfer_plan import align_out, parse_rct
-from agent.transfer_resync import resync as full_compare
-from agent.transfer_run import Run
-from agent.transfer_types import TransferOptions, TransferResult
+from agent.transfer.delta import delta
+from agent.transfer.initial import initial
+from agent.transfer.options import TransferOptions, TransferResult
+from agent.transfer.plan import align_out, parse_rct
+from agent.transfer.resync import resync as full_compare
+from agent.transfer.run import Run
 
 __all__ = [
     "AgentError",

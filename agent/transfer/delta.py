@@ -12,7 +12,8 @@ import time
 from collections.abc import Callable
 
 from agent.manifest import DIGEST_SIZE, ZERO_DIGEST, Journal, block_digest, merge_ranges
-from agent.transfer_plan import (
+from agent.transfer.options import TransferResult
+from agent.transfer.plan import (
     Coalescer,
     Segment,
     clip,
@@ -21,15 +22,14 @@ from agent.transfer_plan import (
     unit_ranges,
     zeros,
 )
-from agent.transfer_pool import Stopped
-from agent.transfer_run import (
+from agent.transfer.pool import Stopped
+from agent.transfer.run import (
     Run,
     cancelled,
     digest_unit,
     send,
     units_of,
 )
-from agent.transfer_types import TransferResult
 
 
 def _scan(run: Run, old: bytearray, block: int) -> tuple[list[tuple[int, int]], int]:

@@ -14,7 +14,8 @@ takes them, and a lost connection is re-opened with backoff.
 
 A sync that asks for an app-consistent point freezes the VM through the operator's quiesce
 hook (AGENT_QUIESCE_HOOK, see agent/quiesce.py); without one the point is crash-consistent and
-its completion event says why (`consistencyNote`).
+its completion event says why (`consistencyNote`). A `shutdown` (planned failover) runs on its
+own small pool, so long replications never hold it up, and answers `command.result`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import sys
 import threading
@@ -30,101 +30,20 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from agent.daemon_bus import Backoff, Outbox, connect, volatile_key
-from agent.daemon_journal import CommandJournal, Entry
-from agent.daemon_work import Settings, run_command
-from agent.quiesce import DEFAULT_TIMEOUT_SECONDS, Hook, hook_problem, parse_hook
+from agent.daemon.bus import Backoff, Outbox, connect, volatile_key
+from agent.daemon.journal import CommandJournal, Entry
+from agent.daemon.settings import parse_args, power_control, quiesce_hook
+from agent.daemon.shutdown import run_shutdown
+from agent.daemon.work import Settings, run_command
 
 log = logging.getLogger("agent.daemon")
 COMMANDS_TOPIC = "agent-commands"
 VERSION = "1.0"
-
-
-def _rate(text: str) -> int:
-    from agent.throttle import parse_rate
-
-    try:
-        return parse_rate(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m agent run", description=__doc__.split("\n")[0])
-    p.add_argument("--site", required=True, help="this VMM server's site name (its subscription)")
-    p.add_argument(
-        "--tenant",
-        default=os.environ.get("AGENT_TENANT"),
-        help="the tenant this site belongs to (heartbeats name it; env AGENT_TENANT)",
-    )
-    p.add_argument(
-        "--state-dir",
-        type=Path,
-        required=True,
-        help="journals, manifests and the outbox live here; keep it across restarts",
-    )
-    p.add_argument(
-        "--connection",
-        default=os.environ.get("AGENT_SERVICEBUS_CONNECTION"),
-        help="Service Bus connection string (env AGENT_SERVICEBUS_CONNECTION)",
-    )
-    p.add_argument(
-        "--namespace",
-        default=os.environ.get("AGENT_SERVICEBUS_NAMESPACE"),
-        help="or: NS.servicebus.windows.net with Entra ID (env AGENT_SERVICEBUS_NAMESPACE)",
-    )
-    p.add_argument("--workers", type=int, default=4, help="VMs replicated at once (default 4)")
-    p.add_argument("--concurrency", type=int, default=8, help="requests in flight per disk")
-    p.add_argument(
-        "--bandwidth",
-        type=_rate,
-        default=None,
-        help="cap on upload bandwidth per command, e.g. 50MB/s (default: none)",
-    )
-    p.add_argument("--heartbeat-seconds", type=float, default=30.0)
-    p.add_argument(
-        "--progress-seconds",
-        type=float,
-        default=2.0,
-        help="at most one progress event per VM this often (default 2)",
-    )
-    p.add_argument(
-        "--quiesce-hook",
-        default=os.environ.get("AGENT_QUIESCE_HOOK"),
-        help="executable (or command line) that freezes a VM for app-consistent points, e.g. "
-        "a Hyper-V production checkpoint script; see docs/agent.md (env AGENT_QUIESCE_HOOK)",
-    )
-    p.add_argument(
-        "--quiesce-timeout",
-        type=float,
-        default=float(os.environ.get("AGENT_QUIESCE_TIMEOUT_SECONDS") or DEFAULT_TIMEOUT_SECONDS),
-        help="seconds a freeze or thaw may take before it is stopped (default 120; "
-        "env AGENT_QUIESCE_TIMEOUT_SECONDS)",
-    )
-    p.add_argument("--log-level", default="INFO")
-    args = p.parse_args(argv)  # fmt: skip
-    if not args.connection and not args.namespace:
-        p.error("no Service Bus to talk to. Fix: set AGENT_SERVICEBUS_CONNECTION (or pass "
-                "--connection), or AGENT_SERVICEBUS_NAMESPACE for Entra ID.")  # fmt: skip
-    if args.workers < 1 or args.heartbeat_seconds <= 0 or args.progress_seconds < 0:
-        p.error("--workers must be ≥ 1 and --heartbeat-seconds > 0.")
-    if args.quiesce_timeout <= 0:
-        p.error("--quiesce-timeout must be > 0 seconds.")
-    args.quiesce_argv = parse_hook(args.quiesce_hook) if args.quiesce_hook else None
-    if args.quiesce_argv is not None and (problem := hook_problem(args.quiesce_argv)):
-        p.error(f"{problem} Fix: set AGENT_QUIESCE_HOOK (or --quiesce-hook) to the hook's "
-                "path, or unset it for crash-consistent points only.")  # fmt: skip
-    return args
-
-
-def quiesce_hook(args: argparse.Namespace) -> Hook | None:
-    """The operator's quiesce hook, or None: then every point is crash-consistent."""
-    if args.quiesce_argv is None:
-        return None
-    return Hook(args.quiesce_argv, args.quiesce_timeout, args.state_dir)
+REPLICATION = ("replicate", "sync")
+POWER = ("shutdown",)
+POWER_WORKERS = 4  # shutdowns of one recovery plan's group run at once
 
 
 class Daemon:
@@ -137,6 +56,8 @@ class Daemon:
                                  bandwidth_bytes_per_s=args.bandwidth,
                                  quiesce_hook=quiesce_hook(args))  # fmt: skip
         self.pool = ThreadPoolExecutor(max_workers=args.workers, thread_name_prefix="cmd")
+        self.power = power_control(args)
+        self.power_pool = ThreadPoolExecutor(max_workers=POWER_WORKERS, thread_name_prefix="power")
         self.running: dict[str, threading.Event] = {}  # command id -> its cancel flag
         self.vm_locks: dict[str, threading.Lock] = {}
         self.latest: dict[str, str] = {}  # vm -> newest command id (older ones are dropped)
@@ -158,7 +79,7 @@ class Daemon:
             log.info(
                 "resuming command %s (%s of %s)", command["id"], command["type"], command["vm"]
             )
-            self._submit(command)
+            self._dispatch(command)
         backoff = Backoff()
         while not self.stop.is_set():
             try:
@@ -202,7 +123,26 @@ class Daemon:
         if seen is not None:
             self._duplicate(seen)
             return
-        self._submit(command)
+        self._dispatch(command)
+
+    def _dispatch(self, command: dict[str, Any]) -> None:
+        """Each kind of command to its own pool; a kind this agent does not know is refused."""
+        kind = command["type"]
+        if kind in REPLICATION:
+            self._submit(command)
+        elif kind in POWER:
+            with self._lock:
+                cancel = self.running.setdefault(command["id"], threading.Event())
+            self.power_pool.submit(self._power_work, command, cancel)
+        else:
+            log.error("command %s has a type this agent does not know: %r", command["id"], kind)
+            self._finish(command, "command.result", {
+                "commandId": command["id"], "status": "failed", "code": "UnknownCommand",
+                "cause": f"this agent (version {VERSION}) does not know commands of type "
+                f"{str(kind)[:40]!r}.",
+                "recommendation": "Upgrade the agent on the VMM server to a version that "
+                "knows this command, then send it again.",
+            })  # fmt: skip
 
     def _duplicate(self, entry: Entry) -> None:
         """A command seen before: if it ended, say how again (same event id, deduplicated)."""
@@ -254,15 +194,38 @@ class Daemon:
                 outcome = run_command(command, self.settings, cancel, progress)
                 if outcome is None or self.stop.is_set():
                     return  # cancelled (superseded, disabled) or shutting down: resumes later
-                kind, data = outcome
-                event = self.event(kind, data, command)
-                state = "done" if kind != "replication.failed" else "failed"
-                self.journal.save(Entry(command, state, event))
-                self.outbox.put(event)
-                log.info("command %s %s", command["id"], state)
+                self._finish(command, *outcome)
             finally:
                 with self._lock:
                     self.running.pop(command["id"], None)
+
+    def _power_work(self, command: dict[str, Any], cancel: threading.Event) -> None:
+        """A shutdown: never behind a VM's replication (that may run for hours)."""
+        try:
+            entry = self.journal.get(command["id"])
+            if cancel.is_set() or (entry and entry.state == "cancelled") or self.stop.is_set():
+                return
+            self.journal.save(Entry(command, "running"))
+            log.info("running %s (%s of %s)", command["id"], command["type"], command["vm"])
+            outcome = run_shutdown(command, self.power, cancel,
+                                   poll_seconds=self.args.shutdown_poll_seconds)  # fmt: skip
+            if outcome is None or self.stop.is_set():
+                return  # cancelled, or the daemon stops: it resumes at the next start
+            self._finish(command, *outcome)
+        except Exception:  # a bug: say so in the log, keep the daemon running
+            log.exception("command %s failed unexpectedly", command["id"])
+        finally:
+            with self._lock:
+                self.running.pop(command["id"], None)
+
+    def _finish(self, command: dict[str, Any], kind: str, data: dict[str, Any]) -> None:
+        """Journal the outcome with its event, then send it (a duplicate resends this one)."""
+        event = self.event(kind, data, command)
+        ok = kind != "replication.failed" and data.get("status") != "failed"
+        state = "done" if ok else "failed"
+        self.journal.save(Entry(command, state, event))
+        self.outbox.put(event)
+        log.info("command %s %s", command["id"], state)
 
     def event(self, type_: str, data: dict[str, Any], command: dict[str, Any] | None = None
               ) -> dict[str, Any]:  # fmt: skip
@@ -292,6 +255,7 @@ class Daemon:
         for flag in flags:  # the engines save their journals; the commands resume next start
             flag.set()
         self.pool.shutdown(wait=True, cancel_futures=True)
+        self.power_pool.shutdown(wait=True, cancel_futures=True)
         self.outbox.flush(timeout=5)
         log.info("stopped")
 
