@@ -3,15 +3,18 @@
 import azure.durable_functions as df
 
 from activities.commands import bp as command_activities
+from activities.failover import bp as failover_activities
 from activities.health import bp as health_activities
 from activities.jobs import bp as job_activities
 from activities.orchestrations import bp as orchestration_activities
 from activities.protection import bp as protection_activities
 from activities.recovery_points import bp as recovery_point_activities
 from activities.replica import bp as replica_activities
+from orchestrators.failover import bp as failover_orchestrators
 from orchestrators.protection import bp as protection_orchestrators
 from orchestrators.replication import bp as replication_orchestrators
 from triggers.agent_events import bp as agent_events
+from triggers.api_failover import bp as failover_api
 from triggers.api_jobs import bp as jobs_api
 from triggers.api_protection import bp as protection_api
 from triggers.api_replicated_items import bp as replicated_items_api
@@ -25,6 +28,7 @@ for blueprint in (
     openapi,
     protection_api,
     replicated_items_api,
+    failover_api,
     jobs_api,
     agent_events,
     protection_orchestrators,
@@ -36,5 +40,7 @@ for blueprint in (
     recovery_point_activities,
     health_activities,
     job_activities,
+    failover_orchestrators,
+    failover_activities,
 ):
     app.register_functions(blueprint)

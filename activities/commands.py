@@ -22,6 +22,7 @@ class CommandInput(VmRef):
     type: CommandType
     resync: bool = False
     cycle: int = 0
+    final_sync: bool = False  # a planned failover's last sync, sent while it is under way
 
 
 class CommandSent(Seam):
@@ -41,7 +42,7 @@ def send_agent_command(payload: dict) -> dict:
     request = CommandInput.model_validate(payload)
     row = require_item_row(request.tenant, request.vm)
     item = row.model
-    if not rules.replicates(item.status):
+    if not rules.replicates(item.status, final_sync=request.final_sync):
         return CommandSent(sent=False, status=item.status).out()
     now = datetime.now(UTC)
     command, consistency = commands.replication_command(

@@ -10,12 +10,13 @@ from datetime import UTC, datetime
 
 import azure.durable_functions as df
 
-from activities.seams import Seam, VmRef
+from activities.seams import Seam, StepOutcome, VmRef
 from application import commands
 from application.health import policy_of
 from application.orchestrations import (
     REPLICATE,
     ReplicationInput,
+    ReplicationPhase,
     is_running,
     replication_instance,
 )
@@ -75,6 +76,33 @@ async def start_replication(payload: dict, client: df.DurableOrchestrationClient
     )
     await client.start_new(REPLICATE, instance, replication.model_dump(mode="json"))
     return ReplicationStarted(job_id=job_id).out()
+
+
+class ResumeInput(VmRef):
+    generation: str  # new command ids: the agent dedupes by id, so none may repeat an old one
+
+
+@bp.activity_trigger(input_name="payload")
+@bp.durable_client_input(client_name="client")
+async def resume_replication(payload: dict, client: df.DurableOrchestrationClient) -> dict:
+    """Start the VM's delta loop again after a failover that did not happen (failed or
+    cancelled): the next cycle syncs what changed since the last point, no full copy.
+
+    Idempotent: a running instance is kept."""
+    resume = ResumeInput.model_validate(payload)
+    instance = replication_instance(resume.tenant, resume.vm)
+    if not is_running(await client.get_status(instance)):
+        item = (await asyncio.to_thread(require_item_row, resume.tenant, resume.vm)).model
+        replication = ReplicationInput(
+            tenant=resume.tenant,
+            vm=resume.vm,
+            generation=resume.generation,
+            phase=ReplicationPhase.DELTA,
+            interval_seconds=int(policy_of(item).interval),
+            stall_seconds=int_setting("REPLICATION_STALL_SECONDS", 300),
+        )
+        await client.start_new(REPLICATE, instance, replication.model_dump(mode="json"))
+    return StepOutcome().out()
 
 
 @bp.activity_trigger(input_name="payload")

@@ -142,14 +142,29 @@ async def on_progress(event: AgentEvent, client: df.DurableOrchestrationClient) 
 
 
 async def forward(event: AgentEvent, client: df.DurableOrchestrationClient) -> None:
-    """Hand a replication outcome to the VM's replication orchestration, as the event's data
-    (the orchestration validates it as the model of its type)."""
+    """Hand a replication outcome to the orchestration waiting for it, as the event's data
+    (the orchestration validates it as the model of its type): the VM's replication loop, or
+    the operation running on the VM when the command was that operation's own."""
     assert event.vm is not None
-    instance = replication_instance(event.tenant, event.vm)
+    outcome = event.payload()
+    instance = await asyncio.to_thread(
+        waiting_instance, event.tenant, event.vm, getattr(outcome, "command_id", "")
+    )
     if not is_running(await client.get_status(instance)):
-        log.warning("no running replication of %s; %s %s ignored", event.vm, event.type, event.id)
+        log.warning("no running orchestration %s; %s %s ignored", instance, event.type, event.id)
         return
-    await client.raise_event(instance, event.type.value, event.payload().wire())
+    await client.raise_event(instance, event.type.value, outcome.wire())
+
+
+def waiting_instance(tenant: str, vm: str, command_id: str) -> str:
+    """Who waits for the answer to `command_id`: an operation's commands carry its job id
+    (its instance id) as their prefix, and are answered to it only while it holds the VM;
+    every other command is the replication loop's."""
+    item = get_item(tenant, vm)
+    job = item.active_job_id if item else None
+    if job and command_id.startswith(f"{job}-"):
+        return job
+    return replication_instance(tenant, vm)
 
 
 async def on_heartbeat(event: AgentEvent, client: df.DurableOrchestrationClient) -> None:
@@ -159,11 +174,18 @@ async def on_heartbeat(event: AgentEvent, client: df.DurableOrchestrationClient)
 
 
 async def on_command_result(event: AgentEvent, client: df.DurableOrchestrationClient) -> None:
-    """Acknowledgements (a cancel done, a command refused before it ran) are logged; the
-    outcomes the orchestration waits for arrive as replication.* events."""
+    """The end of a command that is not a replication (a shutdown for a planned failover) is
+    raised to the operation that sent it; other acknowledgements (a cancel done) are logged."""
     result = event.payload()
     assert isinstance(result, CommandResult)
     log.info("agent %s: command %s %s", event.site, result.command_id, result.status)
+    if event.vm is None:
+        return
+    instance = await asyncio.to_thread(waiting_instance, event.tenant, event.vm, result.command_id)
+    if instance != replication_instance(event.tenant, event.vm) and is_running(
+        await client.get_status(instance)
+    ):
+        await client.raise_event(instance, event.type.value, result.wire())
 
 
 HANDLERS: dict[EventType, Handler] = {

@@ -21,6 +21,7 @@ from contracts.commands import (
     CommandType,
     DiskTarget,
     ReplicateCommand,
+    ShutdownCommand,
     SyncCommand,
 )
 from domain import replication as rules
@@ -77,6 +78,27 @@ def cancel_command(item: ReplicatedItem, command_id: str, now: datetime) -> Agen
         vm=item.vm,
         time=now,
         data=CancelCommand(command_id=command_id).wire(),
+    )
+
+
+def shutdown_command(
+    item: ReplicatedItem, command_id: str, timeout_seconds: int, now: datetime
+) -> AgentCommand:
+    """Shut the source VM down and confirm it is off (a planned failover); the agent answers
+    with `command.result` under the same id."""
+    data = ShutdownCommand(
+        timeout_seconds=timeout_seconds,
+        vm_name=item.vm_name,
+        disk_paths=[disk.source_path for disk in item.replica_disks],
+    )
+    return AgentCommand(
+        type=CommandType.SHUTDOWN,
+        id=command_id,
+        tenant=item.tenant,
+        site=item.site,
+        vm=item.vm,
+        time=now,
+        data=data.wire(),
     )
 
 

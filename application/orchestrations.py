@@ -13,12 +13,27 @@ import azure.durable_functions as df
 from pydantic import BaseModel
 
 from contracts.api import DisableProtectionRequest, EnableProtectionRequest
+from domain.failover import FailoverType
 from domain.jobs import StartedBy
 
 PROTECT = "protect_vm"
 UNPROTECT = "unprotect_vm"
 REPLICATE = "replicate_vm"
-STARTED = (PROTECT, UNPROTECT, REPLICATE)
+FAIL_OVER = "fail_over_vm"
+CLEAN_UP_TEST_FAILOVER = "clean_up_test_failover"
+COMMIT_FAILOVER = "commit_failover"
+CANCEL_FAILOVER = "cancel_failover"
+CHANGE_RECOVERY_POINT = "change_recovery_point"
+STARTED = (
+    PROTECT,
+    UNPROTECT,
+    REPLICATE,
+    FAIL_OVER,
+    CLEAN_UP_TEST_FAILOVER,
+    COMMIT_FAILOVER,
+    CANCEL_FAILOVER,
+    CHANGE_RECOVERY_POINT,
+)
 
 
 class ProtectInput(BaseModel):
@@ -34,6 +49,31 @@ class UnprotectInput(BaseModel):
     vm: str
     job_id: str
     request: DisableProtectionRequest
+
+
+class FailoverInput(BaseModel):
+    """A failover of one VM; the job id is the instance id and tags what it makes."""
+
+    tenant: str
+    vm: str
+    job_id: str
+    type: FailoverType
+    recovery_point: str = "latest"  # latest | latestAppConsistent | a point id
+    shutdown_timeout_seconds: int = 300  # planned: how long the guest may take
+    stall_seconds: int = 300  # planned: the final sync's stall watch, as replication's
+    started_by: StartedBy = StartedBy.API
+
+
+class AfterFailoverInput(BaseModel):
+    """An operation on a VM's failover (cleanup, commit, cancel, change of point): its own
+    job, and the failover job whose resources it acts on."""
+
+    tenant: str
+    vm: str
+    job_id: str
+    failover_job_id: str
+    type: FailoverType
+    recovery_point: str = "latest"  # a change of recovery point: the new one
 
 
 class ReplicationPhase(StrEnum):

@@ -66,7 +66,7 @@ def prune_points(
     rules_view = [
         retention.RecoveryPoint(id=p.id, time=p.time, consistency=p.consistency) for p in points
     ]
-    doomed = retention.points_to_prune(rules_view, policy, now)
+    doomed = retention.points_to_prune(rules_view, policy, now, pinned=item.pinned_points)
     disks = {d.disk_id: d for d in item.replica_disks}
     service = blob_service()
     for gone in doomed:

@@ -4,7 +4,7 @@ views, with RPO, heartbeat and health as of the request (see `application.health
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from application.errors import NotFound
 from application.health import as_of
@@ -16,12 +16,14 @@ from contracts.views import (
     VmView,
 )
 from domain.errors import ErrorInfo
-from domain.replication_state import ReplicationStatus
+from domain.replication_state import ReplicationStatus, allowed_operations
 from readmodels.inventory import VMS
 from readmodels.items import ITEMS, get_item
 from readmodels.points import list_points
+from readmodels.records import ReplicatedItem
 
 Token = dict[str, Any] | None
+View = TypeVar("View", ReplicatedItemView, ReplicatedItemDetail)
 
 
 def item_page(
@@ -29,7 +31,13 @@ def item_page(
 ) -> tuple[list[ReplicatedItemView], Token]:
     """A page of the tenant's protected VMs (a VM whose protection was disabled is left out)."""
     items, next_token = ITEMS.page(tenant, top, token, "Status ne 'NotProtected'")
-    return [ReplicatedItemView.of(as_of(item, now)) for item in items], next_token
+    return [_view(ReplicatedItemView, as_of(item, now)) for item in items], next_token
+
+
+def _view(kind: type[View], item: ReplicatedItem, **fields: Any) -> View:
+    """The item as `kind`, with what may be asked of it now."""
+    allowed = allowed_operations(item.status, busy=item.active_job_id is not None)
+    return kind.of(item, allowed_operations=list(allowed), **fields)
 
 
 def item_detail(tenant: str, vm: str, now: datetime) -> ReplicatedItemDetail:
@@ -45,7 +53,7 @@ def item_detail(tenant: str, vm: str, now: datetime) -> ReplicatedItemDetail:
             )
         )
     points = [RecoveryPointView.of(point) for point in list_points(tenant, vm)]
-    return ReplicatedItemDetail.of(as_of(item, now), recovery_points=points)
+    return _view(ReplicatedItemDetail, as_of(item, now), recovery_points=points)
 
 
 def vm_page(tenant: str, top: int, token: Token, now: datetime) -> tuple[list[VmView], Token]:

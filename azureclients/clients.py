@@ -27,7 +27,9 @@ SERVICE_BUS = "ServiceBusConnection"
 
 
 @cache
-def _credential():
+def credential():
+    """The app's one credential: the managed identity in Azure (locally, the identity
+    endpoint devhost serves), found by DefaultAzureCredential as the Functions host sets it."""
     from azure.identity import DefaultAzureCredential
 
     return DefaultAzureCredential()
@@ -83,7 +85,7 @@ def table_service(connection: str = READ_MODELS) -> TableServiceClient:
     if conn := _connection_string(connection):
         return TableServiceClient.from_connection_string(conn, transport=_transport())
     return TableServiceClient(
-        setting(f"{connection}__tableServiceUri"), credential=_credential(), transport=_transport()
+        setting(f"{connection}__tableServiceUri"), credential=credential(), transport=_transport()
     )
 
 
@@ -92,7 +94,7 @@ def blob_service(connection: str = REPLICAS) -> BlobServiceClient:
     if conn := _connection_string(connection):
         return BlobServiceClient.from_connection_string(conn, transport=_transport())
     return BlobServiceClient(
-        setting(f"{connection}__blobServiceUri"), credential=_credential(), transport=_transport()
+        setting(f"{connection}__blobServiceUri"), credential=credential(), transport=_transport()
     )
 
 
@@ -103,7 +105,7 @@ def servicebus_client(connection: str = SERVICE_BUS):
     if conn := os.environ.get(connection):
         return ServiceBusClient.from_connection_string(conn)
     return ServiceBusClient(
-        setting(f"{connection}__fullyQualifiedNamespace"), credential=_credential()
+        setting(f"{connection}__fullyQualifiedNamespace"), credential=credential()
     )
 
 
@@ -111,3 +113,4 @@ def reset_cache() -> None:
     """Forget cached clients (tests point the same process at a new Azurite)."""
     table_service.cache_clear()
     blob_service.cache_clear()
+    credential.cache_clear()

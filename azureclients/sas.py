@@ -29,7 +29,10 @@ _keys: dict[str, UserDelegationKey] = {}  # account URL -> the key signing its S
 _keys_lock = threading.Lock()
 
 
-def blob_sas_url(container: str, blob: str, *, write: bool, read: bool = False) -> str:
+def blob_sas_url(
+    container: str, blob: str, *, write: bool, read: bool = False, snapshot: str | None = None
+) -> str:
+    """A SAS URL of one blob (or of one snapshot of it: read-only by nature)."""
     service = blob_service()
     now = datetime.now(UTC)
     expiry = now + timedelta(minutes=int_setting("SAS_LIFETIME_MINUTES", 60))
@@ -41,6 +44,7 @@ def blob_sas_url(container: str, blob: str, *, write: bool, read: bool = False) 
             container,
             blob,
             account_key=credential.account_key,
+            snapshot=snapshot,
             permission=permission,
             start=now - SKEW,
             expiry=expiry,
@@ -53,12 +57,14 @@ def blob_sas_url(container: str, blob: str, *, write: bool, read: bool = False) 
             container,
             blob,
             user_delegation_key=delegation_key,
+            snapshot=snapshot,
             permission=permission,
             start=now - SKEW,
             expiry=expiry,
             protocol="https",
         )
-    return f"{service.get_blob_client(container, blob).url}?{token}"
+    url = service.get_blob_client(container, blob, snapshot=snapshot).url
+    return f"{url}{'&' if '?' in url else '?'}{token}"
 
 
 def _delegation_key(

@@ -53,6 +53,37 @@ class DisableProtectionRequest(WireModel):
     )
 
 
+RecoveryPointChoice = Field(
+    default="latest",
+    min_length=1,
+    max_length=128,
+    description="'latest', 'latestAppConsistent', or the id of one of the VM's recovery points.",
+)
+
+
+class FailoverRequest(WireModel):
+    """POST .../vms/{vm}/failover: which kind of failover, from which point."""
+
+    type: Literal["test", "planned", "unplanned"] = Field(
+        description="test: an isolated copy, replication untouched; planned: the source is shut "
+        "down and synced one last time (no data loss); unplanned: from the chosen point at "
+        "once, the source untouched."
+    )
+    recovery_point: str = RecoveryPointChoice
+    shutdown_timeout_seconds: int = Field(
+        default=300,
+        ge=5,
+        le=3600,
+        description="Planned only: how long the guest may take to shut down.",
+    )
+
+
+class RecoveryPointRequest(WireModel):
+    """POST .../failover/recovery-point: rebuild the failed-over VM from another point."""
+
+    recovery_point: str = RecoveryPointChoice
+
+
 class OpenApiDocument(BaseModel):
     """GET /openapi.json: an OpenAPI 3.1 document (only its top level is described)."""
 

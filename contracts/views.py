@@ -18,9 +18,10 @@ from contracts.api import ProtectionTarget
 from contracts.base import WireModel
 from contracts.errors import ErrorDetail
 from contracts.inventory import InventoryVm, VmmCloudRef
+from domain.failover import FailoverState, FailoverType
 from domain.jobs import JobState, JobType, StartedBy
 from domain.model import HealthState
-from domain.replication_state import ReplicationStatus
+from domain.replication_state import Operation, ReplicationStatus
 
 Provider = Literal["direct", "asr"]
 
@@ -67,6 +68,27 @@ class RecoveryPointView(WireModel):
     )
 
 
+class FailoverDiskView(WireModel):
+    disk_id: str = Field(description="The source disk.")
+    managed_disk_id: str = Field(description="ARM id of the managed disk made from the point.")
+
+
+class FailoverView(WireModel):
+    """The failover the VM is in (or committed) and the Azure VM it made."""
+
+    job_id: str = Field(description="The failover's job; everything it made is tagged with it.")
+    type: FailoverType
+    state: FailoverState
+    recovery_point_id: str | None = Field(
+        default=None, description="The point the VM was made from (kept from pruning)."
+    )
+    recovery_point_time: datetime | None = None
+    vm_id: str | None = Field(default=None, description="ARM id of the Azure VM.")
+    vm_name: str | None = None
+    vm_size: str | None = None
+    disks: list[FailoverDiskView] = Field(default_factory=list)
+
+
 class ReplicatedItemView(WireModel):
     """A protected VM and its replication (GET .../replicated-items)."""
 
@@ -94,6 +116,11 @@ class ReplicatedItemView(WireModel):
     last_heartbeat: datetime | None = Field(
         default=None, description="When the site's agent was last heard from."
     )
+    allowed_operations: list[Operation] = Field(
+        default_factory=list,
+        description="What may be asked of the VM now, by ASR's names (none while a job runs).",
+    )
+    failover: FailoverView | None = None
     updated: datetime | None = None
 
 

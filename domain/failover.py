@@ -20,7 +20,7 @@ from enum import StrEnum
 
 from domain.errors import DomainError, ErrorInfo
 from domain.jobs import JobType
-from domain.replication_state import Operation
+from domain.replication_state import Operation, ReplicationEvent
 from domain.retention import Consistency, RecoveryPoint, latest
 
 
@@ -30,11 +30,35 @@ class FailoverType(StrEnum):
     UNPLANNED = "unplanned"
 
 
+class FailoverState(StrEnum):
+    """Where the failover a VM is in stands (its status says more: Test/Planned/Unplanned)."""
+
+    IN_PROGRESS = "InProgress"
+    SUCCEEDED = "Succeeded"  # the Azure VM exists and runs
+    FAILED = "Failed"
+    COMMITTED = "Committed"
+
+
 class PointChoice(StrEnum):
     LATEST = "latest"
     LATEST_APP_CONSISTENT = "latestAppConsistent"
 
 
+STARTED = {
+    FailoverType.TEST: ReplicationEvent.TEST_FAILOVER_STARTED,
+    FailoverType.PLANNED: ReplicationEvent.PLANNED_FAILOVER_STARTED,
+    FailoverType.UNPLANNED: ReplicationEvent.UNPLANNED_FAILOVER_STARTED,
+}
+COMPLETED = {
+    FailoverType.TEST: ReplicationEvent.TEST_FAILOVER_COMPLETED,
+    FailoverType.PLANNED: ReplicationEvent.FAILOVER_COMPLETED,
+    FailoverType.UNPLANNED: ReplicationEvent.FAILOVER_COMPLETED,
+}
+FAILED = {
+    FailoverType.TEST: ReplicationEvent.TEST_FAILOVER_FAILED,
+    FailoverType.PLANNED: ReplicationEvent.FAILOVER_FAILED,
+    FailoverType.UNPLANNED: ReplicationEvent.FAILOVER_FAILED,
+}
 OPERATION = {
     FailoverType.TEST: Operation.TEST_FAILOVER,
     FailoverType.PLANNED: Operation.PLANNED_FAILOVER,
@@ -129,6 +153,11 @@ def disk_name(azure_vm_name: str, disk_id: str, point_id: str) -> str:
     is another disk; the same point again (a replay) is the same disk."""
     unique = _short_hash(azure_vm_name, disk_id, point_id)
     return _resource_name(azure_vm_name, disk_id, unique=unique)
+
+
+def point_key(point_id: str) -> str:
+    """A short, name-safe key of a recovery point (for the blob a point is copied to)."""
+    return _short_hash(point_id)
 
 
 def nic_name(azure_vm_name: str) -> str:

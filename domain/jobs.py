@@ -46,6 +46,8 @@ class JobType(StrEnum):
     PLANNED_FAILOVER = "PlannedFailover"
     UNPLANNED_FAILOVER = "UnplannedFailover"
     COMMIT_FAILOVER = "CommitFailover"
+    CANCEL_FAILOVER = "CancelFailover"
+    CHANGE_RECOVERY_POINT = "ChangeRecoveryPoint"
     RECOVERY_PLAN_FAILOVER = "RecoveryPlanFailover"
 
 

@@ -13,6 +13,9 @@ from typing import Any
 import azure.functions as func
 from pydantic import BaseModel
 
+from contracts.views import JobAccepted
+from domain.jobs import Job
+
 
 def shown(body: Any) -> Any:
     """`body` as JSON-ready data: a view (or a list or page of views) with every field."""
@@ -34,3 +37,12 @@ def json_response(
         mimetype="application/json",
         headers=headers,
     )
+
+
+def job_accepted(req: func.HttpRequest, job: Job, created: bool) -> func.HttpResponse:
+    """202 with the job of the operation started (or joined: created false), and where to
+    follow it."""
+    base = req.url.split("/api/", 1)[0]
+    location = f"{base}/api/tenants/{job.tenant}/jobs/{job.id}"
+    body = JobAccepted.of(job, created=created, href=location)
+    return json_response(body, 202, headers={"Location": location, "Retry-After": "5"})

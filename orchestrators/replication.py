@@ -9,7 +9,8 @@ because every activity is idempotent.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
@@ -186,6 +187,25 @@ def unchanged(state: ReplicationInput) -> E:
     return E.RESYNC_STARTED if state.resync else E.DELTA_SYNC_COMPLETED
 
 
+@dataclass(frozen=True)
+class CommandWait:
+    """One command to send and wait for: whose, which ids answer it, how long it may stall.
+
+    The replication loop's commands are its cycle's (`cycle_prefix`); an operation's own
+    commands (a planned failover's final sync) start with its job id, so their answers are
+    raised to it instead of to the loop."""
+
+    tenant: str
+    vm: str
+    prefix: str  # attempt n is sent as f"{prefix}{n}"
+    belongs: Callable[[str], bool]
+    stall_seconds: int
+    max_attempts: int
+    cycle: int = 0
+    resync: bool = False
+    final_sync: bool = False
+
+
 def run_command(
     context: df.DurableOrchestrationContext,
     state: ReplicationInput,
@@ -193,9 +213,30 @@ def run_command(
     *,
     resync: bool = False,
 ) -> Generator[Any, Any, Answer]:
+    """The replication cycle's command, sent and waited for (see `send_and_wait`)."""
+
+    def belongs(command_id: str) -> bool:
+        return rules.command_belongs(command_id, state.generation, kind.value, state.cycle)
+
+    wait = CommandWait(
+        tenant=state.tenant,
+        vm=state.vm,
+        prefix=rules.cycle_prefix(state.generation, kind.value, state.cycle),
+        belongs=belongs,
+        stall_seconds=state.stall_seconds,
+        max_attempts=state.max_attempts,
+        cycle=state.cycle,
+        resync=resync,
+    )
+    return (yield from send_and_wait(context, wait, kind))
+
+
+def send_and_wait(
+    context: df.DurableOrchestrationContext, wait: CommandWait, kind: CommandType
+) -> Generator[Any, Any, Answer]:
     """Send the command and wait for its answer. No progress for `stall_seconds` raises
-    health to Warning and sends the command again (fresh SAS, same cycle); answers to an
-    older cycle (a duplicate, a late reply) do not belong to this one and are skipped."""
+    health to Warning and sends the command again (fresh SAS, same cycle); answers that do
+    not belong to this command (a duplicate, a late reply to an older one) are skipped."""
     done_event = (
         EventType.REPLICATION_INITIAL_COMPLETED
         if kind is CommandType.REPLICATE
@@ -203,55 +244,53 @@ def run_command(
     )
     done = context.wait_for_external_event(done_event.value)
     failed = context.wait_for_external_event(EventType.REPLICATION_FAILED.value)
-    prefix = rules.cycle_prefix(state.generation, kind.value, state.cycle)
 
-    def belongs(command_id: str) -> bool:
-        return rules.command_belongs(command_id, state.generation, kind.value, state.cycle)
-
-    for attempt in range(1, state.max_attempts + 1):
+    for attempt in range(1, wait.max_attempts + 1):
         command = CommandInput(
-            tenant=state.tenant,
-            vm=state.vm,
-            command_id=f"{prefix}{attempt}",
+            tenant=wait.tenant,
+            vm=wait.vm,
+            command_id=f"{wait.prefix}{attempt}",
             type=kind,
-            cycle=state.cycle,
-            resync=resync,
+            cycle=wait.cycle,
+            resync=wait.resync,
+            final_sync=wait.final_sync,
         )
         sent = yield from call(
             context, send_agent_command, command, CommandSent, retry=AGENT_COMMAND
         )
         if not sent.sent:
             return CommandEnd.STOPPED
-        wait = state.stall_seconds
+        quiet_for = wait.stall_seconds
         while True:
-            timer = context.create_timer(context.current_utc_datetime + timedelta(seconds=wait))
+            due = context.current_utc_datetime + timedelta(seconds=quiet_for)
+            timer = context.create_timer(due)
             winner = yield context.task_any([done, failed, timer])
             if winner is timer:
-                seen = yield from watch(context, state, command.command_id)
+                seen = yield from watch(context, wait, command.command_id)
                 if seen.stalled:
                     break  # resend
-                wait = max(1, int(state.stall_seconds - seen.quiet_seconds) + 1)
+                quiet_for = max(1, int(wait.stall_seconds - seen.quiet_seconds) + 1)
                 continue
             timer.cancel()
             if winner is done:
                 completed = ReplicationCompleted.model_validate(done.result)
                 done = context.wait_for_external_event(done_event.value)
-                if belongs(completed.command_id):
+                if wait.belongs(completed.command_id):
                     return completed
                 continue
             refused = ReplicationFailed.model_validate(failed.result)
             failed = context.wait_for_external_event(EventType.REPLICATION_FAILED.value)
-            if belongs(refused.command_id):
+            if wait.belongs(refused.command_id):
                 return refused
     return CommandEnd.UNANSWERED
 
 
 def watch(
-    context: df.DurableOrchestrationContext, state: ReplicationInput, command_id: str
+    context: df.DurableOrchestrationContext, wait: CommandWait, command_id: str
 ) -> Step[StallSeen]:
     """How long the command has been quiet (the stall timer fired)."""
     check = StallInput(
-        tenant=state.tenant, vm=state.vm, command_id=command_id, stall_seconds=state.stall_seconds
+        tenant=wait.tenant, vm=wait.vm, command_id=command_id, stall_seconds=wait.stall_seconds
     )
     return call(context, check_stall, check, StallSeen, retry=STORAGE)
 
@@ -279,7 +318,7 @@ def verification_error(error: Exception) -> ErrorDetail:
 def recovery_point(
     context: df.DurableOrchestrationContext,
     done: ReplicationCompleted,
-    state: ReplicationInput,
+    state: ReplicationInput | CommandWait,
     status_event: E,
 ) -> Step[PointRecorded]:
     point = PointInput(

@@ -45,3 +45,9 @@ VERIFICATION = _policy(interval_seconds=3, attempts=3)
 # Starting or ending an orchestration through the Durable client (the task hub's storage).
 # 5 attempts 2 s apart, as for storage: the step fails 10 s after its first try.
 TASK_HUB = _policy(interval_seconds=2, attempts=5)
+
+# Azure Resource Manager (Compute, Network): ARM throttles with 429 and a Retry-After of
+# seconds to a minute, and a front end may answer 5xx for a moment. 6 attempts 10 s apart: the
+# step fails 60 s after its first try. Refusals (4xx) are not retried: they come back as the
+# step's errors. Long-running operations are not waited for inside an attempt at all.
+AZURE_RESOURCE_MANAGER = _policy(interval_seconds=10, attempts=6)

@@ -18,6 +18,7 @@ from contracts.api import ProtectionTarget
 from contracts.errors import ErrorDetail
 from contracts.inventory import InventoryVm, VmmCloudRef
 from domain.errors import ErrorInfo
+from domain.failover import FailoverState, FailoverType
 from domain.jobs import JobType
 from domain.model import HealthState
 from domain.rpo import Finding
@@ -95,6 +96,28 @@ class ReplicaDisk(BaseModel):
     source_path: str
 
 
+class FailoverDisk(BaseModel):
+    disk_id: str  # the source disk
+    managed_disk_id: str  # the ARM id of the managed disk made from the point
+
+
+class FailoverRecord(BaseModel):
+    """The failover a VM is in (or committed): the point it started from (pinned against
+    retention while this record names it) and what it made in Azure. `job_id` is the failover
+    job's, tagged on everything made, so cleanup and cancel find exactly that."""
+
+    job_id: str
+    type: FailoverType
+    state: FailoverState = FailoverState.IN_PROGRESS
+    recovery_point_id: str | None = None
+    recovery_point_time: datetime | None = None
+    vm_id: str | None = None
+    vm_name: str | None = None
+    vm_size: str | None = None
+    disks: list[FailoverDisk] = Field(default_factory=list)
+    started: datetime | None = None
+
+
 class ReplicatedItem(BaseModel):
     tenant: str
     vm: str
@@ -120,7 +143,15 @@ class ReplicatedItem(BaseModel):
     consistency_note: str | None = None  # the latest point's note (RecoveryPoint.note)
     recovery_points: int = 0
     last_heartbeat: datetime | None = None
+    failover: FailoverRecord | None = None
     updated: datetime | None = None
+
+    @property
+    def pinned_points(self) -> set[str]:
+        """Points retention must keep: the one a failover (test or not) uses."""
+        if self.failover is None or self.failover.recovery_point_id is None:
+            return set()
+        return {self.failover.recovery_point_id}
 
 
 class RecoveryPoint(BaseModel):

@@ -12,22 +12,14 @@ from application.prerequisites import evaluate_prerequisites
 from application.protection import begin_protection, begin_unprotection, present_vm
 from application.replicated_items import vm_page
 from contracts.api import DisableProtectionRequest, EnableProtectionRequest, PreflightRequest
-from contracts.views import JobAccepted
-from domain.jobs import Job, StartedBy
-from httpapi.answers import json_response
+from domain.jobs import StartedBy
+from httpapi.answers import job_accepted, json_response
 from httpapi.bodies import parse_body
 from httpapi.handler import tenant_api
 from httpapi.paging import page_args, page_body
 
 bp = df.Blueprint()
 FUNCTION = func.AuthLevel.FUNCTION
-
-
-def job_accepted(req: func.HttpRequest, job: Job, created: bool) -> func.HttpResponse:
-    base = req.url.split("/api/", 1)[0]
-    location = f"{base}/api/tenants/{job.tenant}/jobs/{job.id}"
-    body = JobAccepted.of(job, created=created, href=location)
-    return json_response(body, 202, headers={"Location": location, "Retry-After": "5"})
 
 
 @bp.route(route="tenants/{tenant}/vms", methods=["GET"], auth_level=FUNCTION)

@@ -11,8 +11,10 @@ import azure.functions as func
 from contracts.api import (
     DisableProtectionRequest,
     EnableProtectionRequest,
+    FailoverRequest,
     OpenApiDocument,
     PreflightRequest,
+    RecoveryPointRequest,
 )
 from contracts.openapi import Route, document
 from contracts.views import (
@@ -30,6 +32,10 @@ bp = func.Blueprint()
 
 PAGING = {"top": "Page size, 1-1000 (default 100).", "continuationToken": "From nextLink."}
 BUSY = "The VM is busy with another operation (OperationInProgress)."
+AFTER_ERRORS = {
+    404: "The VM was never protected (ReplicatedItemNotFound).",
+    409: f"Not allowed in the VM's status (OperationNotAllowed). {BUSY}",
+}
 
 ROUTES: list[Route] = [
     Route("GET", "/health", "Liveness and dependencies (no key needed).", "health",
@@ -52,6 +58,26 @@ ROUTES: list[Route] = [
     Route("GET", "/tenants/{tenant}/replicated-items/{vm}",
           "Status, health, progress, RPO and recovery points of one VM.",
           "api_get_replicated_item", response=ReplicatedItemDetail),
+    Route("POST", "/tenants/{tenant}/vms/{vm}/failover",
+          "Fail over: test (isolated, replication untouched), planned (shut down, final "
+          "sync, no data loss) or unplanned (from the chosen point at once).", "api_failover",
+          request=FailoverRequest, response=JobAccepted, status=202,
+          errors={404: "The VM was never protected (ReplicatedItemNotFound).",
+                  409: f"Not allowed in the VM's status (OperationNotAllowed), or the point "
+                       f"does not exist (RecoveryPointNotFound, NoAppConsistentPoint). {BUSY}"}),
+    Route("POST", "/tenants/{tenant}/vms/{vm}/failover/cleanup",
+          "End a test failover: delete exactly what it made; the VM is Protected again.",
+          "api_failover_cleanup", response=JobAccepted, status=202, errors=AFTER_ERRORS),
+    Route("POST", "/tenants/{tenant}/vms/{vm}/failover/commit",
+          "Commit a failover: the Azure VM is the VM from now on; replication has ended.",
+          "api_failover_commit", response=JobAccepted, status=202, errors=AFTER_ERRORS),
+    Route("POST", "/tenants/{tenant}/vms/{vm}/failover/cancel",
+          "Cancel a failover not yet committed: delete the Azure VM, replicate again.",
+          "api_failover_cancel", response=JobAccepted, status=202, errors=AFTER_ERRORS),
+    Route("POST", "/tenants/{tenant}/vms/{vm}/failover/recovery-point",
+          "Rebuild the failed-over VM from another recovery point.",
+          "api_failover_recovery_point", request=RecoveryPointRequest, response=JobAccepted,
+          status=202, errors=AFTER_ERRORS),
     Route("GET", "/tenants/{tenant}/jobs", "Jobs, newest first.", "api_list_jobs",
           response=JobView, list_of=True,
           query={**PAGING, "state": "Filter by state, e.g. Failed.",

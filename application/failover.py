@@ -1,0 +1,159 @@
+"""Starting failover operations, the same way from the runbook API and (later) a plan or an
+alert: the VM's status must allow the operation (`allowedOperations`), no other operation
+may run on it, and the point asked for must exist, or nothing starts and the refusal says
+why and what is allowed."""
+
+from __future__ import annotations
+
+import asyncio
+
+import azure.durable_functions as df
+
+from application.errors import Conflict, NotFound
+from application.operations import start_operation
+from application.orchestrations import (
+    CANCEL_FAILOVER,
+    CHANGE_RECOVERY_POINT,
+    CLEAN_UP_TEST_FAILOVER,
+    COMMIT_FAILOVER,
+    FAIL_OVER,
+    AfterFailoverInput,
+    FailoverInput,
+)
+from azureclients.settings import int_setting
+from contracts.api import FailoverRequest, RecoveryPointRequest
+from domain import failover as rules
+from domain.errors import ErrorInfo
+from domain.failover import FailoverType, PointChoice
+from domain.jobs import Job, JobType, StartedBy
+from domain.replication_state import Operation, require_operation
+from domain.retention import RecoveryPoint as PointRule
+from readmodels.items import get_item
+from readmodels.points import list_points
+from readmodels.records import ReplicatedItem
+
+
+def _item(tenant: str, vm: str) -> ReplicatedItem:
+    item = get_item(tenant, vm)
+    if item is None:
+        raise NotFound(
+            ErrorInfo(
+                code="ReplicatedItemNotFound",
+                cause=f"VM '{vm}' of tenant '{tenant}' has never been protected.",
+                recommendation="Enable protection with POST "
+                "/api/tenants/{tenant}/vms/{vm}/protection; failover starts from its points.",
+            )
+        )
+    return item
+
+
+def _allowed(item: ReplicatedItem, operation: Operation) -> None:
+    """409 unless the VM's status allows `operation` and no job holds the VM."""
+    require_operation(item.status, operation, busy_with=item.active_job_id)
+
+
+def _point_exists(item: ReplicatedItem, choice: str) -> None:
+    """Refuse now (409) a point that does not exist, rather than in the job."""
+    points = list_points(item.tenant, item.vm)
+    rules.choose_point(
+        [PointRule(id=p.id, time=p.time, consistency=p.consistency) for p in points], choice
+    )
+
+
+async def begin_failover(
+    client: df.DurableOrchestrationClient,
+    tenant: str,
+    vm: str,
+    request: FailoverRequest,
+    started_by: StartedBy,
+) -> tuple[Job, bool]:
+    kind = FailoverType(request.type)
+    item = await asyncio.to_thread(_item, tenant, vm)
+    _allowed(item, rules.OPERATION[kind])
+    if kind is FailoverType.PLANNED and request.recovery_point != PointChoice.LATEST:
+        raise Conflict(
+            ErrorInfo(
+                code="PlannedFailoverMakesItsPoint",
+                cause=f"A planned failover starts from the point its final sync makes, not "
+                f"from '{request.recovery_point}'.",
+                recommendation="Leave recoveryPoint out (or 'latest') for a planned failover; "
+                "to start from an older point, fail over unplanned.",
+            )
+        )
+    if kind is not FailoverType.PLANNED:
+        await asyncio.to_thread(_point_exists, item, request.recovery_point)
+    stall = int_setting("REPLICATION_STALL_SECONDS", 300)
+    return await start_operation(
+        client,
+        orchestrator=FAIL_OVER,
+        tenant=tenant,
+        vm=vm,
+        vm_name=item.vm_name,
+        site=item.site,
+        job_type=rules.JOB_TYPE[kind],
+        started_by=started_by,
+        build_input=lambda job_id: FailoverInput(
+            tenant=tenant,
+            vm=vm,
+            job_id=job_id,
+            type=kind,
+            recovery_point=request.recovery_point,
+            shutdown_timeout_seconds=request.shutdown_timeout_seconds,
+            stall_seconds=stall,
+            started_by=started_by,
+        ),
+    )
+
+
+# What follows a failover: the operation, its job type and orchestration.
+_AFTER = {
+    Operation.TEST_FAILOVER_CLEANUP: (JobType.TEST_FAILOVER_CLEANUP, CLEAN_UP_TEST_FAILOVER),
+    Operation.COMMIT: (JobType.COMMIT_FAILOVER, COMMIT_FAILOVER),
+    Operation.CANCEL_FAILOVER: (JobType.CANCEL_FAILOVER, CANCEL_FAILOVER),
+    Operation.CHANGE_RECOVERY_POINT: (JobType.CHANGE_RECOVERY_POINT, CHANGE_RECOVERY_POINT),
+}
+
+
+async def begin_after_failover(
+    client: df.DurableOrchestrationClient,
+    tenant: str,
+    vm: str,
+    operation: Operation,
+    started_by: StartedBy,
+    request: RecoveryPointRequest | None = None,
+) -> tuple[Job, bool]:
+    """Cleanup, commit, cancel or a change of recovery point of the VM's failover."""
+    item = await asyncio.to_thread(_item, tenant, vm)
+    _allowed(item, operation)
+    failover = item.failover
+    if failover is None:  # the status allows it, so the record was lost: say so
+        raise Conflict(
+            ErrorInfo(
+                code="FailoverRecordMissing",
+                cause=f"VM '{vm}' is {item.status} but its failover record is missing.",
+                recommendation="Look for resources tagged dr-vm in the recovery resource group "
+                "and remove them by hand; then disable and enable protection.",
+            )
+        )
+    choice = request.recovery_point if request else PointChoice.LATEST
+    if operation is Operation.CHANGE_RECOVERY_POINT:
+        await asyncio.to_thread(_point_exists, item, choice)
+    job_type, orchestrator = _AFTER[operation]
+    return await start_operation(
+        client,
+        orchestrator=orchestrator,
+        tenant=tenant,
+        vm=vm,
+        vm_name=item.vm_name,
+        site=item.site,
+        job_type=job_type,
+        started_by=started_by,
+        build_input=lambda job_id: AfterFailoverInput(
+            tenant=tenant,
+            vm=vm,
+            job_id=job_id,
+            failover_job_id=failover.job_id,
+            type=failover.type,
+            recovery_point=choice,
+        ),
+    )

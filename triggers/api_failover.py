@@ -1,0 +1,74 @@
+"""Runbook API for failover: test, planned and unplanned failover, then cleanup (of a test),
+commit, cancel, or a change of recovery point. Each answers 202 with its job; a request the
+VM's status does not allow now is a 409 naming the status and what is allowed."""
+
+from __future__ import annotations
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from application.failover import begin_after_failover, begin_failover
+from contracts.api import FailoverRequest, RecoveryPointRequest
+from domain.jobs import StartedBy
+from domain.replication_state import Operation
+from httpapi.answers import job_accepted
+from httpapi.bodies import parse_body
+from httpapi.handler import tenant_api
+
+bp = df.Blueprint()
+FUNCTION = func.AuthLevel.FUNCTION
+FAILOVER = "tenants/{tenant}/vms/{vm}/failover"
+
+
+@bp.route(route=FAILOVER, methods=["POST"], auth_level=FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def api_failover(req: func.HttpRequest, client: df.DurableOrchestrationClient):
+    async def handle(tenant: str) -> func.HttpResponse:
+        request = parse_body(req, FailoverRequest)
+        vm = req.route_params["vm"]
+        job, created = await begin_failover(client, tenant, vm, request, StartedBy.API)
+        return job_accepted(req, job, created)
+
+    return await tenant_api(req, handle)
+
+
+async def _after(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient, operation: Operation
+) -> func.HttpResponse:
+    async def handle(tenant: str) -> func.HttpResponse:
+        request = (
+            parse_body(req, RecoveryPointRequest)
+            if operation is Operation.CHANGE_RECOVERY_POINT
+            else None
+        )
+        vm = req.route_params["vm"]
+        job, created = await begin_after_failover(
+            client, tenant, vm, operation, StartedBy.API, request
+        )
+        return job_accepted(req, job, created)
+
+    return await tenant_api(req, handle)
+
+
+@bp.route(route=f"{FAILOVER}/cleanup", methods=["POST"], auth_level=FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def api_failover_cleanup(req: func.HttpRequest, client: df.DurableOrchestrationClient):
+    return await _after(req, client, Operation.TEST_FAILOVER_CLEANUP)
+
+
+@bp.route(route=f"{FAILOVER}/commit", methods=["POST"], auth_level=FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def api_failover_commit(req: func.HttpRequest, client: df.DurableOrchestrationClient):
+    return await _after(req, client, Operation.COMMIT)
+
+
+@bp.route(route=f"{FAILOVER}/cancel", methods=["POST"], auth_level=FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def api_failover_cancel(req: func.HttpRequest, client: df.DurableOrchestrationClient):
+    return await _after(req, client, Operation.CANCEL_FAILOVER)
+
+
+@bp.route(route=f"{FAILOVER}/recovery-point", methods=["POST"], auth_level=FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def api_failover_recovery_point(req: func.HttpRequest, client: df.DurableOrchestrationClient):
+    return await _after(req, client, Operation.CHANGE_RECOVERY_POINT)
