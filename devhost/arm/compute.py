@@ -641,9 +641,13 @@ class Compute:
         return self.s.operations.status_response(call.request, call.params["operation"])
 
 
+def recover(standin: StandIn) -> None:
+    """After a restart: disks and VMs an interrupted operation left mid-way are Failed."""
+    fail_interrupted(standin, (f"{NS}/disks", f"{NS}/virtualMachines"))
+
+
 def routes(standin: StandIn) -> list[Route]:
     c = Compute(standin)
-    fail_interrupted(standin, (f"{NS}/disks", f"{NS}/virtualMachines"))
     disk = GROUP + r"/providers/Microsoft\.Compute/disks/(?P<name>[^/]+)"
     vm = GROUP + r"/providers/Microsoft\.Compute/virtualMachines/(?P<name>[^/]+)"
     d, v = DISK_VERSIONS, VM_VERSIONS

@@ -281,6 +281,7 @@ class ArmStandIn:
             DiskBytes(self.storage_connection),
         )
         standin.routes = [*compute.routes(standin), *network.routes(standin)]
+        compute.recover(standin)
         for net in self.config.networks:
             network.ensure(standin, net)
         self.standin = standin

@@ -71,3 +71,31 @@ def test_everything_survives_a_restart_of_the_stand_in(lab: Lab, vhd: Vhd) -> No
     ).result()
     data = BlobClient.from_blob_url(access.access_sas).download_blob().readall()
     assert hashlib.sha256(data).hexdigest() == vhd.sha256
+
+
+def test_an_operation_a_restart_interrupted_is_failed_not_left_running(lab: Lab, vhd: Vhd) -> None:
+    """As if the stand-in died mid-import: the operation is still InProgress in its store and
+    the disk Updating. After the restart both say Failed, and a PUT again makes the disk."""
+    from devhost.arm.ids import ResourceId
+    from devhost.arm.lro import now_iso
+    from devhost.arm.state import Operation
+
+    compute = lab.compute()
+    name = unique("cut")
+    disk = compute.disks.begin_create_or_update(lab.group, name, import_body(lab, vhd.url)).result()
+    store = lab.arm.standin.store
+    rid = ResourceId.parse(disk.id)
+    body = store.get(rid.key)
+    body["properties"]["provisioningState"] = "Updating"
+    store.put(rid.key, rid.resource_group, rid.type, body)
+    store.put_operation(Operation("cut-" + name, "InProgress", now_iso()))
+
+    lab.restart()
+    compute = lab.compute()
+    assert compute.disks.get(lab.group, name).provisioning_state == "Failed"
+    operation = lab.arm.standin.store.operation("cut-" + name)
+    assert operation.status == "Failed" and operation.error["code"] == "InternalExecutionError"
+    again = compute.disks.begin_create_or_update(
+        lab.group, name, import_body(lab, vhd.url)
+    ).result()
+    assert again.provisioning_state == "Succeeded"
