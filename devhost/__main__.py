@@ -108,7 +108,11 @@ def main(argv: list[str] | None = None) -> int:
             from devhost.arm.config import DEFAULT_PORT
             from devhost.arm.launch import replica_storage, start_for_app
 
-            arm = start_for_app(args.data_dir / "arm", replica_storage(), port=DEFAULT_PORT)
+            try:
+                arm = start_for_app(args.data_dir / "arm", replica_storage(), port=DEFAULT_PORT)
+            except ValueError as error:  # a failover setting that is not an ARM id
+                print(f"devhost: {error}", file=sys.stderr)
+                return 2
             stack.callback(arm.stop)
             print(f"devhost: ARM stand-in on {arm.endpoint}", flush=True)
         try:

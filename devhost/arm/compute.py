@@ -1,13 +1,15 @@
 """Microsoft.Compute as failover calls it: managed disks (Import, grant access), virtual
 machines, and the resource SKUs list.
 
-Shaped from the Compute REST specs' example files: DiskRP `Disk_Create_ByImportingBlobFrom
-TheSameSubscription`, `Disk_Get`, `Disk_Delete`, `Disk_ListByResourceGroup`,
-`Disk_BeginGetAccess`, `Disk_EndGetAccess`; ComputeRP `VirtualMachine_Create_*`,
-`VirtualMachine_Get`, `VirtualMachine_Get_InstanceView`, `VirtualMachine_PowerOff`,
-`VirtualMachine_Delete`; Skus `ListAvailableResourceSkusForARegion`. Refusals carry the codes
-Azure answers with. VM sizes come from `domain/sizes.py`, the catalogue the prerequisite rules
-use, so the stand-in and the rules never disagree about which sizes exist.
+Shaped from the Compute REST specs' example files (DiskRP 2025-01-02:
+`Disk_Create_ByImportingBlobFromTheSameSubscription`, `Disk_Get`, `Disk_Delete`,
+`Disk_BeginGetAccess`, `Disk_EndGetAccess`; ComputeRP 2024-11-01:
+`VirtualMachine_Create_WithPremiumStorage`, `VirtualMachine_Delete_Force`; Skus 2021-07-01:
+`ListAvailableResourceSkusForARegion`) and the status codes the SDK's operations accept; the
+instance view's statuses are the `ProvisioningState/…` and `PowerState/…` codes Azure
+documents for a VM's lifecycle. Refusals carry the codes Azure answers with. VM sizes come
+from `domain/sizes.py`, the catalogue the prerequisite rules use, so the stand-in and the
+rules never disagree about which sizes exist.
 """
 
 from __future__ import annotations
@@ -641,9 +643,13 @@ class Compute:
         return self.s.operations.status_response(call.request, call.params["operation"])
 
 
+def recover(standin: StandIn) -> None:
+    """After a restart: disks and VMs an interrupted operation left mid-way are Failed."""
+    fail_interrupted(standin, (f"{NS}/disks", f"{NS}/virtualMachines"))
+
+
 def routes(standin: StandIn) -> list[Route]:
     c = Compute(standin)
-    fail_interrupted(standin, (f"{NS}/disks", f"{NS}/virtualMachines"))
     disk = GROUP + r"/providers/Microsoft\.Compute/disks/(?P<name>[^/]+)"
     vm = GROUP + r"/providers/Microsoft\.Compute/virtualMachines/(?P<name>[^/]+)"
     d, v = DISK_VERSIONS, VM_VERSIONS

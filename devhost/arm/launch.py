@@ -15,6 +15,7 @@ from collections.abc import MutableMapping
 from pathlib import Path
 
 from devhost.arm.config import LOCAL_STORAGE, StandInConfig, local_failover_settings
+from devhost.arm.errors import ArmError
 from devhost.arm.server import ArmStandIn
 
 # The app's replica connection: the stand-in imports disks from the account it names.
@@ -39,7 +40,13 @@ def start_for_app(
     """A started stand-in for the app whose settings are in `environ`, which it updates.
     The caller stops it (`stop()` or `with`)."""
     settings = {**local_failover_settings(""), **{k: v for k, v in environ.items() if v}}
-    config = StandInConfig.from_settings(settings, retry_after=retry_after)
+    try:
+        config = StandInConfig.from_settings(settings, retry_after=retry_after)
+    except ArmError as error:
+        raise ValueError(
+            f"{error.target}: {error.message} Fix: set it to an ARM id in local.settings.json, "
+            "or remove it for the local default."
+        ) from None
     arm = ArmStandIn(data_dir, storage_connection, config, port=port).start()
     for name, value in local_failover_settings(arm.endpoint).items():
         if name == "ARM_ENDPOINT" or not environ.get(name):

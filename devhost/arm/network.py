@@ -1,10 +1,9 @@
 """Microsoft.Network as failover calls it: virtual networks, their subnets, and network
 interfaces whose IP configurations reference an existing subnet.
 
-Shaped from the Network REST specs' example files (`VirtualNetworkCreateSubnet`,
-`VirtualNetworkGet`, `SubnetCreate`, `SubnetGet`, `NetworkInterfaceCreate`,
-`NetworkInterfaceGet`, `NetworkInterfaceDelete`, `NetworkInterfaceList`): PUT answers 201 (new)
-or 200 with `Azure-AsyncOperation`, a subnet lives inside its VNet's body (as ARM returns it)
+Shaped from the Network REST spec's `NetworkInterfaceCreate` example (2024-05-01) and the
+status codes the SDK's operations accept: PUT answers 201 (new) or 200 with
+`Azure-AsyncOperation`, a subnet lives inside its VNet's body (as ARM returns it)
 and lists the IP configurations that use it, and a NIC gets the next free private address of
 its subnet (Azure keeps the first four and the last one of every subnet).
 """

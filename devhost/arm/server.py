@@ -256,6 +256,16 @@ class ArmStandIn:
             "SSL_CERT_FILE": str(self.ca_bundle_path),
         }
 
+    def write_env_file(self) -> Path:
+        """`env.sh` in the data dir: `. .devhost/arm/env.sh` gives an operator's shell (and
+        tools such as `python -m tools.read_disk`) what the app process has."""
+        path = self.data_dir / "env.sh"
+        lines = [f"export ARM_ENDPOINT={self.endpoint}"]
+        lines += [f"export {k}={v}" for k, v in self.app_environment().items()]
+        path.write_text("\n".join(lines) + "\n")
+        path.chmod(0o600)  # IDENTITY_HEADER: a local secret, still not for other users
+        return path
+
     def start(self, timeout: float = 30) -> ArmStandIn:
         from devhost.arm import compute, network
 
@@ -271,6 +281,7 @@ class ArmStandIn:
             DiskBytes(self.storage_connection),
         )
         standin.routes = [*compute.routes(standin), *network.routes(standin)]
+        compute.recover(standin)
         for net in self.config.networks:
             network.ensure(standin, net)
         self.standin = standin
@@ -315,6 +326,7 @@ class ArmStandIn:
         if not ready.wait(timeout) or failure:
             self.stop()
             raise RuntimeError(f"The ARM stand-in did not start: {failure or 'timeout'}")
+        self.write_env_file()
         return self
 
     def stop(self) -> None:

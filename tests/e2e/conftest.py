@@ -19,6 +19,8 @@ import requests
 from azure.servicebus import ServiceBusClient, ServiceBusMessage
 
 from azureclients.clients import reset_cache
+from devhost.arm import ArmStandIn
+from devhost.arm.launch import start_for_app
 from devhost.azurite import Azurite
 from devhost.functions import load_app
 from devhost.init_settings import embedded_settings
@@ -190,6 +192,27 @@ def control_plane(
                 else:
                     os.environ[key] = value
             reset_cache()
+
+
+@pytest.fixture(scope="session")
+def arm(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ArmStandIn]:
+    """The local ARM stand-in for failover: the app's failover settings (ARM_ENDPOINT, the
+    subscription, recovery group, region, subnets, replicas' account), its managed identity
+    and the CA bundle, set in this process's environment, where devhost runs the app. Use it
+    beside `control_plane`; the app reads these settings when a failover activity runs."""
+    env: dict[str, str] = {}
+    stand_in = start_for_app(tmp_path_factory.mktemp("arm"), azurite.connection_string, env)
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield stand_in
+    finally:
+        stand_in.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 class CheckedApi:
