@@ -252,3 +252,7 @@ class CheckedApi:
 @pytest.fixture(scope="session")
 def api(control_plane: ControlPlane) -> CheckedApi:
     return CheckedApi(control_plane)
+
+
+# The real agent daemon, for the tests that run it (registered here so every module can ask).
+from tests.e2e.daemon import daemon  # noqa: E402, F401

@@ -8,21 +8,15 @@ point whose completion event says why."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.e2e.agent_sim import raw_image
-from tests.e2e.conftest import ROOT, ControlPlane, wait_until
+from tests.e2e.conftest import ControlPlane, wait_until
+from tests.e2e.daemon import SITE, Agent
 from tests.e2e.test_replication import (
     item,
     make_disk,
@@ -31,8 +25,6 @@ from tests.e2e.test_replication import (
     snapshot_bytes,
     write,
 )
-
-TENANT, SITE = "contoso", "site-daemon"
 
 # freeze copies the live disk to a frozen file, then the guest writes on to the live disk (on
 # Hyper-V into the checkpoint's .avhdx); thaw leaves a marker. Arguments: ACTION VM COMMAND.
@@ -59,37 +51,6 @@ esac
 """
 
 
-class Agent:
-    """The daemon as a process: started, killed, restarted on the same state dir."""
-
-    def __init__(self, cp: ControlPlane, state_dir: Path, log: Path) -> None:
-        self.cp, self.state_dir, self.log = cp, state_dir, log
-        self.process: subprocess.Popen | None = None
-
-    def start(self, *extra: str) -> None:
-        env = {**os.environ, "AGENT_SERVICEBUS_CONNECTION": self.cp.broker.connection_string}
-        with self.log.open("a") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "agent.daemon", "--site", SITE, "--tenant", TENANT,
-                 "--state-dir", str(self.state_dir), "--progress-seconds", "0.5",
-                 "--heartbeat-seconds", "5", *extra],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
 def quiesce_hook(directory: Path, script: str, vm: str, live: Path) -> Path:
     directory.mkdir(exist_ok=True)
     path = directory / "quiesce.sh"
@@ -98,29 +59,22 @@ def quiesce_hook(directory: Path, script: str, vm: str, live: Path) -> Path:
     return path
 
 
-def outcome_of(agent: Agent, command_id: str) -> dict[str, Any]:
+def outcome_of(daemon: Agent, command_id: str) -> dict[str, Any]:
     """The completion event the daemon sent for a command (kept in its command journal)."""
-    entry = json.loads((agent.state_dir / "daemon" / "commands" / f"{command_id}.json").read_text())
+    entry = json.loads(
+        (daemon.state_dir / "daemon" / "commands" / f"{command_id}.json").read_text()
+    )
     return entry["outcome"]["data"]
 
 
-@pytest.fixture
-def agent(control_plane: ControlPlane, tmp_path: Path) -> Iterator[Agent]:
-    running = Agent(control_plane, tmp_path / "state", tmp_path / "agent.log")
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
 def test_the_daemon_replicates_then_syncs_into_byte_identical_points(
-    control_plane: ControlPlane, agent: Agent, tmp_path: Path
+    control_plane: ControlPlane, daemon: Agent, tmp_path: Path
 ) -> None:
     cp, vm = control_plane, "daemon-" + uuid.uuid4().hex[:6]
     disk = make_disk(tmp_path, vm)
     write(disk, 20, 3, 0x3C)
     first = raw_image(disk, tmp_path)
-    agent.start()
+    daemon.start()
     protect(cp, vm, disk, site=SITE)
     shown = wait_until(lambda: (i := item(cp, vm)).get("status") == "Protected" and i, 90)
     assert shown["progress"]["bytesTotal"] > 0 and shown["progress"]["percent"] == 100.0
@@ -139,42 +93,42 @@ def test_the_daemon_replicates_then_syncs_into_byte_identical_points(
     # The policy asked for app consistency; without a quiesce hook the point is crash and says
     # so, and the item shows it as a Warning (the product's answer, not a race to avoid).
     assert newer[0]["consistency"] == "crash"
-    assert "no quiesce hook" in outcome_of(agent, newer[0]["id"])["consistencyNote"]
+    assert "no quiesce hook" in outcome_of(daemon, newer[0]["id"])["consistencyNote"]
     health = item(cp, vm)["health"]
     assert health["state"] == "Warning", health
     assert [r["code"] for r in health["reasons"]] == ["AppConsistencyProblem"], health
 
 
 def test_an_agent_killed_mid_upload_resumes_when_restarted(
-    control_plane: ControlPlane, agent: Agent, tmp_path: Path
+    control_plane: ControlPlane, daemon: Agent, tmp_path: Path
 ) -> None:
     cp, vm = control_plane, "killed-" + uuid.uuid4().hex[:6]
     disk = make_disk(tmp_path, vm)
     for at in range(8, 56, 8):
         write(disk, at, 6, at)  # 37 MiB of data: about 9 s at the cap below
     expected = raw_image(disk, tmp_path)
-    agent.start("--bandwidth", "4MB/s")
+    daemon.start("--bandwidth", "4MB/s")
     protect(cp, vm, disk, site=SITE)
     moving = wait_until(
         lambda: (p := item(cp, vm).get("progress")) and 0 < p["bytesDone"] < p["bytesTotal"] and p,
         timeout=60, interval=0.1,
     )  # fmt: skip
     assert moving["throughputBytesPerS"] > 0 and moving["etaSeconds"] is not None
-    agent.kill()
+    daemon.kill()
     time.sleep(1)
-    agent.start()  # no cap now; the journal says which command to resume
+    daemon.start()  # no cap now; the journal says which command to resume
     shown = wait_until(lambda: (i := item(cp, vm)).get("status") == "Protected" and i, 90)
     assert snapshot_bytes(cp, vm, shown["recoveryPoints"][-1]) == expected
-    log = agent.log.read_text()
+    log = daemon.log.read_text()
     assert "resuming command" in log, log[-2000:]
 
 
 def test_the_daemon_keeps_working_across_a_broker_restart(
-    control_plane: ControlPlane, agent: Agent, tmp_path: Path
+    control_plane: ControlPlane, daemon: Agent, tmp_path: Path
 ) -> None:
     cp, vm = control_plane, "bus-" + uuid.uuid4().hex[:6]
     disk = make_disk(tmp_path, vm)
-    agent.start()
+    daemon.start()
     protect(cp, vm, disk, site=SITE)
     wait_until(lambda: item(cp, vm).get("status") == "Protected", 90)
     cp.restart_broker(downtime=3)  # devhost's triggers and the daemon lose their links
@@ -183,17 +137,17 @@ def test_the_daemon_keeps_working_across_a_broker_restart(
     expected = raw_image(disk, tmp_path)
     newer = points_after(cp, vm, written, timeout=120)
     assert snapshot_bytes(cp, vm, newer[0]) == expected
-    assert "reconnecting" in agent.log.read_text()
+    assert "reconnecting" in daemon.log.read_text()
 
 
 def test_a_quiesce_hook_makes_the_app_consistent_point_from_the_frozen_image(
-    control_plane: ControlPlane, agent: Agent, tmp_path: Path
+    control_plane: ControlPlane, daemon: Agent, tmp_path: Path
 ) -> None:
     cp, vm = control_plane, "app-" + uuid.uuid4().hex[:6]
     disk = make_disk(tmp_path, vm)
     write(disk, 20, 3, 0x3C)
     hooks = tmp_path / "hook"
-    agent.start("--quiesce-hook", str(quiesce_hook(hooks, FREEZING_HOOK, vm, disk)))
+    daemon.start("--quiesce-hook", str(quiesce_hook(hooks, FREEZING_HOOK, vm, disk)))
     protect(cp, vm, disk, site=SITE)  # policy 30s: an app-consistent point every hour
     shown = wait_until(lambda: (i := item(cp, vm)).get("status") == "Protected" and i, 90)
     assert shown["recoveryPoints"][-1]["consistency"] == "crash"  # the initial copy
@@ -204,19 +158,19 @@ def test_a_quiesce_hook_makes_the_app_consistent_point_from_the_frozen_image(
     assert snapshot_bytes(cp, vm, app[0]) == raw_image(frozen, tmp_path)
     assert raw_image(frozen, tmp_path) != raw_image(disk, tmp_path)  # the guest wrote on
     assert (hooks / f"thawed-{app[0]['id']}").exists()
-    assert "consistencyNote" not in outcome_of(agent, app[0]["id"])
+    assert "consistencyNote" not in outcome_of(daemon, app[0]["id"])
     assert app[0]["note"] is None
     shown = item(cp, vm)
     assert "AppConsistencyProblem" not in [r["code"] for r in shown["health"]["reasons"]]
 
 
 def test_a_failing_quiesce_hook_gives_a_crash_point_that_says_why(
-    control_plane: ControlPlane, agent: Agent, tmp_path: Path
+    control_plane: ControlPlane, daemon: Agent, tmp_path: Path
 ) -> None:
     cp, vm = control_plane, "vss-" + uuid.uuid4().hex[:6]
     disk = make_disk(tmp_path, vm)
     hooks = tmp_path / "hook"
-    agent.start("--quiesce-hook", str(quiesce_hook(hooks, FAILING_HOOK, vm, disk)))
+    daemon.start("--quiesce-hook", str(quiesce_hook(hooks, FAILING_HOOK, vm, disk)))
     protect(cp, vm, disk, site=SITE)
     wait_until(lambda: item(cp, vm).get("status") == "Protected", 90)
     write(disk, 30, 1, 0x5A)
@@ -225,7 +179,7 @@ def test_a_failing_quiesce_hook_gives_a_crash_point_that_says_why(
     newer = points_after(cp, vm, written)
     assert newer[0]["consistency"] == "crash"
     assert snapshot_bytes(cp, vm, newer[0]) == expected
-    note = outcome_of(agent, newer[0]["id"])["consistencyNote"]
+    note = outcome_of(daemon, newer[0]["id"])["consistencyNote"]
     assert "freeze exited with 3" in note and "SqlServerWriter" in note, note
     # The operator sees it on the point and, while it is the latest, in the item's health.
     assert newer[0]["note"] == note
