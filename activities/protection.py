@@ -64,7 +64,7 @@ def check_prerequisites(payload: dict) -> dict:
         report = evaluate_prerequisites(check.tenant, record, check.request)
     except DomainError as refused:  # e.g. a bad profile setting: no retry fixes it
         return StepOutcome.refused(refused).out()
-    return StepOutcome.refused(broken_rules(report)).out()
+    return StepOutcome(errors=broken_rules(report)).out()
 
 
 @bp.activity_trigger(input_name="payload")
