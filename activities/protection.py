@@ -16,7 +16,7 @@ from contracts.api import DisableProtectionRequest, EnableProtectionRequest, Pro
 from domain import prerequisites
 from domain.adapters import to_domain_vm, to_protection_request
 from domain.errors import DomainError
-from domain.replication_state import IllegalTransition, ReplicationEvent
+from domain.replication_state import IllegalTransition, ReplicationEvent, next_status
 from readmodels.inventory import get_vm
 from readmodels.items import get_item, update_item
 from readmodels.records import HealthRecord, ReplicatedItem
@@ -44,7 +44,7 @@ def record_protection_event(payload: dict) -> dict:
     change = ProtectionEventInput.model_validate(payload)
 
     def apply(item: ReplicatedItem) -> None:
-        item.status = prerequisites.next_status(item.status, change.event)
+        item.status = next_status(item.status, change.event)
 
     try:
         update_item(change.tenant, change.vm, apply)
@@ -64,7 +64,7 @@ def check_prerequisites(payload: dict) -> dict:
         report = evaluate_prerequisites(check.tenant, record, check.request)
     except DomainError as refused:  # e.g. a bad profile setting: no retry fixes it
         return StepOutcome.refused(refused).out()
-    return StepOutcome.refused(broken_rules(report)).out()
+    return StepOutcome(errors=broken_rules(report)).out()
 
 
 @bp.activity_trigger(input_name="payload")
@@ -87,7 +87,7 @@ def enable_protection(payload: dict) -> dict:
     )
 
     def protect(item: ReplicatedItem) -> None:
-        item.status = prerequisites.next_status(item.status, ReplicationEvent.PROTECTION_ENABLED)
+        item.status = next_status(item.status, ReplicationEvent.PROTECTION_ENABLED)
         item.provider = check.request.provider
         item.policy = check.request.policy or "default"
         item.target = target
@@ -111,7 +111,7 @@ def disable_protection(payload: dict) -> dict:
     if item is None:
         return StepOutcome().out()
     try:
-        prerequisites.next_status(item.status, ReplicationEvent.PROTECTION_DISABLED)
+        next_status(item.status, ReplicationEvent.PROTECTION_DISABLED)
         PROVIDERS[item.provider or "direct"].disable(
             disable.tenant, disable.vm, disable.request.delete_replica
         )
@@ -119,7 +119,7 @@ def disable_protection(payload: dict) -> dict:
         return StepOutcome.refused(refused).out()
 
     def unprotect(item: ReplicatedItem) -> None:
-        item.status = prerequisites.next_status(item.status, ReplicationEvent.PROTECTION_DISABLED)
+        item.status = next_status(item.status, ReplicationEvent.PROTECTION_DISABLED)
         item.progress = None
         item.health = HealthRecord()
         item.rpo_seconds = None

@@ -49,7 +49,7 @@ def quiet_since(item: ReplicatedItem, command_id: str) -> datetime | None:
     return _last_progress(item) if item.command_id == command_id else None
 
 
-def _record(item: ReplicatedItem, assessment: HealthAssessment, heartbeat: datetime | None):
+def _record(item: ReplicatedItem, assessment: HealthAssessment, heartbeat: datetime | None) -> None:
     item.health = HealthRecord.of(assessment.findings, assessment.health.state)
     item.rpo_seconds = assessment.rpo_seconds
     item.last_heartbeat = heartbeat

@@ -34,13 +34,9 @@ def save_item(item: ReplicatedItem) -> None:
     ITEMS.upsert(item.tenant, item.vm, item, Status=item.status)
 
 
-def get_item_row(tenant: str, vm: str) -> Row[ReplicatedItem] | None:
-    """The item with its ETag, for a caller that decides on it and then updates it."""
-    return ITEMS.get(tenant, vm)
-
-
 def require_item_row(tenant: str, vm: str) -> Row[ReplicatedItem]:
-    """The item with its ETag; LookupError when the VM has none (an activity then fails)."""
+    """The item with its ETag, for a caller that decides on it and then updates it;
+    LookupError when the VM has none (an activity then fails)."""
     row = ITEMS.get(tenant, vm)
     if row is None:
         raise LookupError(f"{tenant}/{vm} has no replicated item")

@@ -20,7 +20,6 @@ from domain.prerequisites.rules import (
     target_name,
     target_size,
 )
-from domain.replication_state import next_status
 
 __all__ = [
     "ASR_2014",
@@ -36,7 +35,6 @@ __all__ = [
     "evaluate",
     "get_profile",
     "health_for",
-    "next_status",
     "profile_for_tenant",
     "target_name",
     "target_size",
