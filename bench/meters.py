@@ -171,6 +171,17 @@ def side(target: str, headers: Mapping[str, str]) -> str:
     return "agent" if "sig" in query else "anonymous"
 
 
+def resource(service: str, target: str) -> str:
+    """What a request touched, coarsely: the table's name, or the container's name up to its
+    first dash for blobs (a replica container is replica-<tenant>-<vm>)."""
+    path = [unquote(p) for p in urlsplit(target).path.split("/")[2:] if p]
+    if not path:
+        return ""
+    if service == "table":
+        return path[0].split("(", 1)[0]
+    return path[0].split("-", 1)[0]
+
+
 def kind(service: str, operation: str) -> str:
     """The cost kind a request is reported under: blob, snapshot, table or queue."""
     if service == "blob" and operation in SNAPSHOT_OPERATIONS:
@@ -260,8 +271,8 @@ class StorageMeter:
     """A counting reverse proxy in front of Azurite, on loopback, one port per service.
 
     Use as a context manager around a running Azurite; `connection_string` points clients at
-    it. `counts()` gives "side|kind|operation" -> requests so far; `put_page_bytes()` the
-    bytes the agent wrote."""
+    it. `counts()` gives "side|kind|operation" -> requests so far, `body_bytes()` the bytes
+    their bodies carried, `by_resource()` the same counts by table or container."""
 
     def __init__(
         self, upstream_host: str, upstream_ports: Mapping[str, int], account: str, key: str
@@ -272,6 +283,7 @@ class StorageMeter:
         self.ports: dict[str, int] = {}
         self._counts: Counter[str] = Counter()
         self._bytes: Counter[str] = Counter()
+        self._resources: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._servers: list[asyncio.base_events.Server] = []
@@ -307,12 +319,18 @@ class StorageMeter:
         with self._lock:
             return dict(self._bytes)
 
+    def by_resource(self) -> dict[str, int]:
+        """ "side|kind|operation|resource" -> requests so far."""
+        with self._lock:
+            return dict(self._resources)
+
     def record(self, request: Request) -> None:
         operation = classify(request.service, request.method, request.target, request.headers)
         key = f"{side(request.target, request.headers)}|{kind(request.service, operation)}|"
         with self._lock:
             self._counts[key + operation] += 1
             self._bytes[key + operation] += request.body_bytes
+            self._resources[f"{key}{operation}|{resource(request.service, request.target)}"] += 1
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
