@@ -246,18 +246,17 @@ def flex_billed_seconds(
 ) -> float:
     """Seconds Flex Consumption bills one instance for executions (start, seconds): the
     instance is billed while it executes, each activity period for at least `minimum`, then
-    rounded up to `step`. An execution shorter than the minimum holds the meter for the
-    minimum; executions that overlap (or start within another's minimum) share one period,
-    since one instance is not billed twice for the same time."""
-    spans = sorted((start, start + max(seconds, minimum)) for start, seconds in windows)
+    rounded up to `step`. A period starts with an execution and lasts until its minimum has
+    passed and every execution that started within it has ended; one instance is not billed
+    twice for the same time, however many executions share it."""
     billed, current = 0.0, None
-    for start, end in spans:
+    for start, seconds in sorted(windows):
         if current is not None and start <= current[1]:
-            current = (current[0], max(current[1], end))
+            current = (current[0], max(current[1], start + seconds))
             continue
         if current is not None:
             billed += _round_up(current[1] - current[0], step)
-        current = (start, end)
+        current = (start, start + max(seconds, minimum))
     if current is not None:
         billed += _round_up(current[1] - current[0], step)
     return billed
@@ -320,20 +319,17 @@ def simulate_flex(
                 (phase + span + agent_seconds, template.completion),
             ):
                 for offset, seconds in burst:
-                    windows.extend(_wrapped((base + offset) % interval, seconds, interval, minimum))
+                    windows.extend(_wrapped((base + offset) % interval, seconds, interval))
         total += flex_billed_seconds(windows, minimum, step) / vms
     return total / draws
 
 
-def _wrapped(
-    start: float, seconds: float, interval: float, minimum: float
-) -> list[tuple[float, float]]:
-    """A window on a circular timeline of one interval: the part past the end starts again
-    at 0."""
-    held = max(seconds, minimum)
-    if start + held <= interval:
+def _wrapped(start: float, seconds: float, interval: float) -> list[tuple[float, float]]:
+    """An execution on a circular timeline of one interval: the part past the end runs
+    again from 0."""
+    if start + seconds <= interval:
         return [(start, seconds)]
-    return [(start, interval - start), (0.0, start + held - interval)]
+    return [(start, interval - start), (0.0, start + seconds - interval)]
 
 
 @dataclass(frozen=True)
