@@ -249,17 +249,33 @@ def flex_billed_seconds(
     rounded up to `step`. A period starts with an execution and lasts until its minimum has
     passed and every execution that started within it has ended; one instance is not billed
     twice for the same time, however many executions share it."""
-    billed, current = 0.0, None
+    return sum(_round_up(end - start, step) for start, end in activity_periods(windows, minimum))
+
+
+def activity_periods(
+    windows: Iterable[tuple[float, float]], minimum: float = 1.0
+) -> list[tuple[float, float]]:
+    """The (start, end) of each billed activity period (see flex_billed_seconds)."""
+    periods: list[tuple[float, float]] = []
     for start, seconds in sorted(windows):
-        if current is not None and start <= current[1]:
-            current = (current[0], max(current[1], start + seconds))
-            continue
-        if current is not None:
-            billed += _round_up(current[1] - current[0], step)
-        current = (start, start + max(seconds, minimum))
-    if current is not None:
-        billed += _round_up(current[1] - current[0], step)
-    return billed
+        if periods and start <= periods[-1][1]:
+            periods[-1] = (periods[-1][0], max(periods[-1][1], start + seconds))
+        else:
+            periods.append((start, start + max(seconds, minimum)))
+    return periods
+
+
+def _circular_billed(
+    windows: Iterable[tuple[float, float]], interval: float, minimum: float, step: float
+) -> float:
+    """flex_billed_seconds on a timeline that repeats every `interval` (starts taken modulo
+    it): a period running past the end joins the periods it reaches at the beginning."""
+    periods = activity_periods(((start % interval, s) for start, s in windows), minimum)
+    while len(periods) > 1 and periods[-1][1] - interval >= periods[0][0]:
+        last = periods.pop()
+        periods[0] = (last[0] - interval, max(periods[0][1], last[1] - interval))
+    billed = sum(_round_up(end - start, step) for start, end in periods)
+    return min(billed, interval)
 
 
 def _round_up(seconds: float, step: float) -> float:
@@ -318,18 +334,9 @@ def simulate_flex(
                 (phase, template.command),
                 (phase + span + agent_seconds, template.completion),
             ):
-                for offset, seconds in burst:
-                    windows.extend(_wrapped((base + offset) % interval, seconds, interval))
-        total += flex_billed_seconds(windows, minimum, step) / vms
+                windows.extend((base + offset, seconds) for offset, seconds in burst)
+        total += _circular_billed(windows, interval, minimum, step) / vms
     return total / draws
-
-
-def _wrapped(start: float, seconds: float, interval: float) -> list[tuple[float, float]]:
-    """An execution on a circular timeline of one interval: the part past the end runs
-    again from 0."""
-    if start + seconds <= interval:
-        return [(start, seconds)]
-    return [(start, interval - start), (0.0, start + seconds - interval)]
 
 
 @dataclass(frozen=True)
