@@ -450,7 +450,8 @@ class AgentPlan:
 def _agent_main(plan: AgentPlan, control: Any, events: Any) -> None:
     """Answers commands from the site's subscription. `replicate`: writes the footer, answers.
     `sync` number n of a VM: answered while n <= the limit the bench sets, else held until
-    the limit reaches it. Reports every command and answer on `events`."""
+    the limit reaches it (the held ones are then answered spread over the given seconds).
+    Reports every command and answer on `events`."""
     import base64
     import hashlib
 
@@ -585,9 +586,12 @@ def _agent_main(plan: AgentPlan, control: Any, events: Any) -> None:
                 due = {vm: [c for c in cs if c[0] <= order[1]] for vm, cs in held.items()}
                 for vm in due:
                     held[vm] = [c for c in held[vm] if c[0] > order[1]]
-            for cs in due.values():
-                for item in cs:
-                    work.put(item)
+            # Released one after another across `spread` seconds, so the VMs' cycles stay
+            # spread over the interval as in production, not all at once.
+            items = [item for cs in due.values() for item in cs]
+            for i, item in enumerate(items):
+                delay = order[2] * i / max(1, len(items))
+                threading.Timer(delay, work.put, args=(item,)).start()
         elif order[0] == "heartbeats":
             heartbeats(order[1])
     stop.set()
@@ -879,11 +883,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         )
         start = quiet()
         log(f"measuring {args.cycles} cycles of every VM")
-        agent.control.put(("limit", args.cycles))
+        agent.control.put(("limit", args.cycles, 30.0))
         wait_for(
             lambda: all_received(args.cycles + 1),
             f"{args.cycles} cycles of every VM",
-            60 + 45 * args.cycles,
+            90 + 45 * args.cycles,
         )
         end = quiet()
         agent.drain()

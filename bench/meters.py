@@ -308,8 +308,19 @@ class StorageMeter:
 
     def __exit__(self, *_: object) -> None:
         if self._loop is not None:
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
             self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+
+    async def _shutdown(self) -> None:
+        """Stop listening and end the connections still open (clients that kept them)."""
+        for server in self._servers:
+            server.close()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def counts(self) -> dict[str, int]:
         with self._lock:
@@ -343,8 +354,6 @@ class StorageMeter:
             self.ports[service] = server.sockets[0].getsockname()[1]
         self._ready.set()
         loop.run_forever()
-        for server in self._servers:
-            server.close()
         loop.close()
 
     async def _relay(
