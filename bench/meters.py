@@ -287,6 +287,7 @@ class StorageMeter:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._servers: list[asyncio.base_events.Server] = []
+        self._relays: set[asyncio.Task[None]] = set()
         self._thread = threading.Thread(target=self._run, name="storage-meter", daemon=True)
         self._ready = threading.Event()
 
@@ -367,6 +368,9 @@ class StorageMeter:
             writer.close()
             return
         parser = RequestParser(service)
+        task = asyncio.current_task()
+        if task is not None:  # held until the connection ends: the loop keeps no reference
+            self._relays.add(task)
 
         async def upstream() -> None:
             while data := await reader.read(1 << 16):
@@ -384,11 +388,14 @@ class StorageMeter:
             with contextlib.suppress(OSError):
                 writer.write_eof()
 
-        with contextlib.suppress(OSError, ConnectionError):
-            await asyncio.gather(upstream(), downstream())
-        for w in (writer, up_writer):
-            with contextlib.suppress(OSError):
-                w.close()
+        try:
+            with contextlib.suppress(OSError, ConnectionError):
+                await asyncio.gather(upstream(), downstream())
+        finally:
+            for w in (writer, up_writer):
+                with contextlib.suppress(OSError):
+                    w.close()
+            self._relays.discard(task)
 
 
 # --- Service Bus operations, counted inside the broker ------------------------------------
