@@ -48,6 +48,8 @@ import requests
 from azure.servicebus import ServiceBusClient, ServiceBusMessage
 from azure.storage.blob import BlobClient
 
+from bench.processes import BrokerProcess, group_cpu_seconds, process_cpu_seconds
+
 TARGET_VMS = 500
 INTERVAL = 30.0
 TOLERANCE = 1.2
@@ -86,44 +88,6 @@ class InstantAgent:
         self._stop.set()
         self.received, self.answered, self.cpu_seconds = self._results.get(timeout=60)
         self._process.join(timeout=30)
-
-
-class BrokerProcess:
-    """The local Service Bus broker in a process of its own: Service Bus is a service apart
-    from the Functions host, as Azurite is apart from it. Its CPU is reported apart."""
-
-    def __init__(self, data_dir: Path) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._ready, self._stop = context.Queue(), context.Event()
-        self._process = context.Process(
-            target=_serve_broker, args=(data_dir, self._ready, self._stop), daemon=True
-        )
-        self.connection_string = ""
-        self.pid = 0
-
-    def __enter__(self) -> BrokerProcess:
-        self._process.start()
-        self.connection_string = self._ready.get(timeout=60)
-        self.pid = self._process.pid or 0
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._process.join(timeout=30)
-
-
-def _serve_broker(data_dir: Path, ready: Any, stop: Any) -> None:
-    from devhost.servicebus import Broker
-    from devhost.servicebus.entities import Entity, load_entities
-
-    logging.basicConfig(level=logging.CRITICAL)  # a closing client's broken pipe is no news
-    entities = load_entities()
-    entities.topics["agent-commands"].append(
-        Entity(path=f"agent-commands/Subscriptions/{SITE}", filter={"site": SITE})
-    )
-    with Broker(port=0, data_dir=data_dir, entities=entities) as broker:
-        ready.put(broker.connection_string)
-        stop.wait()
 
 
 def _agent_process(connection: str, threads: int, stop: Any, results: Any) -> None:
@@ -276,7 +240,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     master = secrets.token_urlsafe(16)
     with (
         Azurite(location=work / "azurite") as azurite,
-        BrokerProcess(work / "servicebus") as broker,
+        BrokerProcess(work / "servicebus", [SITE]) as broker,
     ):
         key = secrets.token_urlsafe(16)
         os.environ.update(
@@ -336,30 +300,6 @@ def wait_protected(vms: list[str], timeout: float) -> float:
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def _stat_fields(stat: Path) -> list[str] | None:
-    """The fields of /proc/PID/stat after the command name: state, ppid, pgrp, ..."""
-    try:
-        return stat.read_text().rsplit(")", 1)[1].split()
-    except OSError:  # the process ended meanwhile
-        return None
-
-
-def _cpu(fields: list[str]) -> float:
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """CPU seconds of one live process (the broker's), from /proc."""
-    fields = _stat_fields(Path(f"/proc/{pid}/stat"))
-    return _cpu(fields) if fields else 0.0
-
-
-def group_cpu_seconds(pgid: int) -> float:
-    """CPU seconds of the live processes of a process group (Azurite's node), from /proc."""
-    every = (_stat_fields(stat) for stat in Path("/proc").glob("[0-9]*/stat"))
-    return sum(_cpu(fields) for fields in every if fields and int(fields[2]) == pgid)
 
 
 def report(args: argparse.Namespace, agent: InstantAgent, rows: dict[str, float], base: float,
