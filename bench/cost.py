@@ -754,7 +754,7 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float, every: float =
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     from azure.servicebus import ServiceBusClient, ServiceBusMessage
 
-    from agent.transfer_types import TransferOptions
+    from agent.transfer.options import TransferOptions
     from devhost.azurite import DEV_ACCOUNT, DEV_KEY, Azurite
     from devhost.init_settings import embedded_settings
 
@@ -1220,13 +1220,13 @@ class AgentPlanDefaults:
 
     @staticmethod
     def chunk() -> int:
-        from agent.transfer_types import TransferOptions
+        from agent.transfer.options import TransferOptions
 
         return TransferOptions().chunk_bytes
 
     @staticmethod
     def samples() -> int:
-        from agent.transfer_types import TransferOptions
+        from agent.transfer.options import TransferOptions
 
         return TransferOptions().sample_checksums
 
