@@ -10,6 +10,7 @@ from orchestrators.replication import bp as replication_orchestrators
 from triggers.agent_events import bp as agent_events
 from triggers.api_jobs import bp as jobs_api
 from triggers.api_protection import bp as protection_api
+from triggers.console import bp as console
 from triggers.health import bp as health
 from triggers.openapi import bp as openapi
 
@@ -20,6 +21,7 @@ for blueprint in (
     openapi,
     protection_api,
     jobs_api,
+    console,
     agent_events,
     protection_orchestrators,
     protection_activities,
