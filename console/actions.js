@@ -87,7 +87,9 @@ function operationsFor(vm) {
 function actionButtons(vm, onStarted) {
   const names = operationsFor(vm);
   if (!names.length) {
-    const why = vm.activeJobId ? `Busy with job ${vm.activeJobId}: no other operation until it ends.` : "No operation is allowed in this status.";
+    const why = vm.activeJobId
+      ? `Busy with job ${vm.activeJobId}: no other operation until it ends.`
+      : "No operation is allowed in this status.";
     return h("p", { class: "muted" }, why);
   }
   return h(
@@ -95,7 +97,8 @@ function actionButtons(vm, onStarted) {
     { class: "actions", role: "group", "aria-label": "Operations" },
     names.map((name) => {
       const op = OPERATIONS[name];
-      if (!op) return h("button", { type: "button", disabled: true, title: "Not known to this console" }, name);
+      if (!op)
+        return h("button", { type: "button", disabled: true, title: "Not known to this console" }, name);
       const served = serves(op.route);
       return h(
         "button",
@@ -160,7 +163,10 @@ function showProblem(form, problem) {
   const top = form.querySelector(".problem");
   if (general.length) {
     top.hidden = false;
-    top.append(h("p", {}, `The control plane refused (${problem.status || "no answer"}):`), general.map(errorBlock));
+    top.append(
+      h("p", {}, `The control plane refused (${problem.status || "no answer"}):`),
+      general.map(errorBlock),
+    );
   }
   const first = form.querySelector("[aria-invalid='true']");
   if (first) first.focus();
@@ -213,7 +219,13 @@ function pointSelect(vm) {
   ];
   const points = pointTimes(vm.recoveryPoints || []).reverse();
   for (const p of points) {
-    options.push(h("option", { value: p.id }, `${fmtTime(p.at)} · ${p.consistency}-consistent${p.note ? " (note)" : ""}`));
+    options.push(
+      h(
+        "option",
+        { value: p.id },
+        `${fmtTime(p.at)} · ${p.consistency}-consistent${p.note ? " (note)" : ""}`,
+      ),
+    );
   }
   return h("select", { id: "op-point", name: "recoveryPoint" }, options);
 }
@@ -258,7 +270,14 @@ function openOperation(vm, name, onStarted) {
 
 function enableBody(form) {
   const body = {};
-  for (const name of ["targetName", "targetSize", "targetResourceGroup", "targetNetwork", "policy", "provider"]) {
+  for (const name of [
+    "targetName",
+    "targetSize",
+    "targetResourceGroup",
+    "targetNetwork",
+    "policy",
+    "provider",
+  ]) {
     const value = form.elements[name].value.trim();
     if (value) body[name] = value;
   }
@@ -278,29 +297,72 @@ function preflightView(report) {
   return h(
     "div",
     { class: "preflight failed" },
-    badge("Failed", `${report.failures.length} prerequisite${report.failures.length === 1 ? "" : "s"} not met`),
+    badge(
+      "Failed",
+      `${report.failures.length} prerequisite${report.failures.length === 1 ? "" : "s"} not met`,
+    ),
     ` Profile ${report.profile}, provider ${report.provider}. Protection would be refused:`,
-    h("ul", {}, report.failures.map((f) => h("li", {}, errorBlock(f)))),
+    h(
+      "ul",
+      {},
+      report.failures.map((f) => h("li", {}, errorBlock(f))),
+    ),
   );
 }
 
 function openEnable(vm, onStarted) {
-  const text = (id, name, label, value, hint) => field(label, h("input", { id, name, type: "text", value: value || "", autocomplete: "off", spellcheck: "false" }), hint);
+  const text = (id, name, label, value, hint) =>
+    field(
+      label,
+      h("input", { id, name, type: "text", value: value || "", autocomplete: "off", spellcheck: "false" }),
+      hint,
+    );
   const policyOptions = [h("option", { value: "" }, "default")].concat(
     Object.entries(POLICIES)
       .filter(([name]) => name !== "default")
-      .map(([name, p]) => h("option", { value: name }, `${name} (every ${fmtDuration(p.intervalSeconds)}, RPO threshold ${fmtDuration(p.rpoThresholdSeconds)})`)),
+      .map(([name, p]) =>
+        h(
+          "option",
+          { value: name },
+          `${name} (every ${fmtDuration(p.intervalSeconds)}, RPO threshold ${fmtDuration(p.rpoThresholdSeconds)})`,
+        ),
+      ),
   );
-  const preview = h("div", { class: "preview", "aria-live": "polite", "data-role": "preflight" }, "Checking prerequisites…");
+  const preview = h(
+    "div",
+    { class: "preview", "aria-live": "polite", "data-role": "preflight" },
+    "Checking prerequisites…",
+  );
   let asked = 0;
   const form = openDialog({
     title: `Enable protection: ${vm.vmName || vm.vm}`,
-    intro: "Replicates the VM's disks to Azure. The prerequisite check below runs as you type; nothing is changed until you enable.",
+    intro:
+      "Replicates the VM's disks to Azure. The prerequisite check below runs as you type; nothing is changed until you enable.",
     fields: [
-      text("op-target-name", "targetName", "Target VM name", vm.vmName && /^[A-Za-z0-9-]+$/.test(vm.vmName) ? vm.vmName : "", "1–63 letters, digits and hyphens; empty: the VM's name."),
-      text("op-target-size", "targetSize", "Target size", "", "e.g. Standard_D2s_v5; empty: the smallest size that fits."),
+      text(
+        "op-target-name",
+        "targetName",
+        "Target VM name",
+        vm.vmName && /^[A-Za-z0-9-]+$/.test(vm.vmName) ? vm.vmName : "",
+        "1–63 letters, digits and hyphens; empty: the VM's name.",
+      ),
+      text(
+        "op-target-size",
+        "targetSize",
+        "Target size",
+        "",
+        "e.g. Standard_D2s_v5; empty: the smallest size that fits.",
+      ),
       field("Replication policy", h("select", { id: "op-policy", name: "policy" }, policyOptions)),
-      field("Provider", h("select", { id: "op-provider", name: "provider" }, h("option", { value: "direct" }, "direct (the agent replicates)"), h("option", { value: "asr" }, "asr (Azure Site Recovery)"))),
+      field(
+        "Provider",
+        h(
+          "select",
+          { id: "op-provider", name: "provider" },
+          h("option", { value: "direct" }, "direct (the agent replicates)"),
+          h("option", { value: "asr" }, "asr (Azure Site Recovery)"),
+        ),
+      ),
       text("op-target-rg", "targetResourceGroup", "Target resource group", "", "Optional."),
       text("op-target-network", "targetNetwork", "Target network", "", "Optional."),
       h(
@@ -311,7 +373,12 @@ function openEnable(vm, onStarted) {
         h("p", { class: "field-error", id: "op-managed-error", role: "alert", hidden: true }),
       ),
     ],
-    extra: h("section", { class: "preflight-box", "aria-label": "Preflight" }, h("h3", {}, "Preflight"), preview),
+    extra: h(
+      "section",
+      { class: "preflight-box", "aria-label": "Preflight" },
+      h("h3", {}, "Preflight"),
+      preview,
+    ),
     confirm: "Enable protection",
     submit: (form) => startJob("POST", vm, "protection", enableBody(form), onStarted),
   });
@@ -320,11 +387,17 @@ function openEnable(vm, onStarted) {
     clearErrors(form);
     preview.replaceChildren("Checking prerequisites…");
     try {
-      const report = await api("POST", tenantPath(`vms/${encodeURIComponent(vm.vm)}/preflight`), enableBody(form));
+      const report = await api(
+        "POST",
+        tenantPath(`vms/${encodeURIComponent(vm.vm)}/preflight`),
+        enableBody(form),
+      );
       if (mine === asked) preview.replaceChildren(preflightView(report));
     } catch (error) {
       if (mine !== asked || !(error instanceof Problem)) return;
-      preview.replaceChildren(h("p", {}, "Preflight could not run with these values; see the fields marked."));
+      preview.replaceChildren(
+        h("p", {}, "Preflight could not run with these values; see the fields marked."),
+      );
       showProblem(form, error);
     }
   };
@@ -343,7 +416,18 @@ function stepsTable(steps) {
   return h(
     "table",
     { class: "steps" },
-    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Step"), h("th", { scope: "col" }, "State"), h("th", { scope: "col" }, "Started"), h("th", { scope: "col" }, "Took"))),
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        h("th", { scope: "col" }, "Step"),
+        h("th", { scope: "col" }, "State"),
+        h("th", { scope: "col" }, "Started"),
+        h("th", { scope: "col" }, "Took"),
+      ),
+    ),
     h(
       "tbody",
       {},
@@ -354,17 +438,37 @@ function stepsTable(steps) {
           h("td", {}, s.name),
           h("td", {}, badge(s.state)),
           h("td", {}, timeEl(s.startTime)),
-          h("td", {}, s.endTime && s.startTime ? fmtDuration((asDate(s.endTime) - asDate(s.startTime)) / 1000) : s.startTime ? `running ${ago(s.startTime).replace(" ago", "")}` : "–"),
+          h(
+            "td",
+            {},
+            s.endTime && s.startTime
+              ? fmtDuration((asDate(s.endTime) - asDate(s.startTime)) / 1000)
+              : s.startTime
+                ? `running ${ago(s.startTime).replace(" ago", "")}`
+                : "–",
+          ),
         ),
-        s.errors && s.errors.length ? h("tr", { class: "step-errors" }, h("td", { colspan: 4 }, s.errors.map(errorBlock))) : null,
+        s.errors && s.errors.length
+          ? h("tr", { class: "step-errors" }, h("td", { colspan: 4 }, s.errors.map(errorBlock)))
+          : null,
       ]),
     ),
   );
 }
 
 function jobSummary(job) {
-  const took = job.endTime ? fmtDuration((asDate(job.endTime) - asDate(job.startTime)) / 1000) : `running for ${ago(job.startTime).replace(" ago", "")}`;
-  return [h("span", { class: "job-type" }, job.type), " ", h("span", { class: "job-target" }, job.target), " ", badge(job.state), " ", h("span", { class: "muted" }, `started ${fmtTime(job.startTime)} by ${job.startedBy || "?"}, ${took}`)];
+  const took = job.endTime
+    ? fmtDuration((asDate(job.endTime) - asDate(job.startTime)) / 1000)
+    : `running for ${ago(job.startTime).replace(" ago", "")}`;
+  return [
+    h("span", { class: "job-type" }, job.type),
+    " ",
+    h("span", { class: "job-target" }, job.target),
+    " ",
+    badge(job.state),
+    " ",
+    h("span", { class: "muted" }, `started ${fmtTime(job.startTime)} by ${job.startedBy || "?"}, ${took}`),
+  ];
 }
 
 function jobPanel(job) {
@@ -374,6 +478,8 @@ function jobPanel(job) {
     h("h3", {}, "Job ", h("a", { href: `${route("jobs")}?job=${encodeURIComponent(job.id)}` }, job.id)),
     h("p", {}, jobSummary(job)),
     stepsTable(job.steps),
-    job.errors && job.errors.length ? h("div", { class: "job-errors" }, h("h4", {}, "Errors"), job.errors.map(errorBlock)) : null,
+    job.errors && job.errors.length
+      ? h("div", { class: "job-errors" }, h("h4", {}, "Errors"), job.errors.map(errorBlock))
+      : null,
   );
 }

@@ -44,7 +44,10 @@ class Problem extends Error {
 
   // A route this release does not serve (the host's 404 for an unknown route).
   get routeMissing() {
-    return this.status === 404 && (this.code === "RouteNotFound" || this.code === "MethodNotServed" || this.code === "HTTP404");
+    return (
+      this.status === 404 &&
+      (this.code === "RouteNotFound" || this.code === "MethodNotServed" || this.code === "HTTP404")
+    );
   }
 }
 
@@ -58,7 +61,13 @@ function sameOrigin(link) {
 async function api(method, path, body) {
   const url = path.startsWith("/") || path.includes("://") ? sameOrigin(path) : `/api/${path}`;
   const headers = { "x-functions-key": session.key, Accept: "application/json" };
-  const init = { method, headers, cache: "no-store", credentials: "same-origin", referrerPolicy: "no-referrer" };
+  const init = {
+    method,
+    headers,
+    cache: "no-store",
+    credentials: "same-origin",
+    referrerPolicy: "no-referrer",
+  };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -67,7 +76,11 @@ async function api(method, path, body) {
   try {
     response = await fetch(url, init);
   } catch (error) {
-    throw new Problem(0, { code: "Unreachable", cause: `The control plane did not answer (${error.message}).`, recommendation: "Check that the Function App (or devhost) runs; the page keeps trying." });
+    throw new Problem(0, {
+      code: "Unreachable",
+      cause: `The control plane did not answer (${error.message}).`,
+      recommendation: "Check that the Function App (or devhost) runs; the page keeps trying.",
+    });
   }
   const text = await response.text();
   let data = null;
@@ -126,6 +139,7 @@ const read = {
       throw error;
     }
   },
-  jobs: (filter, top = 100) => api("GET", tenantPath(`jobs${query({ top, state: filter.state, target: filter.target })}`)),
+  jobs: (filter, top = 100) =>
+    api("GET", tenantPath(`jobs${query({ top, state: filter.state, target: filter.target })}`)),
   job: (id) => api("GET", tenantPath(`jobs/${encodeURIComponent(id)}`)),
 };

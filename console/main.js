@@ -42,7 +42,11 @@ function parseHash() {
   const hash = location.hash.startsWith("#/") ? location.hash.slice(2) : "items";
   const [path, search] = hash.split("?", 2);
   const parts = path.split("/").map(decodeURIComponent);
-  return { page: PAGES[parts[0]] ? parts[0] : "items", arg: parts[1], params: new URLSearchParams(search || "") };
+  return {
+    page: PAGES[parts[0]] ? parts[0] : "items",
+    arg: parts[1],
+    params: new URLSearchParams(search || ""),
+  };
 }
 
 function showTenant() {
@@ -50,7 +54,18 @@ function showTenant() {
   box.replaceChildren(
     session.tenant ? h("span", {}, "Tenant ", h("strong", {}, session.tenant)) : null,
     " ",
-    h("button", { type: "button", class: "link", onclick: () => { forgetKey(); signIn(); } }, "Change"),
+    h(
+      "button",
+      {
+        type: "button",
+        class: "link",
+        onclick: () => {
+          forgetKey();
+          signIn();
+        },
+      },
+      "Change",
+    ),
   );
 }
 

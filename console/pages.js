@@ -14,17 +14,37 @@ function mergeVms(vms, items) {
   for (const record of vms) {
     const item = byVm.get(record.vm.id);
     byVm.delete(record.vm.id);
-    rows.push(item ? { ...item, record } : { vm: record.vm.id, vmName: record.vm.name, site: record.site, status: record.protectionStatus || "NotProtected", health: record.health, activeJobId: record.activeJobId, record });
+    rows.push(
+      item
+        ? { ...item, record }
+        : {
+            vm: record.vm.id,
+            vmName: record.vm.name,
+            site: record.site,
+            status: record.protectionStatus || "NotProtected",
+            health: record.health,
+            activeJobId: record.activeJobId,
+            record,
+          },
+    );
   }
   for (const item of byVm.values()) rows.push({ ...item, record: null });
-  rows.sort((a, b) => (HEALTH_ORDER[a.health?.state] ?? 3) - (HEALTH_ORDER[b.health?.state] ?? 3) || String(a.vmName || a.vm).localeCompare(String(b.vmName || b.vm)));
+  rows.sort(
+    (a, b) =>
+      (HEALTH_ORDER[a.health?.state] ?? 3) - (HEALTH_ORDER[b.health?.state] ?? 3) ||
+      String(a.vmName || a.vm).localeCompare(String(b.vmName || b.vm)),
+  );
   return rows;
 }
 
 function reasonsList(health) {
   const reasons = health?.reasons || [];
   if (!reasons.length) return null;
-  return h("ul", { class: "reasons" }, reasons.map((r) => h("li", {}, errorBlock(r))));
+  return h(
+    "ul",
+    { class: "reasons" },
+    reasons.map((r) => h("li", {}, errorBlock(r))),
+  );
 }
 
 function healthCell(health) {
@@ -33,7 +53,8 @@ function healthCell(health) {
 }
 
 function rpoCell(item) {
-  if (item.rpoSeconds === null || item.rpoSeconds === undefined) return h("span", { class: "muted" }, item.status === "NotProtected" ? "–" : "no point yet");
+  if (item.rpoSeconds === null || item.rpoSeconds === undefined)
+    return h("span", { class: "muted" }, item.status === "NotProtected" ? "–" : "no point yet");
   const policy = policyOf(item);
   const threshold = policy?.rpoThresholdSeconds;
   const over = threshold && item.rpoSeconds > threshold;
@@ -41,7 +62,9 @@ function rpoCell(item) {
     "div",
     { class: over ? "rpo over" : "rpo" },
     over ? badge("Critical", fmtDuration(item.rpoSeconds)) : h("span", {}, fmtDuration(item.rpoSeconds)),
-    threshold ? h("span", { class: "muted" }, ` of ${fmtDuration(threshold)}${over ? " threshold: over" : ""}`) : h("span", { class: "muted" }, " (policy unknown)"),
+    threshold
+      ? h("span", { class: "muted" }, ` of ${fmtDuration(threshold)}${over ? " threshold: over" : ""}`)
+      : h("span", { class: "muted" }, " (policy unknown)"),
   );
 }
 
@@ -55,8 +78,16 @@ function progressCell(item) {
   return h(
     "div",
     { class: "progress" },
-    h("progress", { max: 100, value: p.percent, "aria-label": `Initial replication ${p.percent.toFixed(0)} %` }),
-    h("span", {}, ` ${p.percent.toFixed(1)} % · ${fmtBytes(p.bytesDone)} of ${fmtBytes(p.bytesTotal)} · ${fmtBytes(p.throughputBytesPerS)}/s${eta}`),
+    h("progress", {
+      max: 100,
+      value: p.percent,
+      "aria-label": `Initial replication ${p.percent.toFixed(0)} %`,
+    }),
+    h(
+      "span",
+      {},
+      ` ${p.percent.toFixed(1)} % · ${fmtBytes(p.bytesDone)} of ${fmtBytes(p.bytesTotal)} · ${fmtBytes(p.throughputBytesPerS)}/s${eta}`,
+    ),
   );
 }
 
@@ -79,17 +110,45 @@ function itemsPage(main) {
     if (!isCurrent()) return;
     const rows = mergeVms(vms, items);
     const counts = {};
-    for (const r of rows) counts[r.health?.state || "Not protected"] = (counts[r.health?.state || "Not protected"] || 0) + 1;
-    const summary = Object.entries(counts).map(([k, n]) => `${n} ${k}`).join(", ");
+    for (const r of rows)
+      counts[r.health?.state || "Not protected"] = (counts[r.health?.state || "Not protected"] || 0) + 1;
+    const summary = Object.entries(counts)
+      .map(([k, n]) => `${n} ${k}`)
+      .join(", ");
     render(
       live,
-      h("p", { class: "summary" }, `${rows.length} VM${rows.length === 1 ? "" : "s"}${rows.length ? ": " + summary : ""}.`),
+      h(
+        "p",
+        { class: "summary" },
+        `${rows.length} VM${rows.length === 1 ? "" : "s"}${rows.length ? ": " + summary : ""}.`,
+      ),
       rows.length
         ? h(
             "table",
             { class: "items" },
-            h("caption", { class: "visually-hidden" }, "Every VM with status, health, RPO, last sync, initial replication and provider"),
-            h("thead", {}, h("tr", {}, ["VM", "Status", "Replication health", "RPO", "Last sync", "Initial replication", "Provider", "Job"].map((c) => h("th", { scope: "col" }, c)))),
+            h(
+              "caption",
+              { class: "visually-hidden" },
+              "Every VM with status, health, RPO, last sync, initial replication and provider",
+            ),
+            h(
+              "thead",
+              {},
+              h(
+                "tr",
+                {},
+                [
+                  "VM",
+                  "Status",
+                  "Replication health",
+                  "RPO",
+                  "Last sync",
+                  "Initial replication",
+                  "Provider",
+                  "Job",
+                ].map((c) => h("th", { scope: "col" }, c)),
+              ),
+            ),
             h(
               "tbody",
               {},
@@ -97,14 +156,37 @@ function itemsPage(main) {
                 h(
                   "tr",
                   { "data-vm": row.vm },
-                  h("th", { scope: "row" }, vmLink(row), row.record && row.record.present === false ? h("div", { class: "muted" }, "gone from the inventory") : null),
+                  h(
+                    "th",
+                    { scope: "row" },
+                    vmLink(row),
+                    row.record && row.record.present === false
+                      ? h("div", { class: "muted" }, "gone from the inventory")
+                      : null,
+                  ),
                   h("td", {}, badge(row.status)),
                   h("td", {}, healthCell(row.health)),
                   h("td", {}, rpoCell(row)),
-                  h("td", {}, row.lastSync ? [timeEl(row.lastSync), h("div", { class: "muted" }, ago(row.lastSync))] : h("span", { class: "muted" }, "–")),
+                  h(
+                    "td",
+                    {},
+                    row.lastSync
+                      ? [timeEl(row.lastSync), h("div", { class: "muted" }, ago(row.lastSync))]
+                      : h("span", { class: "muted" }, "–"),
+                  ),
                   h("td", {}, progressCell(row)),
                   h("td", {}, row.provider || h("span", { class: "muted" }, "–")),
-                  h("td", {}, row.activeJobId ? h("a", { href: `${route("jobs")}?job=${encodeURIComponent(row.activeJobId)}` }, row.activeJobType || "running job") : h("span", { class: "muted" }, "–")),
+                  h(
+                    "td",
+                    {},
+                    row.activeJobId
+                      ? h(
+                          "a",
+                          { href: `${route("jobs")}?job=${encodeURIComponent(row.activeJobId)}` },
+                          row.activeJobType || "running job",
+                        )
+                      : h("span", { class: "muted" }, "–"),
+                  ),
                 ),
               ),
             ),
@@ -127,7 +209,17 @@ function disksTable(record, item) {
   return h(
     "table",
     { class: "disks" },
-    h("thead", {}, h("tr", {}, ["Disk", "Source", "Format", "Virtual size", "Replica", "Replica size"].map((c) => h("th", { scope: "col" }, c)))),
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        ["Disk", "Source", "Format", "Virtual size", "Replica", "Replica size"].map((c) =>
+          h("th", { scope: "col" }, c),
+        ),
+      ),
+    ),
     h(
       "tbody",
       {},
@@ -162,7 +254,18 @@ function failoverView(failover) {
       ["Azure VM", failover.vmName],
       ["Size", failover.vmSize],
       ["Resource id", h("span", { class: "path" }, failover.vmId || "–")],
-      ["Disks", (failover.disks || []).length ? h("ul", {}, failover.disks.map((d) => h("li", {}, `${d.diskId} → `, h("span", { class: "path" }, d.managedDiskId || "–")))) : "–"],
+      [
+        "Disks",
+        (failover.disks || []).length
+          ? h(
+              "ul",
+              {},
+              failover.disks.map((d) =>
+                h("li", {}, `${d.diskId} → `, h("span", { class: "path" }, d.managedDiskId || "–")),
+              ),
+            )
+          : "–",
+      ],
     ]),
   );
 }
@@ -178,8 +281,29 @@ function pointsTable(points) {
     h(
       "table",
       {},
-      h("thead", {}, h("tr", {}, ["Time", "Consistency", "Note", "Id"].map((c) => h("th", { scope: "col" }, c)))),
-      h("tbody", {}, shown.map((p) => h("tr", {}, h("td", {}, timeEl(p.at)), h("td", {}, p.consistency === "app" ? "◆ app-consistent" : "● crash-consistent"), h("td", {}, p.note || "–"), h("td", { class: "path" }, p.id)))),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          ["Time", "Consistency", "Note", "Id"].map((c) => h("th", { scope: "col" }, c)),
+        ),
+      ),
+      h(
+        "tbody",
+        {},
+        shown.map((p) =>
+          h(
+            "tr",
+            {},
+            h("td", {}, timeEl(p.at)),
+            h("td", {}, p.consistency === "app" ? "◆ app-consistent" : "● crash-consistent"),
+            h("td", {}, p.note || "–"),
+            h("td", { class: "path" }, p.id),
+          ),
+        ),
+      ),
     ),
   );
 }
@@ -189,7 +313,11 @@ function vmPage(main, vmId) {
   const heading = h("h1", {}, vmId);
   main.replaceChildren(h("p", {}, h("a", { href: route("items") }, "← Replicated items")), heading, live);
   return async (isCurrent) => {
-    const [item, vms, jobs] = await Promise.all([read.item(vmId), read.vms(), read.jobs({ target: vmId }, 10)]);
+    const [item, vms, jobs] = await Promise.all([
+      read.item(vmId),
+      read.vms(),
+      read.jobs({ target: vmId }, 10),
+    ]);
     const watchedId = watched.get(vmId);
     const job = watchedId ? await read.job(watchedId) : null;
     if (!isCurrent()) return;
@@ -198,8 +326,18 @@ function vmPage(main, vmId) {
       render(live, h("p", { role: "alert" }, `No VM '${vmId}' in this tenant's inventory.`));
       return;
     }
-    const vm = item || { vm: vmId, vmName: record.vm.name, status: record.protectionStatus || "NotProtected", health: record.health, activeJobId: record.activeJobId };
-    heading.replaceChildren(vm.vmName || vmId, vm.vmName && vm.vmName !== vmId ? h("span", { class: "muted vm-id" }, ` (${vmId})`) : null);
+    const vm = item || {
+      vm: vmId,
+      vmName: record.vm.name,
+      status: record.protectionStatus || "NotProtected",
+      health: record.health,
+      activeJobId: record.activeJobId,
+    };
+    heading.replaceChildren();
+    append(heading, [
+      vm.vmName || vmId,
+      vm.vmName && vm.vmName !== vmId ? h("span", { class: "muted vm-id" }, ` (${vmId})`) : null,
+    ]);
     const policy = item ? policyOf(item) : null;
     const onStarted = (started) => {
       watched.set(vmId, started.id);
@@ -209,57 +347,93 @@ function vmPage(main, vmId) {
       live,
       job ? jobPanel(job) : null,
       h(
-        "section",
-        { class: "card" },
-        h("h2", {}, "Status"),
-        definitionList([
-          ["Status", h("span", { id: "vm-status" }, badge(vm.status))],
-          ["Replication health", healthCell(vm.health)],
-          item && ["RPO", rpoCell(item)],
-          item && ["Last sync", item.lastSync ? [timeEl(item.lastSync), ` (${ago(item.lastSync)})`] : "–"],
-          item && ["Initial replication", progressCell(item)],
-          item && ["Provider", item.provider || "–"],
-          item && ["Policy", policy ? `${item.policy || "default"}: every ${fmtDuration(policy.intervalSeconds)}, RPO threshold ${fmtDuration(policy.rpoThresholdSeconds)}, points kept ${policy.retentionHours} h` : item.policy || "default"],
-          item && ["Agent heartbeat", item.lastHeartbeat ? [timeEl(item.lastHeartbeat), ` (${ago(item.lastHeartbeat)})`] : "never"],
-          record && ["Site / cloud", `${record.site} / ${record.cloud?.name || record.cloud?.id || "–"}`],
-          ["Running job", vm.activeJobId ? h("a", { href: `${route("jobs")}?job=${encodeURIComponent(vm.activeJobId)}` }, vm.activeJobType || vm.activeJobId) : "none"],
-        ]),
-        h("h3", {}, "Actions"),
-        actionButtons(vm, onStarted),
-      ),
-      failoverView(item?.failover),
-      h(
-        "section",
-        { class: "card" },
-        h("h2", {}, "Target in Azure"),
-        item?.target
-          ? definitionList([
-              ["Name", item.target.targetName],
-              ["Size", item.target.targetSize],
-              ["Resource group", item.target.targetResourceGroup],
-              ["Network", item.target.targetNetwork],
-              ["Managed disks", item.target.useManagedDisks === false ? "no" : "yes"],
-            ])
-          : h("p", { class: "muted" }, "Set when protection is enabled."),
-      ),
-      h("section", { class: "card" }, h("h2", {}, "Disks"), disksTable(record, item)),
-      item
-        ? h(
+        "div",
+        { class: "vm-grid" },
+        h(
+          "div",
+          { class: "column" },
+          h(
             "section",
             { class: "card" },
-            h("h2", {}, "Recovery points"),
-            pointsTimeline(item.recoveryPoints || []),
-            pointsTable(item.recoveryPoints || []),
-            h("h2", {}, "RPO, last 24 hours"),
-            rpoChart(item.recoveryPoints || [], policy?.rpoThresholdSeconds),
-          )
-        : null,
-      h(
-        "section",
-        { class: "card" },
-        h("h2", {}, "Recent jobs"),
-        jobs.value.length ? jobList(jobs.value) : h("p", { class: "muted" }, "No jobs yet."),
-        h("p", {}, h("a", { href: `${route("jobs")}?target=${encodeURIComponent(vmId)}` }, "All jobs of this VM")),
+            h("h2", {}, "Status"),
+            definitionList([
+              ["Status", h("span", { id: "vm-status" }, badge(vm.status))],
+              ["Replication health", healthCell(vm.health)],
+              item && ["RPO", rpoCell(item)],
+              item && [
+                "Last sync",
+                item.lastSync ? [timeEl(item.lastSync), ` (${ago(item.lastSync)})`] : "–",
+              ],
+              item && ["Initial replication", progressCell(item)],
+              item && ["Provider", item.provider || "–"],
+              item && [
+                "Policy",
+                policy
+                  ? `${item.policy || "default"}: every ${fmtDuration(policy.intervalSeconds)}, RPO threshold ${fmtDuration(policy.rpoThresholdSeconds)}, points kept ${policy.retentionHours} h`
+                  : item.policy || "default",
+              ],
+              item && [
+                "Agent heartbeat",
+                item.lastHeartbeat ? [timeEl(item.lastHeartbeat), ` (${ago(item.lastHeartbeat)})`] : "never",
+              ],
+              record && ["Site / cloud", `${record.site} / ${record.cloud?.name || record.cloud?.id || "–"}`],
+              [
+                "Running job",
+                vm.activeJobId
+                  ? h(
+                      "a",
+                      { href: `${route("jobs")}?job=${encodeURIComponent(vm.activeJobId)}` },
+                      vm.activeJobType || vm.activeJobId,
+                    )
+                  : "none",
+              ],
+            ]),
+            h("h3", {}, "Actions"),
+            actionButtons(vm, onStarted),
+          ),
+          item
+            ? h(
+                "section",
+                { class: "card" },
+                h("h2", {}, "Recovery points"),
+                pointsTimeline(item.recoveryPoints || []),
+                pointsTable(item.recoveryPoints || []),
+                h("h2", {}, "RPO, last 24 hours"),
+                rpoChart(item.recoveryPoints || [], policy?.rpoThresholdSeconds),
+              )
+            : null,
+        ),
+        h(
+          "div",
+          { class: "column" },
+          failoverView(item?.failover),
+          h(
+            "section",
+            { class: "card" },
+            h("h2", {}, "Target in Azure"),
+            item?.target
+              ? definitionList([
+                  ["Name", item.target.targetName],
+                  ["Size", item.target.targetSize],
+                  ["Resource group", item.target.targetResourceGroup],
+                  ["Network", item.target.targetNetwork],
+                  ["Managed disks", item.target.useManagedDisks === false ? "no" : "yes"],
+                ])
+              : h("p", { class: "muted" }, "Set when protection is enabled."),
+          ),
+          h("section", { class: "card" }, h("h2", {}, "Disks"), disksTable(record, item)),
+          h(
+            "section",
+            { class: "card" },
+            h("h2", {}, "Recent jobs"),
+            jobs.value.length ? jobList(jobs.value) : h("p", { class: "muted" }, "No jobs yet."),
+            h(
+              "p",
+              {},
+              h("a", { href: `${route("jobs")}?target=${encodeURIComponent(vmId)}` }, "All jobs of this VM"),
+            ),
+          ),
+        ),
       ),
     );
   };
@@ -275,7 +449,9 @@ function jobList(jobs, highlight) {
     "ul",
     { class: "jobs" },
     jobs.map((job) => {
-      const open = openJobs.has(job.id) ? openJobs.get(job.id) : job.state === "Failed" || job.id === highlight;
+      const open = openJobs.has(job.id)
+        ? openJobs.get(job.id)
+        : job.state === "Failed" || job.id === highlight;
       const details = h(
         "details",
         { class: `job state-${job.state}`, "data-job": job.id, open },
@@ -285,7 +461,9 @@ function jobList(jobs, highlight) {
           { class: "job-body" },
           h("p", { class: "muted" }, `Job ${job.id}`),
           stepsTable(job.steps),
-          job.errors && job.errors.length ? h("div", { class: "job-errors" }, h("h4", {}, "Errors"), job.errors.map(errorBlock)) : null,
+          job.errors && job.errors.length
+            ? h("div", { class: "job-errors" }, h("h4", {}, "Errors"), job.errors.map(errorBlock))
+            : null,
         ),
       );
       details.addEventListener("toggle", () => openJobs.set(job.id, details.open));
@@ -300,13 +478,22 @@ function jobsPage(main, params) {
   let extra = [];
   let nextLink = null;
   const live = h("div", { class: "live-region" });
-  const stateSelect = h("select", { id: "filter-state", name: "state" }, h("option", { value: "" }, "any"), JOB_STATES.map((s) => h("option", { value: s, selected: s === filter.state }, s)));
+  const stateSelect = h(
+    "select",
+    { id: "filter-state", name: "state" },
+    h("option", { value: "" }, "any"),
+    JOB_STATES.map((s) => h("option", { value: s, selected: s === filter.state }, s)),
+  );
   const vmSelect = h("select", { id: "filter-target", name: "target" }, h("option", { value: "" }, "any"));
   const onChange = () => {
     filter.state = stateSelect.value;
     filter.target = vmSelect.value;
     extra = [];
-    history.replaceState(null, "", `${route("jobs")}${query({ state: filter.state, target: filter.target })}`);
+    history.replaceState(
+      null,
+      "",
+      `${route("jobs")}${query({ state: filter.state, target: filter.target })}`,
+    );
     refreshNow();
   };
   stateSelect.addEventListener("change", onChange);
@@ -323,11 +510,16 @@ function jobsPage(main, params) {
     ),
     live,
   );
-  read.vms().then((vms) => {
-    const ids = new Set(vms.map((v) => v.vm.id));
-    if (filter.target) ids.add(filter.target);
-    vmSelect.append(...[...ids].sort().map((id) => h("option", { value: id, selected: id === filter.target }, id)));
-  }, () => {});
+  read.vms().then(
+    (vms) => {
+      const ids = new Set(vms.map((v) => v.vm.id));
+      if (filter.target) ids.add(filter.target);
+      vmSelect.append(
+        ...[...ids].sort().map((id) => h("option", { value: id, selected: id === filter.target }, id)),
+      );
+    },
+    () => {},
+  );
   const more = async () => {
     if (!nextLink) return;
     const page = await api("GET", nextLink);
@@ -338,14 +530,21 @@ function jobsPage(main, params) {
   return async (isCurrent) => {
     const page = await read.jobs(filter);
     let highlighted = null;
-    if (highlight && !page.value.some((j) => j.id === highlight)) highlighted = await read.job(highlight).catch(() => null);
+    if (highlight && !page.value.some((j) => j.id === highlight))
+      highlighted = await read.job(highlight).catch(() => null);
     if (!isCurrent()) return;
     if (!extra.length) nextLink = page.nextLink || null;
     const seen = new Set();
-    const jobs = [...(highlighted ? [highlighted] : []), ...page.value, ...extra].filter((j) => !seen.has(j.id) && seen.add(j.id));
+    const jobs = [...(highlighted ? [highlighted] : []), ...page.value, ...extra].filter(
+      (j) => !seen.has(j.id) && seen.add(j.id),
+    );
     render(
       live,
-      h("p", { class: "summary" }, `${jobs.length} job${jobs.length === 1 ? "" : "s"}${filter.state ? ` in state ${filter.state}` : ""}${filter.target ? ` of ${filter.target}` : ""}, newest first.`),
+      h(
+        "p",
+        { class: "summary" },
+        `${jobs.length} job${jobs.length === 1 ? "" : "s"}${filter.state ? ` in state ${filter.state}` : ""}${filter.target ? ` of ${filter.target}` : ""}, newest first.`,
+      ),
       jobs.length ? jobList(jobs, highlight) : h("p", {}, "No jobs match."),
       nextLink ? h("button", { type: "button", "data-key": "more-jobs", onclick: more }, "Show more") : null,
     );
@@ -400,11 +599,17 @@ function planView(plan, drills) {
               "li",
               {},
               h("strong", {}, g.name || `Group ${i + 1}`),
-              h("ul", {}, (g.vms || []).map((v) => {
-                const id = typeof v === "string" ? v : v.vm || v.id;
-                return h("li", {}, h("a", { href: route("vm", id) }, id));
-              })),
-              [...(g.preActions || []), ...(g.postActions || []), ...(g.actions || [])].map((a) => h("div", { class: "muted" }, `Action: ${a.name || a.type || JSON.stringify(a)}`)),
+              h(
+                "ul",
+                {},
+                (g.vms || []).map((v) => {
+                  const id = typeof v === "string" ? v : v.vm || v.id;
+                  return h("li", {}, h("a", { href: route("vm", id) }, id));
+                }),
+              ),
+              [...(g.preActions || []), ...(g.postActions || []), ...(g.actions || [])].map((a) =>
+                h("div", { class: "muted" }, `Action: ${a.name || a.type || JSON.stringify(a)}`),
+              ),
             ),
           ),
         )
@@ -451,8 +656,27 @@ function alertsPage(main) {
     const decisions = jobs.filter((j) => j.startedBy === "alert");
     render(
       live,
-      h("section", { class: "card" }, h("h2", {}, "Rules"), rules.length ? rules.map((r) => h("div", { class: "rule" }, h("h3", {}, r.name || r.id), plainFacts(r, ["name", "id", "tenant"]))) : h("p", {}, "No rules.")),
-      h("section", { class: "card" }, h("h2", {}, "Decisions, with their evidence"), decisions.length ? jobList(decisions) : h("p", {}, "No alert has started anything.")),
+      h(
+        "section",
+        { class: "card" },
+        h("h2", {}, "Rules"),
+        rules.length
+          ? rules.map((r) =>
+              h(
+                "div",
+                { class: "rule" },
+                h("h3", {}, r.name || r.id),
+                plainFacts(r, ["name", "id", "tenant"]),
+              ),
+            )
+          : h("p", {}, "No rules."),
+      ),
+      h(
+        "section",
+        { class: "card" },
+        h("h2", {}, "Decisions, with their evidence"),
+        decisions.length ? jobList(decisions) : h("p", {}, "No alert has started anything."),
+      ),
     );
   };
 }
@@ -460,8 +684,23 @@ function alertsPage(main) {
 // --- Sign-in: which tenant, with which key ------------------------------------------------
 
 function signInPage(main, problem) {
-  const tenantInput = h("input", { id: "signin-tenant", name: "tenant", type: "text", value: session.tenant, autocomplete: "off", required: true, spellcheck: "false" });
-  const keyInput = h("input", { id: "signin-key", name: "key", type: "password", value: session.key, autocomplete: "off", required: true });
+  const tenantInput = h("input", {
+    id: "signin-tenant",
+    name: "tenant",
+    type: "text",
+    value: session.tenant,
+    autocomplete: "off",
+    required: true,
+    spellcheck: "false",
+  });
+  const keyInput = h("input", {
+    id: "signin-key",
+    name: "key",
+    type: "password",
+    value: session.key,
+    autocomplete: "off",
+    required: true,
+  });
   const form = h(
     "form",
     { class: "card signin", novalidate: true },

@@ -145,8 +145,12 @@ function errorBlock(error) {
     h("strong", { class: "code" }, error.code || "Error"),
     ": ",
     h("span", { class: "cause" }, error.cause || error.detail || ""),
-    error.recommendation ? h("div", { class: "fix" }, h("span", { class: "label" }, "Fix: "), error.recommendation) : null,
-    error.source ? h("div", { class: "source" }, h("span", { class: "label" }, "Source: "), error.source) : null,
+    error.recommendation
+      ? h("div", { class: "fix" }, h("span", { class: "label" }, "Fix: "), error.recommendation)
+      : null,
+    error.source
+      ? h("div", { class: "source" }, h("span", { class: "label" }, "Source: "), error.source)
+      : null,
   );
 }
 

@@ -71,10 +71,10 @@ def page(browser: Any) -> Iterator[tuple[Any, Watched]]:
     assert watched.errors == [], watched.errors
 
 
-def screenshot(tab: Any, name: str) -> None:
+def screenshot(tab: Any, name: str, *, full_page: bool = False) -> None:
     """Keep a screenshot of the page for docs/console.md when CONSOLE_SCREENSHOTS is set."""
     if not SCREENSHOTS:
         return
     folder = Path(SCREENSHOTS)
     folder.mkdir(parents=True, exist_ok=True)
-    tab.screenshot(path=str(folder / f"{name}.png"), full_page=False)
+    tab.screenshot(path=str(folder / f"{name}.png"), full_page=full_page)
