@@ -125,6 +125,12 @@ param agentHeartbeatTimeoutSeconds int = 180
 @maxValue(730)
 param logRetentionDays int = 30
 
+@description('Client id of the Entra app registration the operator console signs in with (docs/console.md); empty: no sign-in.')
+param consoleClientId string = ''
+
+@description('Object id of the Entra group of this tenant\'s operators, the only ones the console admits.')
+param consoleOperatorGroupObjectId string = ''
+
 @description('Tags put on every resource.')
 param tags object = {}
 
@@ -219,6 +225,8 @@ module functionApp 'modules/functionapp.bicep' = {
     agentHeartbeatTimeoutSeconds: agentHeartbeatTimeoutSeconds
     recoveryResourceGroupName: recoveryResourceGroupName
     recoveryVaultName: vault.outputs.vaultName
+    consoleClientId: consoleClientId
+    consoleOperatorGroupObjectId: consoleOperatorGroupObjectId
     tags: allTags
   }
 }
