@@ -178,9 +178,9 @@ def daemon_vm(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFact
     work = tmp_path_factory.mktemp("console-daemon")
     vm = f"web-{uuid.uuid4().hex[:6]}"
     disk = make_disk(work, vm)
-    write(disk, 8, 28, 0x3C)  # 29 MiB of data: about 7 s at the cap below, time to watch it
+    write(disk, 8, 28, 0x3C)  # 29 MiB of data: seconds at the cap below, time to watch it go
     agent = Agent(control_plane, work / "state", work / "agent.log")
-    agent.start("--bandwidth", "4MB/s")
+    agent.start("--bandwidth", "2MB/s")
     try:
         report(control_plane, f"console-{vm}",
                vm_body(vm, disk_path=str(disk), size=64 * MIB), site=SITE)  # fmt: skip
