@@ -398,7 +398,7 @@ function vmPage(main, vmId) {
                 h("h2", {}, "Recovery points"),
                 pointsTimeline(item.recoveryPoints || []),
                 pointsTable(item.recoveryPoints || []),
-                h("h2", {}, "RPO, last 24 hours"),
+                h("h2", {}, "RPO over the last day"),
                 rpoChart(item.recoveryPoints || [], policy?.rpoThresholdSeconds),
               )
             : null,
