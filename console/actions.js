@@ -92,6 +92,7 @@ function actionButtons(vm, onStarted) {
       : "No operation is allowed in this status.";
     return h("p", { class: "muted" }, why);
   }
+  const missing = names.filter((name) => OPERATIONS[name] && !serves(OPERATIONS[name].route));
   return h(
     "div",
     { class: "actions", role: "group", "aria-label": "Operations" },
@@ -114,6 +115,13 @@ function actionButtons(vm, onStarted) {
         op.label,
       );
     }),
+    missing.length
+      ? h(
+          "p",
+          { class: "muted" },
+          `Not in this release: ${missing.map((n) => OPERATIONS[n].label).join(", ")}.`,
+        )
+      : null,
   );
 }
 

@@ -69,9 +69,22 @@ function showTenant() {
   );
 }
 
+// The state (live or not, and why) is announced when it changes; the time of the last refresh
+// is shown but not read out every few seconds.
+let lastState = null;
 function setLive(text, problem) {
+  const state = problem ? `Not live: ${text}` : "Live";
   liveStatus.classList.toggle("stale", Boolean(problem));
-  liveStatus.replaceChildren(problem ? badge("Failed", "Not live") : badge("Succeeded", "Live"), " ", text);
+  if (state !== lastState) {
+    lastState = state;
+    document
+      .getElementById("live-state")
+      .replaceChildren(
+        problem ? badge("Failed", "Not live") : badge("Succeeded", "Live"),
+        problem ? ` ${text}` : "",
+      );
+  }
+  document.getElementById("live-time").textContent = problem ? "" : text;
 }
 
 function signIn(problem) {
