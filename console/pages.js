@@ -100,15 +100,37 @@ function vmLink(row) {
   );
 }
 
+// The running job, or the VM's last job when it failed: a failure stays in the list until
+// something newer happens to the VM.
+function jobCell(row, last) {
+  const link = (id, text) => h("a", { href: `${route("jobs")}?job=${encodeURIComponent(id)}` }, text);
+  if (row.activeJobId)
+    return [badge("InProgress", "running"), " ", link(row.activeJobId, row.activeJobType || "job")];
+  if (last && last.state === "Failed") {
+    const first = (last.errors || [])[0];
+    return h(
+      "div",
+      { class: "last-failed" },
+      badge("Failed", "failed"),
+      " ",
+      link(last.id, last.type),
+      first ? h("div", { class: "muted" }, `${first.code}: ${first.cause}`) : null,
+    );
+  }
+  return h("span", { class: "muted" }, "–");
+}
+
 // --- Replicated items ---------------------------------------------------------------------
 
 function itemsPage(main) {
   const live = h("div", { class: "live-region" });
   main.replaceChildren(h("h1", {}, "Replicated items"), live);
   return async (isCurrent) => {
-    const [vms, items] = await Promise.all([read.vms(), read.items()]);
+    const [vms, items, jobs] = await Promise.all([read.vms(), read.items(), read.jobs({}, 200)]);
     if (!isCurrent()) return;
     const rows = mergeVms(vms, items);
+    const lastJobs = new Map();
+    for (const job of jobs.value) if (!lastJobs.has(job.target)) lastJobs.set(job.target, job);
     const counts = {};
     for (const r of rows)
       counts[r.health?.state || "Not protected"] = (counts[r.health?.state || "Not protected"] || 0) + 1;
@@ -176,17 +198,7 @@ function itemsPage(main) {
                   ),
                   h("td", {}, progressCell(row)),
                   h("td", {}, row.provider || h("span", { class: "muted" }, "–")),
-                  h(
-                    "td",
-                    {},
-                    row.activeJobId
-                      ? h(
-                          "a",
-                          { href: `${route("jobs")}?job=${encodeURIComponent(row.activeJobId)}` },
-                          row.activeJobType || "running job",
-                        )
-                      : h("span", { class: "muted" }, "–"),
-                  ),
+                  h("td", {}, jobCell(row, lastJobs.get(row.vm))),
                 ),
               ),
             ),

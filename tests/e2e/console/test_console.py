@@ -320,6 +320,11 @@ def test_jobs_filter_by_state_and_vm_with_cause_and_fix_in_place(
     # The state filter alone lists other VMs' failures too; this one stays listed.
     tab.locator("#filter-target").select_option("")
     expect(job).to_be_visible()
+    # And the list of VMs does not hide it: the VM's last job failed, with its first error.
+    tab.locator('#nav a[data-page="items"]').click()
+    failed = tab.locator(f'tr[data-vm="{vm}"] .last-failed')
+    expect(failed).to_contain_text("EnableProtection")
+    expect(failed).to_contain_text("OsDiskTooLarge: OS disk")
 
 
 def test_plans_and_alerts_say_plainly_whether_this_release_has_them(
