@@ -1,6 +1,6 @@
 # Two commands do all set-up on a fresh machine: `make demo` and `make test`.
 # Every install step lives here: apt-get (qemu-utils and the mkfs/setpriv the disk tests use),
-# pip (venv), npm (pinned Azurite).
+# pip (venv), npm (pinned Azurite), chromium for the console's browser tests.
 
 PYTHON ?= python3
 VENV := .venv
@@ -8,8 +8,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 # Debian tools the tests need: qemu-img/qemu-io make disks we did not write, mkfs.ext4 puts a
-# real filesystem on one, setpriv drops root to test a permission refusal.
-APT_TOOLS := qemu-img:qemu-utils qemu-io:qemu-utils mkfs.ext4:e2fsprogs setpriv:util-linux
+# real filesystem on one, setpriv drops root to test a permission refusal, chromium is the
+# browser the console tests drive with Playwright (never `playwright install`).
+APT_TOOLS := qemu-img:qemu-utils qemu-io:qemu-utils mkfs.ext4:e2fsprogs setpriv:util-linux chromium:chromium
 APT_MISSING := $(sort $(foreach t,$(APT_TOOLS),$(if $(shell command -v $(word 1,$(subst :, ,$(t))) 2>/dev/null),,$(word 2,$(subst :, ,$(t))))))
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 

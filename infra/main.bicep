@@ -140,6 +140,12 @@ param agentHeartbeatTimeoutSeconds int = 180
 @maxValue(730)
 param logRetentionDays int = 30
 
+@description('Client id of the Entra app registration the operator console signs in with (docs/console.md); empty: no sign-in.')
+param consoleClientId string = ''
+
+@description('Object id of the Entra group of this tenant\'s operators, the only ones the console admits.')
+param consoleOperatorGroupObjectId string = ''
+
 @description('Tags put on every resource.')
 param tags object = {}
 
@@ -237,6 +243,8 @@ module functionApp 'modules/functionapp.bicep' = {
     recoveryLocation: recoveryLocation
     recoverySubnetId: resourceId(recoveryResourceGroupName, 'Microsoft.Network/virtualNetworks/subnets', recoveryVirtualNetworkName, recoverySubnetName)
     testFailoverSubnetId: resourceId(recoveryResourceGroupName, 'Microsoft.Network/virtualNetworks/subnets', testFailoverVirtualNetworkName, testFailoverSubnetName)
+    consoleClientId: consoleClientId
+    consoleOperatorGroupObjectId: consoleOperatorGroupObjectId
     tags: allTags
   }
 }

@@ -84,6 +84,9 @@ ROUTES: list[Route] = [
                  "target": "Filter by VM id."}),
     Route("GET", "/tenants/{tenant}/jobs/{job}", "One job with steps and errors.",
           "api_get_job", response=JobView),
+    Route("GET", "/console", "The operator console: an HTML page that reads this API with the key "
+          "in x-functions-key (open it once with ?code=<key>; see docs/console.md).",
+          "console_page"),
 ]  # fmt: skip
 
 

@@ -107,6 +107,12 @@ param recoverySubnetId string
 @description('ARM id of the isolated subnet test failovers join (no route to production).')
 param testFailoverSubnetId string
 
+@description('Client id of the Entra app registration the operator console signs in with; empty: no sign-in (the console then takes the tenant key alone).')
+param consoleClientId string = ''
+
+@description('Object id of the Entra group of this tenant\'s operators: the only principals the console\'s sign-in admits.')
+param consoleOperatorGroupObjectId string = ''
+
 @description('Tags put on every resource.')
 param tags object = {}
 
@@ -333,6 +339,60 @@ resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2
   name: 'scm'
   properties: {
     allow: false
+  }
+}
+
+// Sign-in for the operator console (GET /api/console, docs/console.md): App Service
+// authentication with Entra ID. Only members of this tenant's operator group get in: one
+// deployment serves one tenant, so the group is mapped to that tenant here. The runbook API,
+// health and the Event Grid / Durable webhooks are excluded: runbooks and Azure call them
+// with keys, not with a person's sign-in. The Functions host still asks the console for the
+// tenant key as well (its key check does not take a signed-in identity). No client secret:
+// Easy Auth signs in with ID tokens (enable them on the app registration).
+resource consoleSignIn 'Microsoft.Web/sites/config@2024-04-01' = if (!empty(consoleClientId)) {
+  parent: site
+  name: 'authsettingsV2'
+  properties: {
+    platform: {
+      enabled: true
+    }
+    globalValidation: {
+      requireAuthentication: true
+      unauthenticatedClientAction: 'RedirectToLoginPage'
+      redirectToProvider: 'azureactivedirectory'
+      excludedPaths: [
+        '/api/health'
+        '/api/openapi.json'
+        '/api/tenants/*'
+        '/runtime/webhooks/*'
+      ]
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: consoleClientId
+          openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+        }
+        validation: {
+          defaultAuthorizationPolicy: {
+            allowedPrincipals: {
+              groups: [
+                consoleOperatorGroupObjectId
+              ]
+            }
+          }
+        }
+      }
+    }
+    login: {
+      tokenStore: {
+        enabled: false
+      }
+    }
+    httpSettings: {
+      requireHttps: true
+    }
   }
 }
 

@@ -30,6 +30,11 @@ param subscribeAlertHandlers = false
 param agentFederatedIssuer = 'https://issuer.contoso.example/dr-agents'
 param agentFederatedSubjectPrefix = 'dr-agent:'
 
+// The operator console's sign-in: Contoso's app registration and its DR operators' group
+// (docs/console.md says how to create both).
+param consoleClientId = '00000000-0000-0000-0000-000000000003'
+param consoleOperatorGroupObjectId = '00000000-0000-0000-0000-000000000004'
+
 param prerequisiteProfile = 'asr-2026'
 param tenantKeyHashes = readEnvironmentVariable('DRCP_TENANT_KEY_HASHES', '')
 param tags = {

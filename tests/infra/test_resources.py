@@ -14,6 +14,7 @@ from tests.infra import bicep
 ALLOWED: dict[str, set[str]] = {
     "Microsoft.Web/sites": {"2024-04-01"},
     "Microsoft.Web/sites/basicPublishingCredentialsPolicies": {"2024-04-01"},
+    "Microsoft.Web/sites/config": {"2024-04-01"},
     "Microsoft.Web/serverfarms": {"2024-04-01"},
     "Microsoft.Storage/storageAccounts": {"2023-05-01"},
     "Microsoft.Storage/storageAccounts/blobServices": {"2023-05-01"},
