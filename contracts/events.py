@@ -125,7 +125,8 @@ DATA_MODELS: dict[EventType, type[WireModel]] = {
     EventType.COMMAND_RESULT: CommandResult,
 }
 
-SITE_SCOPED = {EventType.INVENTORY_SNAPSHOT, EventType.AGENT_HEARTBEAT}
+# Events that may name no VM. A command.result answers a site-wide command (bandwidth) too.
+SITE_SCOPED = {EventType.INVENTORY_SNAPSHOT, EventType.AGENT_HEARTBEAT, EventType.COMMAND_RESULT}
 
 
 class AgentEvent(WireModel):

@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+from agent.daemon.bandwidth import SiteBandwidth
 from agent.daemon.bus import Backoff, Outbox, connect, volatile_key
 from agent.daemon.journal import CommandJournal, Entry
 from agent.daemon.settings import parse_args, power_control, quiesce_hook
@@ -43,6 +44,7 @@ COMMANDS_TOPIC = "agent-commands"
 VERSION = "1.0"
 REPLICATION = ("replicate", "sync")
 POWER = ("shutdown",)
+SITE_WIDE = ("bandwidth",)  # no VM: session id = the site
 POWER_WORKERS = 4  # shutdowns of one recovery plan's group run at once
 
 
@@ -52,9 +54,10 @@ class Daemon:
         self.stop = threading.Event()
         self.journal = CommandJournal(args.state_dir)
         self.outbox = Outbox(args.state_dir, self._client, self.stop)
+        self.bandwidth = SiteBandwidth(args.state_dir, args.bandwidth, self.stop)
         self.settings = Settings(args.state_dir, concurrency=args.concurrency,
-                                 bandwidth_bytes_per_s=args.bandwidth,
-                                 quiesce_hook=quiesce_hook(args))  # fmt: skip
+                                 quiesce_hook=quiesce_hook(args),
+                                 shared_bucket=self.bandwidth.bucket)  # fmt: skip
         self.pool = ThreadPoolExecutor(max_workers=args.workers, thread_name_prefix="cmd")
         self.power = power_control(args)
         self.power_pool = ThreadPoolExecutor(max_workers=POWER_WORKERS, thread_name_prefix="power")
@@ -71,6 +74,7 @@ class Daemon:
 
     def run(self) -> int:
         self.outbox.thread.start()
+        self.bandwidth.thread.start()
         threading.Thread(target=self._heartbeats, name="heartbeat", daemon=True).start()
         self.journal.forget_old()
         if self.settings.quiesce_hook is not None:  # before anything reads: merge stale freezes
@@ -108,22 +112,48 @@ class Daemon:
                 backoff.reset()
 
     def _accept(self, message: Any) -> None:
-        try:
-            command = json.loads(str(message))
-            kind = command["type"]
-            command["id"], command["vm"]
-        except (ValueError, KeyError, TypeError) as error:
-            log.error("ignoring a command that is not valid JSON with id, type, vm: %s", error)
+        command = self._envelope(str(message))
+        if command is None:
             return
         self.tenant = self.tenant or command.get("tenant")
-        if kind == "cancel":
-            self._cancel(command["data"].get("commandId", ""), "the control plane cancelled it")
+        if command["type"] == "cancel":
+            data = command.get("data") if isinstance(command.get("data"), dict) else {}
+            self._cancel(str(data.get("commandId", "")), "the control plane cancelled it")
             return
         seen = self.journal.accept(command)
         if seen is not None:
             self._duplicate(seen)
             return
+        if command["type"] in SITE_WIDE:  # quick, and in order with the site's other settings
+            self._finish(command, "command.result", self.bandwidth.handle(command))
+            return
         self._dispatch(command)
+
+    def _envelope(self, body: str) -> dict[str, Any] | None:
+        """The command, if its envelope is one this daemon may act on; else logged and None.
+        Only this site's commands count: the subscription filters on a message property,
+        but the body says what is acted on, so it must name this site too."""
+        try:
+            command = json.loads(body)
+            kind, command_id = command["type"], command["id"]
+        except (ValueError, KeyError, TypeError) as error:
+            log.error("ignoring a command that is not JSON with id and type: %s", error)
+            return None
+        site_wide = kind in SITE_WIDE
+        vm = command.get("vm")
+        problem = None
+        if not isinstance(kind, str) or not isinstance(command_id, str) or not command_id:
+            problem = "its type and id must be text"
+        elif len(command_id) > 128:
+            problem = "its id is longer than 128 characters"
+        elif command.get("site") != self.args.site:
+            problem = f"it names site {str(command.get('site'))[:64]!r}, not {self.args.site!r}"
+        elif not site_wide and (not isinstance(vm, str) or not vm or len(vm) > 128):
+            problem = "it names no VM (or a VM id longer than 128 characters)"
+        if problem:
+            log.error("ignoring command %r: %s", str(command_id)[:128], problem)
+            return None
+        return command
 
     def _dispatch(self, command: dict[str, Any]) -> None:
         """Each kind of command to its own pool; a kind this agent does not know is refused."""
@@ -232,7 +262,7 @@ class Daemon:
         body = {"type": type_, "tenant": (command or {}).get("tenant") or self.tenant,
                 "site": self.args.site, "id": uuid.uuid4().hex,
                 "time": datetime.now(UTC).isoformat(), "data": data}  # fmt: skip
-        if command is not None:
+        if command is not None and command.get("vm"):
             body["vm"] = command["vm"]
         return body
 

@@ -54,13 +54,26 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=_env("AGENT_SERVICEBUS_NAMESPACE"),
         help="or: NS.servicebus.windows.net with Entra ID (env AGENT_SERVICEBUS_NAMESPACE)",
     )
-    p.add_argument("--workers", type=int, default=4, help="VMs replicated at once (default 4)")
-    p.add_argument("--concurrency", type=int, default=8, help="requests in flight per disk")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=int(_env("AGENT_WORKERS", "4") or 4),
+        help="VMs replicated at once (default 4; env AGENT_WORKERS)",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=int(_env("AGENT_CONCURRENCY", "8") or 8),
+        help="requests in flight per disk, at most (a command may ask fewer; default 8; env "
+        "AGENT_CONCURRENCY)",
+    )
     p.add_argument(
         "--bandwidth",
         type=_rate,
-        default=None,
-        help="cap on upload bandwidth per command, e.g. 50MB/s (default: none)",
+        default=_env("AGENT_BANDWIDTH"),
+        help="the site's cap on upload bandwidth, shared by all transfers, until the control "
+        "plane sets one with a bandwidth command, e.g. 50MB/s (default: none; env "
+        "AGENT_BANDWIDTH)",
     )
     p.add_argument("--heartbeat-seconds", type=float, default=30.0)
     p.add_argument(

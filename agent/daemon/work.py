@@ -19,6 +19,7 @@ from typing import Any
 
 from agent.errors import AgentError
 from agent.quiesce import Hook, QuiesceCancelled, QuiesceFailed
+from agent.throttle import TokenBucket
 
 log = logging.getLogger("agent.daemon")
 
@@ -29,6 +30,7 @@ class Settings:
     concurrency: int = 8
     bandwidth_bytes_per_s: int | None = None
     quiesce_hook: Hook | None = None  # None: every point is crash-consistent
+    shared_bucket: TokenBucket | None = None  # the site's cap, shared by every transfer
 
 
 NO_HOOK = ("App consistency was asked for, but this agent has no quiesce hook configured "
@@ -149,8 +151,9 @@ def _copy(
 
     data, kind = command["data"], command["type"]
     options = TransferOptions(
-        concurrency=min(64, int(data.get("concurrency", settings.concurrency))),
-        bandwidth_bytes_per_s=data.get("bandwidthBytesPerS") or settings.bandwidth_bytes_per_s,
+        concurrency=_concurrency(data.get("concurrency"), settings.concurrency),
+        bandwidth_bytes_per_s=_own_cap(data.get("bandwidthBytesPerS")),
+        shared_bucket=settings.shared_bucket,
     )
     aggregate = Aggregate(data["disks"])
     engine_dir = settings.state_dir / "engine"
@@ -199,6 +202,21 @@ def _copy(
     if note:
         completed["consistencyNote"] = note
     return outcome, completed
+
+
+def _concurrency(asked: object, setting: int) -> int:
+    """The command's concurrency, never above the agent's own setting: the operator sized it
+    for this server and its link."""
+    if isinstance(asked, int) and not isinstance(asked, bool) and asked >= 1:
+        return min(asked, setting, 64)
+    return min(setting, 64)
+
+
+def _own_cap(asked: object) -> int | None:
+    """A command's own cap for its transfers (on top of the site's shared one)."""
+    if isinstance(asked, int) and not isinstance(asked, bool) and asked >= 1:
+        return asked
+    return None
 
 
 def _replicate(

@@ -25,7 +25,7 @@ from agent.manifest import (
     merge_ranges,
 )
 from agent.progress import Meter, Progress
-from agent.throttle import TokenBucket
+from agent.throttle import Limits, TokenBucket
 from agent.transfer.options import TransferOptions, TransferResult
 from agent.transfer.plan import Segment, unit_ranges, zeros
 from agent.transfer.pool import Pool, Stopped
@@ -87,7 +87,7 @@ def open_image(disk: str | Path | DiskImage) -> tuple[DiskImage, bool]:
     return open_disk(disk), True
 
 
-def send(target: Target, bucket: TokenBucket, cancel: threading.Event, seg: Segment) -> None:
+def send(target: Target, bucket: Limits, cancel: threading.Event, seg: Segment) -> None:
     if seg.data is None:
         target.clear(seg.offset, seg.length)
     else:
@@ -145,6 +145,7 @@ class Run:
             need_read=need_read,
         )
         self._owns_disk = False
+        self._shared: TokenBucket | None = None
         try:
             self.disk, self._owns_disk = open_image(disk_path)
             self.size = blob_size(self.disk.virtual_size)
@@ -163,7 +164,12 @@ class Run:
             self.fingerprint = self.disk.fingerprint()
             self.zero = bytes(self.options.unit)
             self.scratch = bytearray(self.options.unit)  # the reader thread's own buffer
-            self.bucket = TokenBucket(self.options.bandwidth_bytes_per_s)
+            own = self.options.bandwidth_bytes_per_s
+            shared = self.options.shared_bucket
+            self.bucket = Limits(TokenBucket(own) if own else None, shared)
+            if shared is not None:
+                shared.join()
+                self._shared = shared
         except BaseException:
             self.close()
             raise
@@ -189,6 +195,9 @@ class Run:
         return bytes(buf)
 
     def close(self) -> None:
+        if self._shared is not None:
+            self._shared.leave()
+            self._shared = None
         self.target.close()
         if self._owns_disk and hasattr(self, "disk"):
             self.disk.close()
