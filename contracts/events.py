@@ -19,6 +19,7 @@ from contracts.inventory import InventoryVm, Name, VmmCloudRef
 class EventType(StrEnum):
     INVENTORY_SNAPSHOT = "inventory.snapshot"
     PROTECTION_REQUESTED = "protection.requested"
+    PROTECTION_DISABLE_REQUESTED = "protection.disable.requested"
     VM_CHANGED = "vm.changed"
     REPLICATION_PROGRESS = "replication.progress"
     REPLICATION_INITIAL_COMPLETED = "replication.initial.completed"
@@ -42,6 +43,15 @@ class ProtectionRequested(WireModel):
     target_size: str | None = Field(default=None, max_length=64)
     provider: Literal["direct", "asr"] = "direct"
     policy: str | None = Field(default=None, max_length=64)
+
+
+class ProtectionDisableRequested(WireModel):
+    """The VMM side took a VM's protection mark away (its `DRProtect` custom property is no
+    longer true): the agent asks to disable protection, as `DELETE .../protection` would. Sent
+    once per removal, after a `protection.requested` for the same VM; a VM that disappears
+    from VMM is reported by the next inventory.snapshot instead, not by this."""
+
+    reason: str | None = Field(default=None, max_length=500)
 
 
 class VmChanged(WireModel):
@@ -116,6 +126,7 @@ class CommandResult(WireModel):
 DATA_MODELS: dict[EventType, type[WireModel]] = {
     EventType.INVENTORY_SNAPSHOT: InventorySnapshot,
     EventType.PROTECTION_REQUESTED: ProtectionRequested,
+    EventType.PROTECTION_DISABLE_REQUESTED: ProtectionDisableRequested,
     EventType.VM_CHANGED: VmChanged,
     EventType.REPLICATION_PROGRESS: ReplicationProgress,
     EventType.REPLICATION_INITIAL_COMPLETED: ReplicationCompleted,

@@ -34,8 +34,9 @@ from typing import Any
 
 from agent.daemon.bandwidth import SiteBandwidth
 from agent.daemon.bus import Backoff, Outbox, connect, volatile_key
+from agent.daemon.inventory import InventoryReporter
 from agent.daemon.journal import CommandJournal, Entry
-from agent.daemon.settings import parse_args, power_control, quiesce_hook
+from agent.daemon.settings import parse_args, power_control, powershell, quiesce_hook
 from agent.daemon.shutdown import run_shutdown
 from agent.daemon.work import Settings, run_command
 
@@ -60,6 +61,11 @@ class Daemon:
                                  shared_bucket=self.bandwidth.bucket)  # fmt: skip
         self.pool = ThreadPoolExecutor(max_workers=args.workers, thread_name_prefix="cmd")
         self.power = power_control(args)
+        shell = powershell(args)
+        self.inventory = None if shell is None else InventoryReporter(
+            shell, args.state_dir, self._report, self.stop,
+            poll_seconds=args.inventory_seconds, snapshot_seconds=args.snapshot_seconds,
+        )  # fmt: skip
         self.power_pool = ThreadPoolExecutor(max_workers=POWER_WORKERS, thread_name_prefix="power")
         self.running: dict[str, threading.Event] = {}  # command id -> its cancel flag
         self.vm_locks: dict[str, threading.Lock] = {}
@@ -75,6 +81,8 @@ class Daemon:
     def run(self) -> int:
         self.outbox.thread.start()
         self.bandwidth.thread.start()
+        if self.inventory is not None:
+            self.inventory.thread.start()
         threading.Thread(target=self._heartbeats, name="heartbeat", daemon=True).start()
         self.journal.forget_old()
         if self.settings.quiesce_hook is not None:  # before anything reads: merge stale freezes
@@ -237,7 +245,8 @@ class Daemon:
                 return
             self.journal.save(Entry(command, "running"))
             log.info("running %s (%s of %s)", command["id"], command["type"], command["vm"])
-            outcome = run_shutdown(command, self.power, cancel,
+            known = self.inventory.known if self.inventory is not None else None
+            outcome = run_shutdown(command, self.power, cancel, known=known,
                                    poll_seconds=self.args.shutdown_poll_seconds)  # fmt: skip
             if outcome is None or self.stop.is_set():
                 return  # cancelled, or the daemon stops: it resumes at the next start
@@ -256,6 +265,13 @@ class Daemon:
         self.journal.save(Entry(command, state, event))
         self.outbox.put(event)
         log.info("command %s %s", command["id"], state)
+
+    def _report(self, type_: str, data: dict[str, Any], vm: str | None) -> None:
+        """An inventory fact: kept in the outbox until Service Bus took it."""
+        event = self.event(type_, data)
+        if vm is not None:
+            event["vm"] = vm
+        self.outbox.put(event)
 
     def event(self, type_: str, data: dict[str, Any], command: dict[str, Any] | None = None
               ) -> dict[str, Any]:  # fmt: skip

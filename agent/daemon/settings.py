@@ -114,6 +114,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "Windows, pwsh elsewhere; env AGENT_POWERSHELL)",
     )
     p.add_argument(
+        "--inventory-seconds",
+        type=float,
+        default=float(_env("AGENT_INVENTORY_SECONDS", "60") or 60),
+        help="how often VMM (or the host) is read for changes (default 60; env "
+        "AGENT_INVENTORY_SECONDS)",
+    )
+    p.add_argument(
+        "--snapshot-seconds",
+        type=float,
+        default=float(_env("AGENT_INVENTORY_SNAPSHOT_SECONDS", "900") or 900),
+        help="how often every cloud's full list is sent (default 900; env "
+        "AGENT_INVENTORY_SNAPSHOT_SECONDS)",
+    )
+    p.add_argument(
         "--shutdown-hook",
         default=_env("AGENT_SHUTDOWN_HOOK"),
         help="executable that shuts a VM down for a planned failover (shutdown|status|turnoff "
@@ -142,8 +156,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error("--workers must be ≥ 1 and --heartbeat-seconds > 0.")
     if args.quiesce_timeout <= 0:
         p.error("--quiesce-timeout must be > 0 seconds.")
-    if args.shutdown_poll_seconds <= 0:
-        p.error("--shutdown-poll-seconds must be > 0.")
+    if args.shutdown_poll_seconds <= 0 or args.inventory_seconds <= 0:
+        p.error("--shutdown-poll-seconds and --inventory-seconds must be > 0.")
+    if args.hyperv != "off" and not args.tenant:
+        p.error(
+            "--hyperv reports the inventory, which names the tenant. Fix: set AGENT_TENANT "
+            "(or pass --tenant)."
+        )
     args.quiesce_argv = parse_hook(args.quiesce_hook) if args.quiesce_hook else None
     if args.quiesce_argv is not None and (problem := hook_problem(args.quiesce_argv)):
         p.error(
