@@ -82,6 +82,9 @@ class DiskResult(WireModel):
     bytes_sent: int = Field(ge=0)
     manifest_digest: str | None = None
     checksums: dict[str, str] = Field(default_factory=dict)
+    # How the changes were found: rct (Hyper-V change tracking), hash (block hashes against
+    # the last manifest), initial, resume, resync or noop. Optional: older agents never send it.
+    mode: str | None = Field(default=None, max_length=16)
 
 
 class ReplicationCompleted(WireModel):

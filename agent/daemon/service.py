@@ -39,6 +39,9 @@ from agent.daemon.journal import CommandJournal, Entry
 from agent.daemon.settings import parse_args, power_control, powershell, quiesce_hook
 from agent.daemon.shutdown import run_shutdown
 from agent.daemon.work import Settings, run_command
+from agent.hyperv.rct import Rct
+from agent.private import private_dir
+from agent.redact import RedactingFilter, redact_data
 
 log = logging.getLogger("agent.daemon")
 COMMANDS_TOPIC = "agent-commands"
@@ -56,12 +59,14 @@ class Daemon:
         self.journal = CommandJournal(args.state_dir)
         self.outbox = Outbox(args.state_dir, self._client, self.stop)
         self.bandwidth = SiteBandwidth(args.state_dir, args.bandwidth, self.stop)
+        shell = powershell(args)
         self.settings = Settings(args.state_dir, concurrency=args.concurrency,
                                  quiesce_hook=quiesce_hook(args),
-                                 shared_bucket=self.bandwidth.bucket)  # fmt: skip
+                                 shared_bucket=self.bandwidth.bucket,
+                                 allowed_roots=args.allowed_roots,
+                                 rct=Rct(shell) if shell is not None else None)  # fmt: skip
         self.pool = ThreadPoolExecutor(max_workers=args.workers, thread_name_prefix="cmd")
         self.power = power_control(args)
-        shell = powershell(args)
         self.inventory = None if shell is None else InventoryReporter(
             shell, args.state_dir, self._report, self.stop,
             poll_seconds=args.inventory_seconds, snapshot_seconds=args.snapshot_seconds,
@@ -85,6 +90,9 @@ class Daemon:
             self.inventory.thread.start()
         threading.Thread(target=self._heartbeats, name="heartbeat", daemon=True).start()
         self.journal.forget_old()
+        if self.args.allowed_roots is None:
+            log.warning("AGENT_ALLOWED_DISK_ROOTS is not set: this agent reads any disk path a "
+                        "command names. Set it to the folders holding the VMs' disks.")  # fmt: skip
         if self.settings.quiesce_hook is not None:  # before anything reads: merge stale freezes
             self.settings.quiesce_hook.thaw_leftovers()
         for command in self.journal.open_commands():  # resume what a restart interrupted
@@ -277,7 +285,7 @@ class Daemon:
               ) -> dict[str, Any]:  # fmt: skip
         body = {"type": type_, "tenant": (command or {}).get("tenant") or self.tenant,
                 "site": self.args.site, "id": uuid.uuid4().hex,
-                "time": datetime.now(UTC).isoformat(), "data": data}  # fmt: skip
+                "time": datetime.now(UTC).isoformat(), "data": redact_data(data)}  # fmt: skip
         if command is not None and command.get("vm"):
             body["vm"] = command["vm"]
         return body
@@ -325,7 +333,9 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
     logging.getLogger("azure").setLevel(logging.WARNING)
-    args.state_dir.mkdir(parents=True, exist_ok=True)
+    for handler in logging.getLogger().handlers:  # no SAS signature reaches any log
+        handler.addFilter(RedactingFilter())
+    private_dir(args.state_dir)  # 0700: the journals hold SAS URLs
     daemon = Daemon(args)
 
     def stop(signum: int, _frame: Any) -> None:

@@ -7,6 +7,7 @@ import argparse
 import os
 from pathlib import Path
 
+from agent.daemon.paths import parse_roots
 from agent.hyperv.powershell import PowerShell, default_executable
 from agent.power.control import PowerControl
 from agent.power.hook import HookPower
@@ -114,6 +115,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "Windows, pwsh elsewhere; env AGENT_POWERSHELL)",
     )
     p.add_argument(
+        "--allowed-disk-roots",
+        default=_env("AGENT_ALLOWED_DISK_ROOTS"),
+        help="the only folders disks are read from, separated by "
+        f"{os.pathsep!r} (e.g. the VMs' cluster shared volumes); a command naming a disk "
+        "elsewhere is refused (env AGENT_ALLOWED_DISK_ROOTS)",
+    )
+    p.add_argument(
         "--inventory-seconds",
         type=float,
         default=float(_env("AGENT_INVENTORY_SECONDS", "60") or 60),
@@ -163,6 +171,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             "--hyperv reports the inventory, which names the tenant. Fix: set AGENT_TENANT "
             "(or pass --tenant)."
         )
+    try:
+        args.allowed_roots = parse_roots(args.allowed_disk_roots)
+    except ValueError as error:
+        p.error(f"{error}. Fix: set AGENT_ALLOWED_DISK_ROOTS to existing folders.")
     args.quiesce_argv = parse_hook(args.quiesce_hook) if args.quiesce_hook else None
     if args.quiesce_argv is not None and (problem := hook_problem(args.quiesce_argv)):
         p.error(

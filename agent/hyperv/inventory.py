@@ -77,6 +77,9 @@ class Skip(ValueError):
     """This VM cannot be reported; the message says why."""
 
 
+_warned: set[tuple[str, str]] = set()  # (vm, why) already logged: once, not every cycle
+
+
 def read_clouds(answer: Any, source: str) -> list[Cloud]:
     """inventory.ps1's answer → clouds with their valid VMs."""
     if not isinstance(answer, dict):

@@ -157,7 +157,7 @@ class Run:
             self.store = StateStore(Path(state_dir), self.tracked, self.target.url)
             self.journal = self.store.load()
             if self.journal is not None and (
-                self.journal.blob_created != self.target.created
+                _recreated(self.journal.blob_created, self.target.created)
                 or self.journal.blob_size != self.size
             ):
                 self.journal = None  # a re-created or resized blob: old state says nothing
@@ -265,6 +265,13 @@ class Run:
         for off, length in merge_ranges(ranges):
             self.target.clear(off, min(length, self.size - off))
             c.wrote(Segment(off, length, None))
+
+
+def _recreated(recorded: str, now: str) -> bool:
+    """Whether the blob was re-created since the journal was written. A write-only SAS cannot
+    read the creation time (""): then only a read-capable run can tell, and a resync (read and
+    write) followed by the usual write-only cycles must keep its journal."""
+    return bool(recorded and now and recorded != now)
 
 
 def digest_unit(digests: bytearray, data: bytes, off: int, block: int, zero: bytes) -> bool:
