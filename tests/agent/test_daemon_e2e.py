@@ -159,6 +159,26 @@ def test_discover_enable_replicate_with_rct_then_shut_down(
     assert not bus.events.invalid, bus.events.invalid
 
 
+def test_a_disk_without_change_tracking_is_synced_by_block_hashes(
+    world: dict, running: tuple, qemu_raw: Callable[[Path], bytes], tmp_path: Path
+) -> None:
+    bus, _daemon, container = running
+    standin, disk = world["standin"], world["disk"]
+    standin.update(lambda w: w.setdefault("rct", {}).update(
+        {str(disk): {"seq": 1, "writes": [], "supported": False}}))  # fmt: skip
+    blob, sas = new_blob(container, footer.blob_size(SIZE), read=False)
+    first = disk_command("replicate", world, sas)
+    bus.send(first)
+    assert outcome(bus, first)["type"] == "replication.initial.completed"
+    qemu_write(disk, 12 * MIB, 4096, 0x71)
+    cycle = disk_command("sync", world, sas)
+    bus.send(cycle)
+    [result] = outcome(bus, cycle)["data"]["disks"]
+    assert result["mode"] == "hash" and 4096 <= result["bytesSent"] <= MIB  # one hash block
+    check_replica(blob, qemu_raw(disk), tmp_path)
+    assert not [c for c in standin.calls("rct.ps1") if c["action"] == "changes"]
+
+
 def test_disks_outside_the_allowed_folders_are_refused_and_nothing_is_read(
     world: dict, running: tuple, tmp_path: Path, make_disk: Callable[..., Path]
 ) -> None:
