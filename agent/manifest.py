@@ -21,6 +21,8 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from agent.private import private_dir
+
 DIGEST_SIZE = 16
 ZERO_DIGEST = bytes(DIGEST_SIZE)
 JOURNAL_VERSION = 1
@@ -35,7 +37,7 @@ def block_digest(block: bytes | memoryview, zero: bytes) -> bytes:
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Write `data` so a crash leaves either the old file or the new one, never a torn one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)  # mkstemp makes the file itself 0600
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:

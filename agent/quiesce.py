@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from agent import process
+from agent.private import write_private
 from agent.process import executable_problem, parse_command_line
 
 log = logging.getLogger("agent.quiesce")
@@ -93,8 +94,7 @@ class Session:
     def freeze(self, cancel: threading.Event) -> dict[str, Path]:
         """Disk id → the frozen image to read. Raises QuiesceFailed or QuiesceCancelled; the
         caller thaws in every case (a failed freeze may have left half a checkpoint)."""
-        self.hook.marker_dir.mkdir(parents=True, exist_ok=True)
-        self.marker.write_text(json.dumps(self.request))
+        write_private(self.marker, json.dumps(self.request))
         out = self._call("freeze", cancel)
         return frozen_paths(out, [d["diskId"] for d in self.request["disks"]])
 

@@ -34,29 +34,83 @@ def parse_size(text: str) -> int:
 
 
 class TokenBucket:
-    """`acquire(n)` blocks until n bytes may be sent at `rate` bytes/s (None: no cap)."""
+    """`acquire(n)` blocks until n bytes may be sent at `rate` bytes/s (None: no cap).
+
+    Each acquire takes a ticket: the byte position it may send at. The rate moves the allowed
+    position forward; a waiter goes when the allowed position reaches its ticket. So a new rate
+    (`set_rate`, the site's cap changing) applies at once to every waiter, and first come is
+    first served across all the transfers that share the bucket. Accounting (`granted`, users)
+    is what the daemon reports, so an operator can see the cap being held."""
 
     def __init__(self, rate: int | None, *, burst_seconds: float = 1.0) -> None:
         if rate is not None and rate <= 0:
             raise ValueError("rate must be positive")
         self.rate = rate
-        self.capacity = (rate or 0) * burst_seconds
-        self._tokens = 0.0  # start empty: the first second is not a free burst
+        self.burst_seconds = burst_seconds
+        self._issued = 0.0  # bytes ticketed so far
+        self._allowed = 0.0  # bytes the rate allowed so far: start empty, no free first second
         self._stamp = time.monotonic()
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
+        self.granted = 0  # bytes let through, for the accounting
+        self.users = 0  # transfers sharing the bucket now
+        self.peak_users = 0
+
+    @property
+    def capacity(self) -> float:
+        return (self.rate or 0) * self.burst_seconds
+
+    def _refill(self, now: float) -> None:
+        if self.rate is None:
+            self._allowed = self._issued
+        else:
+            gained = (now - self._stamp) * self.rate
+            self._allowed = min(self._allowed + gained, self._issued + self.capacity)
+        self._stamp = now
+
+    def set_rate(self, rate: int | None) -> None:
+        """A new cap for every transfer sharing the bucket, from now on (waiters re-check)."""
+        if rate is not None and rate <= 0:
+            raise ValueError("rate must be positive")
+        with self._cond:
+            self._refill(time.monotonic())
+            if self.rate is None and rate is not None:
+                self._allowed = self._issued  # capped from now: no burst of what went before
+            self.rate = rate
+            self._allowed = min(self._allowed, self._issued + self.capacity)
+            self._cond.notify_all()
 
     def acquire(self, n: int, cancel: threading.Event | None = None) -> None:
-        if self.rate is None:
-            return
-        with self._lock:
-            now = time.monotonic()
-            self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
-            self._stamp = now
-            self._tokens -= n
-            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
-        # Sleep outside the lock, in slices, so a cancel is seen within 0.2 s.
-        deadline = time.monotonic() + wait
-        while (left := deadline - time.monotonic()) > 0:
-            if cancel is not None and cancel.is_set():
-                return
-            time.sleep(min(left, 0.2))
+        with self._cond:
+            self._refill(time.monotonic())
+            self._issued += n
+            ticket = self._issued
+            while True:
+                if self.rate is None or self._allowed >= ticket:
+                    self.granted += n
+                    return
+                if cancel is not None and cancel.is_set():
+                    return
+                # Wake at least every 0.2 s: a cancel is seen soon, a new rate at once.
+                self._cond.wait(min(0.2, (ticket - self._allowed) / self.rate))
+                self._refill(time.monotonic())
+
+    def join(self) -> None:
+        """A transfer starts sharing the bucket (accounting only)."""
+        with self._cond:
+            self.users += 1
+            self.peak_users = max(self.peak_users, self.users)
+
+    def leave(self) -> None:
+        with self._cond:
+            self.users -= 1
+
+
+class Limits:
+    """Every bucket a request must pass: the transfer's own cap, then the site's shared one."""
+
+    def __init__(self, *buckets: TokenBucket | None) -> None:
+        self.buckets = [b for b in buckets if b is not None]
+
+    def acquire(self, n: int, cancel: threading.Event | None = None) -> None:
+        for bucket in self.buckets:
+            bucket.acquire(n, cancel)

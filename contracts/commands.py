@@ -2,7 +2,8 @@
 
 Each command goes to the topic with application property `site`, so a site's subscription
 (filtered on it) delivers only its own commands; session id = VM id keeps one VM's commands
-in order. The agent answers with events carrying the same `commandId`.
+in order (session id = the site for the site-wide ones, SITE_SCOPED). The agent answers with
+events carrying the same `commandId`.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from contracts.base import WireModel
 from contracts.inventory import Name
@@ -22,6 +24,11 @@ class CommandType(StrEnum):
     SYNC = "sync"
     CANCEL = "cancel"
     SHUTDOWN = "shutdown"
+    BANDWIDTH = "bandwidth"
+
+
+# Commands for the whole site rather than one VM: sent with session id = the site id, no `vm`.
+SITE_SCOPED = {CommandType.BANDWIDTH}
 
 
 class DiskTarget(WireModel):
@@ -72,14 +79,62 @@ class ShutdownCommand(WireModel):
     )
 
 
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+Clock = Annotated[str, Field(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")]
+BytesPerSecond = Annotated[int, Field(ge=1, le=10**12)]
+
+
+class BandwidthWindow(WireModel):
+    """A cap for some hours of some days, in the site's time zone; `end` is exclusive and may be
+    24:00. A window that crosses midnight is two windows."""
+
+    days: list[Day] = Field(min_length=1, max_length=7)
+    start: Clock
+    end: Clock
+    bytes_per_second: BytesPerSecond | None = None  # None: no cap in this window
+
+    @model_validator(mode="after")
+    def _ends_after_it_starts(self) -> BandwidthWindow:
+        if not self.start < self.end:
+            raise ValueError("a window must end after it starts (split one that crosses midnight)")
+        return self
+
+
+class BandwidthCommand(WireModel):
+    """The site's one upload cap, shared by all of its agent's transfers at once, with an
+    optional schedule. Where windows overlap the lowest cap applies; outside every window,
+    `bytes_per_second` (None: no cap). The agent applies it at once, keeps it across restarts,
+    and refuses one sent before the setting in force (`BandwidthSuperseded`)."""
+
+    bytes_per_second: BytesPerSecond | None = None
+    time_zone: str = Field(
+        default="UTC", max_length=64, pattern=r"^[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+){0,3}$"
+    )
+    schedule: list[BandwidthWindow] = Field(default_factory=list, max_length=64)
+
+    @model_validator(mode="after")
+    def _known_zone(self) -> BandwidthCommand:
+        try:
+            ZoneInfo(self.time_zone)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"unknown time zone {self.time_zone!r}") from error
+        return self
+
+
 class AgentCommand(WireModel):
     type: CommandType
     id: str = Field(min_length=1, max_length=128)
     tenant: str = Name
     site: str = Name
-    vm: str = Field(min_length=1, max_length=128)
+    vm: str | None = Field(default=None, min_length=1, max_length=128)
     time: datetime
     data: dict[str, Any]
+
+    @model_validator(mode="after")
+    def _vm_when_needed(self) -> AgentCommand:
+        if self.type not in SITE_SCOPED and not self.vm:
+            raise ValueError(f"a command of type {self.type.value} must name its vm")
+        return self
 
 
 COMMAND_MODELS: dict[CommandType, type[WireModel]] = {
@@ -87,4 +142,5 @@ COMMAND_MODELS: dict[CommandType, type[WireModel]] = {
     CommandType.SYNC: SyncCommand,
     CommandType.CANCEL: CancelCommand,
     CommandType.SHUTDOWN: ShutdownCommand,
+    CommandType.BANDWIDTH: BandwidthCommand,
 }

@@ -19,6 +19,7 @@ from contracts.inventory import InventoryVm, Name, VmmCloudRef
 class EventType(StrEnum):
     INVENTORY_SNAPSHOT = "inventory.snapshot"
     PROTECTION_REQUESTED = "protection.requested"
+    PROTECTION_DISABLE_REQUESTED = "protection.disable.requested"
     VM_CHANGED = "vm.changed"
     REPLICATION_PROGRESS = "replication.progress"
     REPLICATION_INITIAL_COMPLETED = "replication.initial.completed"
@@ -42,6 +43,15 @@ class ProtectionRequested(WireModel):
     target_size: str | None = Field(default=None, max_length=64)
     provider: Literal["direct", "asr"] = "direct"
     policy: str | None = Field(default=None, max_length=64)
+
+
+class ProtectionDisableRequested(WireModel):
+    """The VMM side took a VM's protection mark away (its `DRProtect` custom property is no
+    longer true): the agent asks to disable protection, as `DELETE .../protection` would. Sent
+    once per removal, after a `protection.requested` for the same VM; a VM that disappears
+    from VMM is reported by the next inventory.snapshot instead, not by this."""
+
+    reason: str | None = Field(default=None, max_length=500)
 
 
 class VmChanged(WireModel):
@@ -72,6 +82,9 @@ class DiskResult(WireModel):
     bytes_sent: int = Field(ge=0)
     manifest_digest: str | None = None
     checksums: dict[str, str] = Field(default_factory=dict)
+    # How the changes were found: rct (Hyper-V change tracking), hash (block hashes against
+    # the last manifest), initial, resume, resync or noop. Optional: older agents never send it.
+    mode: str | None = Field(default=None, max_length=16)
 
 
 class ReplicationCompleted(WireModel):
@@ -116,6 +129,7 @@ class CommandResult(WireModel):
 DATA_MODELS: dict[EventType, type[WireModel]] = {
     EventType.INVENTORY_SNAPSHOT: InventorySnapshot,
     EventType.PROTECTION_REQUESTED: ProtectionRequested,
+    EventType.PROTECTION_DISABLE_REQUESTED: ProtectionDisableRequested,
     EventType.VM_CHANGED: VmChanged,
     EventType.REPLICATION_PROGRESS: ReplicationProgress,
     EventType.REPLICATION_INITIAL_COMPLETED: ReplicationCompleted,
@@ -125,7 +139,8 @@ DATA_MODELS: dict[EventType, type[WireModel]] = {
     EventType.COMMAND_RESULT: CommandResult,
 }
 
-SITE_SCOPED = {EventType.INVENTORY_SNAPSHOT, EventType.AGENT_HEARTBEAT}
+# Events that may name no VM. A command.result answers a site-wide command (bandwidth) too.
+SITE_SCOPED = {EventType.INVENTORY_SNAPSHOT, EventType.AGENT_HEARTBEAT, EventType.COMMAND_RESULT}
 
 
 class AgentEvent(WireModel):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import threading
 import time
 import uuid
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from azure.servicebus import ServiceBusClient, ServiceBusMessage
+
+from agent.private import private_dir, write_private
 
 log = logging.getLogger("agent.daemon")
 EVENTS_QUEUE = "agent-events"
@@ -57,8 +58,7 @@ class Backoff:
 class Outbox:
     def __init__(self, state_dir: Path, client_factory: Callable[[], ServiceBusClient],
                  stop: threading.Event) -> None:  # fmt: skip
-        self.dir = Path(state_dir) / "daemon" / "outbox"
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir = private_dir(Path(state_dir) / "daemon" / "outbox")
         self.client_factory, self.stop = client_factory, stop
         self._volatile: dict[str, dict[str, Any]] = {}  # key -> latest event
         self._lock = threading.Lock()
@@ -71,9 +71,7 @@ class Outbox:
         with self._lock:
             self._seq += 1
             path = self.dir / f"{self._seq:016d}-{event['id']}.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(event))
-        os.replace(tmp, path)
+        write_private(path, json.dumps(event))
         self._wake.set()
 
     def put_latest(self, key: str, event: dict[str, Any]) -> None:

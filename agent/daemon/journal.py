@@ -12,11 +12,12 @@ makes the daemon idempotent and restartable:
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from agent.private import private_dir, write_private
 
 OPEN = ("accepted", "running")
 KEEP_SECONDS = 7 * 24 * 3600  # ended commands are forgotten after a week
@@ -31,8 +32,7 @@ class Entry:
 
 class CommandJournal:
     def __init__(self, state_dir: Path) -> None:
-        self.dir = Path(state_dir) / "daemon" / "commands"
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir = private_dir(Path(state_dir) / "daemon" / "commands")
 
     def _path(self, command_id: str) -> Path:
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in command_id)
@@ -54,11 +54,9 @@ class CommandJournal:
         return None
 
     def save(self, entry: Entry) -> None:
-        path = self._path(entry.command["id"])
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"command": entry.command, "state": entry.state,
-                                   "outcome": entry.outcome}))  # fmt: skip
-        os.replace(tmp, path)
+        """Written 0600: a command holds its disks' SAS URLs."""
+        record = {"command": entry.command, "state": entry.state, "outcome": entry.outcome}
+        write_private(self._path(entry.command["id"]), json.dumps(record))
 
     def open_commands(self) -> list[dict[str, Any]]:
         """Commands accepted but not ended, oldest first (to resume after a restart)."""

@@ -32,17 +32,23 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+from agent.daemon.bandwidth import SiteBandwidth
 from agent.daemon.bus import Backoff, Outbox, connect, volatile_key
+from agent.daemon.inventory import InventoryReporter
 from agent.daemon.journal import CommandJournal, Entry
-from agent.daemon.settings import parse_args, power_control, quiesce_hook
+from agent.daemon.settings import parse_args, power_control, powershell, quiesce_hook
 from agent.daemon.shutdown import run_shutdown
 from agent.daemon.work import Settings, run_command
+from agent.hyperv.rct import Rct
+from agent.private import private_dir
+from agent.redact import RedactingFilter, redact_data
 
 log = logging.getLogger("agent.daemon")
 COMMANDS_TOPIC = "agent-commands"
 VERSION = "1.0"
 REPLICATION = ("replicate", "sync")
 POWER = ("shutdown",)
+SITE_WIDE = ("bandwidth",)  # no VM: session id = the site
 POWER_WORKERS = 4  # shutdowns of one recovery plan's group run at once
 
 
@@ -52,11 +58,19 @@ class Daemon:
         self.stop = threading.Event()
         self.journal = CommandJournal(args.state_dir)
         self.outbox = Outbox(args.state_dir, self._client, self.stop)
+        self.bandwidth = SiteBandwidth(args.state_dir, args.bandwidth, self.stop)
+        shell = powershell(args)
         self.settings = Settings(args.state_dir, concurrency=args.concurrency,
-                                 bandwidth_bytes_per_s=args.bandwidth,
-                                 quiesce_hook=quiesce_hook(args))  # fmt: skip
+                                 quiesce_hook=quiesce_hook(args),
+                                 shared_bucket=self.bandwidth.bucket,
+                                 allowed_roots=args.allowed_roots,
+                                 rct=Rct(shell) if shell is not None else None)  # fmt: skip
         self.pool = ThreadPoolExecutor(max_workers=args.workers, thread_name_prefix="cmd")
         self.power = power_control(args)
+        self.inventory = None if shell is None else InventoryReporter(
+            shell, args.state_dir, self._report, self.stop,
+            poll_seconds=args.inventory_seconds, snapshot_seconds=args.snapshot_seconds,
+        )  # fmt: skip
         self.power_pool = ThreadPoolExecutor(max_workers=POWER_WORKERS, thread_name_prefix="power")
         self.running: dict[str, threading.Event] = {}  # command id -> its cancel flag
         self.vm_locks: dict[str, threading.Lock] = {}
@@ -71,8 +85,14 @@ class Daemon:
 
     def run(self) -> int:
         self.outbox.thread.start()
+        self.bandwidth.thread.start()
+        if self.inventory is not None:
+            self.inventory.thread.start()
         threading.Thread(target=self._heartbeats, name="heartbeat", daemon=True).start()
         self.journal.forget_old()
+        if self.args.allowed_roots is None:
+            log.warning("AGENT_ALLOWED_DISK_ROOTS is not set: this agent reads any disk path a "
+                        "command names. Set it to the folders holding the VMs' disks.")  # fmt: skip
         if self.settings.quiesce_hook is not None:  # before anything reads: merge stale freezes
             self.settings.quiesce_hook.thaw_leftovers()
         for command in self.journal.open_commands():  # resume what a restart interrupted
@@ -108,22 +128,48 @@ class Daemon:
                 backoff.reset()
 
     def _accept(self, message: Any) -> None:
-        try:
-            command = json.loads(str(message))
-            kind = command["type"]
-            command["id"], command["vm"]
-        except (ValueError, KeyError, TypeError) as error:
-            log.error("ignoring a command that is not valid JSON with id, type, vm: %s", error)
+        command = self._envelope(str(message))
+        if command is None:
             return
         self.tenant = self.tenant or command.get("tenant")
-        if kind == "cancel":
-            self._cancel(command["data"].get("commandId", ""), "the control plane cancelled it")
+        if command["type"] == "cancel":
+            data = command.get("data") if isinstance(command.get("data"), dict) else {}
+            self._cancel(str(data.get("commandId", "")), "the control plane cancelled it")
             return
         seen = self.journal.accept(command)
         if seen is not None:
             self._duplicate(seen)
             return
+        if command["type"] in SITE_WIDE:  # quick, and in order with the site's other settings
+            self._finish(command, "command.result", self.bandwidth.handle(command))
+            return
         self._dispatch(command)
+
+    def _envelope(self, body: str) -> dict[str, Any] | None:
+        """The command, if its envelope is one this daemon may act on; else logged and None.
+        Only this site's commands count: the subscription filters on a message property,
+        but the body says what is acted on, so it must name this site too."""
+        try:
+            command = json.loads(body)
+            kind, command_id = command["type"], command["id"]
+        except (ValueError, KeyError, TypeError) as error:
+            log.error("ignoring a command that is not JSON with id and type: %s", error)
+            return None
+        site_wide = kind in SITE_WIDE
+        vm = command.get("vm")
+        problem = None
+        if not isinstance(kind, str) or not isinstance(command_id, str) or not command_id:
+            problem = "its type and id must be text"
+        elif len(command_id) > 128:
+            problem = "its id is longer than 128 characters"
+        elif command.get("site") != self.args.site:
+            problem = f"it names site {str(command.get('site'))[:64]!r}, not {self.args.site!r}"
+        elif not site_wide and (not isinstance(vm, str) or not vm or len(vm) > 128):
+            problem = "it names no VM (or a VM id longer than 128 characters)"
+        if problem:
+            log.error("ignoring command %r: %s", str(command_id)[:128], problem)
+            return None
+        return command
 
     def _dispatch(self, command: dict[str, Any]) -> None:
         """Each kind of command to its own pool; a kind this agent does not know is refused."""
@@ -207,7 +253,8 @@ class Daemon:
                 return
             self.journal.save(Entry(command, "running"))
             log.info("running %s (%s of %s)", command["id"], command["type"], command["vm"])
-            outcome = run_shutdown(command, self.power, cancel,
+            known = self.inventory.known if self.inventory is not None else None
+            outcome = run_shutdown(command, self.power, cancel, known=known,
                                    poll_seconds=self.args.shutdown_poll_seconds)  # fmt: skip
             if outcome is None or self.stop.is_set():
                 return  # cancelled, or the daemon stops: it resumes at the next start
@@ -227,12 +274,19 @@ class Daemon:
         self.outbox.put(event)
         log.info("command %s %s", command["id"], state)
 
+    def _report(self, type_: str, data: dict[str, Any], vm: str | None) -> None:
+        """An inventory fact: kept in the outbox until Service Bus took it."""
+        event = self.event(type_, data)
+        if vm is not None:
+            event["vm"] = vm
+        self.outbox.put(event)
+
     def event(self, type_: str, data: dict[str, Any], command: dict[str, Any] | None = None
               ) -> dict[str, Any]:  # fmt: skip
         body = {"type": type_, "tenant": (command or {}).get("tenant") or self.tenant,
                 "site": self.args.site, "id": uuid.uuid4().hex,
-                "time": datetime.now(UTC).isoformat(), "data": data}  # fmt: skip
-        if command is not None:
+                "time": datetime.now(UTC).isoformat(), "data": redact_data(data)}  # fmt: skip
+        if command is not None and command.get("vm"):
             body["vm"] = command["vm"]
         return body
 
@@ -279,7 +333,9 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
     logging.getLogger("azure").setLevel(logging.WARNING)
-    args.state_dir.mkdir(parents=True, exist_ok=True)
+    for handler in logging.getLogger().handlers:  # no SAS signature reaches any log
+        handler.addFilter(RedactingFilter())
+    private_dir(args.state_dir)  # 0700: the journals hold SAS URLs
     daemon = Daemon(args)
 
     def stop(signum: int, _frame: Any) -> None:

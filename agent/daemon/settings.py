@@ -7,6 +7,7 @@ import argparse
 import os
 from pathlib import Path
 
+from agent.daemon.paths import parse_roots
 from agent.hyperv.powershell import PowerShell, default_executable
 from agent.power.control import PowerControl
 from agent.power.hook import HookPower
@@ -54,13 +55,26 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=_env("AGENT_SERVICEBUS_NAMESPACE"),
         help="or: NS.servicebus.windows.net with Entra ID (env AGENT_SERVICEBUS_NAMESPACE)",
     )
-    p.add_argument("--workers", type=int, default=4, help="VMs replicated at once (default 4)")
-    p.add_argument("--concurrency", type=int, default=8, help="requests in flight per disk")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=int(_env("AGENT_WORKERS", "4") or 4),
+        help="VMs replicated at once (default 4; env AGENT_WORKERS)",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=int(_env("AGENT_CONCURRENCY", "8") or 8),
+        help="requests in flight per disk, at most (a command may ask fewer; default 8; env "
+        "AGENT_CONCURRENCY)",
+    )
     p.add_argument(
         "--bandwidth",
         type=_rate,
-        default=None,
-        help="cap on upload bandwidth per command, e.g. 50MB/s (default: none)",
+        default=_env("AGENT_BANDWIDTH"),
+        help="the site's cap on upload bandwidth, shared by all transfers, until the control "
+        "plane sets one with a bandwidth command, e.g. 50MB/s (default: none; env "
+        "AGENT_BANDWIDTH)",
     )
     p.add_argument("--heartbeat-seconds", type=float, default=30.0)
     p.add_argument(
@@ -101,6 +115,27 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "Windows, pwsh elsewhere; env AGENT_POWERSHELL)",
     )
     p.add_argument(
+        "--allowed-disk-roots",
+        default=_env("AGENT_ALLOWED_DISK_ROOTS"),
+        help="the only folders disks are read from, separated by "
+        f"{os.pathsep!r} (e.g. the VMs' cluster shared volumes); a command naming a disk "
+        "elsewhere is refused (env AGENT_ALLOWED_DISK_ROOTS)",
+    )
+    p.add_argument(
+        "--inventory-seconds",
+        type=float,
+        default=float(_env("AGENT_INVENTORY_SECONDS", "60") or 60),
+        help="how often VMM (or the host) is read for changes (default 60; env "
+        "AGENT_INVENTORY_SECONDS)",
+    )
+    p.add_argument(
+        "--snapshot-seconds",
+        type=float,
+        default=float(_env("AGENT_INVENTORY_SNAPSHOT_SECONDS", "900") or 900),
+        help="how often every cloud's full list is sent (default 900; env "
+        "AGENT_INVENTORY_SNAPSHOT_SECONDS)",
+    )
+    p.add_argument(
         "--shutdown-hook",
         default=_env("AGENT_SHUTDOWN_HOOK"),
         help="executable that shuts a VM down for a planned failover (shutdown|status|turnoff "
@@ -129,8 +164,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error("--workers must be ≥ 1 and --heartbeat-seconds > 0.")
     if args.quiesce_timeout <= 0:
         p.error("--quiesce-timeout must be > 0 seconds.")
-    if args.shutdown_poll_seconds <= 0:
-        p.error("--shutdown-poll-seconds must be > 0.")
+    if args.shutdown_poll_seconds <= 0 or args.inventory_seconds <= 0:
+        p.error("--shutdown-poll-seconds and --inventory-seconds must be > 0.")
+    if args.hyperv != "off" and not args.tenant:
+        p.error(
+            "--hyperv reports the inventory, which names the tenant. Fix: set AGENT_TENANT "
+            "(or pass --tenant)."
+        )
+    try:
+        args.allowed_roots = parse_roots(args.allowed_disk_roots)
+    except ValueError as error:
+        p.error(f"{error}. Fix: set AGENT_ALLOWED_DISK_ROOTS to existing folders.")
     args.quiesce_argv = parse_hook(args.quiesce_hook) if args.quiesce_hook else None
     if args.quiesce_argv is not None and (problem := hook_problem(args.quiesce_argv)):
         p.error(

@@ -17,8 +17,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from agent.daemon.paths import check_chain, check_path
 from agent.errors import AgentError
+from agent.hyperv.powershell import Cancelled as PowerShellCancelled
+from agent.hyperv.rct import Baselines, NoRct, Rct
+from agent.private import private_dir
 from agent.quiesce import Hook, QuiesceCancelled, QuiesceFailed
+from agent.throttle import TokenBucket
 
 log = logging.getLogger("agent.daemon")
 
@@ -29,6 +34,9 @@ class Settings:
     concurrency: int = 8
     bandwidth_bytes_per_s: int | None = None
     quiesce_hook: Hook | None = None  # None: every point is crash-consistent
+    shared_bucket: TokenBucket | None = None  # the site's cap, shared by every transfer
+    allowed_roots: list[Path] | None = None  # None: any path (no AGENT_ALLOWED_DISK_ROOTS)
+    rct: Rct | None = None  # Hyper-V change tracking; None: block hashes find the changes
 
 
 NO_HOOK = ("App consistency was asked for, but this agent has no quiesce hook configured "
@@ -64,7 +72,15 @@ def run_command(
     """(event type, data) of the outcome; None when cancelled (nobody waits for it).
 
     App consistency, when the command asks for it, comes from the operator's quiesce hook;
-    without one (or when it fails) the point is crash-consistent and the event says why."""
+    without one (or when it fails) the point is crash-consistent and the event says why.
+    Disk paths outside the allowed folders are refused first: no hook runs, nothing is read."""
+    try:
+        for disk in command["data"]["disks"]:
+            check_path(disk["path"], settings.allowed_roots)
+    except AgentError as error:
+        log.warning("command %s refused: %s", command["id"], error)
+        return "replication.failed", {"commandId": command["id"], **error.to_dict(),
+                                      "changeTrackingLost": False}  # fmt: skip
     if command["data"].get("consistency") != "app":
         return _copy(command, settings, cancel, on_progress)
     if settings.quiesce_hook is None:
@@ -149,36 +165,49 @@ def _copy(
 
     data, kind = command["data"], command["type"]
     options = TransferOptions(
-        concurrency=min(64, int(data.get("concurrency", settings.concurrency))),
-        bandwidth_bytes_per_s=data.get("bandwidthBytesPerS") or settings.bandwidth_bytes_per_s,
+        concurrency=_concurrency(data.get("concurrency"), settings.concurrency),
+        bandwidth_bytes_per_s=_own_cap(data.get("bandwidthBytesPerS")),
+        shared_bucket=settings.shared_bucket,
     )
     aggregate = Aggregate(data["disks"])
-    engine_dir = settings.state_dir / "engine"
-    engine_dir.mkdir(parents=True, exist_ok=True)
+    engine_dir = private_dir(settings.state_dir / "engine")
     taken_at = taken_at or datetime.now(UTC)
     results = []
+    baselines = Baselines(settings.state_dir)
     try:
+        # The RCT ids of the disks now, before a byte is read: the next cycle's baseline.
+        # A frozen image is compared by hashes (RCT speaks of the live disk).
+        now_ids = {} if frozen else _reference(command, settings, cancel)
         for disk in data["disks"]:
             disk_id = disk["diskId"]
-            source = (frozen or {}).get(disk_id, disk["path"])
 
             def progress(p: Any, disk_id: str = disk_id) -> None:
                 on_progress({"commandId": command["id"], **aggregate.update(disk_id, p)})
 
-            if kind == "replicate":
-                result = _replicate(disk, source, engine_dir, options, progress, cancel,
-                                    resync=bool(data.get("resync")))  # fmt: skip
-            else:
-                result = sync(source, disk["sasUrl"], state_dir=engine_dir, options=options,
-                              on_progress=progress, cancel=cancel,
-                              tracked_as=disk["path"])  # fmt: skip
+            source = check_path((frozen or {}).get(disk_id, disk["path"]), settings.allowed_roots)
+            with _open_checked(source, settings.allowed_roots) as image:
+                if kind == "replicate":
+                    result = _replicate(disk, image, engine_dir, options, progress, cancel,
+                                        resync=bool(data.get("resync")))  # fmt: skip
+                else:
+                    ranges = _changes(disk, image.virtual_size, baselines, now_ids, settings,
+                                      cancel)  # fmt: skip
+                    result = sync(image, disk["sasUrl"], state_dir=engine_dir, options=options,
+                                  on_progress=progress, cancel=cancel, rct_ranges=ranges,
+                                  tracked_as=disk["path"])  # fmt: skip
+            baselines.set(disk["path"], disk["sasUrl"], now_ids.get(disk["path"]))
             results.append({"diskId": disk_id, "blobSize": result.blob_size,
                             "bytesSent": result.bytes_sent,
                             "manifestDigest": result.manifest_digest,
-                            "checksums": result.checksums})  # fmt: skip
+                            "checksums": result.checksums, "mode": result.mode})  # fmt: skip
+    except PowerShellCancelled:
+        return None
     except AgentError as error:
         if error.code == "Cancelled" and cancel.is_set():
             return None
+        if error.code == "ChangeTrackingLost":
+            for disk in data["disks"]:  # the resync the control plane orders starts afresh
+                baselines.set(disk["path"], disk["sasUrl"], None)
         log.warning("command %s failed: %s", command["id"], error)
         return "replication.failed", {
             "commandId": command["id"], **error.to_dict(),
@@ -201,8 +230,73 @@ def _copy(
     return outcome, completed
 
 
+def _open_checked(path: Path, roots: list[Path] | None) -> Any:
+    """The disk opened, its differencing chain checked against the allowed folders before any
+    of its data is read (only headers were, to learn the chain)."""
+    from agent.disks import open_disk
+
+    image = open_disk(path)
+    try:
+        check_chain(image.chain() if hasattr(image, "chain") else [image.path], roots)
+    except BaseException:
+        image.close()
+        raise
+    return image
+
+
+def _reference(command: dict[str, Any], settings: Settings, cancel: threading.Event
+               ) -> dict[str, str]:  # fmt: skip
+    """Disk path → its RCT id now; empty without Hyper-V or when it cannot say (then the
+    cycle compares hashes and the next one starts a new baseline)."""
+    if settings.rct is None:
+        return {}
+    try:
+        return settings.rct.reference(command["vm"], [d["path"] for d in command["data"]["disks"]],
+                                      cancel)  # fmt: skip
+    except AgentError as error:
+        log.warning("no RCT reference point for %s (%s): comparing block hashes", command["vm"],
+                    error)  # fmt: skip
+        return {}
+
+
+def _changes(
+    disk: dict[str, Any],
+    size: int,
+    baselines: Baselines,
+    now_ids: dict[str, str],
+    settings: Settings,
+    cancel: threading.Event,
+) -> list[dict[str, int]] | None:
+    """The ranges RCT says changed since the last cycle, or None: compare block hashes (no
+    RCT on this disk, no baseline yet, or RCT not supported). Raises ChangeTrackingLost when
+    Hyper-V no longer knows the baseline."""
+    since = baselines.get(disk["path"], disk["sasUrl"])
+    if settings.rct is None or since is None or disk["path"] not in now_ids:
+        return None
+    try:
+        return settings.rct.changes(disk["path"], since, size, cancel)
+    except NoRct as why:
+        log.info("disk %s: %s; comparing block hashes", disk["diskId"], why)
+        return None
+
+
+def _concurrency(asked: object, setting: int) -> int:
+    """The command's concurrency, never above the agent's own setting: the operator sized it
+    for this server and its link."""
+    if isinstance(asked, int) and not isinstance(asked, bool) and asked >= 1:
+        return min(asked, setting, 64)
+    return min(setting, 64)
+
+
+def _own_cap(asked: object) -> int | None:
+    """A command's own cap for its transfers (on top of the site's shared one)."""
+    if isinstance(asked, int) and not isinstance(asked, bool) and asked >= 1:
+        return asked
+    return None
+
+
 def _replicate(
-    disk: dict, source: str | Path, engine_dir: Path, options: Any, progress: Callable,
+    disk: dict, source: Any, engine_dir: Path, options: Any, progress: Callable,
     cancel: threading.Event, *, resync: bool,
 ) -> Any:  # fmt: skip
     """Initial copy (resumed if interrupted). A disk that changed since an earlier copy to

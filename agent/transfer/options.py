@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.errors import AgentError
+from agent.throttle import TokenBucket
 from agent.transfer.plan import MAX_PUT_PAGE, PAGE
 
 MIB = 1024 * 1024
@@ -25,6 +26,9 @@ class TransferOptions:
     checksum: str = "auto"  # "auto" (CRC64 if available) | "crc64" | "md5"
     sample_checksums: int = 8  # written ranges whose MD5 goes into the result
     request_hook: Callable[[Any], None] | None = field(default=None, repr=False)
+    # The site's cap, shared by every transfer the daemon runs (bandwidth_bytes_per_s is this
+    # transfer's own, on top of it).
+    shared_bucket: TokenBucket | None = field(default=None, repr=False)
 
     def validate(self) -> None:
         def bad(cause: str, fix: str) -> AgentError:

@@ -25,7 +25,7 @@ from agent.manifest import (
     merge_ranges,
 )
 from agent.progress import Meter, Progress
-from agent.throttle import TokenBucket
+from agent.throttle import Limits, TokenBucket
 from agent.transfer.options import TransferOptions, TransferResult
 from agent.transfer.plan import Segment, unit_ranges, zeros
 from agent.transfer.pool import Pool, Stopped
@@ -87,7 +87,7 @@ def open_image(disk: str | Path | DiskImage) -> tuple[DiskImage, bool]:
     return open_disk(disk), True
 
 
-def send(target: Target, bucket: TokenBucket, cancel: threading.Event, seg: Segment) -> None:
+def send(target: Target, bucket: Limits, cancel: threading.Event, seg: Segment) -> None:
     if seg.data is None:
         target.clear(seg.offset, seg.length)
     else:
@@ -145,6 +145,7 @@ class Run:
             need_read=need_read,
         )
         self._owns_disk = False
+        self._shared: TokenBucket | None = None
         try:
             self.disk, self._owns_disk = open_image(disk_path)
             self.size = blob_size(self.disk.virtual_size)
@@ -156,14 +157,19 @@ class Run:
             self.store = StateStore(Path(state_dir), self.tracked, self.target.url)
             self.journal = self.store.load()
             if self.journal is not None and (
-                self.journal.blob_created != self.target.created
+                _recreated(self.journal.blob_created, self.target.created)
                 or self.journal.blob_size != self.size
             ):
                 self.journal = None  # a re-created or resized blob: old state says nothing
             self.fingerprint = self.disk.fingerprint()
             self.zero = bytes(self.options.unit)
             self.scratch = bytearray(self.options.unit)  # the reader thread's own buffer
-            self.bucket = TokenBucket(self.options.bandwidth_bytes_per_s)
+            own = self.options.bandwidth_bytes_per_s
+            shared = self.options.shared_bucket
+            self.bucket = Limits(TokenBucket(own) if own else None, shared)
+            if shared is not None:
+                shared.join()
+                self._shared = shared
         except BaseException:
             self.close()
             raise
@@ -189,6 +195,9 @@ class Run:
         return bytes(buf)
 
     def close(self) -> None:
+        if self._shared is not None:
+            self._shared.leave()
+            self._shared = None
         self.target.close()
         if self._owns_disk and hasattr(self, "disk"):
             self.disk.close()
@@ -256,6 +265,13 @@ class Run:
         for off, length in merge_ranges(ranges):
             self.target.clear(off, min(length, self.size - off))
             c.wrote(Segment(off, length, None))
+
+
+def _recreated(recorded: str, now: str) -> bool:
+    """Whether the blob was re-created since the journal was written. A write-only SAS cannot
+    read the creation time (""): then only a read-capable run can tell, and a resync (read and
+    write) followed by the usual write-only cycles must keep its journal."""
+    return bool(recorded and now and recorded != now)
 
 
 def digest_unit(digests: bytearray, data: bytes, off: int, block: int, zero: bytes) -> bool:

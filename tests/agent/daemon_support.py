@@ -68,11 +68,11 @@ class EventLog:
     def _drain_one_session(self, client: ServiceBusClient) -> None:
         try:
             receiver = client.get_queue_receiver(
-                "agent-events", session_id=NEXT_AVAILABLE_SESSION, max_wait_time=1
+                "agent-events", session_id=NEXT_AVAILABLE_SESSION, max_wait_time=0.5
             )
             with receiver:
                 while messages := receiver.receive_messages(max_message_count=50,
-                                                            max_wait_time=1):  # fmt: skip
+                                                            max_wait_time=0.3):  # fmt: skip
                     for message in messages:
                         self._record(str(message), message.message_id)
                         receiver.complete_message(message)
@@ -146,23 +146,29 @@ class Bus:
         return self.broker.connection_string
 
     def send(self, command: dict[str, Any], *, message_id: str | None = None) -> None:
+        self.send_all([command], message_id=message_id)
+
+    def send_all(self, commands: list[dict[str, Any]], *, message_id: str | None = None) -> None:
         """As the control plane sends it: message id = command id, session id = the VM (the
         site for site-wide commands), application property `site` for the subscription.
         Another `message_id` gets a resend past the broker's duplicate detection (a
         redelivery after a lost lock, or a resend after the detection window)."""
-        message = ServiceBusMessage(
-            json.dumps(command),
-            message_id=message_id or command["id"],
-            session_id=command.get("vm") or command["site"],
-            content_type="application/json",
-            subject=command["type"],
-            application_properties={"site": command["site"], "tenant": command["tenant"]},
-        )
+        messages = [
+            ServiceBusMessage(
+                json.dumps(command),
+                message_id=message_id or command["id"],
+                session_id=command.get("vm") or command["site"],
+                content_type="application/json",
+                subject=command["type"],
+                application_properties={"site": command["site"], "tenant": command["tenant"]},
+            )
+            for command in commands
+        ]
         with (
             ServiceBusClient.from_connection_string(self.connection) as client,
             client.get_topic_sender("agent-commands") as sender,
         ):
-            sender.send_messages(message)
+            sender.send_messages(messages)
 
 
 def command(

@@ -34,6 +34,25 @@ class StandIn:
             change(world)
             path.write_text(json.dumps(world, indent=1))
 
+    def wrote(self, path: Path | str, offset: int, length: int) -> None:
+        """The guest wrote these bytes: Hyper-V's change tracking now knows it."""
+
+        def record(world: dict[str, Any]) -> None:
+            disk = world.setdefault("rct", {}).setdefault(str(path), {"seq": 1, "writes": []})
+            disk["writes"].append([disk["seq"], offset, length])
+
+        self.update(record)
+
+    def reset_tracking(self, path: Path | str) -> None:
+        """Hyper-V reset the disk's change tracking (moved, RCT off and on): old ids unknown."""
+
+        def reset(world: dict[str, Any]) -> None:
+            disk = world.setdefault("rct", {}).setdefault(str(path), {"seq": 1, "writes": []})
+            disk["generation"] = disk.get("generation", 0) + 1
+            disk["writes"] = []
+
+        self.update(reset)
+
     def world(self) -> dict[str, Any]:
         return json.loads((self.dir / "world.json").read_text())
 
