@@ -18,6 +18,7 @@ from triggers.api_failover import bp as failover_api
 from triggers.api_jobs import bp as jobs_api
 from triggers.api_protection import bp as protection_api
 from triggers.api_replicated_items import bp as replicated_items_api
+from triggers.api_sites import bp as sites_api
 from triggers.console import bp as console
 from triggers.health import bp as health
 from triggers.openapi import bp as openapi
@@ -30,6 +31,7 @@ for blueprint in (
     protection_api,
     replicated_items_api,
     failover_api,
+    sites_api,
     jobs_api,
     console,
     agent_events,

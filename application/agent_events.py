@@ -14,23 +14,26 @@ from datetime import UTC, datetime
 
 import azure.durable_functions as df
 
-from application.errors import Conflict
+from application.errors import Conflict, NotFound
 from application.orchestrations import is_running, replication_instance
 from application.prerequisites import recheck_protected_vm
-from application.protection import begin_protection
+from application.protection import begin_protection, begin_unprotection
+from application.sites import BANDWIDTH_COMMAND, bandwidth_applied
 from azureclients.deadletter import dead_letter
-from contracts.api import EnableProtectionRequest
+from contracts.api import DisableProtectionRequest, EnableProtectionRequest
 from contracts.events import (
     AgentEvent,
     CommandResult,
     EventType,
     InventorySnapshot,
+    ProtectionDisableRequested,
     ProtectionRequested,
     ReplicationProgress,
     VmChanged,
 )
 from contracts.inventory import VmmCloudRef
 from domain.jobs import StartedBy
+from domain.replication_state import IllegalTransition
 from readmodels.inventory import apply_snapshot, get_vm, upsert_vm
 from readmodels.items import get_item, update_item
 from readmodels.records import ProgressRecord, ReplicatedItem
@@ -115,6 +118,28 @@ async def on_protection_requested(event: AgentEvent, client: df.DurableOrchestra
         log.info("protection request for %s not started: %s", event.vm, conflict)
 
 
+async def on_protection_disable_requested(
+    event: AgentEvent, client: df.DurableOrchestrationClient
+) -> None:
+    """The VMM side took the VM's protection mark away: disable protection as the API would,
+    keeping the replica (deleting it takes an explicit request)."""
+    requested = event.payload()
+    assert isinstance(requested, ProtectionDisableRequested) and event.vm is not None
+    try:
+        job, created = await begin_unprotection(
+            client, event.tenant, event.vm, DisableProtectionRequest(), StartedBy.AGENT
+        )
+        log.info(
+            "disable requested by agent for %s (%s): job %s (new: %s)",
+            event.vm,
+            requested.reason or "no reason given",
+            job.id,
+            created,
+        )
+    except (Conflict, NotFound, IllegalTransition) as refused:
+        log.info("disable request for %s not started: %s", event.vm, refused)
+
+
 async def on_progress(event: AgentEvent, client: df.DurableOrchestrationClient) -> None:
     progress = event.payload()
     assert isinstance(progress, ReplicationProgress) and event.vm is not None
@@ -179,6 +204,9 @@ async def on_command_result(event: AgentEvent, client: df.DurableOrchestrationCl
     result = event.payload()
     assert isinstance(result, CommandResult)
     log.info("agent %s: command %s %s", event.site, result.command_id, result.status)
+    if result.command_id.startswith(BANDWIDTH_COMMAND):
+        await asyncio.to_thread(bandwidth_applied, event.tenant, event.site, result)
+        return
     if event.vm is None:
         return
     instance = await asyncio.to_thread(waiting_instance, event.tenant, event.vm, result.command_id)
@@ -192,6 +220,7 @@ HANDLERS: dict[EventType, Handler] = {
     EventType.INVENTORY_SNAPSHOT: on_inventory,
     EventType.VM_CHANGED: on_vm_changed,
     EventType.PROTECTION_REQUESTED: on_protection_requested,
+    EventType.PROTECTION_DISABLE_REQUESTED: on_protection_disable_requested,
     EventType.REPLICATION_PROGRESS: on_progress,
     EventType.REPLICATION_INITIAL_COMPLETED: forward,
     EventType.REPLICATION_DELTA_COMPLETED: forward,

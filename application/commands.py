@@ -106,7 +106,7 @@ def send(command: AgentCommand) -> None:
     message = ServiceBusMessage(
         command.model_dump_json(by_alias=True),
         message_id=command.id,
-        session_id=command.vm,
+        session_id=command.vm or command.site,  # a site-wide command: the site's session
         content_type="application/json",
         subject=command.type.value,
         application_properties={"site": command.site, "tenant": command.tenant},

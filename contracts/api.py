@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from contracts.base import WireModel
+from contracts.commands import BandwidthCommand
 
 
 class ProtectionTarget(WireModel):
@@ -82,6 +83,11 @@ class RecoveryPointRequest(WireModel):
     """POST .../failover/recovery-point: rebuild the failed-over VM from another point."""
 
     recovery_point: str = RecoveryPointChoice
+
+
+class SiteBandwidthRequest(BandwidthCommand):
+    """PUT .../sites/{site}/bandwidth: the site's one upload cap, shared by all of its agent's
+    transfers, with an optional schedule (lowest cap wins where windows overlap)."""
 
 
 class OpenApiDocument(BaseModel):

@@ -16,6 +16,7 @@ from pydantic import Field
 
 from contracts.api import ProtectionTarget
 from contracts.base import WireModel
+from contracts.commands import BandwidthCommand
 from contracts.errors import ErrorDetail
 from contracts.inventory import InventoryVm, VmmCloudRef
 from domain.failover import FailoverState, FailoverType
@@ -210,3 +211,18 @@ class DependencyHealth(WireModel):
 class HealthReport(WireModel):
     status: Literal["ok", "degraded"]
     dependencies: dict[str, DependencyHealth]
+
+
+class SiteBandwidthView(WireModel):
+    """A site's bandwidth setting and whether its agent applied it."""
+
+    tenant: str
+    site: str
+    setting: BandwidthCommand
+    command_id: str = Field(description="The bandwidth command sent to the site's agent.")
+    requested: datetime
+    applied: datetime | None = Field(
+        default=None, description="When the agent said the cap is in force (null: not yet)."
+    )
+    refused: bool = Field(default=False, description="The agent refused it (see agentDetail).")
+    agent_detail: str | None = None

@@ -15,6 +15,7 @@ from contracts.api import (
     OpenApiDocument,
     PreflightRequest,
     RecoveryPointRequest,
+    SiteBandwidthRequest,
 )
 from contracts.openapi import Route, document
 from contracts.views import (
@@ -24,6 +25,7 @@ from contracts.views import (
     PreflightReport,
     ReplicatedItemDetail,
     ReplicatedItemView,
+    SiteBandwidthView,
     VmView,
 )
 from httpapi.answers import json_response
@@ -78,6 +80,15 @@ ROUTES: list[Route] = [
           "Rebuild the failed-over VM from another recovery point.",
           "api_failover_recovery_point", request=RecoveryPointRequest, response=JobAccepted,
           status=202, errors=AFTER_ERRORS),
+    Route("PUT", "/tenants/{tenant}/sites/{site}/bandwidth",
+          "Set the site's one bandwidth cap (and schedule), shared by all its agent's "
+          "transfers; the agent applies it at once.", "api_set_site_bandwidth",
+          request=SiteBandwidthRequest, response=SiteBandwidthView, status=202,
+          errors={404: "No agent of the site has reported yet (SiteNotFound)."}),
+    Route("GET", "/tenants/{tenant}/sites/{site}/bandwidth",
+          "The site's bandwidth setting and whether its agent applied it.",
+          "api_get_site_bandwidth", response=SiteBandwidthView,
+          errors={404: "No setting was sent to the site (BandwidthNotSet)."}),
     Route("GET", "/tenants/{tenant}/jobs", "Jobs, newest first.", "api_list_jobs",
           response=JobView, list_of=True,
           query={**PAGING, "state": "Filter by state, e.g. Failed.",
