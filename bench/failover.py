@@ -35,6 +35,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import secrets
 import statistics
 import sys
@@ -51,7 +52,7 @@ import requests
 from bench.control_plane import percentile
 from bench.cost import SITE, TENANT, Agent, AgentPlan, DevhostProcess, inventory, wait_for
 from bench.meters import Invocation
-from bench.processes import BrokerProcess, process_cpu_seconds
+from bench.processes import BrokerProcess, group_cpu_seconds, process_cpu_seconds
 from orchestrators.failover import POLL_FIRST, POLL_MAX
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -160,12 +161,14 @@ def of_jobs(
             calls = activities.get(job["id"], {}).get(function, [])
             polls[step].append(reconcile_breakdown(row[step], calls))
     totals = ("request to VM created", "request to job end")
+    counts = [{f: len(c) for f, c in activities.get(job["id"], {}).items()} for job in jobs]
     return {
         "vms": len(jobs),
         "request_to_vm_created_s": spread(r[totals[0]] for r in rows),
         "request_to_job_end_s": spread(r[totals[1]] for r in rows),
         "phases_median_s": {k: v for k, v in medians(rows).items() if k not in totals},
         "reconcile_steps_median": {step: medians(split) for step, split in polls.items()},
+        "activity_calls_per_failover_median": medians(counts) if all(counts) else {},
     }
 
 
@@ -210,12 +213,24 @@ def findings(
         f"{SHORT[s]} {batch['reconcile_steps_median'][s]['dispatch_s']:.2f} s" for s in RECONCILERS
     )
     at_once = batch["request_to_vm_created_s"]
+    calls = one.get("activity_calls_per_failover_median") or {}
+    records = calls.get("record_job_step", 0)
+    cores = batch.get("cpu_cores_busy") or {}
+    busy = ", ".join(f"{k} {v:.2f}" for k, v in cores.items())
     out.append(
         f"{batch['vms']} at once: median request to VM {at_once['median']:.2f} s (p95 "
         f"{at_once['p95']:.2f} s) against {total:.2f} s for one, all {batch['vms']} VMs "
         f"within {batch['first_request_to_last_vm_created_s']:.2f} s. The growth is in {top}; "
         f"in the reconcile steps it is dispatch (an episode or an activity slot to run in: "
         f"{dispatch}), not the timers."
+        + (
+            f" Each failover runs {sum(calls.values()):g} activities, {records:g} of them "
+            "job-step records (a begin and a finish per step, each its own activity and Table "
+            "write)"
+            if calls
+            else ""
+        )
+        + (f"; cores busy meanwhile: {busy} (of {batch.get('cpu_cores')})." if busy else ".")
     )
     return out
 
@@ -406,15 +421,32 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             )
 
         log(f"{len(batch)} VMs at once")
-        cpu0 = process_cpu_seconds(host.process.pid)
+
+        def cpu() -> dict[str, float]:
+            return {
+                "devhost": process_cpu_seconds(host.process.pid),
+                "azurite": group_cpu_seconds(azurite.process.pid),
+                "broker": process_cpu_seconds(broker.pid),
+                "arm_stand_in_and_bench": own_cpu_seconds(),
+                "wall": time.monotonic(),
+            }
+
+        cpu0 = cpu()
         with ThreadPoolExecutor(max_workers=len(batch)) as pool:
             sent = list(pool.map(lambda vm: request(api, host.base_url, vm), batch))
         requested.update({job_id: at for at, job_id in sent})
         batch_jobs = wait_jobs(api, host.base_url, [job_id for _, job_id in sent], 600)
-        cpu = process_cpu_seconds(host.process.pid) - cpu0
+        cpu1 = cpu()
+        wall = cpu1.pop("wall") - cpu0.pop("wall")
+        busy = {k: round((cpu1[k] - cpu0[k]) / wall, 2) for k in cpu0}
         time.sleep(1)  # the last invocation-log lines
         activities = by_job(host.invocations)
-    return report(args, one_jobs, batch_jobs, requested, activities, base, pollers, cpu)
+    return report(args, one_jobs, batch_jobs, requested, activities, base, pollers, busy)
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def arm_keys(arm: Any) -> set[str]:
@@ -516,7 +548,7 @@ def report(
     activities: Mapping[str, Mapping[str, list[float]]],
     base: list[dict[str, float]],
     pollers: list[dict[str, float]],
-    batch_cpu: float,
+    batch_busy: dict[str, float],
 ) -> dict[str, Any]:
     one = of_jobs(one_jobs, requested, activities)
     many = of_jobs(batch_jobs, requested, activities)
@@ -535,7 +567,8 @@ def report(
         stamp(next(s for s in j["steps"] if s["name"] == VM)["endTime"]) for j in batch_jobs
     )
     many["first_request_to_last_vm_created_s"] = round(last_vm - first, 3)
-    many["devhost_cpu_seconds"] = round(batch_cpu, 2)
+    many["cpu_cores"] = os.cpu_count()
+    many["cpu_cores_busy"] = batch_busy  # from the requests to the last job's end
     floor = baseline["one_vm_s"]["median"]
     return {
         "what": "test failover (recoveryPoint latest) against the local ARM stand-in: control-"

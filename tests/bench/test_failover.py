@@ -108,6 +108,7 @@ def figures() -> tuple[dict, dict]:
             "reconcile_failover_disks": [0.15, 0.02],
             "reconcile_failover_nic": [0.03, 0.02],
             "reconcile_failover_vm": [0.02, 0.02],
+            "record_job_step": [0.01] * 8,
         }
     }
     one = bench.of_jobs([ONE], {"job-1": T0}, activities)
@@ -124,6 +125,8 @@ def figures() -> tuple[dict, dict]:
     )
     many = bench.of_jobs([slow], {"job-2": T0}, {})
     many["first_request_to_last_vm_created_s"] = 5.2
+    many["cpu_cores"] = 2
+    many["cpu_cores_busy"] = {"devhost": 0.7, "azurite": 0.4}
     return one, many
 
 
@@ -148,3 +151,11 @@ def test_findings_quote_the_figures_they_rest_on() -> None:
     assert "1.10 s (28%)" in nic
     assert "median request to VM 5.20 s" in batch and "within 5.20 s" in batch
     assert f"'{bench.DISKS}' +0.60 s" in batch  # the phase that grew most comes first
+    assert "runs 14 activities, 8 of them job-step records" in batch
+    assert "cores busy meanwhile: devhost 0.70, azurite 0.40 (of 2)" in batch
+
+
+def test_of_jobs_counts_each_failovers_activities() -> None:
+    one, many = figures()
+    assert one["activity_calls_per_failover_median"]["record_job_step"] == 8
+    assert many["activity_calls_per_failover_median"] == {}  # none seen: nothing claimed
