@@ -230,7 +230,12 @@ def findings(
             if calls
             else ""
         )
-        + (f"; cores busy meanwhile: {busy} (of {batch.get('cpu_cores')})." if busy else ".")
+        + (
+            f"; cores busy meanwhile: {busy} (of {batch.get('cpu_cores')}); devhost runs the "
+            "whole app in one Python process, so one core is its ceiling."
+            if busy
+            else "."
+        )
     )
     return out
 
