@@ -3,10 +3,10 @@
 - The **quiesce hook** (docs/agent.md, "App-consistent points: the quiesce hook"): the 30 s
   policy asks for an app-consistent point every hour, and without a hook the agent makes a
   crash-consistent one and the item shows a Warning (AppConsistencyProblem). The demo's "VM" is
-  a disk file that no guest runs on, and the demo never writes it while a cycle reads it, so
-  there is nothing to flush or to freeze: the hook says exactly that (in its log, which the demo
-  prints) and names each disk itself as the image to read. On Hyper-V it would take a production
-  checkpoint (VSS in the guest) instead, as docs/agent.md's sample does.
+  a disk file that no guest runs on: there is no application to flush and nothing to freeze. The
+  hook says exactly that (in its log, which the demo prints) and names each disk itself as the
+  image to read. On Hyper-V it would take a production checkpoint (VSS in the guest) instead, as
+  docs/agent.md's sample does.
 - The **shutdown hook** (docs/agent.md, "Planned failover"), standing in for Hyper-V's Stop-VM:
   `shutdown` (and `turnoff`) mark the VM off in a power-state file, `status` prints that state.
 """
@@ -26,8 +26,8 @@ from datetime import datetime, timezone
 action, vm, command = sys.argv[1:4]
 request = json.load(sys.stdin)
 if action == "freeze":
-    said = (f"{{vm}} runs no guest: its disk is a file nobody writes during this read, so "
-            "there is nothing to flush or freeze; each disk is read as it is")
+    said = (f"{{vm}} runs no guest and no application, so there is nothing to flush or "
+            "freeze: each disk file is read as it is")
     print(json.dumps({{"disks": [{{"diskId": d["diskId"], "path": d["path"]}}
                                   for d in request["disks"]]}}))
 else:  # thaw: nothing was frozen, nothing to merge
