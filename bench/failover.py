@@ -72,6 +72,7 @@ RECONCILERS = {
     VM: "reconcile_failover_vm",
 }
 SHORT = {DISKS: "disks", NIC: "NIC", VM: "VM"}
+RETRY_AFTER = 1  # seconds the stand-in asks pollers to wait (start_for_app's default)
 BASELINE_POLL = 0.02  # seconds between the baseline's GETs
 
 
@@ -397,7 +398,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "AGENT_HEARTBEAT_TIMEOUT_SECONDS": "3600",
         }
         # Fills the app's failover settings, the local managed identity and the CA bundle in.
-        arm = stack.enter_context(start_for_app(work / "arm", azurite.connection_string, settings))
+        arm = stack.enter_context(
+            start_for_app(
+                work / "arm", azurite.connection_string, settings, retry_after=RETRY_AFTER
+            )
+        )
         os.environ.update({k: v for k, v in settings.items() if k in arm_keys(arm)})
         host = stack.enter_context(DevhostProcess(settings, work / "devhost"))
         log(f"devhost at {host.base_url}; ARM stand-in at {arm.endpoint}")
@@ -585,7 +590,7 @@ def report(
         "orchestration": {
             "poll_first_seconds": POLL_FIRST,
             "poll_max_seconds": POLL_MAX,
-            "stand_in_retry_after_seconds": 1,
+            "stand_in_retry_after_seconds": RETRY_AFTER,
         },
         "one_vm": one,
         f"{len(batch_jobs)}_vms_at_once": many,
