@@ -7,6 +7,9 @@ the agent to start initial replication.
 Part 2 (replication, demo/replication.py): the real agent daemon replicates a VM whose disk is
 a real ext4 filesystem into Azurite, a delta cycle carries files written into it, and the
 latest recovery point is proven byte-identical to the disk.
+Part 3 (failover, demo/failover.py): against the local ARM stand-in, a test failover of that VM
+(its disk proven identical to the point through grant access), its cleanup, then a planned
+failover (the agent shuts the source down through a shutdown hook) and its commit.
 The demo prints what happened, like ASR's portal pages, and stops everything it started.
 """
 
@@ -26,6 +29,8 @@ from pathlib import Path
 import requests
 from azure.servicebus import ServiceBusClient, ServiceBusMessage
 
+from demo.failover import FailoverDemo
+from demo.hooks import write_hooks
 from demo.render import table
 from demo.replication import AGENT_SITE, ReplicationDemo
 
@@ -181,6 +186,7 @@ def main() -> int:
     # it; it is delivered all the same (durable-replay.md). Keep the story readable.
     warnings.filterwarnings("ignore", message="Potential duplicate Task completion")
     from azureclients.clients import reset_cache
+    from devhost.arm.launch import start_for_app
     from devhost.azurite import Azurite
     from devhost.functions import load_app
     from devhost.init_settings import embedded_settings
@@ -199,19 +205,25 @@ def main() -> int:
         os.environ.update(
             embedded_settings(azurite.connection_string, broker.connection_string, {TENANT: key})
         )
-        reset_cache()
-        host = DevHost(load_app("function_app", ROOT), port=0, data_dir=work / "devhost",
-                       host_json=ROOT / "host.json")  # fmt: skip
-        with running(host):
-            print(f"demo: devhost on {host.base_url} runs function_app.py")
-            demo = Demo(host.base_url, key, broker.connection_string)
-            demo.run()
-            replication = ReplicationDemo(demo, work, azurite.connection_string)
-            try:
-                replication.run()
-            finally:
-                replication.stop()
-    print("\ndemo: done; the agent, Azurite, the broker and devhost are stopped.")
+        # The failover settings, the local managed identity and the CA bundle go into this
+        # process's environment, where devhost runs the app (as the e2e `arm` fixture does).
+        with start_for_app(work / "arm", azurite.connection_string) as arm:
+            print(f"demo: ARM stand-in (Compute, Network) on {arm.endpoint}")
+            reset_cache()
+            host = DevHost(load_app("function_app", ROOT), port=0, data_dir=work / "devhost",
+                           host_json=ROOT / "host.json")  # fmt: skip
+            with running(host):
+                print(f"demo: devhost on {host.base_url} runs function_app.py")
+                demo = Demo(host.base_url, key, broker.connection_string)
+                demo.run()
+                hooks = write_hooks(work / "hooks")
+                replication = ReplicationDemo(demo, work, azurite.connection_string, hooks)
+                try:
+                    replication.run()
+                    FailoverDemo(demo, replication, azurite.connection_string).run()
+                finally:
+                    replication.stop()
+    print("\ndemo: done; the agent, the ARM stand-in, devhost, the broker and Azurite are stopped.")
     return 0
 
 

@@ -5,6 +5,7 @@ files put in with debugfs — no mount, no root) is reported by the site's agent
 enabled over HTTP; the agent daemon (`python -m agent run`) copies the disk into Azurite while
 the replicated item shows progress; files are written into the disk and a delta cycle makes a
 new recovery point; the latest point is downloaded and proven byte-identical to the disk.
+The daemon runs with the demo's quiesce and shutdown hooks (demo/hooks.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from azure.storage.blob import BlobServiceClient
 
+from demo.hooks import Hooks
 from demo.render import table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,8 +43,8 @@ def ago(stamp: str | None) -> str:
 
 
 class ReplicationDemo:
-    def __init__(self, demo: Any, work: Path, storage: str) -> None:
-        self.demo, self.work, self.storage = demo, work, storage
+    def __init__(self, demo: Any, work: Path, storage: str, hooks: Hooks) -> None:
+        self.demo, self.work, self.storage, self.hooks = demo, work, storage, hooks
         self.disk = work / "vms" / f"{VM}.vhd"
         self.agent: subprocess.Popen | None = None
 
@@ -76,10 +78,13 @@ class ReplicationDemo:
     def start_agent(self) -> None:
         env = {**os.environ, "AGENT_SERVICEBUS_CONNECTION": self.demo.servicebus}
         log = (self.work / "agent.log").open("w")
+        daemon = ["--site", AGENT_SITE, "--tenant", TENANT,
+                  "--state-dir", str(self.work / "agent-state"), "--heartbeat-seconds", "5",
+                  "--progress-seconds", "0.5", "--bandwidth", "64MB/s"]  # fmt: skip
+        hooks = ["--quiesce-hook", str(self.hooks.quiesce),
+                 "--shutdown-hook", str(self.hooks.shutdown)]  # fmt: skip
         self.agent = subprocess.Popen(
-            [sys.executable, "-m", "agent", "run", "--", "--site", AGENT_SITE, "--tenant",
-             TENANT, "--state-dir", str(self.work / "agent-state"), "--heartbeat-seconds", "5",
-             "--progress-seconds", "0.5", "--bandwidth", "64MB/s"],
+            [sys.executable, "-m", "agent", "run", "--", *daemon, *hooks],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
 
@@ -168,6 +173,7 @@ class ReplicationDemo:
                       "Policy": item["policy"]}],
                     ["Name", "Replication health", "Status", "RPO", "Last sync",
                      "Recovery points", "Policy"]))  # fmt: skip
+        self.explain_health(item)
         print("\n    recovery points of app01 (newest first)")
         print(
             table(
@@ -189,6 +195,19 @@ class ReplicationDemo:
 
         print("\n12. Proof: the latest recovery point is byte-identical to the disk")
         self.prove(item)
+
+    def explain_health(self, item: dict) -> None:
+        """Why the item's health is what it is, and what the quiesce hook did."""
+        health = item["health"]
+        print(f"\n    health {health['state']}: " + ("; ".join(r["code"] for r in health["reasons"])
+                                                    or "nothing to report"))  # fmt: skip
+        for reason in health["reasons"]:
+            print(f"     - {reason['code']}: {reason['cause']}")
+            print(f"       fix: {reason['recommendation']}")
+        froze = [line for line in self.hooks.quiesce_said() if " freeze " in line]
+        if froze:
+            print(f"    app-consistent points: {len(froze)} freeze(s) by the demo's quiesce hook; "
+                  f"the last said:\n      {froze[-1]}")  # fmt: skip
 
     def prove(self, item: dict) -> None:
         latest = item["recoveryPoints"][0]
