@@ -1,8 +1,9 @@
 """The direct provider's failover: a recovery point becomes managed disks, a NIC and a VM.
 
 Each function is a reconcile step: it looks at what exists, starts what is missing (every
-create is a PUT with a deterministic name, never waited for here) and says whether the goal
-is reached. The orchestration calls it again after a durable timer until it is, so no
+create is a PUT with a deterministic name, never waited for here), looks once more (Azure often
+ends a small create at once, and a timer would only add its wait) and says whether the goal is
+reached. The orchestration calls it again after a durable timer until it is, so no
 activity blocks on a long-running operation, and a replay, a retry or a host restart finds
 what was made instead of making it twice.
 
@@ -111,7 +112,12 @@ def _copy_blob(disk: ReplicaDisk, point_id: str) -> str:
 
 
 def reconcile_disks(
-    item: ReplicatedItem, record: VmRecord, failover: Failover, snapshots: dict[str, str]
+    item: ReplicatedItem,
+    record: VmRecord,
+    failover: Failover,
+    snapshots: dict[str, str],
+    *,
+    started: bool = False,
 ) -> Progress:
     """Every disk of the point as a managed disk: copy the snapshot to a base blob, import
     it, delete the copy once the disk exists."""
@@ -119,7 +125,7 @@ def reconcile_disks(
     disks = compute_client().disks
     os_disk = next((d.id for d in record.vm.disks if d.is_os_disk), None)
     made: dict[str, str] = {}
-    done = True
+    done, began = True, False
     for disk in item.replica_disks:
         name = rules.disk_name(failover.vm_name, disk.disk_id, failover.point_id)
         existing = _get(lambda n=name: disks.get(target.resource_group, n))
@@ -130,7 +136,7 @@ def reconcile_disks(
         done = False
         if existing is not None and existing.provisioning_state in _FAILED:
             return Progress(False, (_failed_resource("managed disk", name, existing),))
-        if existing is not None:
+        if existing is not None or started:
             continue  # being created
         if disk.disk_id not in snapshots:
             return Progress(False, (_point_lost(failover.point_id, disk.disk_id),))
@@ -157,6 +163,9 @@ def reconcile_disks(
             if refusal := azure_refusal(error, f"create managed disk {name}"):
                 return Progress(False, (refusal,))
             raise
+        began = True
+    if began:
+        return reconcile_disks(item, record, failover, snapshots, started=True)
     return Progress(done, made=made)
 
 
@@ -203,7 +212,7 @@ def _os_type(record: VmRecord) -> str:
 # --- network interface --------------------------------------------------------------------
 
 
-def reconcile_nic(failover: Failover) -> Progress:
+def reconcile_nic(failover: Failover, *, started: bool = False) -> Progress:
     """The VM's NIC in the recovery subnet; a test failover's in the isolated one."""
     target = recovery_target()
     nics = network_client().network_interfaces
@@ -213,7 +222,7 @@ def reconcile_nic(failover: Failover) -> Progress:
         return Progress(True, made={"nic": existing.id})
     if existing is not None and existing.provisioning_state in _FAILED:
         return Progress(False, (_failed_resource("network interface", name, existing),))
-    if existing is None:
+    if existing is None and not started:
         subnet = target.test_subnet_id if failover.kind is FailoverType.TEST else target.subnet_id
         body = network.NetworkInterface(
             location=target.location,
@@ -232,6 +241,7 @@ def reconcile_nic(failover: Failover) -> Progress:
             if refusal := azure_refusal(error, f"create network interface {name}"):
                 return Progress(False, (refusal,))
             raise
+        return reconcile_nic(failover, started=True)  # Azure often ends a small create at once
     return Progress(False)
 
 
@@ -239,7 +249,13 @@ def reconcile_nic(failover: Failover) -> Progress:
 
 
 def reconcile_vm(
-    record: VmRecord, failover: Failover, size: str, disks: dict[str, str], nic_id: str
+    record: VmRecord,
+    failover: Failover,
+    size: str,
+    disks: dict[str, str],
+    nic_id: str,
+    *,
+    started: bool = False,
 ) -> Progress:
     """The VM with the target name and size on the point's disks. A VM of that name on other
     disks (a change of recovery point) is deleted first, then made anew."""
@@ -259,6 +275,8 @@ def reconcile_vm(
             return Progress(True, made={"vm": existing.id})
         if existing.provisioning_state in _FAILED:
             return Progress(False, (_failed_resource("virtual machine", name, existing),))
+        return Progress(False)
+    if started:
         return Progress(False)
     data = [d for d in disks if d != os_disk]
     body = compute.VirtualMachine(
@@ -290,7 +308,7 @@ def reconcile_vm(
         if refusal := azure_refusal(error, f"create virtual machine {name} ({size})"):
             return Progress(False, (refusal,))
         raise
-    return Progress(False)
+    return reconcile_vm(record, failover, size, disks, nic_id, started=True)
 
 
 # --- removal ------------------------------------------------------------------------------
@@ -312,14 +330,17 @@ def reconcile_removal(
     group = target.resource_group
     vms = [v for v in compute_api.virtual_machines.list(group) if ours(v)]
     if keep_point is None:
+        # VMs, then NICs: each listed again right after its deletes started, so deletes that
+        # end at once do not wait for the orchestration's next poll.
         for vm in vms:
             _begin_delete(compute_api.virtual_machines.begin_delete, group, vm.name)
-        nics = [n for n in network_api.network_interfaces.list(group) if ours(n)]
-        if vms:
+        if vms and [v for v in compute_api.virtual_machines.list(group) if ours(v)]:
             return Progress(False)
+        vms = []
+        nics = [n for n in network_api.network_interfaces.list(group) if ours(n)]
         for nic in nics:
             _begin_delete(network_api.network_interfaces.begin_delete, group, nic.name)
-        if nics:
+        if nics and [n for n in network_api.network_interfaces.list(group) if ours(n)]:
             return Progress(False)
     held = {
         disk.managed_disk.id.lower()
@@ -336,6 +357,12 @@ def reconcile_removal(
     ]
     for disk in disks:
         _begin_delete(compute_api.disks.begin_delete, group, disk.name)
+    if disks:  # listed again: deletes that ended at once need no further poll
+        disks = [
+            d
+            for d in compute_api.disks.list_by_resource_group(group)
+            if ours(d) and (d.tags or {}).get(rules.TAG_POINT) != keep_point
+        ]
     for replica in item.replica_disks:
         container = blob_service().get_container_client(replica.container)
         for blob in container.list_blobs(name_starts_with="failover-"):
