@@ -1,4 +1,4 @@
-"""The runbook API's contract (issue 4, point 6) on devhost + Azurite: the OpenAPI document
+"""The runbook API's contract on devhost + Azurite: the OpenAPI document
 and the app agree both ways, every route but /api/health needs a key, a tenant's key never
 reads or changes another tenant's data on any route, bad bodies and unknown resources are
 problem+json with stable codes, and lists page with a continuation token.
@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.e2e.conftest import KEYS, CheckedApi
+from tests.e2e.conftest import KEYS, SITE, CheckedApi
 from tests.e2e.test_protection import finished_job, jobs_of, listed_vms, new_id, report, vm_body
 
 PROBLEM = "application/problem+json"
@@ -28,7 +28,7 @@ def contoso(api: CheckedApi) -> dict[str, str]:
     return {"vm": vm, "job": accepted["id"]}
 
 
-def routes(vm: str, job: str) -> list[tuple[str, str, dict | None]]:
+def routes(vm: str, job: str, site: str = SITE) -> list[tuple[str, str, dict | None]]:
     """Every tenant route of the app with concrete ids (tenant left as {tenant})."""
     return [
         ("GET", "tenants/{tenant}/vms", None),
@@ -37,6 +37,13 @@ def routes(vm: str, job: str) -> list[tuple[str, str, dict | None]]:
         ("DELETE", f"tenants/{{tenant}}/vms/{vm}/protection", {}),
         ("GET", "tenants/{tenant}/replicated-items", None),
         ("GET", f"tenants/{{tenant}}/replicated-items/{vm}", None),
+        ("POST", f"tenants/{{tenant}}/vms/{vm}/failover", {"type": "test"}),
+        ("POST", f"tenants/{{tenant}}/vms/{vm}/failover/cleanup", None),
+        ("POST", f"tenants/{{tenant}}/vms/{vm}/failover/commit", None),
+        ("POST", f"tenants/{{tenant}}/vms/{vm}/failover/cancel", None),
+        ("POST", f"tenants/{{tenant}}/vms/{vm}/failover/recovery-point", {"recoveryPoint": "x"}),
+        ("PUT", f"tenants/{{tenant}}/sites/{site}/bandwidth", {"bytesPerSecond": 1000000}),
+        ("GET", f"tenants/{{tenant}}/sites/{site}/bandwidth", None),
         ("GET", "tenants/{tenant}/jobs", None),
         ("GET", f"tenants/{{tenant}}/jobs/{job}", None),
     ]
@@ -53,7 +60,7 @@ def test_the_document_and_the_app_agree_both_ways(api: CheckedApi) -> None:
     assert served == described
     documented_tenant_routes = {
         (m, "/api/" + p.replace("{tenant}", "contoso"))
-        for m, p, _ in routes("{vm}", "{job}")  # the list the tests below walk
+        for m, p, _ in routes("{vm}", "{job}", "{site}")  # the list the tests below walk
     }
     assert {(m, p.replace("{tenant}", "contoso")) for m, p in described if "/tenants/" in p} == (
         documented_tenant_routes
@@ -108,6 +115,13 @@ def test_a_tenant_never_sees_or_changes_another_tenants_data_in_its_own_routes(
         ("DELETE", "protection"): "VmNotFound",
         ("GET", vm): "ReplicatedItemNotFound",
         ("GET", job): "JobNotFound",
+        ("POST", "failover"): "ReplicatedItemNotFound",
+        ("POST", "cleanup"): "ReplicatedItemNotFound",
+        ("POST", "commit"): "ReplicatedItemNotFound",
+        ("POST", "cancel"): "ReplicatedItemNotFound",
+        ("POST", "recovery-point"): "ReplicatedItemNotFound",
+        ("PUT", "bandwidth"): "SiteNotFound",  # fabrikam's agents never reported this site
+        ("GET", "bandwidth"): "BandwidthNotSet",
     }
     for method, path, body in routes(vm, job):
         response = api.call(method, path.format(tenant="fabrikam"), "fabrikam", json=body)
