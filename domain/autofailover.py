@@ -468,8 +468,9 @@ def _heartbeat(spec: Corroborate, last: datetime | None, now: datetime) -> _Weig
             "Check that corroborate.site names the site whose agent protects the plan's VMs "
             "(GET .../replicated-items shows each VM's site).",
         )
-        return _Weighed(Check(safeguard=Safeguard.HEARTBEAT, passed=False, detail=reason.cause),
-                        final=reason)  # fmt: skip
+        return _Weighed(
+            Check(safeguard=Safeguard.HEARTBEAT, passed=False, detail=reason.cause), final=reason
+        )
     age = now - last
     passed = age >= timedelta(seconds=need)
     detail = f"site '{site}' agent last heard {max(0, _seconds(age))} s ago (lost from {need} s)"
@@ -486,8 +487,9 @@ def _rpo(spec: Corroborate, vms: Sequence[VmRpo], now: datetime) -> _Weighed:
             "cannot be judged.",
             "Remove rpo from corroborate.evidence, or check corroborate.site.",
         )
-        return _Weighed(Check(safeguard=Safeguard.RPO, passed=False, detail=reason.cause),
-                        final=reason)  # fmt: skip
+        return _Weighed(
+            Check(safeguard=Safeguard.RPO, passed=False, detail=reason.cause), final=reason
+        )
     # Limits are exclusive: exactly at the threshold is not yet a breach.
     ends = {v.vm: point + timedelta(seconds=v.threshold_seconds) for v, point in measured}
     fresh = [vm for vm, end in ends.items() if now <= end]
@@ -608,8 +610,12 @@ def decide(rule: AutoFailoverRule | None, facts: Facts, now: datetime) -> Verdic
     if failover and held:
         final = next((w for w in held if w.final is not None), None)
         if final is not None and final.final is not None:  # no wait can bring it: stand down
-            return Verdict(next=Next.STOP, checks=tuple(checks),
-                           stopped_by=final.check.safeguard, reason=final.final)  # fmt: skip
+            return Verdict(
+                next=Next.STOP,
+                checks=tuple(checks),
+                stopped_by=final.check.safeguard,
+                reason=final.final,
+            )
         deadline = facts.started + timedelta(seconds=rule.corroborate.wait_seconds)
         first = held[0].check
         if now >= deadline:
@@ -622,8 +628,9 @@ def decide(rule: AutoFailoverRule | None, facts: Facts, now: datetime) -> Verdic
                 "Check the site from its own side. To fail over anyway, a person starts the "
                 "plan's failover (POST .../recovery-plans/{plan}/failover).",
             )
-            return Verdict(next=Next.STOP, checks=tuple(checks), stopped_by=first.safeguard,
-                           reason=reason)  # fmt: skip
+            return Verdict(
+                next=Next.STOP, checks=tuple(checks), stopped_by=first.safeguard, reason=reason
+            )
         latest = max(w.due for w in held if w.due is not None)
         return Verdict(next=Next.WAIT, checks=tuple(checks), wake_at=min(deadline, latest))
 
