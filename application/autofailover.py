@@ -358,8 +358,8 @@ async def start_plan_failover(
         raise PlanFailoverUnavailable(
             ErrorInfo(
                 code="PlanFailoverUnavailable",
-                cause=f"This build cannot fail recovery plan '{plan}' over: its recovery-plan "
-                f"module is missing ({error}).",
+                cause=f"This build cannot fail recovery plan '{plan}' over: recovery plans "
+                f"(application.plans) are not part of it ({error}).",
                 recommendation="Deploy a build that serves recovery plans; meanwhile fail the "
                 "plan's VMs over one by one (POST /api/tenants/{tenant}/vms/{vm}/failover).",
             )
