@@ -130,5 +130,5 @@ def test_data_that_is_not_an_object_is_refused() -> None:
     with pytest.raises(AlertRejected, match="not the common alert schema"):
         signal_of(event, RECEIVED)
     health = envelope("health-unavailable.eventgrid.json").model_copy(update={"data": {}})
-    with pytest.raises(AlertRejected, match="resourceInfo.properties"):
+    with pytest.raises(AlertRejected, match=r"resourceInfo\.properties"):
         signal_of(health, RECEIVED)
