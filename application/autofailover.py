@@ -391,8 +391,11 @@ def _hold_plan(tenant: str, plan: str, job_id: str) -> str | None:
     raise ConcurrentUpdate(f"could not hold plan {tenant}/{plan}")
 
 
-def _after_ask(tenant: str, plan: str, job_id: str, started: Job | None, now: datetime) -> None:
-    """Let go of the plan; remember the failover it started (cooldown counts from now)."""
+def _after_ask(
+    tenant: str, plan: str, job_id: str, failover: Job | None, created: bool, now: datetime
+) -> None:
+    """Let go of the plan; remember the failover running on it (it absorbs later alerts), and
+    when this decision started one (the cooldown counts from then)."""
     for _ in range(20):
         row = store.plan_record(tenant, plan)
         if row is None:
@@ -400,8 +403,10 @@ def _after_ask(tenant: str, plan: str, job_id: str, started: Job | None, now: da
         change: dict[str, Any] = {}
         if row.model.holder_job == job_id:
             change["holder_job"] = None
-        if started is not None and row.model.failover_job != started.id:
-            change.update(failover_job=started.id, last_failover=now, decision_job=job_id)
+        if failover is not None and row.model.failover_job != failover.id:
+            change.update(failover_job=failover.id, decision_job=job_id)
+            if created:
+                change["last_failover"] = now
         if not change:
             return
         try:
@@ -427,9 +432,9 @@ async def ask_plan_failover(
     try:
         job, created = await start_plan_failover(client, tenant, plan, recovery_point)
     except DomainError as refused:
-        await asyncio.to_thread(_after_ask, tenant, plan, job_id, None, now)
+        await asyncio.to_thread(_after_ask, tenant, plan, job_id, None, False, now)
         return asked.model_copy(update={"errors": refused.errors})
-    await asyncio.to_thread(_after_ask, tenant, plan, job_id, job if created else None, now)
+    await asyncio.to_thread(_after_ask, tenant, plan, job_id, job, created, now)
     return asked.model_copy(update={"job_id": job.id, "created": created})
 
 
@@ -474,7 +479,7 @@ async def conclude(
     if asked is None:  # a failure between holding the plan and asking: let it go
         plan = job.target
         with contextlib.suppress(LookupError):
-            await asyncio.to_thread(_after_ask, tenant, plan, job_id, None, now)
+            await asyncio.to_thread(_after_ask, tenant, plan, job_id, None, False, now)
     await asyncio.to_thread(store.mark_decided, tenant, rule_name, considered, job_id)
     await asyncio.to_thread(_release_claim, tenant, rule_name, job_id)
     if failure is not None:
