@@ -106,7 +106,7 @@ def decide(
     """The story of one decision; its steps are the job's steps."""
     steps = JobSteps(context, tenant=decision.tenant, job_id=decision.job_id)
     waits = Waits(context)
-    approval = ApprovalState()
+    approval, asking = ApprovalState(), False
     yield steps.begin(SAFEGUARDS)
     while True:
         look = EvaluateInput(
@@ -123,8 +123,10 @@ def decide(
             assert verdict.wake_at is not None
             if approval.asked_at is None:
                 approval = ApprovalState(asked_at=_utc(context.current_utc_datetime))
+                continue  # look again: the evidence then says approval is asked, until when
+            if not asking:  # open to answers only once the evidence says what is asked
                 yield steps.begin(APPROVAL_STEP)
-                continue  # look again: the evidence now says approval was asked, and until when
+                asking = True
             came = yield from waits.until(verdict.wake_at, answer=True)
             if came == APPROVAL_EVENT:
                 assert waits.answer is not None
