@@ -2,6 +2,7 @@
 
 import azure.durable_functions as df
 
+from activities.autofailover import bp as autofailover_activities
 from activities.commands import bp as command_activities
 from activities.failover import bp as failover_activities
 from activities.health import bp as health_activities
@@ -10,12 +11,16 @@ from activities.orchestrations import bp as orchestration_activities
 from activities.protection import bp as protection_activities
 from activities.recovery_points import bp as recovery_point_activities
 from activities.replica import bp as replica_activities
+from orchestrators.autofailover import bp as autofailover_orchestrators
 from orchestrators.failover import bp as failover_orchestrators
 from orchestrators.protection import bp as protection_orchestrators
 from orchestrators.replication import bp as replication_orchestrators
 from triggers.agent_events import bp as agent_events
+from triggers.alerts import bp as alerts
+from triggers.api_autofailover_rules import bp as autofailover_rules_api
 from triggers.api_failover import bp as failover_api
 from triggers.api_jobs import bp as jobs_api
+from triggers.api_jobs_approval import bp as jobs_approval_api
 from triggers.api_protection import bp as protection_api
 from triggers.api_replicated_items import bp as replicated_items_api
 from triggers.api_sites import bp as sites_api
@@ -33,8 +38,11 @@ for blueprint in (
     failover_api,
     sites_api,
     jobs_api,
+    jobs_approval_api,
+    autofailover_rules_api,
     console,
     agent_events,
+    alerts,
     protection_orchestrators,
     protection_activities,
     orchestration_activities,
@@ -46,5 +54,7 @@ for blueprint in (
     job_activities,
     failover_orchestrators,
     failover_activities,
+    autofailover_orchestrators,
+    autofailover_activities,
 ):
     app.register_functions(blueprint)

@@ -24,6 +24,7 @@ CLEAN_UP_TEST_FAILOVER = "clean_up_test_failover"
 COMMIT_FAILOVER = "commit_failover"
 CANCEL_FAILOVER = "cancel_failover"
 CHANGE_RECOVERY_POINT = "change_recovery_point"
+DECIDE_AUTO_FAILOVER = "decide_auto_failover"
 STARTED = (
     PROTECT,
     UNPROTECT,
@@ -33,6 +34,7 @@ STARTED = (
     COMMIT_FAILOVER,
     CANCEL_FAILOVER,
     CHANGE_RECOVERY_POINT,
+    DECIDE_AUTO_FAILOVER,
 )
 
 
@@ -74,6 +76,27 @@ class AfterFailoverInput(BaseModel):
     failover_job_id: str
     type: FailoverType
     recovery_point: str = "latest"  # a change of recovery point: the new one
+
+
+class DecisionInput(BaseModel):
+    """An auto-failover decision of one rule; the job id is the instance id. Signals reach it
+    as the event `signal` (a nudge: it reads them from the rule's signal log), a person's
+    answer as the event `approval` (ApprovalAnswer)."""
+
+    tenant: str
+    rule: str
+    job_id: str
+
+
+SIGNAL_EVENT = "signal"
+APPROVAL_EVENT = "approval"
+
+
+class ApprovalAnswer(BaseModel):
+    """The body of the `approval` event raised to a job's instance (POST .../approve, /reject)."""
+
+    approved: bool
+    by: str  # the approver's key fingerprint, or "api"
 
 
 class ReplicationPhase(StrEnum):

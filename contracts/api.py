@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from contracts.base import WireModel
 from contracts.commands import BandwidthCommand
+from domain.autofailover import RuleSpec
 
 
 class ProtectionTarget(WireModel):
@@ -88,6 +89,11 @@ class RecoveryPointRequest(WireModel):
 class SiteBandwidthRequest(BandwidthCommand):
     """PUT .../sites/{site}/bandwidth: the site's one upload cap, shared by all of its agent's
     transfers, with an optional schedule (lowest cap wins where windows overlap)."""
+
+
+class AutoFailoverRuleRequest(RuleSpec):
+    """PUT .../auto-failover-rules/{rule}: what to match, what to do, and the safeguards. A new
+    rule runs as a dry run (mode dryRun) until its mode is set to active."""
 
 
 class OpenApiDocument(BaseModel):

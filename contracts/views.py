@@ -19,6 +19,7 @@ from contracts.base import WireModel
 from contracts.commands import BandwidthCommand
 from contracts.errors import ErrorDetail
 from contracts.inventory import InventoryVm, VmmCloudRef
+from domain.autofailover import Evidence, RuleSpec
 from domain.failover import FailoverState, FailoverType
 from domain.jobs import JobState, JobType, StartedBy
 from domain.model import HealthState
@@ -169,6 +170,11 @@ class JobView(WireModel):
     end_time: datetime | None = None
     steps: list[JobStepView] = Field(default_factory=list)
     errors: list[ErrorDetail] = Field(default_factory=list)
+    evidence: Evidence | None = Field(
+        default=None,
+        description="An auto-failover decision's evidence: the alerts, the heartbeat age, the "
+        "RPO, every safeguard checked and which one held.",
+    )
 
 
 class JobAccepted(JobView):
@@ -226,3 +232,14 @@ class SiteBandwidthView(WireModel):
     )
     refused: bool = Field(default=False, description="The agent refused it (see agentDetail).")
     agent_detail: str | None = None
+
+
+class AutoFailoverRuleView(RuleSpec):
+    """An auto-failover rule as kept, with the decision it has under way."""
+
+    tenant: str
+    name: str
+    updated: datetime | None = None
+    pending_job: str | None = Field(
+        default=None, description="The rule's decision under way (a job id), if any."
+    )

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from domain.autofailover import Evidence
 from domain.errors import DomainError, ErrorInfo
 
 
@@ -49,7 +50,12 @@ class JobType(StrEnum):
     CANCEL_FAILOVER = "CancelFailover"
     CHANGE_RECOVERY_POINT = "ChangeRecoveryPoint"
     RECOVERY_PLAN_FAILOVER = "RecoveryPlanFailover"
+    AUTO_FAILOVER_DECISION = "AutoFailoverDecision"
 
+
+# A step of this name (or "Approval: <what>") waits for a person's POST .../jobs/{job}/approve or
+# /reject; only a job with such a step under way takes an answer.
+APPROVAL_STEP = "Approval"
 
 FINISHED = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
 
@@ -83,6 +89,8 @@ class Job(_Model):
     end_time: AwareDatetime | None = None
     steps: tuple[JobStep, ...] = Field(default_factory=tuple)
     errors: ErrorList = Field(default_factory=tuple)
+    # What an auto-failover decision weighed (the alert, heartbeat age, RPO, each safeguard).
+    evidence: Evidence | None = None
 
     @property
     def finished(self) -> bool:
@@ -211,6 +219,21 @@ def fail_job(job: Job, now: datetime, errors: Errors = ()) -> Job:
         return job
     errors = _errors(errors) or tuple(e for s in job.steps for e in s.errors)
     return _close(job, now, JobState.FAILED, JobState.FAILED, errors)
+
+
+def awaiting_approval(job: Job) -> bool:
+    """Whether a step of the job waits for a person's approval now."""
+    return not job.finished and any(
+        s.end_time is None and (s.name == APPROVAL_STEP or s.name.startswith(APPROVAL_STEP + ":"))
+        for s in job.steps
+    )
+
+
+def with_evidence(job: Job, evidence: Evidence) -> Job:
+    """The job with what its decision weighed as of now; a finished job does not change."""
+    if job.finished:
+        return job
+    return job.model_copy(update={"evidence": evidence})
 
 
 def cancel_job(job: Job, now: datetime, reason: ErrorInfo | None = None) -> Job:

@@ -298,6 +298,8 @@ module alerts 'modules/alerts.bicep' = {
     functionAppId: functionApp.outputs.siteId
     alertFunctionName: alertFunctionName
     subscribeFunction: subscribeAlertHandlers
+    deadLetterStorageAccountName: storage.outputs.accountName
+    deadLetterContainerName: storage.outputs.alertDeadLetterContainerName
     tags: allTags
   }
 }

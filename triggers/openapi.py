@@ -9,6 +9,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from contracts.api import (
+    AutoFailoverRuleRequest,
     DisableProtectionRequest,
     EnableProtectionRequest,
     FailoverRequest,
@@ -19,6 +20,7 @@ from contracts.api import (
 )
 from contracts.openapi import Route, document
 from contracts.views import (
+    AutoFailoverRuleView,
     HealthReport,
     JobAccepted,
     JobView,
@@ -95,6 +97,29 @@ ROUTES: list[Route] = [
                  "target": "Filter by VM id."}),
     Route("GET", "/tenants/{tenant}/jobs/{job}", "One job with steps and errors.",
           "api_get_job", response=JobView),
+    Route("POST", "/tenants/{tenant}/jobs/{job}/approve",
+          "Approve a job that waits for approval (an auto-failover decision, a plan's manual "
+          "action); the job goes on.", "api_approve_job", response=JobAccepted, status=202,
+          errors={409: "The job does not wait for approval now (JobNotAwaitingApproval)."}),
+    Route("POST", "/tenants/{tenant}/jobs/{job}/reject",
+          "Reject a job that waits for approval; it stands down.", "api_reject_job",
+          response=JobAccepted, status=202,
+          errors={409: "The job does not wait for approval now (JobNotAwaitingApproval)."}),
+    Route("PUT", "/tenants/{tenant}/auto-failover-rules/{rule}",
+          "Create or replace an auto-failover rule: what alert fails over which plan, with "
+          "which safeguards (a new rule runs as a dry run until its mode is active).",
+          "api_put_auto_failover_rule", request=AutoFailoverRuleRequest,
+          response=AutoFailoverRuleView),
+    Route("GET", "/tenants/{tenant}/auto-failover-rules/{rule}", "One auto-failover rule.",
+          "api_get_auto_failover_rule", response=AutoFailoverRuleView,
+          errors={404: "No such rule (AutoFailoverRuleNotFound)."}),
+    Route("DELETE", "/tenants/{tenant}/auto-failover-rules/{rule}",
+          "Delete a rule; a decision under way stands down at its next look.",
+          "api_delete_auto_failover_rule", status=204,
+          errors={404: "No such rule (AutoFailoverRuleNotFound)."}),
+    Route("GET", "/tenants/{tenant}/auto-failover-rules", "The tenant's auto-failover rules.",
+          "api_list_auto_failover_rules", response=AutoFailoverRuleView, list_of=True,
+          query=PAGING),
     Route("GET", "/console", "The operator console: an HTML page that reads this API with the key "
           "in x-functions-key (open it once with ?code=<key>; see docs/console.md).",
           "console_page"),

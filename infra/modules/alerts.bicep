@@ -7,6 +7,10 @@
 // eventTime <- data.essentials.firedDateTime.
 // The topic takes no access keys (disableLocalAuth): the action group's first-party identity
 // publishes with an Entra token and holds EventGrid Data Sender on this topic alone.
+// Dead letters: an event the function's host refuses (400, not retried) or that is still
+// undelivered when the retry policy runs out lands in the storage account's dead-letter
+// container, written with the topic's own identity (the account takes no shared keys). Events
+// the function reads but cannot use are kept by the function itself (docs/alerts.md).
 
 @description('Azure region of the custom topic.')
 param location string
@@ -36,15 +40,39 @@ param alertFunctionName string = 'alerts'
 @description('Create the event subscription. Event Grid checks that the function exists, so this is false until the code is published (docs/deploy.md).')
 param subscribeFunction bool = false
 
+@description('Name of the storage account (in this resource group) whose container keeps dead-lettered alert events.')
+param deadLetterStorageAccountName string
+
+@description('Blob container of dead-lettered alert events (the storage module creates it).')
+param deadLetterContainerName string = 'alerts-deadletter'
+
 @description('Tags put on every resource.')
 param tags object = {}
 
 var eventGridDataSender = 'd5a91429-5739-47e2-a06b-3470a27159e7'
+var storageBlobDataContributor = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
+
+resource deadLetterAccount 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: deadLetterStorageAccountName
+}
+
+resource deadLetterBlobs 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' existing = {
+  parent: deadLetterAccount
+  name: 'default'
+}
+
+resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
+  parent: deadLetterBlobs
+  name: deadLetterContainerName
+}
 
 resource topic 'Microsoft.EventGrid/topics@2022-06-15' = {
   name: topicName
   location: location
   tags: tags
+  identity: {
+    type: 'SystemAssigned'
+  }
   properties: {
     inputSchema: 'CustomEventSchema'
     inputSchemaMapping: {
@@ -106,6 +134,17 @@ resource publisherRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = if
   }
 }
 
+resource deadLetterWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(topic.id, deadLetterContainer.id, storageBlobDataContributor)
+  scope: deadLetterContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataContributor)
+    principalId: topic.identity.principalId
+    principalType: 'ServicePrincipal'
+    description: 'The alert topic writes the events it could not deliver to this container only.'
+  }
+}
+
 resource toFunction 'Microsoft.EventGrid/topics/eventSubscriptions@2022-06-15' = if (subscribeFunction) {
   parent: topic
   name: 'alerts-to-function'
@@ -123,7 +162,22 @@ resource toFunction 'Microsoft.EventGrid/topics/eventSubscriptions@2022-06-15' =
       maxDeliveryAttempts: 30
       eventTimeToLiveInMinutes: 1440
     }
+    deadLetterWithResourceIdentity: {
+      identity: {
+        type: 'SystemAssigned'
+      }
+      deadLetterDestination: {
+        endpointType: 'StorageBlob'
+        properties: {
+          resourceId: deadLetterAccount.id
+          blobContainerName: deadLetterContainerName
+        }
+      }
+    }
   }
+  dependsOn: [
+    deadLetterWriter
+  ]
 }
 
 output topicName string = topic.name

@@ -24,6 +24,9 @@ param skuName string = 'Standard_ZRS'
 @description('Blob container that holds the Function App code package.')
 param deploymentContainerName string
 
+@description('Blob container where Event Grid puts alert events it could not deliver.')
+param alertDeadLetterContainerName string = 'alerts-deadletter'
+
 @description('Days a deleted blob or container can be restored (protects replicas from mistakes).')
 @minValue(1)
 @maxValue(365)
@@ -75,8 +78,17 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   }
 }
 
+resource alertDeadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: alertDeadLetterContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
 output accountName string = account.name
 output blobEndpoint string = account.properties.primaryEndpoints.blob
 output tableEndpoint string = account.properties.primaryEndpoints.table
 output queueEndpoint string = account.properties.primaryEndpoints.queue
 output deploymentContainerName string = deploymentContainer.name
+output alertDeadLetterContainerName string = alertDeadLetterContainer.name

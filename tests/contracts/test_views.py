@@ -28,8 +28,9 @@ def test_a_job_is_answered_in_camel_case_with_every_field() -> None:
     wire = shown(JobView.of(failed))
     assert list(wire) == [
         "id", "tenant", "type", "target", "startedBy", "state", "startTime", "endTime",
-        "steps", "errors",
+        "steps", "errors", "evidence",
     ]  # fmt: skip
+    assert wire["evidence"] is None  # only an auto-failover decision has evidence
     assert list(wire["steps"][0]) == ["name", "state", "startTime", "endTime", "errors"]
     assert (wire["state"], wire["startedBy"], wire["type"]) == ("Failed", "api", "EnableProtection")
     assert wire["errors"] == [ERR.to_dict(), RULE], "source only where an error has one"

@@ -107,3 +107,17 @@ def test_outputs_give_the_base_url_and_the_agents_connection_settings() -> None:
         "tenantId",
     ):
         assert f"{key}:" in agent
+
+
+def test_undeliverable_alert_events_are_dead_lettered_with_the_topics_identity() -> None:
+    topic = next(r for r in ALERTS.resources_of("Microsoft.EventGrid/topics"))
+    assert bicep.literal(topic.props["identity"]) == {"type": "SystemAssigned"}
+    subscription = props(ALERTS, "Microsoft.EventGrid/topics/eventSubscriptions")
+    dead = subscription["deadLetterWithResourceIdentity"]
+    assert dead["identity"] == {"type": "SystemAssigned"}
+    destination = dead["deadLetterDestination"]
+    assert destination["endpointType"] == "StorageBlob"
+    assert destination["properties"]["resourceId"].text == "deadLetterAccount.id"
+    (module,) = [m for m in MAIN.modules if m.symbol == "alerts"]
+    params = bicep.properties(bicep.properties(module.body)["params"])
+    assert bicep.text(params["deadLetterStorageAccountName"]) == "storage.outputs.accountName"

@@ -78,6 +78,10 @@ EXPECTED = {
         "Microsoft.ServiceBus/namespaces/topics/subscriptions",
     ),
     ("alerts.bicep", "publisherRole"): ({"EventGrid Data Sender"}, "Microsoft.EventGrid/topics"),
+    ("alerts.bicep", "deadLetterWriter"): (
+        {"Storage Blob Data Contributor"},
+        "Microsoft.Storage/storageAccounts/blobServices/containers",
+    ),
 }
 
 # The one module allowed a resource-group scope, and where main.bicep must deploy it.
