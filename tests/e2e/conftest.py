@@ -204,6 +204,7 @@ def arm(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     stand_in = start_for_app(tmp_path_factory.mktemp("arm"), azurite.connection_string, env)
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
+    reset_cache()  # a credential made before (another managed identity endpoint) is stale now
     try:
         yield stand_in
     finally:
@@ -213,6 +214,7 @@ def arm(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+        reset_cache()
 
 
 class CheckedApi:
