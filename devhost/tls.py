@@ -2,11 +2,15 @@
 
 Made with `cryptography` (installed with azure-identity); valid for 127.0.0.1 and localhost
 only, for a week. Clients trust it explicitly (REQUESTS_CA_BUNDLE / connection_verify).
+Each certificate has a subject of its own: OpenSSL finds the issuer in a CA bundle by subject,
+so two local certificates with one name in one bundle (Azurite's and the ARM stand-in's, or
+two test sessions') would make it try the wrong key and fail the handshake.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +22,12 @@ def self_signed(cert_path: Path, key_path: Path, host: str = "127.0.0.1") -> Non
     from cryptography.x509.oid import NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, host),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, f"devhost {secrets.token_hex(8)}"),
+        ]
+    )
     now = datetime.now(UTC)
     cert = (
         x509.CertificateBuilder()

@@ -432,6 +432,8 @@ class Compute:
             },
         }
         with self.s.store.transaction():
+            if current is not None:
+                self._detach_dropped(current, vm)
             for disk in [os_managed, *(d for _, d in attached_data)]:
                 disk["managedBy"] = vm_id
                 disk["properties"]["diskState"] = "Attached"
@@ -449,6 +451,27 @@ class Compute:
         op = self.s.operations.begin(work, lambda _e: set_state(self.s, rid, "Failed"))
         headers = self.s.operations.headers(call.request, op, NS, location, call.api_version)
         return answer(_public(vm), 200 if current else 201, headers)
+
+    def _detach_dropped(self, current: dict, vm: dict) -> None:
+        """An update that no longer lists a data disk or NIC detaches it, as in Azure."""
+
+        def refs(body: dict) -> tuple[set[str], set[str]]:
+            props = body["properties"]
+            disks = {d["managedDisk"]["id"].lower() for d in props["storageProfile"]["dataDisks"]}
+            nics = {n["id"].lower() for n in props["networkProfile"]["networkInterfaces"]}
+            return disks, nics
+
+        (old_disks, old_nics), (new_disks, new_nics) = refs(current), refs(vm)
+        for key in old_disks - new_disks:
+            if disk := self.s.store.get(key):
+                disk.pop("managedBy", None)
+                disk["properties"]["diskState"] = "Unattached"
+                self.s.store.put(key, disk["id"].split("/")[4], f"{NS}/disks", disk)
+        for key in old_nics - new_nics:
+            if nic := self.s.store.get(key):
+                nic["properties"].pop("virtualMachine", None)
+                nic_rid = ResourceId.parse(nic["id"])
+                self.s.store.put(key, nic_rid.resource_group, nic_rid.type, nic)
 
     @staticmethod
     def _no_disk_swap(current: dict, os_managed: dict, data: list[tuple[dict, dict]]) -> None:

@@ -197,6 +197,11 @@ def build_app(standin: StandIn) -> web.Application:
             response = await route.handler(Call(request, params, version, body))
         except ArmError as error:
             response = error.response()
+        except Exception as error:  # a bug or an unreachable Azurite: ARM's shape, logged
+            log.exception("arm: %s %s failed", request.method, request.path_qs)
+            response = ArmError(
+                500, "InternalServerError", f"The ARM stand-in failed: {error}"
+            ).response()
         log.info("arm: %s %s -> %s", request.method, request.path_qs, response.status)
         return response
 

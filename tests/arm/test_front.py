@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -19,7 +20,8 @@ from azure.core.exceptions import (
 from azure.core.rest import HttpRequest
 from azure.mgmt.compute import ComputeManagementClient
 
-from devhost.arm.compute import DISK_VERSIONS, VM_VERSIONS
+from devhost.arm.compute import DISK_VERSIONS, SKU_VERSIONS, VM_VERSIONS
+from devhost.arm.network import VERSIONS as NETWORK_VERSIONS
 from tests.arm.conftest import Lab, Vhd, import_body, unique
 
 
@@ -134,3 +136,61 @@ def test_long_running_operations_answer_with_both_headers_and_the_spec_status(
     assert headers["location"] == headers["azure-asyncoperation"] + "&monitor=true"
     status = compute._client.send_request(HttpRequest("GET", headers["azure-asyncoperation"]))
     assert status.json()["status"] == "Succeeded"
+
+
+@pytest.mark.parametrize(
+    ("module", "builder", "args", "modelled"),
+    [
+        (
+            "azure.mgmt.compute.operations._operations",
+            "build_disks_create_or_update_request",
+            ("rg", "d", "s"),
+            DISK_VERSIONS,
+        ),
+        (
+            "azure.mgmt.compute.operations._operations",
+            "build_disks_grant_access_request",
+            ("rg", "d", "s"),
+            DISK_VERSIONS,
+        ),
+        (
+            "azure.mgmt.compute.operations._operations",
+            "build_virtual_machines_create_or_update_request",
+            ("rg", "v", "s"),
+            VM_VERSIONS,
+        ),
+        (
+            "azure.mgmt.compute.operations._operations",
+            "build_virtual_machines_power_off_request",
+            ("rg", "v", "s"),
+            VM_VERSIONS,
+        ),
+        (
+            "azure.mgmt.compute.operations._operations",
+            "build_resource_skus_list_request",
+            ("s",),
+            SKU_VERSIONS,
+        ),
+        (
+            "azure.mgmt.network.operations._operations",
+            "build_network_interfaces_create_or_update_request",
+            ("rg", "n", "s"),
+            NETWORK_VERSIONS,
+        ),
+        (
+            "azure.mgmt.network.operations._operations",
+            "build_subnets_get_request",
+            ("rg", "v", "sn", "s"),
+            NETWORK_VERSIONS,
+        ),
+    ],
+)
+def test_the_modelled_api_versions_are_those_the_pinned_sdks_send(
+    module, builder, args, modelled
+) -> None:
+    """When an SDK upgrade changes the api-version it sends, this fails before the stand-in
+    starts refusing the app: model the new version (read its spec examples), then bump."""
+    import importlib
+
+    request = getattr(importlib.import_module(module), builder)(*args)
+    assert parse_qs(urlsplit(request.url).query)["api-version"][0] in modelled

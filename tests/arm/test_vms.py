@@ -169,6 +169,15 @@ def test_data_disks_attach_by_lun(lab: Lab, parts: Parts, vhd: Vhd) -> None:
     )
     (attached,) = vm.storage_profile.data_disks
     assert (attached.lun, attached.managed_disk.id) == (0, data)
+    data_name = data.rsplit("/", 1)[1]
+    assert lab.compute().disks.get(lab.group, data_name).managed_by == vm.id
+
+    # A PUT that no longer lists the data disk detaches it.
+    lab.compute().virtual_machines.begin_create_or_update(
+        lab.group, vm.name, vm_body(lab, parts)
+    ).result()
+    detached = lab.compute().disks.get(lab.group, data_name)
+    assert detached.managed_by is None and detached.disk_state == "Unattached"
 
 
 # ---------------------------------------------------------------- what Azure refuses
