@@ -1,5 +1,5 @@
 """`python -m bench.replication [--quick]`: the upload engine against Azurite, with baselines
-measured in the same run (issue 5, point 7). Prints one JSON document; progress on stderr.
+measured in the same run. Prints one JSON document; progress on stderr.
 
 - dense raw disk (1 GiB; --quick 256 MiB): our engine vs the best case Azurite allows (4 MiB
   `upload_page` calls on 4 threads, no checksums) and vs one `upload_blob(PageBlob)` call;

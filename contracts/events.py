@@ -1,4 +1,4 @@
-"""Agent events: the Service Bus message bodies the on-premises agent sends (DESIGN.md).
+"""Agent events: the Service Bus message bodies the on-premises agent sends.
 
 An event that does not validate is refused with every reason at once; the trigger puts it
 in the dead-letter queue with those reasons, so nothing is dropped silently.

@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                 if value == "UseDevelopmentStorage=true":
                     os.environ[key] = azurite.connection_string
         if args.with_servicebus:
-            from devhost.servicebus import start_broker  # the local broker (issue 3)
+            from devhost.servicebus import start_broker  # the local broker
 
             stack.enter_context(start_broker(port=5672, data_dir=args.data_dir / "servicebus"))
         if args.with_arm:

@@ -1,4 +1,4 @@
-"""Replication end to end (issue 6) on devhost + Azurite + the local broker: initial
+"""Replication end to end on devhost + Azurite + the local broker: initial
 replication, delta cycles, recovery points byte-identical to the disk, stalls, failures, lost
 change tracking, RPO breach, duplicate events, devhost restarts, disabling protection.
 
