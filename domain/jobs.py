@@ -34,6 +34,7 @@ class StartedBy(StrEnum):
     API = "api"
     AGENT = "agent"
     ALERT = "alert"
+    SCHEDULE = "schedule"  # a plan's drill schedule
 
 
 class JobType(StrEnum):
@@ -49,6 +50,12 @@ class JobType(StrEnum):
     CANCEL_FAILOVER = "CancelFailover"
     CHANGE_RECOVERY_POINT = "ChangeRecoveryPoint"
     RECOVERY_PLAN_FAILOVER = "RecoveryPlanFailover"
+    RECOVERY_PLAN_TEST_FAILOVER = "RecoveryPlanTestFailover"
+    RECOVERY_PLAN_PLANNED_FAILOVER = "RecoveryPlanPlannedFailover"
+    RECOVERY_PLAN_UNPLANNED_FAILOVER = "RecoveryPlanUnplannedFailover"
+    RECOVERY_PLAN_COMMIT = "RecoveryPlanCommit"
+    RECOVERY_PLAN_TEST_FAILOVER_CLEANUP = "RecoveryPlanTestFailoverCleanup"
+    RECOVERY_PLAN_DRILL = "RecoveryPlanDrill"
 
 
 FINISHED = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
