@@ -7,19 +7,24 @@ from activities.failover import bp as failover_activities
 from activities.health import bp as health_activities
 from activities.jobs import bp as job_activities
 from activities.orchestrations import bp as orchestration_activities
+from activities.plans import bp as plan_activities
 from activities.protection import bp as protection_activities
 from activities.recovery_points import bp as recovery_point_activities
 from activities.replica import bp as replica_activities
 from orchestrators.failover import bp as failover_orchestrators
+from orchestrators.plans import bp as plan_orchestrators
 from orchestrators.protection import bp as protection_orchestrators
 from orchestrators.replication import bp as replication_orchestrators
 from triggers.agent_events import bp as agent_events
+from triggers.api_approvals import bp as approvals_api
 from triggers.api_failover import bp as failover_api
 from triggers.api_jobs import bp as jobs_api
+from triggers.api_plans import bp as plans_api
 from triggers.api_protection import bp as protection_api
 from triggers.api_replicated_items import bp as replicated_items_api
 from triggers.api_sites import bp as sites_api
 from triggers.console import bp as console
+from triggers.drill_schedule import bp as drill_schedule
 from triggers.health import bp as health
 from triggers.openapi import bp as openapi
 
@@ -33,6 +38,9 @@ for blueprint in (
     failover_api,
     sites_api,
     jobs_api,
+    plans_api,
+    approvals_api,
+    drill_schedule,
     console,
     agent_events,
     protection_orchestrators,
@@ -46,5 +54,7 @@ for blueprint in (
     job_activities,
     failover_orchestrators,
     failover_activities,
+    plan_orchestrators,
+    plan_activities,
 ):
     app.register_functions(blueprint)

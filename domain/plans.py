@@ -70,6 +70,12 @@ class OnFailure(StrEnum):
     CONTINUE = "continue"
 
 
+class DrillState(StrEnum):
+    IN_PROGRESS = "InProgress"
+    PASSED = "Passed"  # every VM failed over, every disk identical, cleanup confirmed
+    FAILED = "Failed"
+
+
 class ActionWhen(StrEnum):
     BEFORE = "before"
     AFTER = "after"
