@@ -60,7 +60,7 @@ class PlanStepsInput(Seam):
 
 
 @bp.activity_trigger(input_name="payload")
-def record_plan_steps(payload: dict) -> None:
+def record_plan_steps(payload: dict) -> dict:
     """Begin and finish several steps of the plan's job in one write (a group's VMs start
     together, so their steps do too)."""
     steps = PlanStepsInput.model_validate(payload)
@@ -68,7 +68,7 @@ def record_plan_steps(payload: dict) -> None:
     if job is None:
         raise LookupError(f"job {steps.tenant}/{steps.job_id} does not exist")
     if job.finished:
-        return
+        return StepOutcome().out()  # a late or replayed record: a finished job does not change
     now = datetime.now(UTC)
     updated = job
     for name in steps.begin:
@@ -77,6 +77,7 @@ def record_plan_steps(payload: dict) -> None:
         updated = job_rules.finish_step(updated, step.name, now, [e.record() for e in step.errors])
     if updated != job:
         jobs.save_job(updated)
+    return StepOutcome().out()
 
 
 @bp.activity_trigger(input_name="payload")
