@@ -109,7 +109,7 @@ def runbook_server(work: Path) -> Iterator[RunbookServer]:
     received: list[Received] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", 0))
             body = json.loads(self.rfile.read(length) or b"{}")
             received.append(Received(self.path, dict(self.headers.items()), body))

@@ -74,7 +74,10 @@ def test_groups_fail_over_in_order_and_the_vms_of_a_group_in_parallel(
     again = plan_call(cp, "three-tier", "failover", type="test")
     assert again["id"] == started["id"] and again["created"] is False
     done = ended(cp, started["id"])
-    assert done["state"] == "Succeeded", (done["errors"], [(s["name"], s["state"]) for s in done["steps"]])
+    assert done["state"] == "Succeeded", (
+        done["errors"],
+        [(s["name"], s["state"]) for s in done["steps"]],
+    )
     names = [s["name"] for s in done["steps"]]
     for number, vms in enumerate([six[0:2], six[2:4], six[4:6]], 1):
         assert f"Group {number}" in names
@@ -99,7 +102,10 @@ def test_groups_fail_over_in_order_and_the_vms_of_a_group_in_parallel(
     assert refused.status_code == 409 and refused.json()["code"] == "RecoveryPlanNotReady"
     cleanup = plan_call(cp, "three-tier", "cleanup")
     done = ended(cp, cleanup["id"])
-    assert done["state"] == "Succeeded", (done["errors"], [(s["name"], s["state"]) for s in done["steps"]])
+    assert done["state"] == "Succeeded", (
+        done["errors"],
+        [(s["name"], s["state"]) for s in done["steps"]],
+    )
     assert all(item(cp, vm)["status"] == "Protected" for vm in six)
 
 
@@ -179,7 +185,10 @@ def test_an_approval_lets_the_plan_go_on_and_a_runbook_receives_the_plans_contex
     assert answer.json()["decision"] == "approved" and answer.json()["action"] == gate
     twice = cp.call("POST", f"tenants/{TENANT}/jobs/{started['id']}/approve", json={})
     done = ended(cp, started["id"])
-    assert done["state"] == "Succeeded", (done["errors"], [(s["name"], s["state"]) for s in done["steps"]])
+    assert done["state"] == "Succeeded", (
+        done["errors"],
+        [(s["name"], s["state"]) for s in done["steps"]],
+    )
     assert step(done, gate)["state"] == "Succeeded"
     assert twice.status_code in (202, 409)  # the second click answers nothing else
     late = cp.call("POST", f"tenants/{TENANT}/jobs/{started['id']}/reject", json={})
