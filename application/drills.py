@@ -188,4 +188,3 @@ def _no_test_vm(vm: str, item: ReplicatedItem | None) -> ErrorDetail:
         cause=f"VM '{vm}' has no test VM to prove (it is {status}).",
         recommendation="Its test failover job says why; the drill cleans up what was made.",
     )
-
