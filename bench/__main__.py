@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-ALL = ("devhost", "servicebus", "replication", "control_plane", "runbook_api", "cost")
+ALL = ("devhost", "servicebus", "replication", "control_plane", "runbook_api", "cost", "plan")
 
 
 def main(argv: list[str]) -> int:
