@@ -25,6 +25,7 @@ from tests.e2e.plans_support import (
     step,
     times,
 )
+from tests.e2e.test_failover import Azure
 from tests.e2e.test_replication import item, job
 
 
@@ -261,3 +262,37 @@ def test_approval_timeouts_proceed_or_abandon_and_a_failing_runbook_may_let_it_g
     assert item(cp, second)["status"] == "Protected"
     assert [r.path for r in runbook.received] == ["/status/500"]
     assert ended(cp, plan_call(cp, "timeouts", "cleanup")["id"])["state"] == "Succeeded"
+
+
+def test_devhost_killed_mid_plan_resumes_it_without_a_second_vm_or_disk(
+    control_plane: ControlPlane, six: list[str], arm: ArmStandIn
+) -> None:
+    cp = control_plane
+    first, second, third = six[0], six[1], six[2]
+    put_plan(cp, "restarted", {"groups": [{"vms": [first, second]}, {"vms": [third]}]})
+    started = plan_call(cp, "restarted", "failover", type="test")
+    wait_until(
+        lambda: any(
+            s["name"] == f"Group 1: {first}" for s in job(cp, started["id"]).get("steps", [])
+        ),
+        60,
+        interval=0.05,
+    )
+    cp.restart_host()
+    done = ended(cp, started["id"])
+    assert done["state"] == "Succeeded", done["errors"]
+    names = [s["name"] for s in done["steps"]]
+    for name in (
+        "Group 1",
+        f"Group 1: {first}",
+        f"Group 1: {second}",
+        "Group 2",
+        f"Group 2: {third}",
+    ):
+        assert names.count(name) == 1, names
+    azure = Azure()
+    for vm in (first, second, third):
+        made = azure.made_for(vm)
+        assert (len(made["vms"]), len(made["disks"]), len(made["nics"])) == (1, 1, 1), vm
+        assert item(cp, vm)["status"] == "TestFailoverSucceeded"
+    assert ended(cp, plan_call(cp, "restarted", "cleanup")["id"])["state"] == "Succeeded"
