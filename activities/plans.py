@@ -185,9 +185,10 @@ class FinishDrillInput(Seam):
 
 @bp.activity_trigger(input_name="payload")
 def finish_drill(payload: dict) -> dict:
-    """The drill's report: each VM's RTO (request to VM created, from its failover job's
-    step) and RPO (request minus its point's time), the plan's; Passed when every VM was
-    proven identical and the cleanup confirmed."""
+    """The drill's report: each VM's RTO (the drill's request to the VM created, from its
+    failover job's step) and RPO (its failover's start minus its point's time: what the point
+    lacks when it was used), the plan's; Passed when every VM was proven identical and the
+    cleanup confirmed."""
     finish = FinishDrillInput.model_validate(payload)
     drill = store.get_drill(finish.tenant, finish.drill_id)
     if drill is None:
@@ -195,14 +196,16 @@ def finish_drill(payload: dict) -> dict:
     requested = drill.requested
     vms = []
     for vm in finish.vms:
-        created = drills.vm_created(jobs.get_job(finish.tenant, vm.job_id) if vm.job_id else None)
+        vm_job = jobs.get_job(finish.tenant, vm.job_id) if vm.job_id else None
+        created = drills.vm_created(vm_job)
+        point = vm.recovery_point_time
         vms.append(
             vm.model_copy(
                 update={
                     "vm_created": created,
                     "rto_seconds": (created - requested).total_seconds() if created else None,
-                    "rpo_seconds": (requested - vm.recovery_point_time).total_seconds()
-                    if vm.recovery_point_time
+                    "rpo_seconds": max((vm_job.start_time - point).total_seconds(), 0.0)
+                    if vm_job and point
                     else None,
                 }
             )

@@ -148,7 +148,8 @@ class DrillVmView(WireModel):
     recovery_point_id: str | None = None
     recovery_point_time: datetime | None = None
     rpo_seconds: float | None = Field(
-        default=None, description="Request time minus the point's time: the data the point lacks."
+        default=None,
+        description="The VM's failover start minus its point's time: the writes the point lacks.",
     )
     vm_id: str | None = Field(default=None, description="ARM id of the test VM.")
     vm_name: str | None = None

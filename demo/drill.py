@@ -140,12 +140,13 @@ class Drill:
                     "Identical": ("yes" if disk.get("identical") else "NO") if disk else "-",
                     "SHA-256 (disk read via grant access)": (disk.get("sha256") or "-")[:16],
                     "SHA-256 (recovery point)": (disk.get("pointSha256") or "-")[:16],
-                    "RTO": f"{vm['rtoSeconds']:.1f} s" if vm["rtoSeconds"] else "-",
-                    "RPO": f"{vm['rpoSeconds']:.1f} s" if vm["rpoSeconds"] else "-",
+                    "RTO": f"{vm['rtoSeconds']:.1f} s" if vm["rtoSeconds"] is not None else "-",
+                    "RPO": f"{vm['rpoSeconds']:.1f} s" if vm["rpoSeconds"] is not None else "-",
                 })  # fmt: skip
         print(table(rows, list(rows[0])))
         cleanup = report["cleanup"] or {}
-        print(f"   plan RTO {report['rtoSeconds']} s, RPO {report['rpoSeconds']} s; cleanup "
+        rto, rpo = report["rtoSeconds"] or 0, report["rpoSeconds"] or 0
+        print(f"   plan RTO {rto:.1f} s, RPO {rpo:.1f} s; cleanup "
               f"{'confirmed, nothing left' if cleanup.get('confirmed') else cleanup}")  # fmt: skip
         for error in report["errors"]:
             print(f"   - {error['code']}: {error['cause']}")
