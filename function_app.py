@@ -16,9 +16,9 @@ from orchestrators.plans import bp as plan_orchestrators
 from orchestrators.protection import bp as protection_orchestrators
 from orchestrators.replication import bp as replication_orchestrators
 from triggers.agent_events import bp as agent_events
-from triggers.api_approvals import bp as approvals_api
 from triggers.api_failover import bp as failover_api
 from triggers.api_jobs import bp as jobs_api
+from triggers.api_jobs_approval import bp as jobs_approval_api
 from triggers.api_plans import bp as plans_api
 from triggers.api_protection import bp as protection_api
 from triggers.api_replicated_items import bp as replicated_items_api
@@ -38,8 +38,8 @@ for blueprint in (
     failover_api,
     sites_api,
     jobs_api,
+    jobs_approval_api,
     plans_api,
-    approvals_api,
     drill_schedule,
     console,
     agent_events,

@@ -1,53 +1,24 @@
-"""Manual approvals: a job's orchestration that waits for a person, and the answer it gets.
-
-An orchestration that needs an approval (a recovery plan's manual action, and any other
-that wants one) says so in its custom status (`awaiting`: what it waits for, the event it
-waits on, until when) and waits for that event. POST .../jobs/{job}/approve or /reject raises
-it with the decision. The event's name is the awaited action's own, so a second click, or
-an answer that arrives late, can never answer a later approval of the same job.
-"""
+"""A person's answer to a job that waits for approval (an auto-failover decision, a plan's
+manual action): raised as the durable event `approval` to the job's instance (instance id =
+job id), which the orchestration waits for. A job that does not wait now refuses the answer,
+so an early click cannot approve something not yet asked."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 
 import azure.durable_functions as df
-from pydantic import BaseModel
 
 from application.errors import Conflict, NotFound
+from application.orchestrations import APPROVAL_EVENT, ApprovalAnswer
 from domain.errors import ErrorInfo
+from domain.jobs import Job, awaiting_approval
 from readmodels.jobs import get_job
 
 
-class Awaiting(BaseModel):
-    """What a job waits for a person to decide (the orchestration's custom status)."""
-
-    event: str  # the external event the decision is raised as
-    action: str
-    instructions: str = ""
-    deadline: datetime
-
-
-class Decision(BaseModel):
-    approved: bool
-    comment: str = ""
-
-
-def awaiting_of(custom_status: object) -> Awaiting | None:
-    if isinstance(custom_status, dict) and isinstance(custom_status.get("awaiting"), dict):
-        return Awaiting.model_validate(custom_status["awaiting"])
-    return None
-
-
-async def decide(
-    client: df.DurableOrchestrationClient,
-    tenant: str,
-    job_id: str,
-    decision: Decision,
-) -> Awaiting:
-    """Answer the approval job `job_id` waits for; 404 for a job of another tenant or none,
-    409 when it waits for no approval now."""
+async def answer_approval(
+    client: df.DurableOrchestrationClient, tenant: str, job_id: str, approved: bool, by: str
+) -> Job:
     job = await asyncio.to_thread(get_job, tenant, job_id)
     if job is None:
         raise NotFound(
@@ -57,16 +28,16 @@ async def decide(
                 recommendation="List jobs with GET /api/tenants/{tenant}/jobs.",
             )
         )
-    status = None if job.finished else await client.get_status(job_id)
-    awaiting = awaiting_of(status.custom_status) if status is not None else None
-    if awaiting is None:
+    if not awaiting_approval(job):
+        state = "finished" if job.finished else "not waiting for approval"
         raise Conflict(
             ErrorInfo(
-                code="NoApprovalPending",
-                cause=f"Job {job_id} ({job.type}, {job.state}) is not waiting for an approval.",
-                recommendation="Approve or reject while the job's step for the manual action "
-                "is InProgress (GET the job); an answer after its timeout is too late.",
+                code="JobNotAwaitingApproval",
+                cause=f"Job {job_id} ({job.type}) is {state} ({job.state}).",
+                recommendation="Answer only a job whose step 'Approval' is in progress "
+                "(GET /api/tenants/{tenant}/jobs/{job} shows its steps).",
             )
         )
-    await client.raise_event(job_id, awaiting.event, decision.model_dump(mode="json"))
-    return awaiting
+    answer = ApprovalAnswer(approved=approved, by=by)
+    await client.raise_event(job_id, APPROVAL_EVENT, answer.model_dump(mode="json"))
+    return job

@@ -76,6 +76,16 @@ class AfterFailoverInput(BaseModel):
     recovery_point: str = "latest"  # a change of recovery point: the new one
 
 
+APPROVAL_EVENT = "approval"
+
+
+class ApprovalAnswer(BaseModel):
+    """The body of the `approval` event raised to a job's instance (POST .../approve, /reject)."""
+
+    approved: bool
+    by: str  # the approver's key fingerprint, or "api"
+
+
 class ReplicationPhase(StrEnum):
     INITIAL = "initial"  # the first full copy, with its InitialReplication job
     DELTA = "delta"  # a cycle every interval, forever

@@ -1,5 +1,5 @@
-"""Recovery plans and drills on the runbook API (v1): the plan's body, its view, the drill
-report, and the answer to an approval.
+"""Recovery plans and drills on the runbook API (v1): the plan's body, its view and the drill
+report.
 
 The plan's fields are `domain.plans.RecoveryPlan`'s, in camelCase: a body is checked here
 field by field (400 InvalidField) and by the domain as a whole (400 RecoveryPlanInvalid,
@@ -186,17 +186,3 @@ class DrillReportView(WireModel):
     cleanup: DrillCleanupView | None = None
     errors: list[ErrorDetail] = Field(default_factory=list)
     report: str = Field(description="The report as an HTML page (same key).")
-
-
-class ApprovalRequest(WireModel):
-    """POST .../jobs/{job}/approve or /reject."""
-
-    comment: str = Field(default="", max_length=500)
-
-
-class ApprovalView(WireModel):
-    job_id: str
-    action: str = Field(description="The manual action answered.")
-    decision: Literal["approved", "rejected"]
-    comment: str = ""
-    href: str = Field(description="GET this URL to follow the job.")

@@ -58,6 +58,10 @@ class JobType(StrEnum):
     RECOVERY_PLAN_DRILL = "RecoveryPlanDrill"
 
 
+# A step of this name (or "Approval: <what>") waits for a person's POST .../jobs/{job}/approve or
+# /reject; only a job with such a step under way takes an answer.
+APPROVAL_STEP = "Approval"
+
 FINISHED = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
 
 Errors = Iterable[ErrorInfo | Mapping[str, str]]
@@ -218,6 +222,14 @@ def fail_job(job: Job, now: datetime, errors: Errors = ()) -> Job:
         return job
     errors = _errors(errors) or tuple(e for s in job.steps for e in s.errors)
     return _close(job, now, JobState.FAILED, JobState.FAILED, errors)
+
+
+def awaiting_approval(job: Job) -> bool:
+    """Whether a step of the job waits for a person's approval now."""
+    return not job.finished and any(
+        s.end_time is None and (s.name == APPROVAL_STEP or s.name.startswith(APPROVAL_STEP + ":"))
+        for s in job.steps
+    )
 
 
 def cancel_job(job: Job, now: datetime, reason: ErrorInfo | None = None) -> Job:

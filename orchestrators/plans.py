@@ -54,8 +54,8 @@ from activities.plans import (
     stop_drill_vm,
 )
 from activities.seams import StepOutcome, VmRef
-from application.approvals import Awaiting, Decision
 from application.drills import DrillVmFacts
+from application.orchestrations import APPROVAL_EVENT, ApprovalAnswer
 from application.plans import PROVE_DRILL_VM, PlanJobInput
 from application.runbooks import RunbookCall
 from contracts.errors import ErrorDetail
@@ -130,9 +130,9 @@ def run_groups(
 ) -> Generator[Any, Any, bool]:
     """Every group in order with its actions; False when the plan stopped early."""
     for stage in rules.stages(job.plan, job.operation, job.kind):
-        for index, action in enumerate(stage.before):
+        for action in stage.before:
             went_on = yield from run_action(
-                context, job, steps, outcome, stage, action, index, ActionWhen.BEFORE
+                context, job, steps, outcome, stage, action, ActionWhen.BEFORE
             )
             if not went_on:
                 return False
@@ -140,9 +140,9 @@ def run_groups(
         if failed and job.plan.stop_on_vm_failure:
             outcome.errors.append(stopped_after(stage, failed))
             return False
-        for index, action in enumerate(stage.after):
+        for action in stage.after:
             went_on = yield from run_action(
-                context, job, steps, outcome, stage, action, index, ActionWhen.AFTER
+                context, job, steps, outcome, stage, action, ActionWhen.AFTER
             )
             if not went_on:
                 return False
@@ -216,13 +216,12 @@ def run_action(
     outcome: Outcome,
     stage: Stage,
     action: ManualAction | RunbookAction,
-    index: int,
     when: ActionWhen,
 ) -> Generator[Any, Any, bool]:
     """Run one action; False when the plan must stop."""
     if isinstance(action, ManualAction):
-        return (yield from approval(context, job, steps, outcome, stage, action, index, when))
-    name = f"{stage.name} {when}: runbook '{action.name}'"
+        return (yield from approval(context, job, steps, outcome, stage, action, when))
+    name = f"Runbook: {action.name} ({stage.name}, {when})"
     runbook = RunbookCall(
         tenant=job.tenant,
         job_id=job.job_id,
@@ -247,31 +246,23 @@ def approval(
     outcome: Outcome,
     stage: Stage,
     action: ManualAction,
-    index: int,
     when: ActionWhen,
 ) -> Generator[Any, Any, bool]:
-    """Wait for POST .../jobs/{job}/approve or /reject, up to the action's timeout."""
-    name = f"{stage.name} {when}: approval '{action.name}'"
+    """Step "Approval: …": wait for POST .../jobs/{job}/approve or /reject (the durable event
+    `approval`, taken only while this step is under way), up to the action's timeout."""
+    name = f"Approval: {action.name} ({stage.name}, {when})"
     yield steps.begin(name)
     deadline = context.current_utc_datetime + timedelta(seconds=action.timeout_seconds)
-    awaiting = Awaiting(
-        event=f"approval-{stage.number}-{when}-{index}",
-        action=name,
-        instructions=action.instructions,
-        deadline=deadline,
-    )
-    context.set_custom_status({"awaiting": awaiting.model_dump(mode="json")})
-    answered = context.wait_for_external_event(awaiting.event)
+    answered = context.wait_for_external_event(APPROVAL_EVENT)
     timer = context.create_timer(deadline)
     winner = yield context.task_any([answered, timer])
-    context.set_custom_status({"awaiting": None})
     if winner is answered:
         timer.cancel()
-        decision = Decision.model_validate(answered.result)
-        if decision.approved:
+        answer = ApprovalAnswer.model_validate(answered.result)
+        if answer.approved:
             yield steps.finish(name)
             return True
-        errors = [rejected(name, decision)]
+        errors = [rejected(name, answer)]
     elif action.on_timeout is OnTimeout.PROCEED:
         yield steps.finish(name)
         yield steps.finish(f"{name}: no answer within {action.timeout_seconds} s, proceeded")
@@ -446,11 +437,10 @@ def stopped_after(stage: Stage, failed: list[str]) -> ErrorDetail:
     )
 
 
-def rejected(name: str, decision: Decision) -> ErrorDetail:
-    said = f" ('{decision.comment[:300]}')" if decision.comment else ""
+def rejected(name: str, answer: ApprovalAnswer) -> ErrorDetail:
     return ErrorDetail(
         code="ApprovalRejected",
-        cause=f"{name} was rejected{said}: the plan stopped there.",
+        cause=f"{name} was rejected by {answer.by}: the plan stopped there.",
         recommendation="What earlier groups did stays as it is: commit, clean up or cancel "
         "their VMs (the plan's /commit or /cleanup acts on those that have something to do).",
     )

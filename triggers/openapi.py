@@ -19,13 +19,7 @@ from contracts.api import (
     SiteBandwidthRequest,
 )
 from contracts.openapi import Route, document
-from contracts.plans import (
-    ApprovalRequest,
-    ApprovalView,
-    DrillReportView,
-    RecoveryPlanRequest,
-    RecoveryPlanView,
-)
+from contracts.plans import DrillReportView, RecoveryPlanRequest, RecoveryPlanView
 from contracts.views import (
     HealthReport,
     JobAccepted,
@@ -109,6 +103,14 @@ ROUTES: list[Route] = [
                  "target": "Filter by VM id."}),
     Route("GET", "/tenants/{tenant}/jobs/{job}", "One job with steps and errors.",
           "api_get_job", response=JobView),
+    Route("POST", "/tenants/{tenant}/jobs/{job}/approve",
+          "Approve a job that waits for approval (an auto-failover decision, a plan's manual "
+          "action); the job goes on.", "api_approve_job", response=JobAccepted, status=202,
+          errors={409: "The job does not wait for approval now (JobNotAwaitingApproval)."}),
+    Route("POST", "/tenants/{tenant}/jobs/{job}/reject",
+          "Reject a job that waits for approval; it stands down.", "api_reject_job",
+          response=JobAccepted, status=202,
+          errors={409: "The job does not wait for approval now (JobNotAwaitingApproval)."}),
     Route("GET", "/tenants/{tenant}/recovery-plans", "Recovery plans.",
           "api_list_recovery_plans", response=RecoveryPlanView, list_of=True, query=PAGING),
     Route("PUT", PLAN, "Create or replace a recovery plan: groups of VMs in failover order "
@@ -139,13 +141,6 @@ ROUTES: list[Route] = [
           response=DrillReportView),
     Route("GET", PLAN + "/drills/{drill}/report", "A drill's report as an HTML page.",
           "api_drill_report_page"),
-    Route("POST", "/tenants/{tenant}/jobs/{job}/approve", "Approve the manual action the job "
-          "waits for.", "api_approve_job", request=ApprovalRequest, response=ApprovalView,
-          status=202, errors={409: "The job waits for no approval (NoApprovalPending)."}),
-    Route("POST", "/tenants/{tenant}/jobs/{job}/reject", "Reject the manual action the job "
-          "waits for: the plan stops there.", "api_reject_job", request=ApprovalRequest,
-          response=ApprovalView, status=202,
-          errors={409: "The job waits for no approval (NoApprovalPending)."}),
     Route("GET", "/console", "The operator console: an HTML page that reads this API with the key "
           "in x-functions-key (open it once with ?code=<key>; see docs/console.md).",
           "console_page"),

@@ -12,10 +12,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.e2e.conftest import KEYS, CheckedApi
+from tests.e2e.conftest import KEYS, SITE, CheckedApi
 from tests.e2e.test_protection import finished_job, jobs_of, listed_vms, new_id, report, vm_body
 
 PROBLEM = "application/problem+json"
+PLAN = "contract-plan"
 
 
 @pytest.fixture(scope="module")
@@ -25,11 +26,19 @@ def contoso(api: CheckedApi) -> dict[str, str]:
     report(api, "contoso", vm_body(vm))
     accepted = api.call("POST", f"tenants/contoso/vms/{vm}/protection", json={}).json()
     assert finished_job(api, "contoso", accepted["id"])["state"] == "Succeeded"
+    plan = api.call(
+        "PUT", f"tenants/contoso/recovery-plans/{PLAN}", json={"groups": [{"vms": [vm]}]}
+    )
+    assert plan.status_code == 200, plan.text
     return {"vm": vm, "job": accepted["id"]}
 
 
-def routes(vm: str, job: str) -> list[tuple[str, str, dict | None]]:
+def routes(
+    vm: str, job: str, site: str = SITE, plan: str = PLAN, drill: str | None = None
+) -> list[tuple[str, str, dict | None]]:
     """Every tenant route of the app with concrete ids (tenant left as {tenant})."""
+    drill = drill or job
+    plans = f"tenants/{{tenant}}/recovery-plans/{plan}"
     return [
         ("GET", "tenants/{tenant}/vms", None),
         ("POST", f"tenants/{{tenant}}/vms/{vm}/preflight", {}),
@@ -37,8 +46,28 @@ def routes(vm: str, job: str) -> list[tuple[str, str, dict | None]]:
         ("DELETE", f"tenants/{{tenant}}/vms/{vm}/protection", {}),
         ("GET", "tenants/{tenant}/replicated-items", None),
         ("GET", f"tenants/{{tenant}}/replicated-items/{vm}", None),
+        ("POST", f"tenants/{{tenant}}/vms/{vm}/failover", {"type": "test"}),
+        ("POST", f"tenants/{{tenant}}/vms/{vm}/failover/cleanup", None),
+        ("POST", f"tenants/{{tenant}}/vms/{vm}/failover/commit", None),
+        ("POST", f"tenants/{{tenant}}/vms/{vm}/failover/cancel", None),
+        ("POST", f"tenants/{{tenant}}/vms/{vm}/failover/recovery-point", {"recoveryPoint": "x"}),
+        ("PUT", f"tenants/{{tenant}}/sites/{site}/bandwidth", {"bytesPerSecond": 1000000}),
+        ("GET", f"tenants/{{tenant}}/sites/{site}/bandwidth", None),
         ("GET", "tenants/{tenant}/jobs", None),
         ("GET", f"tenants/{{tenant}}/jobs/{job}", None),
+        ("POST", f"tenants/{{tenant}}/jobs/{job}/approve", None),
+        ("POST", f"tenants/{{tenant}}/jobs/{job}/reject", None),
+        ("GET", "tenants/{tenant}/recovery-plans", None),
+        ("GET", plans, None),
+        ("POST", f"{plans}/failover", {"type": "test"}),
+        ("POST", f"{plans}/commit", None),
+        ("POST", f"{plans}/cleanup", None),
+        ("POST", f"{plans}/drill", None),
+        ("GET", f"{plans}/drills", None),
+        ("GET", f"{plans}/drills/{drill}", None),
+        ("GET", f"{plans}/drills/{drill}/report", None),
+        ("DELETE", plans, None),
+        ("PUT", plans, {"groups": [{"vms": [vm]}]}),  # last: another tenant makes its own
     ]
 
 
@@ -53,7 +82,7 @@ def test_the_document_and_the_app_agree_both_ways(api: CheckedApi) -> None:
     assert served == described
     documented_tenant_routes = {
         (m, "/api/" + p.replace("{tenant}", "contoso"))
-        for m, p, _ in routes("{vm}", "{job}")  # the list the tests below walk
+        for m, p, _ in routes("{vm}", "{job}", "{site}", "{plan}", "{drill}")  # walked below
     }
     assert {(m, p.replace("{tenant}", "contoso")) for m, p in described if "/tenants/" in p} == (
         documented_tenant_routes
@@ -108,16 +137,38 @@ def test_a_tenant_never_sees_or_changes_another_tenants_data_in_its_own_routes(
         ("DELETE", "protection"): "VmNotFound",
         ("GET", vm): "ReplicatedItemNotFound",
         ("GET", job): "JobNotFound",
+        ("POST", "failover"): "ReplicatedItemNotFound",
+        ("POST", "cleanup"): "ReplicatedItemNotFound",
+        ("POST", "commit"): "ReplicatedItemNotFound",
+        ("POST", "cancel"): "ReplicatedItemNotFound",
+        ("POST", "recovery-point"): "ReplicatedItemNotFound",
+        ("PUT", "bandwidth"): "SiteNotFound",  # fabrikam's agents never reported this site
+        ("GET", "bandwidth"): "BandwidthNotSet",
+        ("POST", "approve"): "JobNotFound",
+        ("POST", "reject"): "JobNotFound",
+    }
+    plan_codes = {  # contoso's plan and its drill do not exist for fabrikam
+        ("GET", PLAN): "RecoveryPlanNotFound",
+        ("DELETE", PLAN): "RecoveryPlanNotFound",
+        ("POST", "failover"): "RecoveryPlanNotFound",
+        ("POST", "commit"): "RecoveryPlanNotFound",
+        ("POST", "cleanup"): "RecoveryPlanNotFound",
+        ("POST", "drill"): "RecoveryPlanNotFound",
+        ("GET", "drills"): "RecoveryPlanNotFound",
+        ("GET", job): "DrillNotFound",
+        ("GET", "report"): "DrillNotFound",
     }
     for method, path, body in routes(vm, job):
         response = api.call(method, path.format(tenant="fabrikam"), "fabrikam", json=body)
         last = path.rsplit("/", 1)[-1]
-        if (method, last) in codes:
+        known = plan_codes if "/recovery-plans/" in path else codes
+        if (method, last) in known:
             assert response.status_code == 404, (method, path, response.text)
-            assert response.json()["code"] == codes[(method, last)]
-        else:  # lists
-            assert response.status_code == 200
-            assert vm not in response.text and job not in response.text
+            assert response.json()["code"] == known[(method, last)]
+        else:  # lists, and fabrikam's own plan (put last)
+            assert response.status_code in (200, 204), (method, path, response.text)
+            assert vm not in response.text or method == "PUT", (method, path)
+            assert job not in response.text
     assert jobs_of(api, "fabrikam", vm) == []
     assert [j["id"] for j in jobs_of(api, "contoso", vm)].count(job) == 1
 
