@@ -14,7 +14,7 @@ APT_TOOLS := qemu-img:qemu-utils qemu-io:qemu-utils mkfs.ext4:e2fsprogs setpriv:
 APT_MISSING := $(sort $(foreach t,$(APT_TOOLS),$(if $(shell command -v $(word 1,$(subst :, ,$(t))) 2>/dev/null),,$(word 2,$(subst :, ,$(t))))))
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: setup apt demo up test pytest bench lint format clean
+.PHONY: setup apt demo drill up test pytest bench lint format clean
 
 # What `make test` runs; CI's exit code is pytest's, so "no tests collected" (5) fails it too.
 TESTS ?= tests
@@ -40,6 +40,10 @@ endif
 
 demo: setup
 	$(PY) -m demo
+
+# A DR drill of a two-VM recovery plan on the embedded default (docs/recovery-plans.md).
+drill: setup
+	$(PY) -m demo.drill
 
 local.settings.json: | $(STAMP)
 	$(PY) -m devhost.init_settings

@@ -8,11 +8,13 @@ from activities.failover import bp as failover_activities
 from activities.health import bp as health_activities
 from activities.jobs import bp as job_activities
 from activities.orchestrations import bp as orchestration_activities
+from activities.plans import bp as plan_activities
 from activities.protection import bp as protection_activities
 from activities.recovery_points import bp as recovery_point_activities
 from activities.replica import bp as replica_activities
 from orchestrators.autofailover import bp as autofailover_orchestrators
 from orchestrators.failover import bp as failover_orchestrators
+from orchestrators.plans import bp as plan_orchestrators
 from orchestrators.protection import bp as protection_orchestrators
 from orchestrators.replication import bp as replication_orchestrators
 from triggers.agent_events import bp as agent_events
@@ -21,10 +23,12 @@ from triggers.api_autofailover_rules import bp as autofailover_rules_api
 from triggers.api_failover import bp as failover_api
 from triggers.api_jobs import bp as jobs_api
 from triggers.api_jobs_approval import bp as jobs_approval_api
+from triggers.api_plans import bp as plans_api
 from triggers.api_protection import bp as protection_api
 from triggers.api_replicated_items import bp as replicated_items_api
 from triggers.api_sites import bp as sites_api
 from triggers.console import bp as console
+from triggers.drill_schedule import bp as drill_schedule
 from triggers.health import bp as health
 from triggers.openapi import bp as openapi
 
@@ -40,6 +44,8 @@ for blueprint in (
     jobs_api,
     jobs_approval_api,
     autofailover_rules_api,
+    plans_api,
+    drill_schedule,
     console,
     agent_events,
     alerts,
@@ -56,5 +62,7 @@ for blueprint in (
     failover_activities,
     autofailover_orchestrators,
     autofailover_activities,
+    plan_orchestrators,
+    plan_activities,
 ):
     app.register_functions(blueprint)

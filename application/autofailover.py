@@ -21,9 +21,11 @@ from typing import Any
 import azure.durable_functions as df
 from pydantic import BaseModel, Field
 
+from application import plans
 from application.errors import NotFound
 from application.health import policy_of
 from application.orchestrations import DECIDE_AUTO_FAILOVER, SIGNAL_EVENT, DecisionInput
+from contracts.api import PlanFailoverRequest
 from domain import autofailover as rules
 from domain import replication
 from domain.autofailover import (
@@ -43,6 +45,7 @@ from domain.autofailover import (
 )
 from domain.errors import DomainError, ErrorInfo
 from domain.jobs import Job, JobType, StartedBy, cancel_job, fail_job, succeed_job, with_evidence
+from domain.plans import PlanOperation
 from readmodels import autofailover as store
 from readmodels import jobs
 from readmodels.items import ITEMS
@@ -53,10 +56,6 @@ log = logging.getLogger(__name__)
 # A claim whose job row is not there yet is a decision being started; past this age, its
 # starter died between the claim and the job, and the next signal takes the rule over.
 CLAIM_GRACE = timedelta(minutes=5)
-
-
-class PlanFailoverUnavailable(DomainError):
-    status = 501
 
 
 # --- rules -----------------------------------------------------------------------------------
@@ -350,20 +349,6 @@ async def start_plan_failover(
 ) -> tuple[Job, bool]:
     """The one call into recovery plans: an unplanned failover of `plan`, started by alert.
     Returns the plan's failover job and whether it was started now (False: one was running)."""
-    try:
-        from application import plans  # noqa: I001 (one block: any missing name says the same)
-        from contracts.api import PlanFailoverRequest
-        from domain.plans import PlanOperation
-    except ImportError as error:
-        raise PlanFailoverUnavailable(
-            ErrorInfo(
-                code="PlanFailoverUnavailable",
-                cause=f"This build cannot fail recovery plan '{plan}' over: recovery plans "
-                f"(application.plans) are not part of it ({error}).",
-                recommendation="Deploy a build that serves recovery plans; meanwhile fail the "
-                "plan's VMs over one by one (POST /api/tenants/{tenant}/vms/{vm}/failover).",
-            )
-        ) from error
     request = PlanFailoverRequest(type="unplanned", recovery_point=recovery_point)
     return await plans.begin_plan_operation(
         client, tenant, plan, PlanOperation.FAILOVER, request, StartedBy.ALERT

@@ -10,7 +10,16 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-ALL = ("devhost", "servicebus", "replication", "control_plane", "runbook_api", "cost", "failover")
+ALL = (
+    "devhost",
+    "servicebus",
+    "replication",
+    "control_plane",
+    "runbook_api",
+    "cost",
+    "failover",
+    "plan",
+)
 
 
 def main(argv: list[str]) -> int:

@@ -103,3 +103,24 @@ class OpenApiDocument(BaseModel):
     info: dict
     paths: dict
     components: dict
+
+
+class PlanFailoverRequest(WireModel):
+    """POST .../recovery-plans/{plan}/failover: which kind of failover, from which kind of
+    point. Every VM of the plan fails over from its own point of that kind."""
+
+    type: Literal["test", "planned", "unplanned"] = Field(
+        description="As for one VM: test (isolated, replication untouched), planned (each "
+        "source shut down and synced one last time) or unplanned (from the point at once)."
+    )
+    recovery_point: Literal["latest", "latestAppConsistent"] = Field(
+        default="latest",
+        description="Each VM's latest or latest app-consistent point; a planned failover "
+        "makes its own (latest only).",
+    )
+    shutdown_timeout_seconds: int = Field(
+        default=300,
+        ge=5,
+        le=3600,
+        description="Planned only: how long each guest may take to shut down.",
+    )

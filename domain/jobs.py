@@ -35,6 +35,7 @@ class StartedBy(StrEnum):
     API = "api"
     AGENT = "agent"
     ALERT = "alert"
+    SCHEDULE = "schedule"  # a plan's drill schedule
 
 
 class JobType(StrEnum):
@@ -51,6 +52,12 @@ class JobType(StrEnum):
     CHANGE_RECOVERY_POINT = "ChangeRecoveryPoint"
     RECOVERY_PLAN_FAILOVER = "RecoveryPlanFailover"
     AUTO_FAILOVER_DECISION = "AutoFailoverDecision"
+    RECOVERY_PLAN_TEST_FAILOVER = "RecoveryPlanTestFailover"
+    RECOVERY_PLAN_PLANNED_FAILOVER = "RecoveryPlanPlannedFailover"
+    RECOVERY_PLAN_UNPLANNED_FAILOVER = "RecoveryPlanUnplannedFailover"
+    RECOVERY_PLAN_COMMIT = "RecoveryPlanCommit"
+    RECOVERY_PLAN_TEST_FAILOVER_CLEANUP = "RecoveryPlanTestFailoverCleanup"
+    RECOVERY_PLAN_DRILL = "RecoveryPlanDrill"
 
 
 # A step of this name (or "Approval: <what>") waits for a person's POST .../jobs/{job}/approve or

@@ -135,6 +135,11 @@ param replicationStallSeconds int = 300
 @minValue(30)
 param agentHeartbeatTimeoutSeconds int = 180
 
+@description('The drill policy: days after which a recovery plan without a newer passed drill shows a Warning.')
+@minValue(1)
+@maxValue(365)
+param drillMaxAgeDays int = 30
+
 @description('Days Log Analytics keeps logs.')
 @minValue(30)
 @maxValue(730)
@@ -238,6 +243,7 @@ module functionApp 'modules/functionapp.bicep' = {
     replicationPolicies: replicationPolicies
     replicationStallSeconds: replicationStallSeconds
     agentHeartbeatTimeoutSeconds: agentHeartbeatTimeoutSeconds
+    drillMaxAgeDays: drillMaxAgeDays
     recoveryResourceGroupName: recoveryResourceGroupName
     recoveryVaultName: vault.outputs.vaultName
     recoveryLocation: recoveryLocation

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from domain.errors import ErrorInfo
 from domain.jobs import Job, JobType, fail_job
-from readmodels.jobs import create_job, get_job, save_job
+from readmodels.jobs import create_job, create_job_with_id, get_job, save_job
 from readmodels.records import ReplicatedItem
 from readmodels.tables import ConcurrentUpdate, ModelTable, Row
 
@@ -79,10 +79,13 @@ def claim_operation(
     started_by: str,
     *,
     initial_status: str = "NotProtected",
+    job_id: str | None = None,
 ) -> tuple[Job, bool]:
     """The VM's running job if one is active, else a new job that now holds the lock.
 
     Returns (job, created). A second request while the first runs gets the same job.
+    `job_id`: the new job's id, derived by the caller (a recovery plan's step), so a claim
+    made again after a crash finds its own job (created True) instead of a stranger's.
     """
     for _ in range(20):
         row = ITEMS.get(tenant, vm)
@@ -96,8 +99,12 @@ def claim_operation(
         if item.active_job_id:
             active = get_job(tenant, item.active_job_id)
             if active is not None and not active.finished:
-                return active, False
-        job = create_job(tenant, job_type, vm, started_by)
+                return active, active.id == job_id
+        job = (
+            create_job_with_id(tenant, job_id, job_type, vm, started_by)
+            if job_id
+            else create_job(tenant, job_type, vm, started_by)
+        )
         item.active_job_id, item.active_job_type = job.id, job_type
         item.updated = datetime.now(UTC)
         try:

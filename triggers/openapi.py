@@ -14,11 +14,13 @@ from contracts.api import (
     EnableProtectionRequest,
     FailoverRequest,
     OpenApiDocument,
+    PlanFailoverRequest,
     PreflightRequest,
     RecoveryPointRequest,
     SiteBandwidthRequest,
 )
 from contracts.openapi import Route, document
+from contracts.plans import DrillReportView, RecoveryPlanRequest, RecoveryPlanView
 from contracts.views import (
     AutoFailoverRuleView,
     HealthReport,
@@ -36,6 +38,12 @@ bp = func.Blueprint()
 
 PAGING = {"top": "Page size, 1-1000 (default 100).", "continuationToken": "From nextLink."}
 BUSY = "The VM is busy with another operation (OperationInProgress)."
+PLAN = "/tenants/{tenant}/recovery-plans/{plan}"
+NOT_READY = (
+    "A VM of the plan does not allow it now (RecoveryPlanNotReady: errors name each "
+    "VM and its status; nothing was started), or the plan runs another operation "
+    "(RecoveryPlanBusy)."
+)
 AFTER_ERRORS = {
     404: "The VM was never protected (ReplicatedItemNotFound).",
     409: f"Not allowed in the VM's status (OperationNotAllowed). {BUSY}",
@@ -120,6 +128,36 @@ ROUTES: list[Route] = [
     Route("GET", "/tenants/{tenant}/auto-failover-rules", "The tenant's auto-failover rules.",
           "api_list_auto_failover_rules", response=AutoFailoverRuleView, list_of=True,
           query=PAGING),
+    Route("GET", "/tenants/{tenant}/recovery-plans", "Recovery plans.",
+          "api_list_recovery_plans", response=RecoveryPlanView, list_of=True, query=PAGING),
+    Route("PUT", PLAN, "Create or replace a recovery plan: groups of VMs in failover order "
+          "(at most 100 VMs), each with manual and runbook actions before and after it.",
+          "api_put_recovery_plan", request=RecoveryPlanRequest, response=RecoveryPlanView,
+          errors={400: "Not a valid plan (InvalidField, RecoveryPlanInvalid: every reason)."}),
+    Route("GET", PLAN, "A recovery plan, its VMs' statuses, its drills and its health.",
+          "api_get_recovery_plan", response=RecoveryPlanView),
+    Route("DELETE", PLAN, "Delete a recovery plan (its VMs are not touched).",
+          "api_delete_recovery_plan", status=204,
+          errors={409: "The plan runs an operation (RecoveryPlanBusy)."}),
+    Route("POST", PLAN + "/failover", "Fail the plan over: groups in order, the VMs of a group "
+          "in parallel, with the group's actions.", "api_recovery_plan_failover",
+          request=PlanFailoverRequest, response=JobAccepted, status=202,
+          errors={409: NOT_READY}),
+    Route("POST", PLAN + "/commit", "Commit the plan's failed-over VMs.",
+          "api_recovery_plan_commit", response=JobAccepted, status=202,
+          errors={409: NOT_READY}),
+    Route("POST", PLAN + "/cleanup", "End the plan's test failover: clean up each VM's.",
+          "api_recovery_plan_cleanup", response=JobAccepted, status=202,
+          errors={409: NOT_READY}),
+    Route("POST", PLAN + "/drill", "A drill: test failover of the plan, every disk proven "
+          "against its point, cleanup confirmed, a report.", "api_recovery_plan_drill",
+          response=JobAccepted, status=202, errors={409: NOT_READY}),
+    Route("GET", PLAN + "/drills", "The plan's drills, newest first.", "api_list_drills",
+          response=DrillReportView, list_of=True, query=PAGING),
+    Route("GET", PLAN + "/drills/{drill}", "A drill's report.", "api_get_drill",
+          response=DrillReportView),
+    Route("GET", PLAN + "/drills/{drill}/report", "A drill's report as an HTML page.",
+          "api_drill_report_page"),
     Route("GET", "/console", "The operator console: an HTML page that reads this API with the key "
           "in x-functions-key (open it once with ?code=<key>; see docs/console.md).",
           "console_page"),

@@ -92,6 +92,11 @@ param replicationStallSeconds int = 300
 @minValue(30)
 param agentHeartbeatTimeoutSeconds int = 180
 
+@description('The drill policy: days after which a recovery plan without a newer passed drill shows a Warning.')
+@minValue(1)
+@maxValue(365)
+param drillMaxAgeDays int = 30
+
 @description('Resource group where failed-over VMs, disks and NICs are created.')
 param recoveryResourceGroupName string
 
@@ -192,6 +197,10 @@ var commonSettings = [
   {
     name: 'AGENT_HEARTBEAT_TIMEOUT_SECONDS'
     value: string(agentHeartbeatTimeoutSeconds)
+  }
+  {
+    name: 'DRILL_MAX_AGE_DAYS'
+    value: string(drillMaxAgeDays)
   }
   {
     name: 'AZURE_SUBSCRIPTION_ID'

@@ -5,7 +5,7 @@ route, the real `alerts` function, rules set over the runbook API, agent heartbe
 through the Service Bus broker, and the decision jobs read back over the API.
 
 Recovery plans are not part of this build: a decision that acts asks for the plan's failover
-and its job records what came back (PlanFailoverUnavailable, naming the cause)."""
+and its job records what came back (the plan's refusal or its job)."""
 
 from __future__ import annotations
 
@@ -188,13 +188,13 @@ def test_fired_alert_with_the_agent_silent_asks_for_the_plans_failover(
     assert evidence["signals"][0]["alertRule"] == alert_rule
     assert evidence["signals"][0]["condition"] == "Fired"
     # It asked to fail plan P over, unplanned from the point the rule names, and says what
-    # came back: this build has no recovery plans yet.
+    # came back: the tenant has no such plan, so recovery plans refused it.
     asked = evidence["failover"]
     assert asked["plan"] == plan and asked["recoveryPoint"] == "latestAppConsistent"
     assert job["state"] == "Failed"
     (error,) = job["errors"]
-    assert error["code"] == "PlanFailoverUnavailable"
-    assert "application.plans" in error["cause"] and error["recommendation"]
+    assert error["code"] == "RecoveryPlanNotFound"
+    assert plan in error["cause"] and error["recommendation"]
     assert [s["name"] for s in job["steps"]] == ["Safeguards", f"Fail over plan {plan}"]
     assert api.call("GET", f"tenants/{TENANT}/jobs/{job['id']}").json()["evidence"] == evidence
 
@@ -309,7 +309,7 @@ def test_debounce_two_alerts_within_the_window_act_one_alone_waits(
     (job,) = decided(cp, plan)  # the pending decision took the second alert: one job
     assert job["id"] == pending["id"] and len(job["evidence"]["signals"]) == 2
     assert job["evidence"]["decision"] == "failOver"
-    assert job["errors"][0]["code"] == "PlanFailoverUnavailable"
+    assert job["errors"][0]["code"] == "RecoveryPlanNotFound"
 
 
 # --- Health Resources; dry run; notify only -------------------------------------------------
@@ -434,7 +434,7 @@ def test_approval_is_asked_and_the_answer_decides(
     assert approval["by"].startswith("key:") and approval["approved"] is (answer == "approve")
     if answer == "approve":
         assert done["evidence"]["failover"]["plan"] == plan
-        assert done["errors"][0]["code"] == "PlanFailoverUnavailable"
+        assert done["errors"][0]["code"] == "RecoveryPlanNotFound"
     else:
         assert stopped(done) == ("Cancelled", "approval")
         assert done["errors"][0]["code"] == "FailoverRejected"

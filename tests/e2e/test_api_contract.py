@@ -1,4 +1,4 @@
-"""The runbook API's contract on devhost + Azurite: the OpenAPI document
+"""The runbook API's contract (issue 4, point 6) on devhost + Azurite: the OpenAPI document
 and the app agree both ways, every route but /api/health needs a key, a tenant's key never
 reads or changes another tenant's data on any route, bad bodies and unknown resources are
 problem+json with stable codes, and lists page with a continuation token.
@@ -16,7 +16,8 @@ from tests.e2e.conftest import KEYS, SITE, CheckedApi
 from tests.e2e.test_protection import finished_job, jobs_of, listed_vms, new_id, report, vm_body
 
 PROBLEM = "application/problem+json"
-RULE = {"match": {"alertRules": ["contract"]}, "action": {"plan": "contract-plan"},
+PLAN = "contract-plan"
+RULE = {"match": {"alertRules": ["contract"]}, "action": {"plan": PLAN},
         "corroborate": {"site": "contract-site"}}  # fmt: skip
 
 
@@ -27,13 +28,24 @@ def contoso(api: CheckedApi) -> dict[str, str]:
     report(api, "contoso", vm_body(vm))
     accepted = api.call("POST", f"tenants/contoso/vms/{vm}/protection", json={}).json()
     assert finished_job(api, "contoso", accepted["id"])["state"] == "Succeeded"
+    plan = api.call(
+        "PUT", f"tenants/contoso/recovery-plans/{PLAN}", json={"groups": [{"vms": [vm]}]}
+    )
+    assert plan.status_code == 200, plan.text
     return {"vm": vm, "job": accepted["id"]}
 
 
 def routes(
-    vm: str, job: str, site: str = SITE, rule: str = "contract-rule"
+    vm: str,
+    job: str,
+    site: str = SITE,
+    plan: str = PLAN,
+    drill: str | None = None,
+    rule: str = "contract-rule",
 ) -> list[tuple[str, str, dict | None]]:
     """Every tenant route of the app with concrete ids (tenant left as {tenant})."""
+    drill = drill or job
+    plans = f"tenants/{{tenant}}/recovery-plans/{plan}"
     return [
         ("GET", "tenants/{tenant}/vms", None),
         ("POST", f"tenants/{{tenant}}/vms/{vm}/preflight", {}),
@@ -56,6 +68,17 @@ def routes(
         ("GET", f"tenants/{{tenant}}/auto-failover-rules/{rule}", None),
         ("DELETE", f"tenants/{{tenant}}/auto-failover-rules/{rule}", None),
         ("GET", "tenants/{tenant}/auto-failover-rules", None),
+        ("GET", "tenants/{tenant}/recovery-plans", None),
+        ("GET", plans, None),
+        ("POST", f"{plans}/failover", {"type": "test"}),
+        ("POST", f"{plans}/commit", None),
+        ("POST", f"{plans}/cleanup", None),
+        ("POST", f"{plans}/drill", None),
+        ("GET", f"{plans}/drills", None),
+        ("GET", f"{plans}/drills/{drill}", None),
+        ("GET", f"{plans}/drills/{drill}/report", None),
+        ("DELETE", plans, None),
+        ("PUT", plans, {"groups": [{"vms": [vm]}]}),  # last: another tenant makes its own
     ]
 
 
@@ -70,7 +93,7 @@ def test_the_document_and_the_app_agree_both_ways(api: CheckedApi) -> None:
     assert served == described
     documented_tenant_routes = {
         (m, "/api/" + p.replace("{tenant}", "contoso"))
-        for m, p, _ in routes("{vm}", "{job}", "{site}", "{rule}")  # the list walked below
+        for m, p, _ in routes("{vm}", "{job}", "{site}", "{plan}", "{drill}", "{rule}")
     }
     assert {(m, p.replace("{tenant}", "contoso")) for m, p in described if "/tenants/" in p} == (
         documented_tenant_routes
@@ -135,15 +158,28 @@ def test_a_tenant_never_sees_or_changes_another_tenants_data_in_its_own_routes(
         ("POST", "approve"): "JobNotFound",
         ("POST", "reject"): "JobNotFound",
     }
+    plan_codes = {  # contoso's plan and its drill do not exist for fabrikam
+        ("GET", PLAN): "RecoveryPlanNotFound",
+        ("DELETE", PLAN): "RecoveryPlanNotFound",
+        ("POST", "failover"): "RecoveryPlanNotFound",
+        ("POST", "commit"): "RecoveryPlanNotFound",
+        ("POST", "cleanup"): "RecoveryPlanNotFound",
+        ("POST", "drill"): "RecoveryPlanNotFound",
+        ("GET", "drills"): "RecoveryPlanNotFound",
+        ("GET", job): "DrillNotFound",
+        ("GET", "report"): "DrillNotFound",
+    }
     for method, path, body in routes(vm, job):
         response = api.call(method, path.format(tenant="fabrikam"), "fabrikam", json=body)
         last = path.rsplit("/", 1)[-1]
-        if (method, last) in codes:
+        known = plan_codes if "/recovery-plans/" in path else codes
+        if (method, last) in known:
             assert response.status_code == 404, (method, path, response.text)
-            assert response.json()["code"] == codes[(method, last)]
-        else:  # lists, and fabrikam's own rule (put, read, deleted)
+            assert response.json()["code"] == known[(method, last)]
+        else:  # lists, and fabrikam's own rule and plan (made, read, deleted)
             assert response.status_code in (200, 204), (method, path, response.text)
-            assert vm not in response.text and job not in response.text
+            assert vm not in response.text or method == "PUT", (method, path)
+            assert job not in response.text
     assert jobs_of(api, "fabrikam", vm) == []
     assert [j["id"] for j in jobs_of(api, "contoso", vm)].count(job) == 1
 
