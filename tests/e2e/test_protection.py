@@ -1,4 +1,4 @@
-"""Protection end to end (issue 4, point 7): inventory from the agent, preflight, enable and
+"""Protection end to end: inventory from the agent, preflight, enable and
 disable, jobs, health re-checks and invalid events, on devhost + Azurite + the local broker.
 
 Every HTTP answer goes through `api`, which checks it against /api/openapi.json."""
