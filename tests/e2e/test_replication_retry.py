@@ -4,13 +4,16 @@ Azurite + the local broker, with the scripted agent of test_replication.py faili
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from tests.e2e.agent_sim import ScriptedAgent, raw_image
 from tests.e2e.conftest import ControlPlane, wait_until
-from tests.e2e.test_replication import (  # noqa: F401 (agent: the module's scripted agent)
+from tests.e2e.test_replication import (
+    SITE,
     TENANT,
-    agent,
     item,
     job,
     make_disk,
@@ -20,6 +23,17 @@ from tests.e2e.test_replication import (  # noqa: F401 (agent: the module's scri
 )
 
 ROUTE = "POST /api/tenants/{tenant}/vms/{vm}/protection"
+
+
+@pytest.fixture(scope="module")
+def agent(
+    control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ScriptedAgent]:
+    """The site's scripted agent for this module's VMs only (see `only_scripted`)."""
+    work = tmp_path_factory.mktemp("agent")
+    connection = control_plane.broker.connection_string
+    with ScriptedAgent(connection, TENANT, SITE, work, only_scripted=True) as running:
+        yield running
 
 
 def ended(cp: ControlPlane, job_id: str) -> dict:
@@ -44,7 +58,7 @@ def refuse(sim: ScriptedAgent, command: dict) -> None:
 
 def test_enabling_again_retries_a_failed_initial_replication(
     control_plane: ControlPlane,
-    agent: ScriptedAgent,  # noqa: F811
+    agent: ScriptedAgent,
     tmp_path: Path,
 ) -> None:
     cp, vm = control_plane, "retry-" + uuid.uuid4().hex[:6]
