@@ -356,3 +356,42 @@ def test_devhost_killed_mid_failover_resumes_without_a_second_vm_or_disk(
     made = azure.made_for(vm)
     assert (len(made["vms"]), len(made["disks"]), len(made["nics"])) == (1, 1, 1)
     assert ended(cp, after(cp, vm, "cleanup")["id"])["state"] == "Succeeded"
+
+
+def test_an_unplanned_failover_asked_for_while_a_delta_cycle_runs(
+    control_plane: ControlPlane,
+    daemon: Agent,
+    hooks: Path,
+    arm: ArmStandIn,
+    azure: Azure,
+    tmp_path: Path,
+) -> None:
+    """The cycle in flight is cancelled; the VM is made from the point chosen when asked,
+    whatever that cycle had half-written to the replica meanwhile."""
+    cp = control_plane
+    daemon.start("--shutdown-hook", str(hooks / "shutdown.sh"), "--bandwidth", "1MB/s")
+    vm, disk = protected_vm(cp, tmp_path, "busy")
+    chosen = item(cp, vm)["recoveryPoints"][0]
+    chosen_bytes = snapshot_blob(cp, vm, chosen)
+    write(disk, 24, 16, 0x6B)  # 16 MiB: about 16 s of upload at the cap
+    running_cycle = wait_until(
+        lambda: (
+            (p := item(cp, vm).get("progress"))
+            and 0 < p["bytesDone"] < p["bytesTotal"]
+            and p["percent"] < 100
+            and p
+        ),
+        90,
+        interval=0.1,
+    )
+    assert running_cycle["bytesDone"] < running_cycle["bytesTotal"]
+
+    started = fail_over(cp, vm, type="unplanned", recoveryPoint=chosen["id"])
+    done = ended(cp, started["id"])
+    assert done["state"] == "Succeeded", done
+    shown = item(cp, vm)
+    assert shown["status"] == "FailedOver" and shown["failover"]["recoveryPointId"] == chosen["id"]
+    [managed] = azure.made_for(vm)["disks"]
+    disk_bytes = azure.disk_bytes(managed.id, shown["failover"]["vmName"], tmp_path)
+    assert sha(disk_bytes) == sha(chosen_bytes)
+    assert ended(cp, after(cp, vm, "cancel")["id"])["state"] == "Succeeded"
