@@ -10,7 +10,7 @@ from pydantic import Field
 
 from activities.seams import Seam, VmRef
 from application.health import policy_of, refresh
-from application.recovery_points import prune_points, snapshot_point
+from application.recovery_points import record_point
 from application.verification import ReplicaInvalid, verify_disk
 from contracts.events import DiskResult
 from domain import replication as rules
@@ -18,8 +18,7 @@ from domain.model import HealthState
 from domain.replication_state import ReplicationEvent
 from domain.retention import Consistency
 from readmodels.items import require_item_row, update_item
-from readmodels.points import list_points
-from readmodels.records import ReplicatedItem
+from readmodels.records import RecoveryPoint, ReplicatedItem
 
 bp = df.Blueprint()
 
@@ -55,17 +54,15 @@ def record_recovery_point(payload: dict) -> dict:
         expected = rules.replica_blob_size(disk.size)
         verify_disk(disk.container, disk.blob, expected, by_disk[disk.disk_id])
     now = datetime.now(UTC)
-    points = list_points(request.tenant, request.vm)
-    point = snapshot_point(
-        item,
-        request.command_id,
-        request.consistency,
-        request.taken_at or now,
-        points,
-        request.consistency_note,
+    taken = RecoveryPoint(
+        id=request.command_id,
+        tenant=item.tenant,
+        vm=item.vm,
+        time=request.taken_at or now,
+        consistency=request.consistency,
+        note=request.consistency_note,
     )
-    others = [p for p in points if p.id != point.id]
-    remaining = prune_points(item, policy_of(item), now, [point, *others])
+    point, remaining = record_point(item, taken, policy_of(item), now)
 
     def record(current: ReplicatedItem) -> None:
         current.status = rules.next_status(current.status, request.status_event)

@@ -164,3 +164,9 @@ class RecoveryPoint(BaseModel):
     # The agent's word on the point's consistency: why it is not the app-consistent point the
     # policy asked for, or a quiesce that did not end cleanly.
     note: str | None = None
+    # Written before its snapshots are taken (readmodels.points): not a point yet.
+    pending: bool = False
+    # Snapshots of the points pruned when this one was recorded (disk id -> snapshot ids):
+    # their rows go in the same transaction as this row, their snapshots right after, and a
+    # rerun after a crash in between deletes them again from here.
+    retired: dict[str, list[str]] = Field(default_factory=dict)
