@@ -15,6 +15,7 @@ from application import commands
 from application.health import policy_of
 from application.orchestrations import (
     REPLICATE,
+    LoopStatus,
     ReplicationInput,
     ReplicationPhase,
     is_running,
@@ -112,11 +113,13 @@ async def stop_replication(payload: dict, client: df.DurableOrchestrationClient)
     instance is left alone. The agent drops the running upload on the cancel command."""
     stop = StopInput.model_validate(payload)
     instance = replication_instance(stop.tenant, stop.vm)
-    running = is_running(await client.get_status(instance))
+    status = await client.get_status(instance)
+    running = is_running(status)
     if running:
         await client.terminate(instance, stop.reason)
-    item = await asyncio.to_thread(get_item, stop.tenant, stop.vm)
-    if item is not None and item.command_id:
-        cancel = commands.cancel_command(item, item.command_id, datetime.now(UTC))
+    command_id = LoopStatus.of(status).command_id  # the command the loop sent last
+    item = await asyncio.to_thread(get_item, stop.tenant, stop.vm) if command_id else None
+    if item is not None and command_id:
+        cancel = commands.cancel_command(item, command_id, datetime.now(UTC))
         await asyncio.to_thread(commands.send, cancel)
     return ReplicationStopped(was_running=running).out()

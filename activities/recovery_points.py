@@ -1,5 +1,6 @@
 """A recovery point at the end of a replication cycle: verify the replica, snapshot it, prune
-by retention, and refresh status, RPO and health, in one activity and one item write."""
+by retention, and refresh status, RPO and health, in one activity with one read and one write
+of the item (whose facts it hands back, so that the next cycle's command reads nothing)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import azure.durable_functions as df
 from pydantic import Field
 
 from activities.seams import Seam, VmRef
+from application.commands import CommandTarget
 from application.health import policy_of, refresh
 from application.recovery_points import record_point
 from application.verification import ReplicaInvalid, verify_disk
@@ -37,6 +39,8 @@ class PointRecorded(Seam):
     point_id: str
     status: str
     health: HealthState
+    # The item as this point left it: what the next cycle's command is built from.
+    target: CommandTarget | None = None
 
 
 @bp.activity_trigger(input_name="payload")
@@ -81,5 +85,8 @@ def record_recovery_point(payload: dict) -> dict:
 
     updated = update_item(request.tenant, request.vm, record, read=row)
     return PointRecorded(
-        point_id=point.id, status=updated.status, health=updated.health.state
+        point_id=point.id,
+        status=updated.status,
+        health=updated.health.state,
+        target=CommandTarget.of(updated),
     ).out()

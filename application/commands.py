@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from azure.servicebus import ServiceBusMessage
+from pydantic import BaseModel, Field
 
 from application.health import policy_of
 from azureclients.sas import blob_sas_url
@@ -26,11 +27,31 @@ from contracts.commands import (
 )
 from domain import replication as rules
 from domain.retention import Consistency
-from readmodels.records import ReplicatedItem
+from readmodels.records import ReplicaDisk, ReplicatedItem
+
+
+class CommandTarget(BaseModel):
+    """What a replication command is built from, and whether the VM still replicates: the
+    item's fields a command needs. The replication loop carries them from a cycle's recorded
+    point to the next cycle's command, so sending it reads nothing; a command with no such
+    facts at hand (the first after a failed cycle, a resend, a failover's final sync) reads
+    the item."""
+
+    tenant: str
+    vm: str
+    site: str
+    status: str
+    policy: str | None = None
+    replica_disks: list[ReplicaDisk] = Field(default_factory=list)
+    last_app_consistent_point: datetime | None = None
+
+    @classmethod
+    def of(cls, item: ReplicatedItem) -> CommandTarget:
+        return cls.model_validate(item, from_attributes=True)
 
 
 def replication_command(
-    item: ReplicatedItem,
+    target: CommandTarget,
     kind: CommandType,
     command_id: str,
     *,
@@ -42,7 +63,9 @@ def replication_command(
 
     The SAS is for that one blob only (sr=b), write-only (read+write for a resync: a full
     compare reads the blob), and short-lived."""
-    consistency = rules.consistency_for_cycle(policy_of(item), item.last_app_consistent_point, now)
+    consistency = rules.consistency_for_cycle(
+        policy_of(target), target.last_app_consistent_point, now
+    )
     disks = [
         DiskTarget(
             disk_id=disk.disk_id,
@@ -50,7 +73,7 @@ def replication_command(
             sas_url=blob_sas_url(disk.container, disk.blob, write=True, read=resync),
             blob_size=rules.replica_blob_size(disk.size),
         )
-        for disk in item.replica_disks
+        for disk in target.replica_disks
     ]
     if kind is CommandType.REPLICATE:
         data = ReplicateCommand(disks=disks, resync=resync).wire()
@@ -59,9 +82,9 @@ def replication_command(
     command = AgentCommand(
         type=kind,
         id=command_id,
-        tenant=item.tenant,
-        site=item.site,
-        vm=item.vm,
+        tenant=target.tenant,
+        site=target.site,
+        vm=target.vm,
         time=now,
         data=data,
     )

@@ -12,6 +12,7 @@ from enum import StrEnum
 import azure.durable_functions as df
 from pydantic import BaseModel
 
+from application.commands import CommandTarget
 from contracts.api import DisableProtectionRequest, EnableProtectionRequest
 from domain.failover import FailoverType
 from domain.jobs import StartedBy
@@ -92,6 +93,23 @@ class ReplicationInput(BaseModel):
     stall_seconds: int = 300
     max_attempts: int = 3  # sends of one command (a stall resends) before the cycle fails
     resync: bool = False  # the next cycle is a full compare (the agent lost change tracking)
+    # The item as the last recorded point left it: the next command is built from it, with no
+    # read (consumed by that command; None: the command reads the item).
+    target: CommandTarget | None = None
+    command_id: str | None = None  # the last command sent (the loop's status names it)
+
+
+class LoopStatus(BaseModel):
+    """The replication loop's custom status: the command the agent was last sent, so that
+    stopping the loop can cancel it (the item does not record it: that would be a write per
+    cycle)."""
+
+    command_id: str | None = None
+
+    @classmethod
+    def of(cls, status: df.DurableOrchestrationStatus | None) -> LoopStatus:
+        custom = status.custom_status if status is not None else None
+        return cls.model_validate(custom) if isinstance(custom, dict) else cls()
 
 
 def replication_instance(tenant: str, vm: str) -> str:

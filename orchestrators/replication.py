@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -30,7 +30,8 @@ from activities.health import (
 from activities.recovery_points import PointInput, PointRecorded, record_recovery_point
 from activities.replica import ReplicaPrepared, prepare_replica
 from activities.seams import VmRef
-from application.orchestrations import ReplicationInput, ReplicationPhase
+from application.commands import CommandTarget
+from application.orchestrations import LoopStatus, ReplicationInput, ReplicationPhase
 from contracts.commands import CommandType
 from contracts.errors import ErrorDetail
 from contracts.events import EventType, ReplicationCompleted, ReplicationFailed
@@ -88,6 +89,8 @@ NOT_RESPONDING = ErrorDetail(
 @bp.orchestration_trigger(context_name="context")
 def replicate_vm(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
     state = ReplicationInput.model_validate(context.get_input())
+    if state.command_id:  # a new execution (continue_as_new) names the last command again
+        announce(context, state, state.command_id)
     if state.phase is ReplicationPhase.INITIAL:
         outcome = yield from initial_replication(context, state)
         if outcome is not CycleOutcome.OK:
@@ -138,7 +141,10 @@ def initial_replication(
 
     yield job.begin("Create first recovery point")
     try:
-        yield from recovery_point(context, answer, state, E.INITIAL_REPLICATION_COMPLETED)
+        recorded = yield from recovery_point(
+            context, answer, state, E.INITIAL_REPLICATION_COMPLETED
+        )
+        state.target = recorded.target
     except Exception as error:  # the replica does not match what the agent sent
         failure = verification_error(error)
         yield job.finish("Create first recovery point", [failure])
@@ -166,8 +172,8 @@ def delta_cycle(
     if isinstance(answer, ReplicationCompleted):
         event = E.RESYNC_COMPLETED if state.resync else E.DELTA_SYNC_COMPLETED
         try:
-            yield from recovery_point(context, answer, state, event)
-            state.resync = False
+            recorded = yield from recovery_point(context, answer, state, event)
+            state.resync, state.target = False, recorded.target
         except Exception as error:
             yield from set_status(
                 context, state, unchanged(state), failure=verification_error(error)
@@ -204,6 +210,8 @@ class CommandWait:
     cycle: int = 0
     resync: bool = False
     final_sync: bool = False
+    target: CommandTarget | None = None  # the first send's facts (None: it reads the item)
+    sent: Callable[[str], None] | None = None  # told each command's id before it is sent
 
 
 def run_command(
@@ -227,8 +235,20 @@ def run_command(
         max_attempts=state.max_attempts,
         cycle=state.cycle,
         resync=resync,
+        target=state.target,
+        sent=lambda command_id: announce(context, state, command_id),
     )
+    state.target = None  # facts of the last point serve one command
     return (yield from send_and_wait(context, wait, kind))
+
+
+def announce(
+    context: df.DurableOrchestrationContext, state: ReplicationInput, command_id: str
+) -> None:
+    """The loop's status names the command the agent was last sent: stopping the loop
+    cancels that one."""
+    state.command_id = command_id
+    context.set_custom_status(LoopStatus(command_id=command_id).model_dump(mode="json"))
 
 
 def send_and_wait(
@@ -254,11 +274,14 @@ def send_and_wait(
             cycle=wait.cycle,
             resync=wait.resync,
             final_sync=wait.final_sync,
+            target=wait.target if attempt == 1 else None,  # a resend reads the item
         )
+        if wait.sent is not None:
+            wait.sent(command.command_id)
         sent = yield from call(
             context, send_agent_command, command, CommandSent, retry=AGENT_COMMAND
         )
-        if not sent.sent:
+        if not sent.sent or sent.sent_at is None:
             return CommandEnd.STOPPED
         quiet_for = wait.stall_seconds
         while True:
@@ -266,7 +289,7 @@ def send_and_wait(
             timer = context.create_timer(due)
             winner = yield context.task_any([done, failed, timer])
             if winner is timer:
-                seen = yield from watch(context, wait, command.command_id)
+                seen = yield from watch(context, wait, command.command_id, sent.sent_at)
                 if seen.stalled:
                     break  # resend
                 quiet_for = max(1, int(wait.stall_seconds - seen.quiet_seconds) + 1)
@@ -286,11 +309,18 @@ def send_and_wait(
 
 
 def watch(
-    context: df.DurableOrchestrationContext, wait: CommandWait, command_id: str
+    context: df.DurableOrchestrationContext,
+    wait: CommandWait,
+    command_id: str,
+    sent_at: datetime,
 ) -> Step[StallSeen]:
-    """How long the command has been quiet (the stall timer fired)."""
+    """How long the command, sent at `sent_at`, has been quiet (the stall timer fired)."""
     check = StallInput(
-        tenant=wait.tenant, vm=wait.vm, command_id=command_id, stall_seconds=wait.stall_seconds
+        tenant=wait.tenant,
+        vm=wait.vm,
+        command_id=command_id,
+        sent_at=sent_at,
+        stall_seconds=wait.stall_seconds,
     )
     return call(context, check_stall, check, StallSeen, retry=STORAGE)
 
