@@ -281,15 +281,17 @@ def send_and_wait(
         sent = yield from call(
             context, send_agent_command, command, CommandSent, retry=AGENT_COMMAND
         )
-        if not sent.sent or sent.sent_at is None:
+        if not sent.sent:
             return CommandEnd.STOPPED
+        # (a result an older version recorded has no time: the episode's is close to it)
+        sent_at = sent.sent_at or context.current_utc_datetime
         quiet_for = wait.stall_seconds
         while True:
             due = context.current_utc_datetime + timedelta(seconds=quiet_for)
             timer = context.create_timer(due)
             winner = yield context.task_any([done, failed, timer])
             if winner is timer:
-                seen = yield from watch(context, wait, command.command_id, sent.sent_at)
+                seen = yield from watch(context, wait, command.command_id, sent_at)
                 if seen.stalled:
                     break  # resend
                 quiet_for = max(1, int(wait.stall_seconds - seen.quiet_seconds) + 1)
