@@ -4,6 +4,7 @@ of the item (whose facts it hands back, so that the next cycle's command reads n
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import azure.durable_functions as df
@@ -11,8 +12,8 @@ from pydantic import Field
 
 from activities.seams import Seam, VmRef
 from application.commands import CommandTarget
-from application.health import policy_of, refresh
-from application.recovery_points import record_point
+from application.health import HEARTBEAT_READ_MAX_AGE, policy_of, refresh
+from application.recovery_points import delete_retired, record_point
 from application.verification import ReplicaInvalid, verify_disk
 from contracts.events import DiskResult
 from domain import replication as rules
@@ -20,7 +21,9 @@ from domain.model import HealthState
 from domain.replication_state import ReplicationEvent
 from domain.retention import Consistency
 from readmodels.items import require_item_row, update_item
+from readmodels.points import list_points
 from readmodels.records import RecoveryPoint, ReplicatedItem
+from readmodels.sites import last_heartbeat
 
 bp = df.Blueprint()
 
@@ -55,8 +58,24 @@ def record_recovery_point(payload: dict) -> dict:
     for disk in item.replica_disks:
         if disk.disk_id not in by_disk:
             raise ReplicaInvalid(f"the agent reported nothing for disk {disk.disk_id}")
-        expected = rules.replica_blob_size(disk.size)
-        verify_disk(disk.container, disk.blob, expected, by_disk[disk.disk_id])
+    # What only reads goes at once: every disk's verification, the VM's points, and the
+    # site's heartbeat that refreshing health reads (a cached read, if recent).
+    with ThreadPoolExecutor(max_workers=len(item.replica_disks) + 2) as pool:
+        checks = [
+            pool.submit(
+                verify_disk,
+                disk.container,
+                disk.blob,
+                rules.replica_blob_size(disk.size),
+                by_disk[disk.disk_id],
+            )
+            for disk in item.replica_disks
+        ]
+        listed = pool.submit(list_points, item.tenant, item.vm, pending=True)
+        pool.submit(last_heartbeat, item.tenant, item.site, max_age=HEARTBEAT_READ_MAX_AGE)
+        for check in checks:
+            check.result()  # ReplicaInvalid: nothing is taken
+        rows = listed.result()
     now = datetime.now(UTC)
     taken = RecoveryPoint(
         id=request.command_id,
@@ -66,7 +85,7 @@ def record_recovery_point(payload: dict) -> dict:
         consistency=request.consistency,
         note=request.consistency_note,
     )
-    point, remaining = record_point(item, taken, policy_of(item), now)
+    point, remaining = record_point(item, taken, policy_of(item), now, rows)
 
     def record(current: ReplicatedItem) -> None:
         current.status = rules.next_status(current.status, request.status_event)
@@ -83,7 +102,10 @@ def record_recovery_point(payload: dict) -> dict:
             current.progress.percent = 100.0
         refresh(current, now)
 
-    updated = update_item(request.tenant, request.vm, record, read=row)
+    with ThreadPoolExecutor(max_workers=2) as pool:  # the pruned snapshots, beside the item
+        retired = pool.submit(delete_retired, item, point)
+        updated = update_item(request.tenant, request.vm, record, read=row)
+        retired.result()
     return PointRecorded(
         point_id=point.id,
         status=updated.status,

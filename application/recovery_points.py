@@ -29,7 +29,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azureclients.clients import blob_service
 from domain import retention
 from domain.model import ReplicationPolicy
-from readmodels.points import commit_point, list_points, save_point
+from readmodels.points import commit_point, save_point
 from readmodels.records import RecoveryPoint, ReplicatedItem
 
 TAG = "recoverypoint"  # the snapshot metadata naming the point it belongs to
@@ -40,14 +40,15 @@ def record_point(
     point: RecoveryPoint,
     policy: ReplicationPolicy,
     now: datetime,
+    rows: list[RecoveryPoint],
 ) -> tuple[RecoveryPoint, list[RecoveryPoint]]:
     """Snapshot every disk's blob as `point` (its snapshots filled in here), record it, and
-    prune what retention no longer keeps. Returns the point as recorded and the VM's points
-    that remain, it included.
+    prune what retention no longer keeps (steps 1 to 3; `delete_retired` is step 4). `rows`
+    are the VM's point rows as just read, pending ones included. Returns the point as
+    recorded and the VM's points that remain, it included.
 
     The agent has finished writing all disks when this runs, so the snapshots hold one
     instant of the VM (crash-consistent, or app-consistent when the agent froze the guest)."""
-    rows = list_points(item.tenant, item.vm, pending=True)
     mine = next((p for p in rows if p.id == point.id), None)
     disks = {d.disk_id for d in item.replica_disks}
     if mine is not None and not mine.pending and set(mine.snapshots) >= disks:
@@ -62,7 +63,6 @@ def record_point(
         retired = _by_disk([*_pairs(point.retired), *_snapshots_of([*doomed, *left.values()])])
         point = point.model_copy(update={"retired": retired, "pending": False})
         commit_point(point, doomed + stale)
-    _delete_snapshots(item, point.retired)
     gone = {p.id for p in doomed}
     return point, [point, *(p for p in others if p.id not in gone)]
 
@@ -137,10 +137,11 @@ def _by_disk(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     return dict(out)
 
 
-def _delete_snapshots(item: ReplicatedItem, snapshots: dict[str, list[str]]) -> None:
+def delete_retired(item: ReplicatedItem, point: RecoveryPoint) -> None:
+    """Step 4: delete the snapshots of the points `point` pruned (those already gone too)."""
     disks = {d.disk_id: d for d in item.replica_disks}
     service = blob_service()
-    for disk_id, ids in snapshots.items():
+    for disk_id, ids in point.retired.items():
         if disk := disks.get(disk_id):
             for snapshot in ids:
                 with contextlib.suppress(ResourceNotFoundError):
