@@ -25,41 +25,47 @@ class CommandInput(VmRef):
     final_sync: bool = False  # a planned failover's last sync, sent while it is under way
     # The item's facts as the last recorded point left them (None: read the item).
     target: CommandTarget | None = None
+    # Deliver it then, not now: the next cycle's command, sent by the cycle before it.
+    not_before: datetime | None = None
 
 
 class CommandSent(Seam):
     """`sent` False: the VM no longer replicates (e.g. protection was disabled), so the loop
-    ends cleanly; `status` says why. `sent_at` starts the command's stall watch."""
+    ends cleanly; `status` says why. `sent_at` (when the agent gets it) starts the command's
+    stall watch; `sequence_number` names a command Service Bus holds until then."""
 
     sent: bool
     status: str
     command_id: str | None = None
     consistency: Consistency | None = None
     sent_at: datetime | None = None
+    sequence_number: int | None = None
 
 
 @bp.activity_trigger(input_name="payload")
 def send_agent_command(payload: dict) -> dict:
-    """A replicate or sync command with a fresh SAS per disk, to the VM's site. Nothing is
-    written: the orchestration remembers the command it waits for, and when it sent it."""
+    """A replicate or sync command with a fresh SAS per disk, to the VM's site, now or (the
+    next cycle's, sent by the one before) enqueued at `not_before`. Nothing is written: the
+    orchestration remembers the command it waits for, and when the agent gets it."""
     request = CommandInput.model_validate(payload)
     target = request.target or CommandTarget.of(require_item_row(request.tenant, request.vm).model)
     if not rules.replicates(target.status, final_sync=request.final_sync):
         return CommandSent(sent=False, status=target.status).out()
-    now = datetime.now(UTC)
+    at = max(datetime.now(UTC), request.not_before or datetime.min.replace(tzinfo=UTC))
     command, consistency = commands.replication_command(
         target,
         request.type,
         request.command_id,
         cycle=request.cycle,
         resync=request.resync,
-        now=now,
+        now=at,
     )
-    commands.send(command)
+    sequence_number = commands.send(command, at=at)
     return CommandSent(
         sent=True,
         status=target.status,
         command_id=command.id,
         consistency=consistency,
-        sent_at=now,
+        sent_at=at,
+        sequence_number=sequence_number,
     ).out()

@@ -7,14 +7,15 @@ id = command id, so a resend after a crash is dropped by duplicate detection.
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+from datetime import UTC, datetime
 
 from azure.servicebus import ServiceBusMessage
 from pydantic import BaseModel, Field
 
 from application.health import policy_of
 from azureclients.sas import blob_sas_url
-from azureclients.senders import send_to_topic
+from azureclients.senders import cancel_scheduled_on_topic, schedule_on_topic, send_to_topic
 from azureclients.settings import setting
 from contracts.commands import (
     AgentCommand,
@@ -28,6 +29,8 @@ from contracts.commands import (
 from domain import replication as rules
 from domain.retention import Consistency
 from readmodels.records import ReplicaDisk, ReplicatedItem
+
+log = logging.getLogger(__name__)
 
 
 class CommandTarget(BaseModel):
@@ -59,7 +62,8 @@ def replication_command(
     resync: bool,
     now: datetime,
 ) -> tuple[AgentCommand, Consistency]:
-    """A replicate or sync command with a fresh SAS per disk, and the consistency it asks for.
+    """A replicate or sync command with a fresh SAS per disk, and the consistency it asks for,
+    for the agent to run at `now` (the time it is, or the time it will be delivered).
 
     The SAS is for that one blob only (sr=b), write-only (read+write for a resync: a full
     compare reads the blob), and short-lived."""
@@ -70,7 +74,7 @@ def replication_command(
         DiskTarget(
             disk_id=disk.disk_id,
             path=disk.source_path,
-            sas_url=blob_sas_url(disk.container, disk.blob, write=True, read=resync),
+            sas_url=blob_sas_url(disk.container, disk.blob, write=True, read=resync, used_from=now),
             blob_size=rules.replica_blob_size(disk.size),
         )
         for disk in target.replica_disks
@@ -125,7 +129,9 @@ def shutdown_command(
     )
 
 
-def send(command: AgentCommand) -> None:
+def send(command: AgentCommand, *, at: datetime | None = None) -> int | None:
+    """Send `command` now, or, with `at` in the future, have Service Bus enqueue it then: the
+    scheduled message's sequence number (cancel_scheduled takes it), else None."""
     message = ServiceBusMessage(
         command.model_dump_json(by_alias=True),
         message_id=command.id,
@@ -134,4 +140,23 @@ def send(command: AgentCommand) -> None:
         subject=command.type.value,
         application_properties={"site": command.site, "tenant": command.tenant},
     )
-    send_to_topic(setting("AGENT_COMMANDS_TOPIC", "agent-commands"), message)
+    topic = _topic()
+    if at is not None and at > datetime.now(UTC):
+        return schedule_on_topic(topic, message, at)
+    send_to_topic(topic, message)
+    return None
+
+
+def cancel_scheduled(sequence_number: int) -> bool:
+    """Cancel a command still waiting to be enqueued; False when it no longer waits (it was
+    enqueued, maybe delivered: a cancel command reaches it there)."""
+    try:
+        cancel_scheduled_on_topic(_topic(), sequence_number)
+    except Exception as error:  # not found (enqueued already) or the namespace's answer
+        log.info("scheduled command %s not cancelled: %s", sequence_number, error)
+        return False
+    return True
+
+
+def _topic() -> str:
+    return setting("AGENT_COMMANDS_TOPIC", "agent-commands")

@@ -31,7 +31,12 @@ from activities.recovery_points import PointInput, PointRecorded, record_recover
 from activities.replica import ReplicaPrepared, prepare_replica
 from activities.seams import VmRef
 from application.commands import CommandTarget
-from application.orchestrations import LoopStatus, ReplicationInput, ReplicationPhase
+from application.orchestrations import (
+    LoopStatus,
+    ReplicationInput,
+    ReplicationPhase,
+    ScheduledCommand,
+)
 from contracts.commands import CommandType
 from contracts.errors import ErrorDetail
 from contracts.events import EventType, ReplicationCompleted, ReplicationFailed
@@ -90,22 +95,60 @@ NOT_RESPONDING = ErrorDetail(
 def replicate_vm(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
     state = ReplicationInput.model_validate(context.get_input())
     if state.command_id:  # a new execution (continue_as_new) names the last command again
-        announce(context, state, state.command_id)
+        sequence = state.scheduled.sequence_number if state.scheduled else None
+        announce(context, state, state.command_id, sequence)
     if state.phase is ReplicationPhase.INITIAL:
         outcome = yield from initial_replication(context, state)
         if outcome is not CycleOutcome.OK:
             return ended(state, outcome)
         state.phase, state.job_id = ReplicationPhase.DELTA, None
     else:
-        started = context.current_utc_datetime
+        scheduled = state.scheduled
+        started = scheduled.sent_at if scheduled else context.current_utc_datetime
         outcome = yield from delta_cycle(context, state)
         if outcome is CycleOutcome.STOPPED:
             return ended(state, outcome)
         due = rules.next_cycle_at(started, state.interval_seconds, context.current_utc_datetime)
-        if due is not None:
+        if state.schedule_ahead and not state.resync:
+            if not (yield from schedule_next(context, state, due)):
+                return ended(state, CycleOutcome.STOPPED)
+        elif due is not None:  # a resync is sent when due; so did an older version's loop
             yield context.create_timer(due)
+    state.schedule_ahead = True
     context.continue_as_new(state.model_dump(mode="json"))
     return None
+
+
+def schedule_next(
+    context: df.DurableOrchestrationContext, state: ReplicationInput, due: datetime | None
+) -> Generator[Any, Any, bool]:
+    """Send the next cycle's sync now, for Service Bus to enqueue at `due` (at once when the
+    cycle is late): the loop then sleeps until the agent answers, with no timer to wake it
+    for the send. False when the VM no longer replicates (the loop ends)."""
+    cycle = state.cycle + 1
+    command_id = rules.cycle_prefix(state.generation, CommandType.SYNC.value, cycle) + "1"
+    announce(context, state, command_id)
+    command = CommandInput(
+        tenant=state.tenant,
+        vm=state.vm,
+        command_id=command_id,
+        type=CommandType.SYNC,
+        cycle=cycle,
+        target=state.target,
+        not_before=due,
+    )
+    state.target = None  # facts of the last point serve one command
+    sent = yield from call(context, send_agent_command, command, CommandSent, retry=AGENT_COMMAND)
+    if not sent.sent:
+        return False
+    state.scheduled = ScheduledCommand(
+        command_id=command_id,
+        cycle=cycle,
+        sent_at=sent.sent_at or context.current_utc_datetime,
+        sequence_number=sent.sequence_number,
+    )
+    announce(context, state, command_id, sent.sequence_number)
+    return True
 
 
 def ended(state: ReplicationInput, outcome: CycleOutcome) -> dict:
@@ -162,11 +205,13 @@ def delta_cycle(
     """One cycle: sync (or resync), verify, point, prune, RPO. Failures raise health and the
     loop goes on; lost change tracking turns the next cycle into a resynchronization."""
     state.cycle += 1
+    scheduled, state.scheduled = state.scheduled, None
     if state.resync:
         yield from set_status(context, state, E.RESYNC_STARTED)
         answer = yield from run_command(context, state, CommandType.REPLICATE, resync=True)
     else:
-        answer = yield from run_command(context, state, CommandType.SYNC)
+        sent = scheduled if scheduled and scheduled.cycle == state.cycle else None
+        answer = yield from run_command(context, state, CommandType.SYNC, sent=sent)
     if answer is CommandEnd.STOPPED:
         return CycleOutcome.STOPPED
     if isinstance(answer, ReplicationCompleted):
@@ -212,6 +257,7 @@ class CommandWait:
     final_sync: bool = False
     target: CommandTarget | None = None  # the first send's facts (None: it reads the item)
     sent: Callable[[str], None] | None = None  # told each command's id before it is sent
+    first: ScheduledCommand | None = None  # attempt 1, already sent (by the cycle before)
 
 
 def run_command(
@@ -220,8 +266,10 @@ def run_command(
     kind: CommandType,
     *,
     resync: bool = False,
+    sent: ScheduledCommand | None = None,
 ) -> Generator[Any, Any, Answer]:
-    """The replication cycle's command, sent and waited for (see `send_and_wait`)."""
+    """The replication cycle's command, sent and waited for (see `send_and_wait`); `sent`:
+    its first attempt, which the cycle before sent for Service Bus to enqueue when due."""
 
     def belongs(command_id: str) -> bool:
         return rules.command_belongs(command_id, state.generation, kind.value, state.cycle)
@@ -237,18 +285,23 @@ def run_command(
         resync=resync,
         target=state.target,
         sent=lambda command_id: announce(context, state, command_id),
+        first=sent,
     )
     state.target = None  # facts of the last point serve one command
     return (yield from send_and_wait(context, wait, kind))
 
 
 def announce(
-    context: df.DurableOrchestrationContext, state: ReplicationInput, command_id: str
+    context: df.DurableOrchestrationContext,
+    state: ReplicationInput,
+    command_id: str,
+    sequence_number: int | None = None,
 ) -> None:
-    """The loop's status names the command the agent was last sent: stopping the loop
-    cancels that one."""
+    """The loop's status names the command the agent was last sent (and, while Service Bus
+    holds it, its sequence number): stopping the loop cancels that one."""
     state.command_id = command_id
-    context.set_custom_status(LoopStatus(command_id=command_id).model_dump(mode="json"))
+    status = LoopStatus(command_id=command_id, sequence_number=sequence_number)
+    context.set_custom_status(status.model_dump(mode="json"))
 
 
 def send_and_wait(
@@ -276,18 +329,22 @@ def send_and_wait(
             final_sync=wait.final_sync,
             target=wait.target if attempt == 1 else None,  # a resend reads the item
         )
-        if wait.sent is not None:
-            wait.sent(command.command_id)
-        sent = yield from call(
-            context, send_agent_command, command, CommandSent, retry=AGENT_COMMAND
-        )
-        if not sent.sent:
-            return CommandEnd.STOPPED
-        # (a result an older version recorded has no time: the episode's is close to it)
-        sent_at = sent.sent_at or context.current_utc_datetime
+        if attempt == 1 and wait.first is not None:
+            command.command_id, sent_at = wait.first.command_id, wait.first.sent_at
+        else:
+            if wait.sent is not None:
+                wait.sent(command.command_id)
+            sent = yield from call(
+                context, send_agent_command, command, CommandSent, retry=AGENT_COMMAND
+            )
+            if not sent.sent:
+                return CommandEnd.STOPPED
+            # (a result an older version recorded has no time: the episode's is close to it)
+            sent_at = sent.sent_at or context.current_utc_datetime
         quiet_for = wait.stall_seconds
         while True:
-            due = context.current_utc_datetime + timedelta(seconds=quiet_for)
+            # From when the agent gets it (a command enqueued when due: from then).
+            due = max(context.current_utc_datetime, sent_at) + timedelta(seconds=quiet_for)
             timer = context.create_timer(due)
             winner = yield context.task_any([done, failed, timer])
             if winner is timer:
