@@ -51,7 +51,8 @@ def send_agent_command(payload: dict) -> dict:
     target = request.target or CommandTarget.of(require_item_row(request.tenant, request.vm).model)
     if not rules.replicates(target.status, final_sync=request.final_sync):
         return CommandSent(sent=False, status=target.status).out()
-    at = max(datetime.now(UTC), request.not_before or datetime.min.replace(tzinfo=UTC))
+    now = datetime.now(UTC)
+    at = max(now, request.not_before) if request.not_before else now
     command, consistency = commands.replication_command(
         target,
         request.type,
