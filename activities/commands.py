@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import azure.durable_functions as df
 
@@ -23,8 +23,6 @@ class CommandInput(VmRef):
     resync: bool = False
     cycle: int = 0
     final_sync: bool = False  # a planned failover's last sync, sent while it is under way
-    # The item's facts as the last recorded point left them (None: read the item).
-    target: CommandTarget | None = None
     # Deliver it then, not now: the next cycle's command, sent by the cycle before it.
     not_before: datetime | None = None
 
@@ -45,28 +43,26 @@ class CommandSent(Seam):
 @bp.activity_trigger(input_name="payload")
 def send_agent_command(payload: dict) -> dict:
     """A replicate or sync command with a fresh SAS per disk, to the VM's site, now or (the
-    next cycle's, sent by the one before) enqueued at `not_before`. Nothing is written: the
-    orchestration remembers the command it waits for, and when the agent gets it."""
+    next cycle's, sent by the one before) enqueued at `not_before`. The item is read, not
+    written: the orchestration remembers the command it waits for, and when the agent gets
+    it. (A cycle that records a point sends the next one from record_recovery_point.)"""
     request = CommandInput.model_validate(payload)
-    target = request.target or CommandTarget.of(require_item_row(request.tenant, request.vm).model)
+    target = CommandTarget.of(require_item_row(request.tenant, request.vm).model)
     if not rules.replicates(target.status, final_sync=request.final_sync):
         return CommandSent(sent=False, status=target.status).out()
-    now = datetime.now(UTC)
-    at = max(now, request.not_before) if request.not_before else now
-    command, consistency = commands.replication_command(
+    sent = commands.send_replication(
         target,
         request.type,
         request.command_id,
         cycle=request.cycle,
         resync=request.resync,
-        now=at,
+        not_before=request.not_before,
     )
-    sequence_number = commands.send(command, at=at)
     return CommandSent(
         sent=True,
         status=target.status,
-        command_id=command.id,
-        consistency=consistency,
-        sent_at=at,
-        sequence_number=sequence_number,
+        command_id=sent.command_id,
+        consistency=sent.consistency,
+        sent_at=sent.at,
+        sequence_number=sent.sequence_number,
     ).out()

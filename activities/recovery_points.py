@@ -1,6 +1,7 @@
 """A recovery point at the end of a replication cycle: verify the replica, snapshot it, prune
 by retention, and refresh status, RPO and health, in one activity with one read and one write
-of the item (whose facts it hands back, so that the next cycle's command reads nothing)."""
+of the item; then the next cycle's sync, built from that write, for Service Bus to deliver
+when the cycle is due (so a cycle is one wake-up of the app and one activity)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ import azure.durable_functions as df
 from pydantic import Field
 
 from activities.seams import Seam, VmRef
-from application.commands import CommandTarget
+from application.commands import CommandTarget, send_replication
 from application.health import HEARTBEAT_READ_MAX_AGE, policy_of, refresh
+from application.orchestrations import ScheduledCommand
 from application.recovery_points import delete_retired, record_point
 from application.verification import ReplicaInvalid, verify_disk
+from contracts.commands import CommandType
 from contracts.events import DiskResult
 from domain import replication as rules
 from domain.model import HealthState
@@ -36,21 +39,31 @@ class PointInput(VmRef):
     consistency_note: str | None = None
     taken_at: datetime | None = None
     disks: list[DiskResult] = Field(default_factory=list)
+    # The next cycle's sync, to send once the point is recorded (the replication loop's).
+    then: NextCommand | None = None
+
+
+class NextCommand(Seam):
+    command_id: str
+    cycle: int
+    not_before: datetime | None = None  # its cycle is due then: Service Bus holds it till then
 
 
 class PointRecorded(Seam):
     point_id: str
     status: str
     health: HealthState
-    # The item as this point left it: what the next cycle's command is built from.
-    target: CommandTarget | None = None
+    # `then`, sent (None: not asked for, or the VM no longer replicates).
+    next: ScheduledCommand | None = None
 
 
 @bp.activity_trigger(input_name="payload")
 def record_recovery_point(payload: dict) -> dict:
     """Verify every disk, snapshot them all as one point, prune, and refresh status, RPO and
-    health in one write. Idempotent by command id: a rerun finds its point and its status.
-    A replica that does not match what the agent reported raises ReplicaInvalid."""
+    health in one write; then send the next cycle's sync if asked (`then`), built from the
+    item just written. Idempotent by command id: a rerun finds its point and its status (and
+    sends the same command again: the agent takes a command id once). A replica that does
+    not match what the agent reported raises ReplicaInvalid."""
     request = PointInput.model_validate(payload)
     row = require_item_row(request.tenant, request.vm)
     item = row.model
@@ -105,10 +118,28 @@ def record_recovery_point(payload: dict) -> dict:
     with ThreadPoolExecutor(max_workers=2) as pool:  # the pruned snapshots, beside the item
         retired = pool.submit(delete_retired, item, point)
         updated = update_item(request.tenant, request.vm, record, read=row)
+        scheduled = send_next(updated, request.then) if request.then else None
         retired.result()
     return PointRecorded(
-        point_id=point.id,
-        status=updated.status,
-        health=updated.health.state,
-        target=CommandTarget.of(updated),
+        point_id=point.id, status=updated.status, health=updated.health.state, next=scheduled
     ).out()
+
+
+def send_next(item: ReplicatedItem, then: NextCommand) -> ScheduledCommand | None:
+    """The next cycle's sync, from the item as this point left it (no read of its own), for
+    Service Bus to enqueue when the cycle is due; None when the VM no longer replicates."""
+    if not rules.replicates(item.status):
+        return None
+    sent = send_replication(
+        CommandTarget.of(item),
+        CommandType.SYNC,
+        then.command_id,
+        cycle=then.cycle,
+        not_before=then.not_before,
+    )
+    return ScheduledCommand(
+        command_id=then.command_id,
+        cycle=then.cycle,
+        sent_at=sent.at,
+        sequence_number=sent.sequence_number,
+    )

@@ -8,6 +8,7 @@ id = command id, so a resend after a crash is dropped by duplicate detection.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from azure.servicebus import ServiceBusMessage
@@ -35,10 +36,7 @@ log = logging.getLogger(__name__)
 
 class CommandTarget(BaseModel):
     """What a replication command is built from, and whether the VM still replicates: the
-    item's fields a command needs. The replication loop carries them from a cycle's recorded
-    point to the next cycle's command, so sending it reads nothing; a command with no such
-    facts at hand (the first after a failed cycle, a resend, a failover's final sync) reads
-    the item."""
+    item's fields a command needs."""
 
     tenant: str
     vm: str
@@ -93,6 +91,35 @@ def replication_command(
         data=data,
     )
     return command, consistency
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A replication command on its way: delivered `at` (now, or when Service Bus enqueues
+    it; `sequence_number` cancels it until then)."""
+
+    command_id: str
+    consistency: Consistency
+    at: datetime
+    sequence_number: int | None
+
+
+def send_replication(
+    target: CommandTarget,
+    kind: CommandType,
+    command_id: str,
+    *,
+    cycle: int,
+    resync: bool = False,
+    not_before: datetime | None = None,
+) -> Sent:
+    """Build and send a replicate or sync command: now, or enqueued at `not_before`."""
+    now = datetime.now(UTC)
+    at = max(now, not_before) if not_before else now
+    command, consistency = replication_command(
+        target, kind, command_id, cycle=cycle, resync=resync, now=at
+    )
+    return Sent(command.id, consistency, at, send(command, at=at))
 
 
 def cancel_command(item: ReplicatedItem, command_id: str, now: datetime) -> AgentCommand:

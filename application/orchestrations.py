@@ -13,7 +13,6 @@ from enum import StrEnum
 import azure.durable_functions as df
 from pydantic import BaseModel
 
-from application.commands import CommandTarget
 from contracts.api import DisableProtectionRequest, EnableProtectionRequest
 from domain.failover import FailoverType
 from domain.jobs import StartedBy
@@ -94,9 +93,6 @@ class ReplicationInput(BaseModel):
     stall_seconds: int = 300
     max_attempts: int = 3  # sends of one command (a stall resends) before the cycle fails
     resync: bool = False  # the next cycle is a full compare (the agent lost change tracking)
-    # The item as the last recorded point left it: the next command is built from it, with no
-    # read (consumed by that command; None: the command reads the item).
-    target: CommandTarget | None = None
     command_id: str | None = None  # the last command sent (the loop's status names it)
     # The next cycle's command, sent at the end of this one for Service Bus to enqueue when
     # the cycle is due: the loop wakes once per cycle (the agent's answer), not twice.

@@ -27,10 +27,14 @@ from activities.health import (
     check_stall,
     set_replication_status,
 )
-from activities.recovery_points import PointInput, PointRecorded, record_recovery_point
+from activities.recovery_points import (
+    NextCommand,
+    PointInput,
+    PointRecorded,
+    record_recovery_point,
+)
 from activities.replica import ReplicaPrepared, prepare_replica
 from activities.seams import VmRef
-from application.commands import CommandTarget
 from application.orchestrations import (
     LoopStatus,
     ReplicationInput,
@@ -105,15 +109,17 @@ def replicate_vm(context: df.DurableOrchestrationContext) -> Generator[Any, Any,
     else:
         scheduled = state.scheduled
         started = scheduled.sent_at if scheduled else context.current_utc_datetime
-        outcome = yield from delta_cycle(context, state)
+        outcome = yield from delta_cycle(context, state, started)
         if outcome is CycleOutcome.STOPPED:
             return ended(state, outcome)
-        due = rules.next_cycle_at(started, state.interval_seconds, context.current_utc_datetime)
-        if state.schedule_ahead and not state.resync:
-            if not (yield from schedule_next(context, state, due)):
-                return ended(state, CycleOutcome.STOPPED)
-        elif due is not None:  # a resync is sent when due; so did an older version's loop
-            yield context.create_timer(due)
+        if state.scheduled is None:  # no point sent the next sync (a failed cycle, a resync)
+            now = context.current_utc_datetime
+            due = rules.next_cycle_at(started, state.interval_seconds, now)
+            if state.schedule_ahead and not state.resync:
+                if not (yield from schedule_next(context, state, due)):
+                    return ended(state, CycleOutcome.STOPPED)
+            elif due is not None:  # a resync is sent when due; so did an older version's loop
+                yield context.create_timer(due)
     state.schedule_ahead = True
     context.continue_as_new(state.model_dump(mode="json"))
     return None
@@ -123,32 +129,40 @@ def schedule_next(
     context: df.DurableOrchestrationContext, state: ReplicationInput, due: datetime | None
 ) -> Generator[Any, Any, bool]:
     """Send the next cycle's sync now, for Service Bus to enqueue at `due` (at once when the
-    cycle is late): the loop then sleeps until the agent answers, with no timer to wake it
-    for the send. False when the VM no longer replicates (the loop ends)."""
-    cycle = state.cycle + 1
-    command_id = rules.cycle_prefix(state.generation, CommandType.SYNC.value, cycle) + "1"
-    announce(context, state, command_id)
+    cycle is late), when no recorded point sent it: the loop then sleeps until the agent
+    answers, with no timer to wake it for the send. False when the VM no longer replicates
+    (the loop ends)."""
+    then = next_command(state, due)
+    announce(context, state, then.command_id)
     command = CommandInput(
         tenant=state.tenant,
         vm=state.vm,
-        command_id=command_id,
+        command_id=then.command_id,
         type=CommandType.SYNC,
-        cycle=cycle,
-        target=state.target,
+        cycle=then.cycle,
         not_before=due,
     )
-    state.target = None  # facts of the last point serve one command
     sent = yield from call(context, send_agent_command, command, CommandSent, retry=AGENT_COMMAND)
     if not sent.sent:
         return False
     state.scheduled = ScheduledCommand(
-        command_id=command_id,
-        cycle=cycle,
+        command_id=then.command_id,
+        cycle=then.cycle,
         sent_at=sent.sent_at or context.current_utc_datetime,
         sequence_number=sent.sequence_number,
     )
-    announce(context, state, command_id, sent.sequence_number)
+    announce(context, state, then.command_id, sent.sequence_number)
     return True
+
+
+def next_command(state: ReplicationInput, due: datetime | None) -> NextCommand:
+    """The next cycle's sync (its first attempt), due at `due` (None: now)."""
+    cycle = state.cycle + 1
+    return NextCommand(
+        command_id=rules.cycle_prefix(state.generation, CommandType.SYNC.value, cycle) + "1",
+        cycle=cycle,
+        not_before=due,
+    )
 
 
 def ended(state: ReplicationInput, outcome: CycleOutcome) -> dict:
@@ -184,10 +198,7 @@ def initial_replication(
 
     yield job.begin("Create first recovery point")
     try:
-        recorded = yield from recovery_point(
-            context, answer, state, E.INITIAL_REPLICATION_COMPLETED
-        )
-        state.target = recorded.target
+        yield from recovery_point(context, answer, state, E.INITIAL_REPLICATION_COMPLETED)
     except Exception as error:  # the replica does not match what the agent sent
         failure = verification_error(error)
         yield job.finish("Create first recovery point", [failure])
@@ -200,10 +211,11 @@ def initial_replication(
 
 
 def delta_cycle(
-    context: df.DurableOrchestrationContext, state: ReplicationInput
+    context: df.DurableOrchestrationContext, state: ReplicationInput, started: datetime
 ) -> Generator[Any, Any, CycleOutcome]:
-    """One cycle: sync (or resync), verify, point, prune, RPO. Failures raise health and the
-    loop goes on; lost change tracking turns the next cycle into a resynchronization."""
+    """One cycle (it began at `started`): sync (or resync), verify, point, prune, RPO, and
+    the next cycle's sync, sent with the point. Failures raise health and the loop goes on;
+    lost change tracking turns the next cycle into a resynchronization."""
     state.cycle += 1
     scheduled, state.scheduled = state.scheduled, None
     if state.resync:
@@ -216,9 +228,15 @@ def delta_cycle(
         return CycleOutcome.STOPPED
     if isinstance(answer, ReplicationCompleted):
         event = E.RESYNC_COMPLETED if state.resync else E.DELTA_SYNC_COMPLETED
+        then = None
+        if state.schedule_ahead:  # (an older version's execution waits on a timer instead)
+            due = started + timedelta(seconds=state.interval_seconds)
+            then = next_command(state, due)
         try:
-            recorded = yield from recovery_point(context, answer, state, event)
-            state.resync, state.target = False, recorded.target
+            recorded = yield from recovery_point(context, answer, state, event, then=then)
+            state.resync, state.scheduled = False, recorded.next
+            if recorded.next is not None:
+                announce(context, state, recorded.next.command_id, recorded.next.sequence_number)
         except Exception as error:
             yield from set_status(
                 context, state, unchanged(state), failure=verification_error(error)
@@ -255,7 +273,6 @@ class CommandWait:
     cycle: int = 0
     resync: bool = False
     final_sync: bool = False
-    target: CommandTarget | None = None  # the first send's facts (None: it reads the item)
     sent: Callable[[str], None] | None = None  # told each command's id before it is sent
     first: ScheduledCommand | None = None  # attempt 1, already sent (by the cycle before)
 
@@ -283,11 +300,9 @@ def run_command(
         max_attempts=state.max_attempts,
         cycle=state.cycle,
         resync=resync,
-        target=state.target,
         sent=lambda command_id: announce(context, state, command_id),
         first=sent,
     )
-    state.target = None  # facts of the last point serve one command
     return (yield from send_and_wait(context, wait, kind))
 
 
@@ -327,7 +342,6 @@ def send_and_wait(
             cycle=wait.cycle,
             resync=wait.resync,
             final_sync=wait.final_sync,
-            target=wait.target if attempt == 1 else None,  # a resend reads the item
         )
         if attempt == 1 and wait.first is not None:
             command.command_id, sent_at = wait.first.command_id, wait.first.sent_at
@@ -409,7 +423,10 @@ def recovery_point(
     done: ReplicationCompleted,
     state: ReplicationInput | CommandWait,
     status_event: E,
+    *,
+    then: NextCommand | None = None,
 ) -> Step[PointRecorded]:
+    """Record the point; `then`: the next cycle's sync, sent once it is recorded."""
     point = PointInput(
         tenant=state.tenant,
         vm=state.vm,
@@ -419,6 +436,7 @@ def recovery_point(
         consistency_note=done.consistency_note,
         taken_at=done.taken_at,
         disks=list(done.disks),
+        then=then,
     )
     return call(context, record_recovery_point, point, PointRecorded, retry=VERIFICATION)
 
