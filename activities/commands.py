@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import azure.durable_functions as df
 
 from activities.seams import Seam, VmRef
 from application import commands
+from application.commands import CommandTarget
 from contracts.commands import CommandType
 from domain import replication as rules
 from domain.retention import Consistency
-from readmodels.items import require_item_row, update_item
-from readmodels.records import ReplicatedItem
+from readmodels.items import require_item_row
 
 bp = df.Blueprint()
 
@@ -23,38 +23,46 @@ class CommandInput(VmRef):
     resync: bool = False
     cycle: int = 0
     final_sync: bool = False  # a planned failover's last sync, sent while it is under way
+    # Deliver it then, not now: the next cycle's command, sent by the cycle before it.
+    not_before: datetime | None = None
 
 
 class CommandSent(Seam):
     """`sent` False: the VM no longer replicates (e.g. protection was disabled), so the loop
-    ends cleanly; `status` says why."""
+    ends cleanly; `status` says why. `sent_at` (when the agent gets it) starts the command's
+    stall watch; `sequence_number` names a command Service Bus holds until then."""
 
     sent: bool
     status: str
     command_id: str | None = None
     consistency: Consistency | None = None
+    sent_at: datetime | None = None
+    sequence_number: int | None = None
 
 
 @bp.activity_trigger(input_name="payload")
 def send_agent_command(payload: dict) -> dict:
-    """A replicate or sync command with a fresh SAS per disk, to the VM's site; the item
-    remembers the command it now waits for (and when it was sent, for the stall watch)."""
+    """A replicate or sync command with a fresh SAS per disk, to the VM's site, now or (the
+    next cycle's, sent by the one before) enqueued at `not_before`. The item is read, not
+    written: the orchestration remembers the command it waits for, and when the agent gets
+    it. (A cycle that records a point sends the next one from record_recovery_point.)"""
     request = CommandInput.model_validate(payload)
-    row = require_item_row(request.tenant, request.vm)
-    item = row.model
-    if not rules.replicates(item.status, final_sync=request.final_sync):
-        return CommandSent(sent=False, status=item.status).out()
-    now = datetime.now(UTC)
-    command, consistency = commands.replication_command(
-        item, request.type, request.command_id, cycle=request.cycle, resync=request.resync, now=now
+    target = CommandTarget.of(require_item_row(request.tenant, request.vm).model)
+    if not rules.replicates(target.status, final_sync=request.final_sync):
+        return CommandSent(sent=False, status=target.status).out()
+    sent = commands.send_replication(
+        target,
+        request.type,
+        request.command_id,
+        cycle=request.cycle,
+        resync=request.resync,
+        not_before=request.not_before,
     )
-    commands.send(command)
-
-    def sent(current: ReplicatedItem) -> None:
-        if current.command_id != command.id:
-            current.command_id, current.command_sent = command.id, now
-
-    updated = update_item(request.tenant, request.vm, sent, read=row)
     return CommandSent(
-        sent=True, status=updated.status, command_id=command.id, consistency=consistency
+        sent=True,
+        status=target.status,
+        command_id=sent.command_id,
+        consistency=sent.consistency,
+        sent_at=sent.at,
+        sequence_number=sent.sequence_number,
     ).out()

@@ -20,6 +20,7 @@ bp = df.Blueprint()
 
 class StallInput(VmRef):
     command_id: str
+    sent_at: datetime  # when the command was sent (the orchestration knows; the item need not)
     stall_seconds: int
 
 
@@ -45,17 +46,18 @@ def check_stall(payload: dict) -> dict:
     The orchestration asks this when its stall timer fires instead of following every
     progress event itself, so progress never grows its history."""
     check = StallInput.model_validate(payload)
-    item = require_item_row(check.tenant, check.vm).model
+    row = require_item_row(check.tenant, check.vm)
     now = datetime.now(UTC)
-    last = quiet_since(item, check.command_id)
-    quiet = (now - last).total_seconds() if last else float(check.stall_seconds)
-    stalled = last is None or rules.is_stalled(last, check.stall_seconds, now)
+    last = quiet_since(row.model, check.command_id, check.sent_at)
+    quiet = (now - last).total_seconds()
+    stalled = rules.is_stalled(last, check.stall_seconds, now)
 
     def watch(current: ReplicatedItem) -> None:
         # Every watch refreshes health: a silent agent shows up in RPO and heartbeat too.
-        refresh(current, now, stall_seconds=check.stall_seconds if stalled else None)
+        stall = check.stall_seconds if stalled else None
+        refresh(current, now, stall_seconds=stall, last_progress=last)
 
-    update_item(check.tenant, check.vm, watch)
+    update_item(check.tenant, check.vm, watch, read=row)
     return StallSeen(stalled=stalled, quiet_seconds=quiet).out()
 
 

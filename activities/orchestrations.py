@@ -15,6 +15,7 @@ from application import commands
 from application.health import policy_of
 from application.orchestrations import (
     REPLICATE,
+    LoopStatus,
     ReplicationInput,
     ReplicationPhase,
     is_running,
@@ -108,15 +109,20 @@ async def resume_replication(payload: dict, client: df.DurableOrchestrationClien
 @bp.activity_trigger(input_name="payload")
 @bp.durable_client_input(client_name="client")
 async def stop_replication(payload: dict, client: df.DurableOrchestrationClient) -> dict:
-    """End the VM's replication loop (disable protection). Idempotent: a finished or missing
-    instance is left alone. The agent drops the running upload on the cancel command."""
+    """End the VM's replication loop (disable protection, a failover). Idempotent: a finished
+    or missing instance is left alone. The loop's last command is cancelled where it is: in
+    Service Bus while it waits for its cycle, at the agent (a cancel command) once there."""
     stop = StopInput.model_validate(payload)
     instance = replication_instance(stop.tenant, stop.vm)
-    running = is_running(await client.get_status(instance))
+    status = await client.get_status(instance)
+    running = is_running(status)
     if running:
         await client.terminate(instance, stop.reason)
-    item = await asyncio.to_thread(get_item, stop.tenant, stop.vm)
-    if item is not None and item.command_id:
-        cancel = commands.cancel_command(item, item.command_id, datetime.now(UTC))
+    last = LoopStatus.of(status)  # the command the loop sent last
+    if last.sequence_number is not None:  # still held by Service Bus until its cycle is due
+        await asyncio.to_thread(commands.cancel_scheduled, last.sequence_number)
+    item = await asyncio.to_thread(get_item, stop.tenant, stop.vm) if last.command_id else None
+    if item is not None and last.command_id:  # delivered already: the agent drops it
+        cancel = commands.cancel_command(item, last.command_id, datetime.now(UTC))
         await asyncio.to_thread(commands.send, cancel)
     return ReplicationStopped(was_running=running).out()

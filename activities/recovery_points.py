@@ -1,17 +1,23 @@
 """A recovery point at the end of a replication cycle: verify the replica, snapshot it, prune
-by retention, and refresh status, RPO and health, in one activity and one item write."""
+by retention, and refresh status, RPO and health, in one activity with one read and one write
+of the item; then the next cycle's sync, built from that write, for Service Bus to deliver
+when the cycle is due (so a cycle is one wake-up of the app and one activity)."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import azure.durable_functions as df
 from pydantic import Field
 
 from activities.seams import Seam, VmRef
-from application.health import policy_of, refresh
-from application.recovery_points import prune_points, snapshot_point
+from application.commands import CommandTarget, send_replication
+from application.health import HEARTBEAT_READ_MAX_AGE, policy_of, refresh
+from application.orchestrations import ScheduledCommand
+from application.recovery_points import delete_retired, record_point
 from application.verification import ReplicaInvalid, verify_disk
+from contracts.commands import CommandType
 from contracts.events import DiskResult
 from domain import replication as rules
 from domain.model import HealthState
@@ -19,7 +25,8 @@ from domain.replication_state import ReplicationEvent
 from domain.retention import Consistency
 from readmodels.items import require_item_row, update_item
 from readmodels.points import list_points
-from readmodels.records import ReplicatedItem
+from readmodels.records import RecoveryPoint, ReplicatedItem
+from readmodels.sites import last_heartbeat
 
 bp = df.Blueprint()
 
@@ -32,19 +39,31 @@ class PointInput(VmRef):
     consistency_note: str | None = None
     taken_at: datetime | None = None
     disks: list[DiskResult] = Field(default_factory=list)
+    # The next cycle's sync, to send once the point is recorded (the replication loop's).
+    then: NextCommand | None = None
+
+
+class NextCommand(Seam):
+    command_id: str
+    cycle: int
+    not_before: datetime | None = None  # its cycle is due then: Service Bus holds it till then
 
 
 class PointRecorded(Seam):
     point_id: str
     status: str
     health: HealthState
+    # `then`, sent (None: not asked for, or the VM no longer replicates).
+    next: ScheduledCommand | None = None
 
 
 @bp.activity_trigger(input_name="payload")
 def record_recovery_point(payload: dict) -> dict:
     """Verify every disk, snapshot them all as one point, prune, and refresh status, RPO and
-    health in one write. Idempotent by command id: a rerun finds its point and its status.
-    A replica that does not match what the agent reported raises ReplicaInvalid."""
+    health in one write; then send the next cycle's sync if asked (`then`), built from the
+    item just written. Idempotent by command id: a rerun finds its point and its status (and
+    sends the same command again: the agent takes a command id once). A replica that does
+    not match what the agent reported raises ReplicaInvalid."""
     request = PointInput.model_validate(payload)
     row = require_item_row(request.tenant, request.vm)
     item = row.model
@@ -52,20 +71,34 @@ def record_recovery_point(payload: dict) -> dict:
     for disk in item.replica_disks:
         if disk.disk_id not in by_disk:
             raise ReplicaInvalid(f"the agent reported nothing for disk {disk.disk_id}")
-        expected = rules.replica_blob_size(disk.size)
-        verify_disk(disk.container, disk.blob, expected, by_disk[disk.disk_id])
+    # What only reads goes at once: every disk's verification, the VM's points, and the
+    # site's heartbeat that refreshing health reads (a cached read, if recent).
+    with ThreadPoolExecutor(max_workers=len(item.replica_disks) + 2) as pool:
+        checks = [
+            pool.submit(
+                verify_disk,
+                disk.container,
+                disk.blob,
+                rules.replica_blob_size(disk.size),
+                by_disk[disk.disk_id],
+            )
+            for disk in item.replica_disks
+        ]
+        listed = pool.submit(list_points, item.tenant, item.vm, pending=True)
+        pool.submit(last_heartbeat, item.tenant, item.site, max_age=HEARTBEAT_READ_MAX_AGE)
+        for check in checks:
+            check.result()  # ReplicaInvalid: nothing is taken
+        rows = listed.result()
     now = datetime.now(UTC)
-    points = list_points(request.tenant, request.vm)
-    point = snapshot_point(
-        item,
-        request.command_id,
-        request.consistency,
-        request.taken_at or now,
-        points,
-        request.consistency_note,
+    taken = RecoveryPoint(
+        id=request.command_id,
+        tenant=item.tenant,
+        vm=item.vm,
+        time=request.taken_at or now,
+        consistency=request.consistency,
+        note=request.consistency_note,
     )
-    others = [p for p in points if p.id != point.id]
-    remaining = prune_points(item, policy_of(item), now, [point, *others])
+    point, remaining = record_point(item, taken, policy_of(item), now, rows)
 
     def record(current: ReplicatedItem) -> None:
         current.status = rules.next_status(current.status, request.status_event)
@@ -82,7 +115,31 @@ def record_recovery_point(payload: dict) -> dict:
             current.progress.percent = 100.0
         refresh(current, now)
 
-    updated = update_item(request.tenant, request.vm, record, read=row)
+    with ThreadPoolExecutor(max_workers=2) as pool:  # the pruned snapshots, beside the item
+        retired = pool.submit(delete_retired, item, point)
+        updated = update_item(request.tenant, request.vm, record, read=row)
+        scheduled = send_next(updated, request.then) if request.then else None
+        retired.result()
     return PointRecorded(
-        point_id=point.id, status=updated.status, health=updated.health.state
+        point_id=point.id, status=updated.status, health=updated.health.state, next=scheduled
     ).out()
+
+
+def send_next(item: ReplicatedItem, then: NextCommand) -> ScheduledCommand | None:
+    """The next cycle's sync, from the item as this point left it (no read of its own), for
+    Service Bus to enqueue when the cycle is due; None when the VM no longer replicates."""
+    if not rules.replicates(item.status):
+        return None
+    sent = send_replication(
+        CommandTarget.of(item),
+        CommandType.SYNC,
+        then.command_id,
+        cycle=then.cycle,
+        not_before=then.not_before,
+    )
+    return ScheduledCommand(
+        command_id=then.command_id,
+        cycle=then.cycle,
+        sent_at=sent.at,
+        sequence_number=sent.sequence_number,
+    )

@@ -32,10 +32,11 @@ from contracts.events import (
     VmChanged,
 )
 from contracts.inventory import VmmCloudRef
+from domain import replication as rules
 from domain.jobs import StartedBy
 from domain.replication_state import IllegalTransition
 from readmodels.inventory import apply_snapshot, get_vm, upsert_vm
-from readmodels.items import get_item, update_item
+from readmodels.items import get_item, get_item_row, update_item
 from readmodels.records import ProgressRecord, ReplicatedItem
 from readmodels.sites import record_heartbeat
 
@@ -162,8 +163,9 @@ async def on_progress(event: AgentEvent, client: df.DurableOrchestrationClient) 
 
     # Progress stays out of the orchestration (it would grow its history with every report):
     # the orchestration reads it from the item when its stall timer fires.
-    if await asyncio.to_thread(get_item, event.tenant, event.vm) is not None:
-        await asyncio.to_thread(update_item, event.tenant, event.vm, apply)
+    row = await asyncio.to_thread(get_item_row, event.tenant, event.vm)
+    if row is not None:  # read once: the update changes this row unless it changed meanwhile
+        await asyncio.to_thread(update_item, event.tenant, event.vm, apply, read=row)
 
 
 async def forward(event: AgentEvent, client: df.DurableOrchestrationClient) -> None:
@@ -184,7 +186,10 @@ async def forward(event: AgentEvent, client: df.DurableOrchestrationClient) -> N
 def waiting_instance(tenant: str, vm: str, command_id: str) -> str:
     """Who waits for the answer to `command_id`: an operation's commands carry its job id
     (its instance id) as their prefix, and are answered to it only while it holds the VM;
-    every other command is the replication loop's."""
+    every other command is the replication loop's. A loop command's id says so by its shape,
+    so the answer of every cycle is routed without reading the item."""
+    if rules.is_cycle_command(command_id):
+        return replication_instance(tenant, vm)
     item = get_item(tenant, vm)
     job = item.active_job_id if item else None
     if job and command_id.startswith(f"{job}-"):

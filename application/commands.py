@@ -7,13 +7,16 @@ id = command id, so a resend after a crash is dropped by duplicate detection.
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from azure.servicebus import ServiceBusMessage
+from pydantic import BaseModel, Field
 
 from application.health import policy_of
 from azureclients.sas import blob_sas_url
-from azureclients.senders import send_to_topic
+from azureclients.senders import cancel_scheduled_on_topic, schedule_on_topic, send_to_topic
 from azureclients.settings import setting
 from contracts.commands import (
     AgentCommand,
@@ -26,11 +29,30 @@ from contracts.commands import (
 )
 from domain import replication as rules
 from domain.retention import Consistency
-from readmodels.records import ReplicatedItem
+from readmodels.records import ReplicaDisk, ReplicatedItem
+
+log = logging.getLogger(__name__)
+
+
+class CommandTarget(BaseModel):
+    """What a replication command is built from, and whether the VM still replicates: the
+    item's fields a command needs."""
+
+    tenant: str
+    vm: str
+    site: str
+    status: str
+    policy: str | None = None
+    replica_disks: list[ReplicaDisk] = Field(default_factory=list)
+    last_app_consistent_point: datetime | None = None
+
+    @classmethod
+    def of(cls, item: ReplicatedItem) -> CommandTarget:
+        return cls.model_validate(item, from_attributes=True)
 
 
 def replication_command(
-    item: ReplicatedItem,
+    target: CommandTarget,
     kind: CommandType,
     command_id: str,
     *,
@@ -38,19 +60,22 @@ def replication_command(
     resync: bool,
     now: datetime,
 ) -> tuple[AgentCommand, Consistency]:
-    """A replicate or sync command with a fresh SAS per disk, and the consistency it asks for.
+    """A replicate or sync command with a fresh SAS per disk, and the consistency it asks for,
+    for the agent to run at `now` (the time it is, or the time it will be delivered).
 
     The SAS is for that one blob only (sr=b), write-only (read+write for a resync: a full
     compare reads the blob), and short-lived."""
-    consistency = rules.consistency_for_cycle(policy_of(item), item.last_app_consistent_point, now)
+    consistency = rules.consistency_for_cycle(
+        policy_of(target), target.last_app_consistent_point, now
+    )
     disks = [
         DiskTarget(
             disk_id=disk.disk_id,
             path=disk.source_path,
-            sas_url=blob_sas_url(disk.container, disk.blob, write=True, read=resync),
+            sas_url=blob_sas_url(disk.container, disk.blob, write=True, read=resync, used_from=now),
             blob_size=rules.replica_blob_size(disk.size),
         )
-        for disk in item.replica_disks
+        for disk in target.replica_disks
     ]
     if kind is CommandType.REPLICATE:
         data = ReplicateCommand(disks=disks, resync=resync).wire()
@@ -59,13 +84,42 @@ def replication_command(
     command = AgentCommand(
         type=kind,
         id=command_id,
-        tenant=item.tenant,
-        site=item.site,
-        vm=item.vm,
+        tenant=target.tenant,
+        site=target.site,
+        vm=target.vm,
         time=now,
         data=data,
     )
     return command, consistency
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A replication command on its way: delivered `at` (now, or when Service Bus enqueues
+    it; `sequence_number` cancels it until then)."""
+
+    command_id: str
+    consistency: Consistency
+    at: datetime
+    sequence_number: int | None
+
+
+def send_replication(
+    target: CommandTarget,
+    kind: CommandType,
+    command_id: str,
+    *,
+    cycle: int,
+    resync: bool = False,
+    not_before: datetime | None = None,
+) -> Sent:
+    """Build and send a replicate or sync command: now, or enqueued at `not_before`."""
+    now = datetime.now(UTC)
+    at = max(now, not_before) if not_before else now
+    command, consistency = replication_command(
+        target, kind, command_id, cycle=cycle, resync=resync, now=at
+    )
+    return Sent(command.id, consistency, at, send(command, at=at))
 
 
 def cancel_command(item: ReplicatedItem, command_id: str, now: datetime) -> AgentCommand:
@@ -102,7 +156,9 @@ def shutdown_command(
     )
 
 
-def send(command: AgentCommand) -> None:
+def send(command: AgentCommand, *, at: datetime | None = None) -> int | None:
+    """Send `command` now, or, with `at` in the future, have Service Bus enqueue it then: the
+    scheduled message's sequence number (cancel_scheduled takes it), else None."""
     message = ServiceBusMessage(
         command.model_dump_json(by_alias=True),
         message_id=command.id,
@@ -111,4 +167,23 @@ def send(command: AgentCommand) -> None:
         subject=command.type.value,
         application_properties={"site": command.site, "tenant": command.tenant},
     )
-    send_to_topic(setting("AGENT_COMMANDS_TOPIC", "agent-commands"), message)
+    topic = _topic()
+    if at is not None and at > datetime.now(UTC):
+        return schedule_on_topic(topic, message, at)
+    send_to_topic(topic, message)
+    return None
+
+
+def cancel_scheduled(sequence_number: int) -> bool:
+    """Cancel a command still waiting to be enqueued; False when it no longer waits (it was
+    enqueued, maybe delivered: a cancel command reaches it there)."""
+    try:
+        cancel_scheduled_on_topic(_topic(), sequence_number)
+    except Exception as error:  # not found (enqueued already) or the namespace's answer
+        log.info("scheduled command %s not cancelled: %s", sequence_number, error)
+        return False
+    return True
+
+
+def _topic() -> str:
+    return setting("AGENT_COMMANDS_TOPIC", "agent-commands")

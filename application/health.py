@@ -10,6 +10,7 @@ as the last refresh found them: an item never shows `Normal` hours after its age
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 
 from azureclients.settings import int_setting, json_setting
 from contracts.errors import ErrorDetail
@@ -26,7 +27,12 @@ HEARTBEAT_READ_MAX_AGE = 5.0
 HEARTBEAT_TIMEOUT_SETTING = "AGENT_HEARTBEAT_TIMEOUT_SECONDS"
 
 
-def policy_of(item: ReplicatedItem) -> ReplicationPolicy:
+class HasPolicy(Protocol):
+    @property
+    def policy(self) -> str | None: ...
+
+
+def policy_of(item: HasPolicy) -> ReplicationPolicy:
     """The item's replication policy, built in or defined in REPLICATION_POLICIES."""
     return rules.policy_named(item.policy, json_setting("REPLICATION_POLICIES", {}))
 
@@ -35,18 +41,13 @@ def _heartbeat_timeout() -> int:
     return int_setting(HEARTBEAT_TIMEOUT_SETTING, 180)
 
 
-def _last_progress(item: ReplicatedItem) -> datetime | None:
-    """When the agent last moved the current command forward (or was sent it)."""
+def quiet_since(item: ReplicatedItem, command_id: str, sent_at: datetime) -> datetime:
+    """When command `command_id`, sent at `sent_at`, last made progress: the item's last
+    progress report of it, or its sending."""
     progress = item.progress
-    if progress and progress.command_id == item.command_id and progress.updated:
-        return max(progress.updated, item.command_sent or progress.updated)
-    return item.command_sent
-
-
-def quiet_since(item: ReplicatedItem, command_id: str) -> datetime | None:
-    """When command `command_id` last made progress; None when it is not the item's current
-    command or has never been sent."""
-    return _last_progress(item) if item.command_id == command_id else None
+    if progress and progress.command_id == command_id and progress.updated:
+        return max(progress.updated, sent_at)
+    return sent_at
 
 
 def _record(item: ReplicatedItem, assessment: HealthAssessment, heartbeat: datetime | None) -> None:
@@ -60,11 +61,13 @@ def refresh(
     now: datetime,
     *,
     stall_seconds: int | None = None,
+    last_progress: datetime | None = None,
     failure: ErrorDetail | None = None,
 ) -> None:
     """Set the item's health, RPO and heartbeat as of `now`: the shared RPO/heartbeat rules,
-    plus a stall (when the upload of the current command is being watched) or a failure the
-    agent reported, and the rules the VM broke when it last changed."""
+    plus a stall (when the upload of a command is being watched: no progress for
+    `stall_seconds` since `last_progress`) or a failure the agent reported, and the rules the
+    VM broke when it last changed."""
     heartbeat = last_heartbeat(item.tenant, item.site, max_age=HEARTBEAT_READ_MAX_AGE)
     other = [] if failure is None else [(HealthState.CRITICAL, failure.info())]
     for broken in item.prerequisite_failures:
@@ -76,7 +79,7 @@ def refresh(
         last_heartbeat=heartbeat,
         heartbeat_timeout_seconds=_heartbeat_timeout(),
         upload_in_progress=stall_seconds is not None,
-        last_progress=_last_progress(item),
+        last_progress=last_progress,
         stall_timeout_seconds=stall_seconds,
         consistency_note=item.consistency_note,
         other=other,

@@ -7,6 +7,7 @@ the orchestrator functions' own (tests/app/test_seams.py checks that each one is
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 import azure.durable_functions as df
@@ -115,6 +116,34 @@ class ReplicationInput(BaseModel):
     stall_seconds: int = 300
     max_attempts: int = 3  # sends of one command (a stall resends) before the cycle fails
     resync: bool = False  # the next cycle is a full compare (the agent lost change tracking)
+    command_id: str | None = None  # the last command sent (the loop's status names it)
+    # The next cycle's command, sent at the end of this one for Service Bus to enqueue when
+    # the cycle is due: the loop wakes once per cycle (the agent's answer), not twice.
+    scheduled: ScheduledCommand | None = None
+    # False for an execution an older version started (it waits on a timer between cycles):
+    # set before each continue_as_new, so that history replays as it was written.
+    schedule_ahead: bool = False
+
+
+class ScheduledCommand(BaseModel):
+    command_id: str
+    cycle: int
+    sent_at: datetime  # when Service Bus enqueues it: the cycle's start, and its stall watch's
+    sequence_number: int | None = None  # while Service Bus holds it (None: sent at once)
+
+
+class LoopStatus(BaseModel):
+    """The replication loop's custom status: the command the agent was last sent (and the
+    sequence number Service Bus holds it under until it is due), so that stopping the loop
+    can cancel it (the item does not record it: that would be a write per cycle)."""
+
+    command_id: str | None = None
+    sequence_number: int | None = None
+
+    @classmethod
+    def of(cls, status: df.DurableOrchestrationStatus | None) -> LoopStatus:
+        custom = status.custom_status if status is not None else None
+        return cls.model_validate(custom) if isinstance(custom, dict) else cls()
 
 
 def replication_instance(tenant: str, vm: str) -> str:

@@ -78,7 +78,7 @@ class DirectProvider:
             return
         with contextlib.suppress(ResourceNotFoundError):
             blob_service().delete_container(replica_container(tenant, vm))
-        for point in list_points(tenant, vm):
+        for point in list_points(tenant, vm, pending=True):
             delete_point(point)
 
 

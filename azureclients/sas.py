@@ -30,12 +30,20 @@ _keys_lock = threading.Lock()
 
 
 def blob_sas_url(
-    container: str, blob: str, *, write: bool, read: bool = False, snapshot: str | None = None
+    container: str,
+    blob: str,
+    *,
+    write: bool,
+    read: bool = False,
+    snapshot: str | None = None,
+    used_from: datetime | None = None,
 ) -> str:
-    """A SAS URL of one blob (or of one snapshot of it: read-only by nature)."""
+    """A SAS URL of one blob (or of one snapshot of it: read-only by nature). It lives
+    SAS_LIFETIME_MINUTES from `used_from` (a command delivered later) or from now."""
     service = blob_service()
     now = datetime.now(UTC)
-    expiry = now + timedelta(minutes=int_setting("SAS_LIFETIME_MINUTES", 60))
+    lifetime = timedelta(minutes=int_setting("SAS_LIFETIME_MINUTES", 60))
+    expiry = max(now, used_from or now) + lifetime
     permission = BlobSasPermissions(read=read, write=write)
     credential = service.credential
     if hasattr(credential, "account_key"):

@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from typing import Any
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
 
 from azure.servicebus import ServiceBusMessage
 
@@ -19,10 +21,27 @@ from azureclients.clients import SERVICE_BUS, servicebus_client
 
 _SENDER: dict[str, Any] = {}  # the open client and topic sender, and what they were made for
 _SENDER_LOCK = threading.Lock()
+T = TypeVar("T")
 
 
 def send_to_topic(topic: str, message: ServiceBusMessage) -> None:
     """Send `message` on the process's sender for `topic` (opened on first use)."""
+    _with_sender(topic, lambda sender: sender.send_messages(message))
+
+
+def schedule_on_topic(topic: str, message: ServiceBusMessage, at: datetime) -> int:
+    """Send `message` to be enqueued at `at` (Service Bus holds it until then); its sequence
+    number, which cancels it while it waits."""
+    numbers = _with_sender(topic, lambda sender: sender.schedule_messages(message, at))
+    return int(numbers[0])
+
+
+def cancel_scheduled_on_topic(topic: str, sequence_number: int) -> None:
+    """Cancel a scheduled message that still waits (one already enqueued is not found)."""
+    _with_sender(topic, lambda sender: sender.cancel_scheduled_messages(sequence_number))
+
+
+def _with_sender(topic: str, call: Callable[[Any], T]) -> T:
     key = (topic, os.environ.get(SERVICE_BUS))  # settings may change (tests)
     with _SENDER_LOCK:
         for attempt in (1, 2):
@@ -31,12 +50,12 @@ def send_to_topic(topic: str, message: ServiceBusMessage) -> None:
                 client = servicebus_client()
                 _SENDER.update(client=client, sender=client.get_topic_sender(topic), key=key)
             try:
-                _SENDER["sender"].send_messages(message)
-                return
+                return call(_SENDER["sender"])
             except Exception:
                 _close()
                 if attempt == 2:
                     raise
+    raise AssertionError("unreachable")
 
 
 def _close() -> None:

@@ -73,7 +73,6 @@ DISK_BYTES = 1 * GIB  # virtual size of each disk: the control plane's work does
 HOURS_PER_MONTH = 730  # Azure's pricing pages turn hourly and per-second rates into months so
 TARGET_STORAGE_TRANSACTIONS_PER_CYCLE = 10
 TARGET_USD_PER_VM_MONTH_AT_5MIN = 1.0
-HEARTBEAT_SECONDS = 30  # the agent daemon's default --heartbeat-seconds
 
 
 def log(message: str) -> None:
@@ -1031,7 +1030,7 @@ def report(
     hb_seconds = sum(i.seconds for i in heartbeat_window) / beats
     hb_executions = len(heartbeat_window) / beats
     memory = instance_memory_gb()
-    beats_per_month = HOURS_PER_MONTH * 3600 / HEARTBEAT_SECONDS
+    beats_per_month = HOURS_PER_MONTH * 3600 / heartbeat_seconds()
     heartbeat_usd_month = beats_per_month * (
         storage_usd({k: v / beats for k, v in hb_storage.items()}, "control_plane")
         + servicebus_operations({k: v / beats for k, v in hb_servicebus.items()})
@@ -1165,6 +1164,7 @@ def report(
             "storage_transactions_by_operation": per(hb_storage, beats),
             "servicebus_by_operation": per(hb_servicebus, beats),
             "executions": round(hb_executions, 3),
+            "heartbeat_seconds": heartbeat_seconds(),
             "usd_per_site_month": round(heartbeat_usd_month, 4),
             "vms_per_site_assumed": args.vms_per_site,
         },
@@ -1213,6 +1213,13 @@ def report(
             },
         },
     }
+
+
+def heartbeat_seconds() -> float:
+    """The agent daemon's default --heartbeat-seconds: how often a site's agent beats."""
+    from agent.daemon.settings import HEARTBEAT_SECONDS
+
+    return HEARTBEAT_SECONDS
 
 
 class AgentPlanDefaults:

@@ -30,6 +30,7 @@ __all__ = [
     "consistency_for_cycle",
     "cycle_prefix",
     "footer_problem",
+    "is_cycle_command",
     "is_stalled",
     "next_cycle_at",
     "next_status",
@@ -134,9 +135,26 @@ def next_cycle_at(started: datetime, interval_seconds: int, now: datetime) -> da
     return due if due > now else None
 
 
+CYCLE_KINDS = ("replicate", "sync")  # the commands a replication cycle sends
+
+
 def cycle_prefix(generation: str, kind: str, cycle: int) -> str:
     """Every attempt of one cycle shares it, so a late answer to an earlier attempt counts."""
     return f"{generation}-{kind}-{cycle}-"
+
+
+def is_cycle_command(command_id: str) -> bool:
+    """Whether `command_id` has the shape of a replication loop's command: generation (no
+    dash), kind, cycle, attempt. An operation's commands start with its job id, which has a
+    dash, so none has it: an answer with this shape is the loop's, whoever holds the VM."""
+    parts = command_id.split("-")
+    return (
+        len(parts) == 4
+        and parts[0] != ""
+        and parts[1] in CYCLE_KINDS
+        and parts[2].isdigit()
+        and parts[3].isdigit()
+    )
 
 
 def command_belongs(command_id: str, generation: str, kind: str, cycle: int) -> bool:

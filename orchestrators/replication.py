@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -27,10 +27,20 @@ from activities.health import (
     check_stall,
     set_replication_status,
 )
-from activities.recovery_points import PointInput, PointRecorded, record_recovery_point
+from activities.recovery_points import (
+    NextCommand,
+    PointInput,
+    PointRecorded,
+    record_recovery_point,
+)
 from activities.replica import ReplicaPrepared, prepare_replica
 from activities.seams import VmRef
-from application.orchestrations import ReplicationInput, ReplicationPhase
+from application.orchestrations import (
+    LoopStatus,
+    ReplicationInput,
+    ReplicationPhase,
+    ScheduledCommand,
+)
 from contracts.commands import CommandType
 from contracts.errors import ErrorDetail
 from contracts.events import EventType, ReplicationCompleted, ReplicationFailed
@@ -88,21 +98,71 @@ NOT_RESPONDING = ErrorDetail(
 @bp.orchestration_trigger(context_name="context")
 def replicate_vm(context: df.DurableOrchestrationContext) -> Generator[Any, Any, Any]:
     state = ReplicationInput.model_validate(context.get_input())
+    if state.command_id:  # a new execution (continue_as_new) names the last command again
+        sequence = state.scheduled.sequence_number if state.scheduled else None
+        announce(context, state, state.command_id, sequence)
     if state.phase is ReplicationPhase.INITIAL:
         outcome = yield from initial_replication(context, state)
         if outcome is not CycleOutcome.OK:
             return ended(state, outcome)
         state.phase, state.job_id = ReplicationPhase.DELTA, None
     else:
-        started = context.current_utc_datetime
-        outcome = yield from delta_cycle(context, state)
+        scheduled = state.scheduled
+        started = scheduled.sent_at if scheduled else context.current_utc_datetime
+        outcome = yield from delta_cycle(context, state, started)
         if outcome is CycleOutcome.STOPPED:
             return ended(state, outcome)
-        due = rules.next_cycle_at(started, state.interval_seconds, context.current_utc_datetime)
-        if due is not None:
-            yield context.create_timer(due)
+        if state.scheduled is None:  # no point sent the next sync (a failed cycle, a resync)
+            now = context.current_utc_datetime
+            due = rules.next_cycle_at(started, state.interval_seconds, now)
+            if state.schedule_ahead and not state.resync:
+                if not (yield from schedule_next(context, state, due)):
+                    return ended(state, CycleOutcome.STOPPED)
+            elif due is not None:  # a resync is sent when due; so did an older version's loop
+                yield context.create_timer(due)
+    state.schedule_ahead = True
     context.continue_as_new(state.model_dump(mode="json"))
     return None
+
+
+def schedule_next(
+    context: df.DurableOrchestrationContext, state: ReplicationInput, due: datetime | None
+) -> Generator[Any, Any, bool]:
+    """Send the next cycle's sync now, for Service Bus to enqueue at `due` (at once when the
+    cycle is late), when no recorded point sent it: the loop then sleeps until the agent
+    answers, with no timer to wake it for the send. False when the VM no longer replicates
+    (the loop ends)."""
+    then = next_command(state, due)
+    announce(context, state, then.command_id)
+    command = CommandInput(
+        tenant=state.tenant,
+        vm=state.vm,
+        command_id=then.command_id,
+        type=CommandType.SYNC,
+        cycle=then.cycle,
+        not_before=due,
+    )
+    sent = yield from call(context, send_agent_command, command, CommandSent, retry=AGENT_COMMAND)
+    if not sent.sent:
+        return False
+    state.scheduled = ScheduledCommand(
+        command_id=then.command_id,
+        cycle=then.cycle,
+        sent_at=sent.sent_at or context.current_utc_datetime,
+        sequence_number=sent.sequence_number,
+    )
+    announce(context, state, then.command_id, sent.sequence_number)
+    return True
+
+
+def next_command(state: ReplicationInput, due: datetime | None) -> NextCommand:
+    """The next cycle's sync (its first attempt), due at `due` (None: now)."""
+    cycle = state.cycle + 1
+    return NextCommand(
+        command_id=rules.cycle_prefix(state.generation, CommandType.SYNC.value, cycle) + "1",
+        cycle=cycle,
+        not_before=due,
+    )
 
 
 def ended(state: ReplicationInput, outcome: CycleOutcome) -> dict:
@@ -151,23 +211,32 @@ def initial_replication(
 
 
 def delta_cycle(
-    context: df.DurableOrchestrationContext, state: ReplicationInput
+    context: df.DurableOrchestrationContext, state: ReplicationInput, started: datetime
 ) -> Generator[Any, Any, CycleOutcome]:
-    """One cycle: sync (or resync), verify, point, prune, RPO. Failures raise health and the
-    loop goes on; lost change tracking turns the next cycle into a resynchronization."""
+    """One cycle (it began at `started`): sync (or resync), verify, point, prune, RPO, and
+    the next cycle's sync, sent with the point. Failures raise health and the loop goes on;
+    lost change tracking turns the next cycle into a resynchronization."""
     state.cycle += 1
+    scheduled, state.scheduled = state.scheduled, None
     if state.resync:
         yield from set_status(context, state, E.RESYNC_STARTED)
         answer = yield from run_command(context, state, CommandType.REPLICATE, resync=True)
     else:
-        answer = yield from run_command(context, state, CommandType.SYNC)
+        sent = scheduled if scheduled and scheduled.cycle == state.cycle else None
+        answer = yield from run_command(context, state, CommandType.SYNC, sent=sent)
     if answer is CommandEnd.STOPPED:
         return CycleOutcome.STOPPED
     if isinstance(answer, ReplicationCompleted):
         event = E.RESYNC_COMPLETED if state.resync else E.DELTA_SYNC_COMPLETED
+        then = None
+        if state.schedule_ahead:  # (an older version's execution waits on a timer instead)
+            due = started + timedelta(seconds=state.interval_seconds)
+            then = next_command(state, due)
         try:
-            yield from recovery_point(context, answer, state, event)
-            state.resync = False
+            recorded = yield from recovery_point(context, answer, state, event, then=then)
+            state.resync, state.scheduled = False, recorded.next
+            if recorded.next is not None:
+                announce(context, state, recorded.next.command_id, recorded.next.sequence_number)
         except Exception as error:
             yield from set_status(
                 context, state, unchanged(state), failure=verification_error(error)
@@ -204,6 +273,8 @@ class CommandWait:
     cycle: int = 0
     resync: bool = False
     final_sync: bool = False
+    sent: Callable[[str], None] | None = None  # told each command's id before it is sent
+    first: ScheduledCommand | None = None  # attempt 1, already sent (by the cycle before)
 
 
 def run_command(
@@ -212,8 +283,10 @@ def run_command(
     kind: CommandType,
     *,
     resync: bool = False,
+    sent: ScheduledCommand | None = None,
 ) -> Generator[Any, Any, Answer]:
-    """The replication cycle's command, sent and waited for (see `send_and_wait`)."""
+    """The replication cycle's command, sent and waited for (see `send_and_wait`); `sent`:
+    its first attempt, which the cycle before sent for Service Bus to enqueue when due."""
 
     def belongs(command_id: str) -> bool:
         return rules.command_belongs(command_id, state.generation, kind.value, state.cycle)
@@ -227,8 +300,23 @@ def run_command(
         max_attempts=state.max_attempts,
         cycle=state.cycle,
         resync=resync,
+        sent=lambda command_id: announce(context, state, command_id),
+        first=sent,
     )
     return (yield from send_and_wait(context, wait, kind))
+
+
+def announce(
+    context: df.DurableOrchestrationContext,
+    state: ReplicationInput,
+    command_id: str,
+    sequence_number: int | None = None,
+) -> None:
+    """The loop's status names the command the agent was last sent (and, while Service Bus
+    holds it, its sequence number): stopping the loop cancels that one."""
+    state.command_id = command_id
+    status = LoopStatus(command_id=command_id, sequence_number=sequence_number)
+    context.set_custom_status(status.model_dump(mode="json"))
 
 
 def send_and_wait(
@@ -255,18 +343,26 @@ def send_and_wait(
             resync=wait.resync,
             final_sync=wait.final_sync,
         )
-        sent = yield from call(
-            context, send_agent_command, command, CommandSent, retry=AGENT_COMMAND
-        )
-        if not sent.sent:
-            return CommandEnd.STOPPED
+        if attempt == 1 and wait.first is not None:
+            command.command_id, sent_at = wait.first.command_id, wait.first.sent_at
+        else:
+            if wait.sent is not None:
+                wait.sent(command.command_id)
+            sent = yield from call(
+                context, send_agent_command, command, CommandSent, retry=AGENT_COMMAND
+            )
+            if not sent.sent:
+                return CommandEnd.STOPPED
+            # (a result an older version recorded has no time: the episode's is close to it)
+            sent_at = sent.sent_at or context.current_utc_datetime
         quiet_for = wait.stall_seconds
         while True:
-            due = context.current_utc_datetime + timedelta(seconds=quiet_for)
+            # From when the agent gets it (a command enqueued when due: from then).
+            due = max(context.current_utc_datetime, sent_at) + timedelta(seconds=quiet_for)
             timer = context.create_timer(due)
             winner = yield context.task_any([done, failed, timer])
             if winner is timer:
-                seen = yield from watch(context, wait, command.command_id)
+                seen = yield from watch(context, wait, command.command_id, sent_at)
                 if seen.stalled:
                     break  # resend
                 quiet_for = max(1, int(wait.stall_seconds - seen.quiet_seconds) + 1)
@@ -286,11 +382,18 @@ def send_and_wait(
 
 
 def watch(
-    context: df.DurableOrchestrationContext, wait: CommandWait, command_id: str
+    context: df.DurableOrchestrationContext,
+    wait: CommandWait,
+    command_id: str,
+    sent_at: datetime,
 ) -> Step[StallSeen]:
-    """How long the command has been quiet (the stall timer fired)."""
+    """How long the command, sent at `sent_at`, has been quiet (the stall timer fired)."""
     check = StallInput(
-        tenant=wait.tenant, vm=wait.vm, command_id=command_id, stall_seconds=wait.stall_seconds
+        tenant=wait.tenant,
+        vm=wait.vm,
+        command_id=command_id,
+        sent_at=sent_at,
+        stall_seconds=wait.stall_seconds,
     )
     return call(context, check_stall, check, StallSeen, retry=STORAGE)
 
@@ -320,7 +423,10 @@ def recovery_point(
     done: ReplicationCompleted,
     state: ReplicationInput | CommandWait,
     status_event: E,
+    *,
+    then: NextCommand | None = None,
 ) -> Step[PointRecorded]:
+    """Record the point; `then`: the next cycle's sync, sent once it is recorded."""
     point = PointInput(
         tenant=state.tenant,
         vm=state.vm,
@@ -330,6 +436,7 @@ def recovery_point(
         consistency_note=done.consistency_note,
         taken_at=done.taken_at,
         disks=list(done.disks),
+        then=then,
     )
     return call(context, record_recovery_point, point, PointRecorded, retry=VERIFICATION)
 

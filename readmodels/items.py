@@ -34,6 +34,11 @@ def save_item(item: ReplicatedItem) -> None:
     ITEMS.upsert(item.tenant, item.vm, item, Status=item.status)
 
 
+def get_item_row(tenant: str, vm: str) -> Row[ReplicatedItem] | None:
+    """The item with its ETag (for update_item's `read`), or None."""
+    return ITEMS.get(tenant, vm)
+
+
 def require_item_row(tenant: str, vm: str) -> Row[ReplicatedItem]:
     """The item with its ETag, for a caller that decides on it and then updates it;
     LookupError when the VM has none (an activity then fails)."""

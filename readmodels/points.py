@@ -1,4 +1,10 @@
-"""Recovery points of a VM: newest first, each a set of blob snapshots taken together."""
+"""Recovery points of a VM: newest first, each a set of blob snapshots taken together.
+
+A point is written twice while it is taken: a pending row before its snapshots (so that a
+rerun after a crash knows snapshots may exist and looks for them, and a first run need not),
+then the whole point, in one entity-group transaction with the deletion of the points it
+prunes. Readers see only whole points.
+"""
 
 from __future__ import annotations
 
@@ -26,5 +32,17 @@ def delete_point(point: RecoveryPoint) -> None:
     POINTS.delete(_partition(point.tenant, point.vm), point_key(point))
 
 
-def list_points(tenant: str, vm: str) -> list[RecoveryPoint]:
-    return list(POINTS.all(_partition(tenant, vm)))
+def commit_point(point: RecoveryPoint, drop: list[RecoveryPoint]) -> None:
+    """Write `point` whole and delete the rows of `drop` (the same VM's), atomically: one
+    request for up to 99 dropped rows."""
+    keep = point.model_copy(update={"pending": False})
+    POINTS.transact(
+        _partition(point.tenant, point.vm),
+        [(point_key(keep), keep)],
+        [point_key(p) for p in drop if point_key(p) != point_key(keep)],
+    )
+
+
+def list_points(tenant: str, vm: str, *, pending: bool = False) -> list[RecoveryPoint]:
+    """The VM's points, newest first; with `pending`, also those still being taken."""
+    return [p for p in POINTS.all(_partition(tenant, vm)) if pending or not p.pending]

@@ -1,8 +1,8 @@
 """The rows the control plane stores: VMs, replicated items, recovery points.
 
 They are storage, not the API: the runbook API answers with the views of `contracts.views`,
-built from these rows, so a field can be kept here (the command the loop waits for, when it
-was sent) without becoming part of the v1 contract. Jobs are `domain.jobs.Job`; statuses and
+built from these rows, so a field can be kept here (a point still pending, the snapshots it
+retired) without becoming part of the v1 contract. Jobs are `domain.jobs.Job`; statuses and
 health states come from the domain so a row can never hold a state the domain does not know.
 Rows are stored as snake_case JSON; a field a newer version wrote is ignored, not refused.
 """
@@ -134,8 +134,6 @@ class ReplicatedItem(BaseModel):
     active_job_id: str | None = None  # the operation lock: the one job that may run
     active_job_type: JobType | None = None
     progress: ProgressRecord | None = None
-    command_id: str | None = None  # the replication command the agent is working on
-    command_sent: datetime | None = None
     rpo_seconds: float | None = None
     last_sync: datetime | None = None
     last_recovery_point: datetime | None = None
@@ -164,3 +162,9 @@ class RecoveryPoint(BaseModel):
     # The agent's word on the point's consistency: why it is not the app-consistent point the
     # policy asked for, or a quiesce that did not end cleanly.
     note: str | None = None
+    # Written before its snapshots are taken (readmodels.points): not a point yet.
+    pending: bool = False
+    # Snapshots of the points pruned when this one was recorded (disk id -> snapshot ids):
+    # their rows go in the same transaction as this row, their snapshots right after, and a
+    # rerun after a crash in between deletes them again from here.
+    retired: dict[str, list[str]] = Field(default_factory=dict)

@@ -21,9 +21,10 @@ _seen: dict[tuple[str, str], tuple[float, datetime | None]] = {}  # -> (read at,
 
 
 def record_heartbeat(tenant: str, site: str, time: datetime) -> None:
-    current = SITES.get(tenant, site)
-    if current is None or current.model.last_heartbeat < time:
-        SITES.upsert(tenant, site, SiteRecord(tenant=tenant, site=site, last_heartbeat=time))
+    """One write, no read: a site's events share one session (its id is the site's), so
+    Service Bus hands them over in order and the last heartbeat written is the newest; a
+    redelivered one writes its own time again."""
+    SITES.upsert(tenant, site, SiteRecord(tenant=tenant, site=site, last_heartbeat=time))
 
 
 def last_heartbeat(tenant: str, site: str, *, max_age: float = 0.0) -> datetime | None:

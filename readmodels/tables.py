@@ -107,6 +107,21 @@ class ModelTable(Generic[M]):
     def delete(self, pk: str, rk: str) -> None:
         self.client().delete_entity(pk, rk)
 
+    def transact(
+        self, pk: str, upserts: list[tuple[str, M]], deletes: list[str] | None = None
+    ) -> None:
+        """Upsert and delete rows of one partition in entity-group transactions: one request
+        (and one billed transaction) for up to 100 operations, each batch atomic. A row to
+        delete that is already gone fails its batch (ResourceNotFoundError)."""
+        operations: list[Any] = [
+            ("upsert", self._entity(pk, rk, model, {}), {"mode": UpdateMode.REPLACE})
+            for rk, model in upserts
+        ]
+        operations += [("delete", {"PartitionKey": pk, "RowKey": rk}) for rk in deletes or []]
+        client = self.client()
+        for start in range(0, len(operations), BATCH):
+            client.submit_transaction(operations[start : start + BATCH])
+
     def page(
         self,
         pk: str,

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from azureclients.clients import reset_cache
-from devhost.azurite import Azurite
+from bench.meters import StorageMeter
+from devhost.azurite import DEV_ACCOUNT, DEV_KEY, Azurite
 
 
 @pytest.fixture(scope="session")
@@ -41,3 +42,17 @@ def qemu_img() -> str:
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     return tmp_path
+
+
+@pytest.fixture
+def storage_calls(azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> Iterator[StorageMeter]:
+    """The app's read models and replicas behind the benchmark's counting proxy: every
+    request the code under test sends is counted by operation, as Azure Storage logs name
+    them (`calls.counts()`: "side|kind|operation" -> requests)."""
+    ports = {"blob": azurite.blob_port, "queue": azurite.queue_port, "table": azurite.table_port}
+    with StorageMeter("127.0.0.1", ports, DEV_ACCOUNT, DEV_KEY) as meter:
+        monkeypatch.setenv("ReadModelStorage", meter.connection_string)
+        monkeypatch.setenv("ReplicaStorage", meter.connection_string)
+        reset_cache()
+        yield meter
+    reset_cache()

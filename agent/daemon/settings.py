@@ -16,6 +16,11 @@ from agent.process import executable_problem, parse_command_line
 from agent.quiesce import DEFAULT_TIMEOUT_SECONDS, Hook, hook_problem, parse_hook
 
 DESCRIPTION = "The agent daemon of one site (one VMM server)."
+# A heartbeat a minute: the control plane's timeout (AGENT_HEARTBEAT_TIMEOUT_SECONDS, 180)
+# then spans three, so one lost or late never raises a warning. Each costs the control plane
+# an execution (billed at least a second on Flex Consumption): every 30 s was half a site's
+# control-plane bill for nothing the health rules use (docs/replication.md#cost).
+HEARTBEAT_SECONDS = 60.0
 
 
 def _rate(text: str) -> int:
@@ -76,7 +81,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "plane sets one with a bandwidth command, e.g. 50MB/s (default: none; env "
         "AGENT_BANDWIDTH)",
     )
-    p.add_argument("--heartbeat-seconds", type=float, default=30.0)
+    p.add_argument(
+        "--heartbeat-seconds",
+        type=float,
+        default=HEARTBEAT_SECONDS,
+        help=f"how often the agent says it is alive (default {HEARTBEAT_SECONDS:g})",
+    )
     p.add_argument(
         "--progress-seconds",
         type=float,

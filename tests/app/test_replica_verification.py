@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
@@ -17,8 +18,10 @@ from azure.storage.blob import BlobClient
 
 from activities.recovery_points import PointRecorded, record_recovery_point
 from agent.footer import Footer
-from application.verification import ReplicaInvalid
+from application import verification
+from application.verification import ReplicaInvalid, Span, read_groups
 from azureclients.clients import blob_service
+from bench.meters import StorageMeter
 from domain.replication import replica_blob_size
 from readmodels.items import get_item, save_item
 from readmodels.points import list_points
@@ -28,6 +31,7 @@ pytestmark = pytest.mark.usefixtures("read_models")
 TENANT = "verify"
 DISK = 4 * 1024 * 1024
 SIZE = replica_blob_size(DISK)
+FOOTER = Footer.new(SIZE - 512).to_bytes()  # the footer the agent wrote
 
 
 def protected_vm(blob_size: int = SIZE, footer: bool = True) -> tuple[str, BlobClient]:
@@ -39,7 +43,7 @@ def protected_vm(blob_size: int = SIZE, footer: bool = True) -> tuple[str, BlobC
     blob.create_page_blob(blob_size)
     blob.upload_page(b"\x5a" * 512, offset=0, length=512)
     if footer:
-        blob.upload_page(Footer.new(SIZE - 512).to_bytes(), offset=blob_size - 512, length=512)
+        blob.upload_page(FOOTER, offset=blob_size - 512, length=512)
     save_item(ReplicatedItem(
         tenant=TENANT, vm=vm, vm_name=vm, site="site", status="Protected", provider="direct",
         policy="30s", replica_disks=[ReplicaDisk(disk_id="os", container=container, size=DISK,
@@ -109,3 +113,94 @@ def test_an_agent_reporting_another_size_is_refused() -> None:
     vm, _ = protected_vm()
     with pytest.raises(ReplicaInvalid, match=f"agent reported a {SIZE + 512}-byte replica"):
         record_recovery_point(point(vm, blobSize=SIZE + 512))
+
+
+def written(blob: BlobClient, offset: int, length: int, fill: int) -> tuple[str, str]:
+    """Write `length` bytes of `fill` at `offset`, as the agent does; its checksum entry."""
+    data = bytes([fill]) * length
+    blob.upload_page(data, offset=offset, length=length)
+    return f"{offset}+{length}", md5(data)
+
+
+def footer_entry() -> tuple[str, str]:
+    return f"{SIZE - 512}+512", md5(FOOTER)
+
+
+def reads(calls: StorageMeter) -> Counter[str]:
+    counts = calls.counts()
+    return Counter({k.rsplit("|", 1)[1]: v for k, v in counts.items() if "|blob|Get" in k})
+
+
+def test_verification_reads_the_footer_once_and_close_ranges_together(
+    storage_calls: StorageMeter,
+) -> None:
+    """Two adjacent written ranges (one read), one far away (its own read), the footer (one
+    read, which also gives the size and the bytes of the agent's footer checksum); no page
+    range listing."""
+    vm, blob = protected_vm()
+    a, b = 64 * 1024, 3 * 1024 * 1024
+    entries = [written(blob, a, 4096, 1), written(blob, a + 4096, 8192, 2)]
+    checksums = dict([*entries, written(blob, b, 4096, 3), footer_entry()])
+    before = reads(storage_calls)
+    PointRecorded.model_validate(record_recovery_point(point(vm, checksums=checksums)))
+    done = reads(storage_calls) - before
+    assert done == Counter({"GetBlob": 3}), done
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["first", "second"])
+def test_a_tampered_range_read_together_with_a_sound_one_is_caught(which: int) -> None:
+    vm, blob = protected_vm()
+    entries = [written(blob, 8192, 4096, 1), written(blob, 8192 + 4096, 4096, 2)]
+    tampered = entries[which][0]
+    offset, length = (int(x) for x in tampered.split("+"))
+    blob.upload_page(b"\xee" * length, offset=offset, length=length)  # after the agent's write
+    with pytest.raises(ReplicaInvalid, match=rf"bytes {offset}\+{length} differ"):
+        record_recovery_point(point(vm, checksums=dict(entries)))
+    assert snapshots(blob) == [] and list_points(TENANT, vm) == []
+
+
+def test_a_footer_that_differs_from_the_agents_footer_checksum_is_caught() -> None:
+    """The footer is a valid VHD footer, but not the one the agent says it wrote."""
+    vm, blob = protected_vm()
+    other = md5(Footer.new(SIZE - 512).to_bytes())  # another id: valid, but not this one
+    with pytest.raises(ReplicaInvalid, match=rf"bytes {SIZE - 512}\+512 differ"):
+        record_recovery_point(point(vm, checksums={f"{SIZE - 512}+512": other}))
+    assert snapshots(blob) == []
+
+
+@pytest.mark.parametrize(
+    "span", [f"{SIZE - 512}+1024", "-512+512", "0+0", f"{SIZE}+512", "0x10+512", "512"]
+)
+def test_a_checksum_of_bytes_outside_the_blob_or_of_no_range_is_refused(span: str) -> None:
+    vm, blob = protected_vm()
+    with pytest.raises(ReplicaInvalid, match=r"outside the|not of offset"):
+        record_recovery_point(point(vm, checksums={span: md5(b"")}))
+    assert snapshots(blob) == []
+
+
+def test_a_range_longer_than_one_read_is_read_in_parts(
+    storage_calls: StorageMeter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(verification, "MAX_READ", 64 * 1024)
+    vm, blob = protected_vm()
+    data = bytes(range(256)) * 800  # 200 KiB: four reads of at most 64 KiB
+    blob.upload_page(data, offset=0, length=len(data))
+    before = reads(storage_calls)
+    record_recovery_point(point(vm, checksums={f"0+{len(data)}": md5(data)}))
+    assert reads(storage_calls) - before == Counter({"GetBlob": 1 + 4})
+    blob.upload_page(b"\0" * 512, offset=len(data) - 512, length=512)  # its last part changed
+    with pytest.raises(ReplicaInvalid, match=rf"bytes 0\+{len(data)} differ"):
+        record_recovery_point(point(vm, "gen-sync-2-1", checksums={f"0+{len(data)}": md5(data)}))
+
+
+def test_ranges_are_read_together_only_when_close_and_within_one_read() -> None:
+    mib = 1024 * 1024
+    spans = [
+        Span(0, 4 * mib, "a"),
+        Span(4 * mib, 4 * mib, "b"),  # adjacent
+        Span(9 * mib, mib, "c"),  # 1 MiB gap: still together (10 MiB in all)
+        Span(10 * mib + 1 + mib, mib, "d"),  # gap over 1 MiB
+        Span(12 * mib + 1, 16 * mib, "e"),  # close, but the read would pass 16 MiB
+    ]
+    groups = read_groups(spans)
+    assert [[s.digest for s in g] for g in groups] == [["a", "b", "c"], ["d"], ["e"]]

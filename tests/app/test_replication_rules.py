@@ -17,6 +17,7 @@ from domain.replication import (
     consistency_for_cycle,
     cycle_prefix,
     footer_problem,
+    is_cycle_command,
     next_cycle_at,
     next_status,
     policy_named,
@@ -84,6 +85,23 @@ def test_only_answers_to_the_awaited_cycle_belong_to_it() -> None:
     assert not command_belongs(cycle_prefix("gen1", "sync", 6) + "1", "gen1", "sync", 7)
     assert not command_belongs(cycle_prefix("gen0", "sync", 7) + "1", "gen1", "sync", 7)
     assert not command_belongs(cycle_prefix("gen1", "sync", 70) + "1", "gen1", "sync", 7)
+
+
+def test_a_loop_command_is_told_by_its_shape_and_no_operation_command_has_it() -> None:
+    job = "8208999999999-1a2b3c4d"  # readmodels.jobs.new_job_id's shape; generation = last 8
+    assert is_cycle_command(cycle_prefix(job[-8:], "sync", 7) + "1")
+    assert is_cycle_command(cycle_prefix(job[-8:], "replicate", 0) + "3")
+    for other in (
+        f"{job}-final-sync-1",
+        f"{job}-shutdown",
+        f"{job}-sync-1-1",
+        cycle_prefix("1a2b3c4d", "sync", 7) + "1-cancel",
+        "1a2b3c4d-cancel-1-1",
+        "-sync-1-1",
+        "1a2b3c4d-sync-x-1",
+        "",
+    ):
+        assert not is_cycle_command(other), other
 
 
 def test_the_replica_is_the_virtual_size_rounded_to_a_mib_plus_the_footer() -> None:

@@ -41,7 +41,6 @@ def test_a_job_is_answered_in_camel_case_with_every_field() -> None:
 def test_an_item_leaves_what_the_control_plane_keeps_for_itself_behind() -> None:
     item = ReplicatedItem(
         tenant="contoso", vm="vm-1", vm_name="web", site="vmm01", status="Protected",
-        command_id="gen-sync-7-1", command_sent=T0,
         progress=ProgressRecord(command_id="gen-sync-7-1", percent=40.0),
         prerequisite_failures=[RULE],
         health=HealthRecord(state="Warning", reasons=[Reason(severity="Warning", **RULE)]),
