@@ -21,6 +21,7 @@ from triggers.api_replicated_items import bp as replicated_items_api
 from triggers.console import bp as console
 from triggers.health import bp as health
 from triggers.openapi import bp as openapi
+from triggers.watchdog import bp as watchdog
 
 app = df.DFApp()
 
@@ -44,5 +45,6 @@ for blueprint in (
     job_activities,
     failover_orchestrators,
     failover_activities,
+    watchdog,
 ):
     app.register_functions(blueprint)

@@ -34,6 +34,7 @@ class StartedBy(StrEnum):
     API = "api"
     AGENT = "agent"
     ALERT = "alert"
+    WATCHDOG = "watchdog"  # the control plane itself, restarting what stopped (a timer)
 
 
 class JobType(StrEnum):
@@ -49,6 +50,7 @@ class JobType(StrEnum):
     CANCEL_FAILOVER = "CancelFailover"
     CHANGE_RECOVERY_POINT = "ChangeRecoveryPoint"
     RECOVERY_PLAN_FAILOVER = "RecoveryPlanFailover"
+    RESTART_REPLICATION = "RestartReplication"  # the watchdog restarts a dead delta loop
 
 
 FINISHED = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})

@@ -135,6 +135,9 @@ param replicationStallSeconds int = 300
 @minValue(30)
 param agentHeartbeatTimeoutSeconds int = 180
 
+@description('When the replication watchdog runs (NCRONTAB, six fields): it restarts replication loops that ended and frees locks their operations left. Every minute by default.')
+param replicationWatchdogSchedule string = '0 */1 * * * *'
+
 @description('Days Log Analytics keeps logs.')
 @minValue(30)
 @maxValue(730)
@@ -238,6 +241,7 @@ module functionApp 'modules/functionapp.bicep' = {
     replicationPolicies: replicationPolicies
     replicationStallSeconds: replicationStallSeconds
     agentHeartbeatTimeoutSeconds: agentHeartbeatTimeoutSeconds
+    replicationWatchdogSchedule: replicationWatchdogSchedule
     recoveryResourceGroupName: recoveryResourceGroupName
     recoveryVaultName: vault.outputs.vaultName
     recoveryLocation: recoveryLocation

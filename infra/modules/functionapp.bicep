@@ -92,6 +92,9 @@ param replicationStallSeconds int = 300
 @minValue(30)
 param agentHeartbeatTimeoutSeconds int = 180
 
+@description('NCRONTAB schedule of the replication watchdog timer (every minute by default).')
+param replicationWatchdogSchedule string = '0 */1 * * * *'
+
 @description('Resource group where failed-over VMs, disks and NICs are created.')
 param recoveryResourceGroupName string
 
@@ -192,6 +195,10 @@ var commonSettings = [
   {
     name: 'AGENT_HEARTBEAT_TIMEOUT_SECONDS'
     value: string(agentHeartbeatTimeoutSeconds)
+  }
+  {
+    name: 'REPLICATION_WATCHDOG_SCHEDULE'
+    value: replicationWatchdogSchedule
   }
   {
     name: 'AZURE_SUBSCRIPTION_ID'
