@@ -1,0 +1,327 @@
+"""`python -m soak` (`make soak`): a fault-injection soak of the control plane.
+
+N VMs, each a real VHDX disk, are protected on devhost and replicated by the real agent
+daemon; Azurite, the Service Bus broker, devhost and the agent each run as a process of their
+own (soak/stack.py). For a bounded time a seeded random schedule kills one of them with
+SIGKILL at a random moment and starts it again after a random downtime, while a writer
+changes every VM's disk and samples its recovery points: the first point taken after each
+write must hold exactly the disk as written (qemu-img's reading of it, not ours). Then the
+faults stop and the soak checks that the control plane came back by itself:
+
+- every VM is Protected with health Normal, and its latest point holds its disk;
+- every recovery point sampled was byte-identical to the source at its time;
+- no job is left InProgress (or NotStarted);
+- no orphan: every blob snapshot in the replica containers is a recorded point's, every
+  blob a replica disk of an item.
+
+It prints one JSON object: the faults injected by kind and how many came back, the samples,
+what the watchdog did (from devhost's log), and every check's outcome; the exit code is 0
+only when every check passed. Options: --minutes (10), --vms (4), --seed, --work DIR (kept
+for reading the logs), --quiet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import random
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from soak.stack import COMPONENTS, MIB, Stack, make_disk, raw_image, wait_for, write
+
+DISK = 32 * MIB
+POLICY = "soak"
+SETTINGS = {
+    # Faster than production's every minute, so the soak converges within its bound.
+    "REPLICATION_WATCHDOG_SCHEDULE": "*/10 * * * * *",
+    "REPLICATION_STALL_SECONDS": "30",
+    "AGENT_HEARTBEAT_TIMEOUT_SECONDS": "120",
+    "REPLICATION_POLICIES": json.dumps(
+        {POLICY: {"interval": 30, "retention_hours": 1, "app_consistent_frequency_hours": 0,
+                  "rpo_threshold_seconds": 300}}
+    ),
+}  # fmt: skip
+FAULT_GAP = (10.0, 40.0)  # seconds between two faults
+DOWNTIME = (0.0, 15.0)  # seconds a killed component stays down
+CONVERGE_SECONDS = 420  # after the faults: how long the control plane may take to recover
+
+
+def log(message: str) -> None:
+    print(f"soak: {datetime.now(UTC).strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Vm:
+    """One protected VM, its disk, the version written last and what its points showed."""
+
+    name: str
+    disk: Path
+    version: int = 0
+    written_at: datetime | None = None
+    expected: str | None = None  # sha256 of the disk's raw image as written
+    sampled: list[dict] = field(default_factory=list)
+
+
+class Writer(threading.Thread):
+    """Changes each VM's disk, waits for the first point taken after the change, checks that
+    point's bytes, and changes the disk again. It never writes while a point of its own
+    version is still to come, so every sampled point is of a disk at rest."""
+
+    def __init__(self, stack: Stack, vms: list[Vm], rng: random.Random, scratch: Path) -> None:
+        super().__init__(daemon=True, name="writer")
+        self.stack, self.vms, self.rng, self.scratch = stack, vms, rng, scratch
+        self.stop = threading.Event()
+        self.errors: Counter[str] = Counter()
+
+    def run(self) -> None:
+        for vm in self.vms:
+            self.change(vm)
+        while not self.stop.wait(2):
+            for vm in self.vms:
+                try:
+                    if self.sample(vm):
+                        self.change(vm)
+                except Exception as error:  # a component is down: try again next round
+                    self.errors[type(error).__name__] += 1
+
+    def change(self, vm: Vm) -> None:
+        vm.version += 1
+        offset = self.rng.randrange(0, DISK // MIB - 2)
+        write(vm.disk, offset, self.rng.randint(1, 2), self.rng.randrange(1, 256))
+        vm.written_at = datetime.now(UTC)
+        vm.expected = hashlib.sha256(raw_image(vm.disk, self.scratch)).hexdigest()
+
+    def sample(self, vm: Vm) -> bool:
+        """Check the first point taken after the last write, once there is one."""
+        assert vm.written_at is not None
+        points = self.stack.item(vm.name)["recoveryPoints"]
+        newer = [p for p in points if datetime.fromisoformat(p["time"]) > vm.written_at]
+        if not newer:
+            return False
+        point = min(newer, key=lambda p: p["time"])
+        held = hashlib.sha256(point_bytes(self.stack, vm.name, point)).hexdigest()
+        vm.sampled.append({"version": vm.version, "point": point["id"], "time": point["time"],
+                           "identical": held == vm.expected})  # fmt: skip
+        if held != vm.expected:
+            log(f"MISMATCH {vm.name} point {point['id']} (version {vm.version})")
+        return True
+
+
+def point_bytes(stack: Stack, vm: str, point: dict) -> bytes:
+    from azure.storage.blob import BlobServiceClient
+
+    ((disk_id, snapshot),) = point["snapshots"].items()
+    service = BlobServiceClient.from_connection_string(stack.azurite.connection_string)
+    container = next(d["container"] for d in stack.item(vm)["replicaDisks"])
+    blob = service.get_blob_client(container, f"{disk_id}.vhd", snapshot=snapshot)
+    return blob.download_blob(offset=0, length=DISK).readall()
+
+
+def inject_faults(stack: Stack, rng: random.Random, until: float) -> dict[str, dict[str, Any]]:
+    """Kill a random component at a random moment, bring it back after a random downtime."""
+    faults: dict[str, dict[str, Any]] = {c: {"injected": 0, "recovered": 0} for c in COMPONENTS}
+    while True:
+        gap = rng.uniform(*FAULT_GAP)
+        if time.monotonic() + gap >= until:
+            return faults
+        time.sleep(gap)
+        component, downtime = rng.choice(COMPONENTS), rng.uniform(*DOWNTIME)
+        log(f"kill -9 {component}, down {downtime:.1f} s")
+        stack.kill(component)
+        faults[component]["injected"] += 1
+        time.sleep(downtime)
+        try:
+            stack.restart(component)
+            faults[component]["recovered"] += 1
+        except Exception as error:
+            log(f"{component} did not come back: {error}")
+            faults[component].setdefault("errors", []).append(str(error)[:300])
+
+
+def check(ok: bool, detail: Any = None) -> dict[str, Any]:
+    return {"ok": bool(ok), **({"detail": detail} if detail not in (None, [], {}) else {})}
+
+
+def converge(stack: Stack, vms: list[Vm]) -> None:
+    """Wait (bounded) for every VM to be Protected and Normal with no unfinished job."""
+
+    def settled() -> bool:
+        items = [stack.item(vm.name) for vm in vms]
+        unfinished = stack.jobs(state="InProgress") + stack.jobs(state="NotStarted")
+        return not unfinished and all(
+            i["status"] == "Protected" and i["health"]["state"] == "Normal" for i in items
+        )
+
+    with contextlib.suppress(TimeoutError):
+        wait_for(settled, "recovery", CONVERGE_SECONDS, every=3)
+
+
+def final_checks(stack: Stack, vms: list[Vm], scratch: Path) -> dict[str, Any]:
+    items = {vm.name: stack.item(vm.name) for vm in vms}
+    not_normal = {
+        name: {"status": i["status"], "health": i["health"]}
+        for name, i in items.items()
+        if i["status"] != "Protected" or i["health"]["state"] != "Normal"
+    }
+    # The latest point of each VM holds its disk as it is now (nothing writes any more).
+    latest_differs = {}
+    for vm in vms:
+        points = items[vm.name]["recoveryPoints"]
+        if not points:
+            latest_differs[vm.name] = "no point"
+            continue
+        newest = max(points, key=lambda p: p["time"])
+        if point_bytes(stack, vm.name, newest) != raw_image(vm.disk, scratch):
+            latest_differs[vm.name] = newest["id"]
+    samples = [s for vm in vms for s in vm.sampled]
+    mismatched = [{"vm": vm.name, **s} for vm in vms for s in vm.sampled if not s["identical"]]
+    unfinished = [
+        {"id": j["id"], "type": j["type"], "target": j["target"], "state": j["state"]}
+        for j in stack.jobs(state="InProgress") + stack.jobs(state="NotStarted")
+    ]
+    orphans = orphan_check(stack, items)
+    return {
+        "everyVmProtectedAndNormal": check(not not_normal, not_normal),
+        "latestPointHoldsTheDisk": check(not latest_differs, latest_differs),
+        "sampledPointsByteIdentical": check(
+            bool(samples) and not mismatched, {"sampled": len(samples), "mismatched": mismatched}
+        ),
+        "noJobLeftInProgress": check(not unfinished, unfinished),
+        "noOrphanSnapshot": check(not orphans["snapshots"], orphans["snapshots"]),
+        "noOrphanBlob": check(not orphans["blobs"], orphans["blobs"]),
+    }
+
+
+def orphan_check(stack: Stack, items: dict[str, dict]) -> dict[str, list[str]]:
+    """Snapshots no recorded point names, and blobs no item's replica disks name, in every
+    replica container."""
+    from azure.storage.blob import BlobServiceClient
+
+    service = BlobServiceClient.from_connection_string(stack.azurite.connection_string)
+    known_blobs = {(d["container"], f"{d['diskId']}.vhd") for i in items.values()
+                   for d in i["replicaDisks"]}  # fmt: skip
+    containers = {c for c, _ in known_blobs}
+    known_snapshots = {
+        (d["container"], snapshot)
+        for i in items.values()
+        for p in i["recoveryPoints"]
+        for d in i["replicaDisks"]
+        for disk_id, snapshot in p["snapshots"].items()
+        if disk_id == d["diskId"]
+    }
+    snapshots, blobs = [], []
+    for container in containers:
+        for blob in service.get_container_client(container).list_blobs(include=["snapshots"]):
+            if blob.snapshot:
+                if (container, blob.snapshot) not in known_snapshots:
+                    point = (blob.metadata or {}).get("recoverypoint")
+                    snapshots.append(f"{container}/{blob.name}@{blob.snapshot} ({point})")
+            elif (container, blob.name) not in known_blobs:
+                blobs.append(f"{container}/{blob.name}")
+    return {"snapshots": snapshots, "blobs": blobs}
+
+
+def watchdog_decisions(stack: Stack) -> dict[str, int]:
+    """What the watchdog logged, by decision (devhost's log, across its restarts)."""
+    decisions: Counter[str] = Counter()
+    for line in (stack.logs / "devhost.log").read_text(errors="replace").splitlines():
+        if line.startswith('{"watchdog": '):
+            with contextlib.suppress(json.JSONDecodeError):
+                kind = json.loads(line)["watchdog"]
+                if kind != "run":
+                    decisions[kind] += 1
+    return dict(decisions)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    rng = random.Random(args.seed)
+    work = Path(args.work or tempfile.mkdtemp(prefix="soak-"))
+    scratch = work / "scratch"
+    scratch.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with Stack(work / "stack", settings=SETTINGS) as stack:
+        vms = [Vm(f"soak{i:02d}", make_disk(work / f"soak{i:02d}.vhdx", DISK))
+               for i in range(args.vms)]  # fmt: skip
+        for vm in vms:
+            write(vm.disk, 0, 2, 0x11)
+        stack.report({vm.name: vm.disk for vm in vms}, DISK)
+        for vm in vms:
+            wait_for(lambda v=vm: stack.call("POST", f"tenants/{stack.tenant}/vms/{v.name}/"
+                                             "preflight", json={}).status_code == 200,
+                     f"{vm.name} listed", 60)  # fmt: skip
+            response = stack.call("POST", f"tenants/{stack.tenant}/vms/{vm.name}/protection",
+                                  json={"targetName": vm.name, "policy": POLICY})  # fmt: skip
+            response.raise_for_status()
+        for vm in vms:
+            wait_for(lambda v=vm: stack.item(v.name)["status"] == "Protected",
+                     f"{vm.name} Protected", 180, every=1)  # fmt: skip
+        log(f"{len(vms)} VMs protected; faults for {args.minutes} min (seed {args.seed})")
+
+        fault_rng, writer = random.Random(rng.random()), Writer(stack, vms, rng, scratch)
+        writer.start()
+        faults = inject_faults(stack, fault_rng, time.monotonic() + args.minutes * 60)
+        log("faults over; waiting for the control plane to recover")
+        recovering = time.monotonic()
+        writer.stop.set()
+        writer.join(60)
+        # One last version per VM, written now that nothing fails: its point must come.
+        for vm in vms:
+            writer.change(vm)
+        for vm in vms:
+            with contextlib.suppress(TimeoutError):
+                wait_for(lambda v=vm: writer.sample(v), f"{vm.name}'s last point", 300, every=2)
+        converge(stack, vms)
+        recovery = round(time.monotonic() - recovering, 1)
+        checks = final_checks(stack, vms, scratch)
+        result = {
+            "seed": args.seed,
+            "vms": args.vms,
+            "faultMinutes": args.minutes,
+            "wallSeconds": round(time.monotonic() - started, 1),
+            "faults": faults,
+            "faultsInjected": sum(f["injected"] for f in faults.values()),
+            "faultsRecovered": sum(f["recovered"] for f in faults.values()),
+            "samples": sum(len(vm.sampled) for vm in vms),
+            "recoverySeconds": recovery,
+            "watchdog": watchdog_decisions(stack),
+            "writerRetries": dict(writer.errors),
+            "checks": checks,
+            "ok": all(c["ok"] for c in checks.values()),
+            "work": str(work) if args.work else None,
+        }
+    if not args.work:
+        shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m soak",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--minutes", type=float, default=10.0, help="how long faults go on")
+    parser.add_argument("--vms", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=None, help="default: a random one")
+    parser.add_argument("--work", type=Path, default=None, help="keep everything here")
+    args = parser.parse_args(argv)
+    if args.seed is None:
+        args.seed = random.SystemRandom().randrange(1, 10**6)
+    result = run(args)
+    print(json.dumps(result, indent=2))
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
