@@ -53,6 +53,7 @@ from application.orchestrations import (
 from domain import jobs as job_rules
 from domain import watchdog as rules
 from domain.errors import ErrorInfo
+from domain.failover import FailoverState
 from domain.jobs import JobType, StartedBy
 from domain.model import HealthState
 from domain.replication_state import ReplicationEvent, next_status
@@ -213,6 +214,13 @@ async def _release(
         event = rules.interrupted_status_event(interrupted, current.status) if interrupted else None
         if event is not None:
             current.status = next_status(current.status, event)
+        failover = current.failover
+        if (
+            event is ReplicationEvent.TEST_FAILOVER_FAILED
+            and failover
+            and failover.job_id == job_id
+        ):
+            failover.state = FailoverState.FAILED
 
     await asyncio.to_thread(update_item, item.tenant, item.vm, release)
     run.storage_calls += 2

@@ -111,13 +111,23 @@ def restarts_in_a_row(
     return restarts
 
 
+# The status move an operation's own failure handling makes, for those whose handling is only
+# that move: a failed enable goes back to NotProtected (`guarded`), a failed test failover
+# waits for its cleanup (TestFailoverFailed: cleanup deletes what it made, by its tags).
+_ON_FAILURE = {
+    "EnableProtection": ReplicationEvent.PROTECTION_FAILED,
+    "TestFailover": ReplicationEvent.TEST_FAILOVER_FAILED,
+}
+
+
 def interrupted_status_event(job_type: str, status: str) -> ReplicationEvent | None:
     """The status move an abandoned operation's own failure handling would have made, where
-    the state table allows it: an interrupted enable that left the VM ProtectionPending goes
-    back to NotProtected (as `guarded` does for a failed step). Others keep their status."""
-    if job_type != "EnableProtection":
+    the state table allows it and it moves the VM: ProtectionPending back to NotProtected,
+    TestFailoverInProgress to TestFailoverFailed (so its cleanup is allowed). Other
+    operations leave the status as they left it (see docs/replication.md#the-watchdog)."""
+    event = _ON_FAILURE.get(job_type)
+    if event is None:
         return None
-    event = ReplicationEvent.PROTECTION_FAILED
     moves = TRANSITIONS[ReplicationStatus(status)]
     if event in moves and moves[event] != ReplicationStatus(status):
         return event

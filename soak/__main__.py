@@ -52,8 +52,8 @@ SETTINGS = {
                   "rpo_threshold_seconds": 300}}
     ),
 }  # fmt: skip
-FAULT_GAP = (10.0, 40.0)  # seconds between two faults
-DOWNTIME = (0.0, 15.0)  # seconds a killed component stays down
+FAULT_GAP = (5.0, 25.0)  # seconds between two faults
+DOWNTIME = (0.0, 12.0)  # seconds a killed component stays down
 CONVERGE_SECONDS = 420  # after the faults: how long the control plane may take to recover
 
 

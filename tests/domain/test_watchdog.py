@@ -93,10 +93,12 @@ def test_restarts_back_off_until_a_point_proves_one_worked() -> None:
         ("EnableProtection", S.NOT_PROTECTED, None),  # nothing moved yet
         ("EnableProtection", S.WAITING_FOR_INITIAL_REPLICATION, None),  # enabled: retry route
         ("DisableProtection", S.PROTECTED, None),
-        ("TestFailover", S.TEST_FAILOVER_IN_PROGRESS, None),
+        ("TestFailover", S.TEST_FAILOVER_IN_PROGRESS, ReplicationEvent.TEST_FAILOVER_FAILED),
+        ("TestFailover", S.TEST_FAILOVER_SUCCEEDED, None),  # it ended well: cleanup applies
+        ("PlannedFailover", S.PLANNED_FAILOVER_IN_PROGRESS, None),
     ],
 )
-def test_an_interrupted_enable_goes_back_as_its_own_failure_would(
+def test_an_interrupted_operation_moves_as_its_own_failure_handling_would(
     job_type: str, status: S, event: ReplicationEvent | None
 ) -> None:
     assert rules.interrupted_status_event(job_type, status) == event
