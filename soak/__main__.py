@@ -4,8 +4,9 @@ N VMs, each a real VHDX disk, are protected on devhost and replicated by the rea
 daemon; Azurite, the Service Bus broker, devhost and the agent each run as a process of their
 own (soak/stack.py). For a bounded time a seeded random schedule kills one of them with
 SIGKILL at a random moment and starts it again after a random downtime, while a writer
-changes every VM's disk and samples its recovery points: the first point taken after each
-write must hold exactly the disk as written (qemu-img's reading of it, not ours). Then the
+changes every VM's disk and samples its recovery points (the first point taken after each
+write must hold exactly the disk as written: qemu-img's reading of it, not ours), and an
+operator disables a VM's protection and enables it again now and then. Then the
 faults stop and the soak checks that the control plane came back by itself:
 
 - every VM is Protected with health Normal, and its latest point holds its disk;
@@ -17,7 +18,7 @@ faults stop and the soak checks that the control plane came back by itself:
 It prints one JSON object: the faults injected by kind and how many came back, the samples,
 what the watchdog did (from devhost's log), and every check's outcome; the exit code is 0
 only when every check passed. Options: --minutes (10), --vms (4), --seed, --work DIR (kept
-for reading the logs), --quiet.
+for reading the logs), --no-operations.
 """
 
 from __future__ import annotations
@@ -53,7 +54,10 @@ SETTINGS = {
     ),
 }  # fmt: skip
 FAULT_GAP = (5.0, 25.0)  # seconds between two faults
-DOWNTIME = (0.0, 12.0)  # seconds a killed component stays down
+# Seconds a killed component stays down: some outages outlast the retries of a step (10 s
+# for storage, 15 s for a command), so loops and operations end under them.
+DOWNTIME = (0.0, 40.0)
+OPERATION_GAP = (20.0, 60.0)  # seconds between two operator actions (disable, then enable)
 CONVERGE_SECONDS = 420  # after the faults: how long the control plane may take to recover
 
 
@@ -116,6 +120,48 @@ class Writer(threading.Thread):
         if held != vm.expected:
             log(f"MISMATCH {vm.name} point {point['id']} (version {vm.version})")
         return True
+
+
+class Operator(threading.Thread):
+    """An operator who, now and then, disables a VM's protection (keeping its replica) and
+    enables it again, while the faults go on; a request that fails, or a job that ends Failed,
+    is asked for again, until the VM is protected once more. Locks, jobs and initial
+    replication are exercised under the same faults as the loops."""
+
+    def __init__(self, stack: Stack, vms: list[Vm], rng: random.Random) -> None:
+        super().__init__(daemon=True, name="operator")
+        self.stack, self.vms, self.rng = stack, vms, rng
+        self.stop = threading.Event()
+        self.done: Counter[str] = Counter()
+
+    def run(self) -> None:
+        while not self.stop.wait(self.rng.uniform(*OPERATION_GAP)):
+            vm = self.rng.choice(self.vms)
+            self.until("DELETE", vm, lambda i: i["status"] == "NotProtected", {})
+            self.until("POST", vm, lambda i: i["status"] == "Protected",
+                       {"targetName": vm.name, "policy": POLICY}, forever=True)  # fmt: skip
+
+    def until(self, method: str, vm: Vm, reached: Any, body: dict, forever: bool = False) -> None:
+        """Ask for the operation until the VM's status says it happened."""
+        path = f"tenants/{self.stack.tenant}/vms/{vm.name}/protection"
+        while forever or not self.stop.is_set():
+            try:
+                if reached(self.stack.item(vm.name)):
+                    return
+                response = self.stack.call(method, path, json=body)
+                if response.status_code == 202:
+                    self.done[f"{method} {response.json()['created']}"] += 1
+                    job = wait_for(
+                        lambda j=response.json()["id"]: (s := self.stack.job(j))["state"]
+                        in ("Succeeded", "Failed", "Cancelled") and s,
+                        "the job's end", 300, every=1,
+                    )  # fmt: skip
+                    self.done[f"{method} job {job['state']}"] += 1
+                else:
+                    self.done[f"{method} {response.status_code}"] += 1
+            except Exception as error:  # a component is down: ask again
+                self.done[f"{method} {type(error).__name__}"] += 1
+            time.sleep(2)
 
 
 def point_bytes(stack: Stack, vm: str, point: dict) -> bytes:
@@ -269,10 +315,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         log(f"{len(vms)} VMs protected; faults for {args.minutes} min (seed {args.seed})")
 
         fault_rng, writer = random.Random(rng.random()), Writer(stack, vms, rng, scratch)
+        operator = Operator(stack, vms, random.Random(rng.random()))
         writer.start()
+        if args.operations:
+            operator.start()
         faults = inject_faults(stack, fault_rng, time.monotonic() + args.minutes * 60)
         log("faults over; waiting for the control plane to recover")
         recovering = time.monotonic()
+        operator.stop.set()
+        if args.operations:
+            operator.join(600)  # its last enable goes on until the VM is protected again
         writer.stop.set()
         writer.join(60)
         # One last version per VM, written now that nothing fails: its point must come.
@@ -296,6 +348,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "recoverySeconds": recovery,
             "watchdog": watchdog_decisions(stack),
             "writerRetries": dict(writer.errors),
+            "operations": dict(operator.done),
             "checks": checks,
             "ok": all(c["ok"] for c in checks.values()),
             "work": str(work) if args.work else None,
@@ -315,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vms", type=int, default=4)
     parser.add_argument("--seed", type=int, default=None, help="default: a random one")
     parser.add_argument("--work", type=Path, default=None, help="keep everything here")
+    parser.add_argument("--no-operations", dest="operations", action="store_false",
+                        help="no operator disabling and enabling VMs meanwhile")  # fmt: skip
     args = parser.parse_args(argv)
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(1, 10**6)
