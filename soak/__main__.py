@@ -56,8 +56,12 @@ SETTINGS = {
 FAULT_GAP = (5.0, 25.0)  # seconds between two faults
 # Seconds a killed component stays down: some outages outlast the retries of a step (10 s
 # for storage, 15 s for a command), so loops and operations end under them.
-DOWNTIME = (0.0, 40.0)
+DOWNTIME = (0.0, 60.0)
 OPERATION_GAP = (20.0, 60.0)  # seconds between two operator actions (disable, then enable)
+# Besides the kills: an orchestration terminated through the Durable API, as an operator (or a
+# deployment that breaks a replay) ends one. What the watchdog is for.
+TERMINATIONS = ("terminate-loop", "terminate-operation")
+FAULTS = (*COMPONENTS, *TERMINATIONS)
 CONVERGE_SECONDS = 420  # after the faults: how long the control plane may take to recover
 
 
@@ -133,6 +137,7 @@ class Operator(threading.Thread):
         self.stack, self.vms, self.rng = stack, vms, rng
         self.stop = threading.Event()
         self.done: Counter[str] = Counter()
+        self.job: str | None = None  # the job it waits for now
 
     def run(self) -> None:
         while not self.stop.wait(self.rng.uniform(*OPERATION_GAP)):
@@ -151,12 +156,14 @@ class Operator(threading.Thread):
                 response = self.stack.call(method, path, json=body)
                 if response.status_code == 202:
                     self.done[f"{method} {response.json()['created']}"] += 1
+                    self.job = response.json()["id"]
                     job = wait_for(
                         lambda j=response.json()["id"]: (s := self.stack.job(j))["state"]
                         in ("Succeeded", "Failed", "Cancelled") and s,
                         "the job's end", 300, every=1,
                     )  # fmt: skip
                     self.done[f"{method} job {job['state']}"] += 1
+                    self.job = None
                 else:
                     self.done[f"{method} {response.status_code}"] += 1
             except Exception as error:  # a component is down: ask again
@@ -174,25 +181,40 @@ def point_bytes(stack: Stack, vm: str, point: dict) -> bytes:
     return blob.download_blob(offset=0, length=DISK).readall()
 
 
-def inject_faults(stack: Stack, rng: random.Random, until: float) -> dict[str, dict[str, Any]]:
-    """Kill a random component at a random moment, bring it back after a random downtime."""
-    faults: dict[str, dict[str, Any]] = {c: {"injected": 0, "recovered": 0} for c in COMPONENTS}
+def inject_faults(
+    stack: Stack, vms: list[Vm], operator: Operator, rng: random.Random, until: float
+) -> dict[str, dict[str, Any]]:
+    """Kill a random component at a random moment and bring it back after a random downtime,
+    or terminate a replication loop or the operator's running job through the Durable API."""
+    faults: dict[str, dict[str, Any]] = {c: {"injected": 0, "recovered": 0} for c in FAULTS}
     while True:
         gap = rng.uniform(*FAULT_GAP)
         if time.monotonic() + gap >= until:
             return faults
         time.sleep(gap)
-        component, downtime = rng.choice(COMPONENTS), rng.uniform(*DOWNTIME)
-        log(f"kill -9 {component}, down {downtime:.1f} s")
-        stack.kill(component)
-        faults[component]["injected"] += 1
+        kind = rng.choice(FAULTS)
+        if kind in TERMINATIONS:
+            vm = rng.choice(vms).name
+            instance = operator.job if kind == "terminate-operation" else None
+            instance = instance or f"replication-{stack.tenant}-{vm}"
+            with contextlib.suppress(Exception):
+                answer = stack.durable("POST", f"instances/{instance}/terminate?reason=soak")
+                if answer.status_code == 202:
+                    log(f"terminated {instance}")
+                    faults[kind]["injected"] += 1
+                    faults[kind].setdefault("instances", []).append(instance)
+            continue
+        downtime = rng.uniform(*DOWNTIME)
+        log(f"kill -9 {kind}, down {downtime:.1f} s")
+        stack.kill(kind)
+        faults[kind]["injected"] += 1
         time.sleep(downtime)
         try:
-            stack.restart(component)
-            faults[component]["recovered"] += 1
+            stack.restart(kind)
+            faults[kind]["recovered"] += 1
         except Exception as error:
-            log(f"{component} did not come back: {error}")
-            faults[component].setdefault("errors", []).append(str(error)[:300])
+            log(f"{kind} did not come back: {error}")
+            faults[kind].setdefault("errors", []).append(str(error)[:300])
 
 
 def check(ok: bool, detail: Any = None) -> dict[str, Any]:
@@ -278,16 +300,36 @@ def orphan_check(stack: Stack, items: dict[str, dict]) -> dict[str, list[str]]:
     return {"snapshots": snapshots, "blobs": blobs}
 
 
-def watchdog_decisions(stack: Stack) -> dict[str, int]:
-    """What the watchdog logged, by decision (devhost's log, across its restarts)."""
-    decisions: Counter[str] = Counter()
+def watchdog_decisions(stack: Stack) -> list[dict[str, Any]]:
+    """What the watchdog logged, decision by decision (devhost's log, across its restarts)."""
+    decisions = []
     for line in (stack.logs / "devhost.log").read_text(errors="replace").splitlines():
-        if line.startswith('{"watchdog": '):
+        if line.startswith('{"watchdog": ') and not line.startswith('{"watchdog": "run"'):
             with contextlib.suppress(json.JSONDecodeError):
-                kind = json.loads(line)["watchdog"]
-                if kind != "run":
-                    decisions[kind] += 1
-    return dict(decisions)
+                decisions.append(json.loads(line))
+    return decisions
+
+
+def count_recovered(faults: dict[str, dict[str, Any]], decisions: list[dict[str, Any]]) -> None:
+    """A terminated orchestration is recovered when the watchdog acted on it: restarted the
+    loop (or flagged the initial replication), or ended the job and freed the VM. (A loop
+    terminated while its VM was being disabled needs nothing; it counts as not recovered.)"""
+    left = list(decisions)
+
+    def take(match: Any) -> bool:
+        found = next((d for d in left if match(d)), None)
+        if found is not None:
+            left.remove(found)
+        return found is not None
+
+    for instance in faults["terminate-loop"].get("instances", []):
+        vm = instance.split("-", 2)[2]
+        if take(lambda d, vm=vm: d.get("vm") == vm and d["watchdog"] in (
+                "loopRestarted", "initialReplicationStopped")):  # fmt: skip
+            faults["terminate-loop"]["recovered"] += 1
+    for instance in faults["terminate-operation"].get("instances", []):
+        if take(lambda d, job=instance: d.get("job") == job):
+            faults["terminate-operation"]["recovered"] += 1
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -319,7 +361,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         writer.start()
         if args.operations:
             operator.start()
-        faults = inject_faults(stack, fault_rng, time.monotonic() + args.minutes * 60)
+        until = time.monotonic() + args.minutes * 60
+        faults = inject_faults(stack, vms, operator, fault_rng, until)
         log("faults over; waiting for the control plane to recover")
         recovering = time.monotonic()
         operator.stop.set()
@@ -336,6 +379,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         converge(stack, vms)
         recovery = round(time.monotonic() - recovering, 1)
         checks = final_checks(stack, vms, scratch)
+        decisions = watchdog_decisions(stack)
+        count_recovered(faults, decisions)
         result = {
             "seed": args.seed,
             "vms": args.vms,
@@ -346,7 +391,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "faultsRecovered": sum(f["recovered"] for f in faults.values()),
             "samples": sum(len(vm.sampled) for vm in vms),
             "recoverySeconds": recovery,
-            "watchdog": watchdog_decisions(stack),
+            "watchdog": dict(Counter(d["watchdog"] for d in decisions)),
             "writerRetries": dict(writer.errors),
             "operations": dict(operator.done),
             "checks": checks,
