@@ -53,10 +53,11 @@ SETTINGS = {
                   "rpo_threshold_seconds": 300}}
     ),
 }  # fmt: skip
-FAULT_GAP = (5.0, 25.0)  # seconds between two faults
-# Seconds a killed component stays down: some outages outlast the retries of a step (10 s
-# for storage, 15 s for a command), so loops and operations end under them.
-DOWNTIME = (0.0, 60.0)
+FAULT_GAP = (3.0, 15.0)  # seconds between two faults
+# Seconds a killed component stays down: mostly a blink, but one in three outages outlasts
+# the retries of a step (10 s for storage, 15 s for a command) and then some.
+DOWNTIME = (0.0, 10.0)
+LONG_DOWNTIME, LONG_SHARE = (20.0, 60.0), 1 / 3
 OPERATION_GAP = (20.0, 60.0)  # seconds between two operator actions (disable, then enable)
 # Besides the kills: an orchestration terminated through the Durable API, as an operator (or a
 # deployment that breaks a replay) ends one. What the watchdog is for.
@@ -204,7 +205,7 @@ def inject_faults(
                     faults[kind]["injected"] += 1
                     faults[kind].setdefault("instances", []).append(instance)
             continue
-        downtime = rng.uniform(*DOWNTIME)
+        downtime = rng.uniform(*(LONG_DOWNTIME if rng.random() < LONG_SHARE else DOWNTIME))
         log(f"kill -9 {kind}, down {downtime:.1f} s")
         stack.kill(kind)
         faults[kind]["injected"] += 1
