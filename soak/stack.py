@@ -207,15 +207,21 @@ class Stack:
             self.processes[name].start()
         return self
 
-    def kill(self, component: str) -> None:
-        """SIGKILL one component (its whole process group)."""
+    def kill(self, component: str, how: signal.Signals = signal.SIGKILL) -> None:
+        """Stop one component at once: SIGKILL to its whole process group by default."""
         if component == "azurite":
             if self.azurite.process is not None:
-                os.killpg(self.azurite.process.pid, signal.SIGKILL)
-                self.azurite.process.wait(30)
+                os.killpg(self.azurite.process.pid, how)
+                try:
+                    self.azurite.process.wait(15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(self.azurite.process.pid, signal.SIGKILL)
+                    self.azurite.process.wait(15)
             self.azurite.process = None
-        else:
+        elif how is signal.SIGKILL:
             self.processes[component].kill()
+        else:
+            self.processes[component].stop()
 
     def restart(self, component: str) -> None:
         """Start a killed component again on the same ports and data."""
