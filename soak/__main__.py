@@ -203,7 +203,8 @@ def inject_faults(
         if kind in TERMINATIONS:
             vm = rng.choice(vms).name
             instance = operator.job if kind == "terminate-operation" else None
-            instance = instance or f"replication-{stack.tenant}-{vm}"
+            if instance is None:  # no operation runs now: a loop it is
+                kind, instance = "terminate-loop", f"replication-{stack.tenant}-{vm}"
             with contextlib.suppress(Exception):
                 answer = stack.durable("POST", f"instances/{instance}/terminate?reason=soak")
                 if answer.status_code == 202:
@@ -269,7 +270,7 @@ def final_checks(stack: Stack, vms: list[Vm], scratch: Path) -> dict[str, Any]:
         {"id": j["id"], "type": j["type"], "target": j["target"], "state": j["state"]}
         for j in stack.jobs(state="InProgress") + stack.jobs(state="NotStarted")
     ]
-    orphans = orphan_check(stack, items)
+    orphans = orphan_check(stack, vms)
     return {
         "everyVmProtectedAndNormal": check(not not_normal, not_normal),
         "latestPointHoldsTheDisk": check(not latest_differs, latest_differs),
@@ -282,33 +283,51 @@ def final_checks(stack: Stack, vms: list[Vm], scratch: Path) -> dict[str, Any]:
     }
 
 
-def orphan_check(stack: Stack, items: dict[str, dict]) -> dict[str, list[str]]:
+def orphan_check(stack: Stack, vms: list[Vm]) -> dict[str, list[str]]:
     """Snapshots no recorded point names, and blobs no item's replica disks name, in every
-    replica container."""
+    replica container. The loops go on meanwhile, and a point's snapshots exist a moment
+    before its row: what looks orphaned is looked at again 20 s later."""
     from azure.storage.blob import BlobServiceClient
 
     service = BlobServiceClient.from_connection_string(stack.azurite.connection_string)
-    known_blobs = {(d["container"], f"{d['diskId']}.vhd") for i in items.values()
-                   for d in i["replicaDisks"]}  # fmt: skip
-    containers = {c for c, _ in known_blobs}
-    known_snapshots = {
-        (d["container"], snapshot)
-        for i in items.values()
-        for p in i["recoveryPoints"]
-        for d in i["replicaDisks"]
-        for disk_id, snapshot in p["snapshots"].items()
-        if disk_id == d["diskId"]
-    }
-    snapshots, blobs = [], []
-    for container in containers:
-        for blob in service.get_container_client(container).list_blobs(include=["snapshots"]):
-            if blob.snapshot:
-                if (container, blob.snapshot) not in known_snapshots:
+
+    def known() -> tuple[set, set]:
+        items = [stack.item(vm.name) for vm in vms]
+        blobs = {(d["container"], f"{d['diskId']}.vhd") for i in items for d in i["replicaDisks"]}
+        snapshots = {
+            (d["container"], snapshot)
+            for i in items
+            for p in i["recoveryPoints"]
+            for d in i["replicaDisks"]
+            for disk_id, snapshot in p["snapshots"].items()
+            if disk_id == d["diskId"]
+        }
+        return blobs, snapshots
+
+    def unknown(blobs: set, snapshots: set) -> tuple[dict, dict]:
+        lost_snapshots, lost_blobs = {}, {}
+        for container in {c for c, _ in blobs}:
+            listed = service.get_container_client(container).list_blobs(
+                include=["snapshots", "metadata"]
+            )
+            for blob in listed:
+                if blob.snapshot and (container, blob.snapshot) not in snapshots:
                     point = (blob.metadata or {}).get("recoverypoint")
-                    snapshots.append(f"{container}/{blob.name}@{blob.snapshot} ({point})")
-            elif (container, blob.name) not in known_blobs:
-                blobs.append(f"{container}/{blob.name}")
-    return {"snapshots": snapshots, "blobs": blobs}
+                    lost_snapshots[(container, blob.snapshot)] = (
+                        f"{container}/{blob.name}@{blob.snapshot} (point {point})"
+                    )
+                elif not blob.snapshot and (container, blob.name) not in blobs:
+                    lost_blobs[(container, blob.name)] = f"{container}/{blob.name}"
+        return lost_snapshots, lost_blobs
+
+    first = unknown(*known())
+    if any(first):
+        time.sleep(20)
+        second = unknown(*known())
+        first = tuple(
+            {k: v for k, v in a.items() if k in b} for a, b in zip(first, second, strict=True)
+        )
+    return {"snapshots": sorted(first[0].values()), "blobs": sorted(first[1].values())}
 
 
 def watchdog_decisions(stack: Stack) -> list[dict[str, Any]]:
