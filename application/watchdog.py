@@ -14,7 +14,8 @@ Per replicated item, in pages of up to 1000 rows:
    Terminated or missing. The watchdog takes the VM's lock with a `RestartReplication` job,
    but only if the item row is still exactly as read (its ETag): nothing claimed the VM, moved
    its status or started its loop in between. In the same write health turns `Critical`
-   (`ReplicationLoopStopped`, cause and fix); then the loop starts again through the same
+   (`ReplicationLoopStopped`, cause and fix); the snapshots of a point the dead loop took but
+   never recorded are deleted; then the loop starts again through the same
    path a cancelled failover takes (`resume_replication_loop`): delta, from the last point,
    with a new command generation (the job's). The job ends, the lock is released, and the
    loop's first refresh of health clears the reason. A loop that dies again before making a
@@ -36,6 +37,7 @@ each); the rest only when something is wrong. See docs/replication.md#the-watchd
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -43,6 +45,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import azure.durable_functions as df
+from azure.core.exceptions import ResourceNotFoundError
 
 from application.orchestrations import (
     ReplicationInput,
@@ -50,6 +53,7 @@ from application.orchestrations import (
     resume_replication_loop,
     runtime_status,
 )
+from azureclients.clients import blob_service
 from domain import jobs as job_rules
 from domain import watchdog as rules
 from domain.errors import ErrorInfo
@@ -59,6 +63,7 @@ from domain.model import HealthState
 from domain.replication_state import ReplicationEvent, next_status
 from readmodels import jobs
 from readmodels.items import ITEMS, claim_unchanged, get_item, release_operation, update_item
+from readmodels.points import list_points
 from readmodels.records import HealthRecord, Reason, ReplicatedItem
 from readmodels.tables import ConcurrentUpdate, Row
 
@@ -288,7 +293,10 @@ async def _restart(
         run.storage_calls += 1
         return
     job = job_rules.start_step(job, RESTART_STEP, datetime.now(UTC))
+    swept: list[str] = []
     try:
+        swept = await asyncio.to_thread(sweep_unrecorded_snapshots, held)
+        run.storage_calls += 1 + len(held.replica_disks) + len(swept)
         await resume_replication_loop(
             client,
             item.tenant,
@@ -315,8 +323,29 @@ async def _restart(
     _decision(
         "loopRestarted" if job.state == job_rules.JobState.SUCCEEDED else "loopRestartFailed",
         item, job=job_id, runtimeStatus=ended, detail=detail, restartsInARow=in_a_row + 1,
-        resync=rules.resynchronizing(held.status),
+        resync=rules.resynchronizing(held.status), snapshotsDeleted=swept,
     )  # fmt: skip
+
+
+def sweep_unrecorded_snapshots(item: ReplicatedItem) -> list[str]:
+    """Delete the snapshots a dead loop took for a point it never recorded (it ended between
+    the snapshot and the point's row): tagged with a point id no recorded point has. Only
+    while the VM's lock is held and its loop is dead, so no cycle is recording one now; a
+    snapshot without the tag is not the loop's and is left alone. Cost: one query of the
+    VM's points and one List Blobs per disk. Returns the deleted snapshots."""
+    recorded = {point.id for point in list_points(item.tenant, item.vm)}
+    service = blob_service()
+    deleted = []
+    for disk in item.replica_disks:
+        container = service.get_container_client(disk.container)
+        listed = container.list_blobs(name_starts_with=disk.blob, include=["snapshots", "metadata"])
+        for blob in listed:
+            point = (blob.metadata or {}).get("recoverypoint")
+            if blob.name == disk.blob and blob.snapshot and point and point not in recorded:
+                with contextlib.suppress(ResourceNotFoundError):
+                    container.get_blob_client(blob.name, snapshot=blob.snapshot).delete_blob()
+                deleted.append(f"{disk.container}/{blob.name}@{blob.snapshot} ({point})")
+    return deleted
 
 
 def _show_if_unchanged(row: Row[ReplicatedItem], reason: ErrorInfo) -> None:

@@ -5,7 +5,8 @@ and the real agent daemon, each a process): its timer runs every 2 s as devhost 
   with the reason, and enabling again works;
 - a replication instance terminated through the Durable API is restarted by the watchdog,
   shown Critical with the reason meanwhile, and its next point is a delta (the daemon's sync
-  with a new generation, not a full replicate) byte-identical to the disk;
+  with a new generation, not a full replicate) byte-identical to the disk; the snapshot of a
+  point the dead loop never recorded is deleted;
 - a dead initial replication fails its job and points to enabling again, which works;
 - a lock whose operation never started (what a host crash between job and start leaves) is
   freed once the start grace has passed.
@@ -137,6 +138,13 @@ def test_a_terminated_replication_loop_is_restarted_and_its_next_point_is_a_delt
     wait_for(lambda: stack.item(vm)["status"] == "Protected", "Protected", 90)
     before = {p["id"] for p in stack.item(vm)["recoveryPoints"]}
 
+    # What a loop that dies between a point's snapshot and its row leaves: a snapshot tagged
+    # with a point no row records. The restart deletes it (and nothing recorded).
+    replica = next(d for d in stack.item(vm)["replicaDisks"])
+    service = BlobServiceClient.from_connection_string(stack.azurite.connection_string)
+    blob = service.get_blob_client(replica["container"], f"{replica['diskId']}.vhd")
+    unrecorded = blob.create_snapshot(metadata={"recoverypoint": "dead-sync-9-1"})["snapshot"]
+
     stack.kill("agent")  # the restarted loop's first sync waits for it: its state is seen
     instance = f"replication-{stack.tenant}-{vm}"
     terminated = stack.durable("POST", f"instances/{instance}/terminate?reason=breaking%20deploy")
@@ -158,6 +166,11 @@ def test_a_terminated_replication_loop_is_restarted_and_its_next_point_is_a_delt
     assert shown["allowedOperations"], "the restart job released the VM"
     status = stack.durable("GET", f"instances/{instance}").json()
     assert status["runtimeStatus"] in ("Running", "Pending"), status
+    listed = service.get_container_client(replica["container"]).list_blobs(include=["snapshots"])
+    left = {b.snapshot for b in listed if b.snapshot}
+    assert unrecorded not in left
+    recorded = {s for p in stack.item(vm)["recoveryPoints"] for s in p["snapshots"].values()}
+    assert recorded and recorded <= left
 
     write(disk, 8, 3, 0x5E)
     written = datetime.now(UTC)
