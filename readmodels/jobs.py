@@ -74,8 +74,5 @@ def delete_job(tenant: str, job_id: str) -> None:
 def unfinished_jobs(tenant: str, target: str, job_type: JobType) -> list[Job]:
     """The jobs of `job_type` on `target` that have not ended (NotStarted or InProgress)."""
     query = "Target eq @target and (State eq 'NotStarted' or State eq 'InProgress')"
-    found = JOBS.client().query_entities(
-        f"PartitionKey eq @pk and {query}", parameters={"pk": tenant, "target": target}
-    )
-    jobs = [JOBS._row(entity).model for entity in found]
+    jobs = JOBS.all(tenant, query, {"target": target})
     return [job for job in jobs if job.type == job_type and not job.finished]

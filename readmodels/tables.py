@@ -135,7 +135,10 @@ class ModelTable(Generic[M]):
         for page in pager:
             yield [self._row(entity) for entity in page]
 
-    def all(self, pk: str, query: str = "") -> Iterator[M]:
-        filter_ = "PartitionKey eq @pk" + (f" and {query}" if query else "")  # only ANDs
-        for entity in self.client().query_entities(filter_, parameters={"pk": pk}):
+    def all(self, pk: str, query: str = "", params: dict[str, Any] | None = None) -> Iterator[M]:
+        """Every row of a partition (matching `query`, bound from `params` as in `page`)."""
+        filter_ = "PartitionKey eq @pk" + (f" and ({query})" if query else "")
+        for entity in self.client().query_entities(
+            filter_, parameters={**(params or {}), "pk": pk}
+        ):
             yield self._row(entity).model
