@@ -14,7 +14,7 @@ APT_TOOLS := qemu-img:qemu-utils qemu-io:qemu-utils mkfs.ext4:e2fsprogs setpriv:
 APT_MISSING := $(sort $(foreach t,$(APT_TOOLS),$(if $(shell command -v $(word 1,$(subst :, ,$(t))) 2>/dev/null),,$(word 2,$(subst :, ,$(t))))))
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: setup apt demo drill up test pytest bench lint format clean
+.PHONY: setup apt demo drill up test pytest bench soak lint format clean
 
 # What `make test` runs; CI's exit code is pytest's, so "no tests collected" (5) fails it too.
 TESTS ?= tests
@@ -58,6 +58,11 @@ pytest: setup
 
 bench: setup
 	$(PY) -m bench
+
+# The fault-injection soak (not part of `make test`): about 10 minutes of kill -9 of devhost,
+# the broker, the agent and Azurite, then its checks as JSON. SOAK_ARGS="--minutes 3" shortens it.
+soak: setup
+	$(PY) -m soak $(SOAK_ARGS)
 
 lint: setup
 	$(PY) -m ruff check .

@@ -31,6 +31,7 @@ from triggers.console import bp as console
 from triggers.drill_schedule import bp as drill_schedule
 from triggers.health import bp as health
 from triggers.openapi import bp as openapi
+from triggers.watchdog import bp as watchdog
 
 app = df.DFApp()
 
@@ -64,5 +65,6 @@ for blueprint in (
     autofailover_activities,
     plan_orchestrators,
     plan_activities,
+    watchdog,
 ):
     app.register_functions(blueprint)

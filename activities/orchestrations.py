@@ -17,9 +17,9 @@ from application.orchestrations import (
     REPLICATE,
     LoopStatus,
     ReplicationInput,
-    ReplicationPhase,
     is_running,
     replication_instance,
+    resume_replication_loop,
 )
 from azureclients.settings import int_setting
 from domain.jobs import JobType, StartedBy
@@ -87,22 +87,12 @@ class ResumeInput(VmRef):
 @bp.durable_client_input(client_name="client")
 async def resume_replication(payload: dict, client: df.DurableOrchestrationClient) -> dict:
     """Start the VM's delta loop again after a failover that did not happen (failed or
-    cancelled): the next cycle syncs what changed since the last point, no full copy.
+    cancelled): the next cycle syncs what changed since the last point, no full copy. The
+    watchdog restarts a dead loop the same way (`application.orchestrations`).
 
     Idempotent: a running instance is kept."""
     resume = ResumeInput.model_validate(payload)
-    instance = replication_instance(resume.tenant, resume.vm)
-    if not is_running(await client.get_status(instance)):
-        item = (await asyncio.to_thread(require_item_row, resume.tenant, resume.vm)).model
-        replication = ReplicationInput(
-            tenant=resume.tenant,
-            vm=resume.vm,
-            generation=resume.generation,
-            phase=ReplicationPhase.DELTA,
-            interval_seconds=int(policy_of(item).interval),
-            stall_seconds=int_setting("REPLICATION_STALL_SECONDS", 300),
-        )
-        await client.start_new(REPLICATE, instance, replication.model_dump(mode="json"))
+    await resume_replication_loop(client, resume.tenant, resume.vm, generation=resume.generation)
     return StepOutcome().out()
 
 

@@ -7,15 +7,20 @@ the orchestrator functions' own (tests/app/test_seams.py checks that each one is
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from enum import StrEnum
 
 import azure.durable_functions as df
 from pydantic import BaseModel
 
+from application.health import policy_of
+from azureclients.settings import int_setting
 from contracts.api import DisableProtectionRequest, EnableProtectionRequest
 from domain.failover import FailoverType
 from domain.jobs import StartedBy
+from readmodels.items import require_item_row
+from readmodels.records import ReplicatedItem
 
 PROTECT = "protect_vm"
 UNPROTECT = "unprotect_vm"
@@ -157,3 +162,45 @@ _RUNNING = (df.OrchestrationRuntimeStatus.Running, df.OrchestrationRuntimeStatus
 def is_running(status: df.DurableOrchestrationStatus | None) -> bool:
     """Whether an instance with this status (None: no such instance) still runs."""
     return status is not None and status.runtime_status in _RUNNING
+
+
+def runtime_status(status: df.DurableOrchestrationStatus | None) -> str | None:
+    """The instance's runtime status by name (`Running`, `Terminated`, ...); None when the
+    task hub has no such instance (the client answers an empty status for a 404)."""
+    if status is None or status.runtime_status is None:
+        return None
+    return status.runtime_status.value
+
+
+async def resume_replication_loop(
+    client: df.DurableOrchestrationClient,
+    tenant: str,
+    vm: str,
+    *,
+    generation: str,
+    resync: bool = False,
+    item: ReplicatedItem | None = None,
+) -> bool:
+    """Start the VM's delta loop again (after a failover that did not happen, or when the
+    watchdog finds it dead): the next cycle syncs what changed since the last point, no full
+    copy; `resync` makes it a full compare instead (the VM was resynchronizing). `generation`
+    must be new: the agent dedupes commands by id, so none may repeat an old one.
+
+    Idempotent: a running instance is kept (False). True when this call started it. `item`:
+    the VM's item as just read, if the caller has it (its policy sets the interval)."""
+    instance = replication_instance(tenant, vm)
+    if is_running(await client.get_status(instance)):
+        return False
+    if item is None:
+        item = (await asyncio.to_thread(require_item_row, tenant, vm)).model
+    replication = ReplicationInput(
+        tenant=tenant,
+        vm=vm,
+        generation=generation,
+        phase=ReplicationPhase.DELTA,
+        interval_seconds=int(policy_of(item).interval),
+        stall_seconds=int_setting("REPLICATION_STALL_SECONDS", 300),
+        resync=resync,
+    )
+    await client.start_new(REPLICATE, instance, replication.model_dump(mode="json"))
+    return True

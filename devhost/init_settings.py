@@ -12,6 +12,9 @@ import secrets
 import sys
 from pathlib import Path
 
+# The replication watchdog's timer (NCRONTAB): every minute, as local.settings.sample.json.
+WATCHDOG_SCHEDULE = "0 */1 * * * *"
+
 
 def key_settings(tenant_keys: dict[str, str], master_key: str | None = None) -> dict[str, str]:
     """devhost's keys and the app's TENANT_KEY_HASHES for these tenants' keys.
@@ -48,6 +51,7 @@ def embedded_settings(
         "ReplicaStorage": storage,
         "AzureWebJobsStorage": storage,
         "ServiceBusConnection": servicebus,
+        "REPLICATION_WATCHDOG_SCHEDULE": WATCHDOG_SCHEDULE,
         **key_settings(tenant_keys, master_key),
         **(local_failover_settings(arm_endpoint) if arm_endpoint else {}),
     }

@@ -16,6 +16,7 @@ import inspect
 import json
 import logging
 import os
+import re
 import threading
 import time
 import uuid
@@ -60,6 +61,27 @@ def durable_system_key(master_key: str) -> str | None:
     if not master_key:
         return None
     return hmac.new(master_key.encode(), b"durabletask_extension", "sha256").hexdigest()
+
+
+_BINDING = re.compile(r"%([A-Za-z0-9_.:-]+)%")
+
+
+def binding_settings(text: str) -> list[str]:
+    """The app settings a binding expression names (`%NAME%`), as the Functions host resolves
+    them in trigger properties such as a timer's schedule."""
+    return _BINDING.findall(text)
+
+
+def resolve_bindings(text: str) -> str:
+    """`text` with each `%NAME%` replaced by that app setting (checked at start)."""
+    return _BINDING.sub(lambda m: os.environ[m.group(1)], text)
+
+
+def disabled(spec: FunctionSpec) -> bool:
+    """`AzureWebJobs.<name>.Disabled` true (or 1): the host does not start the function's
+    trigger, as in Azure. (devhost honours it for timers.)"""
+    value = os.environ.get(f"AzureWebJobs.{spec.name}.Disabled", "")
+    return value.strip().lower() in ("true", "1")
 
 
 class DevHost:
@@ -113,6 +135,9 @@ class DevHost:
             if spec.trigger_type == "serviceBusTrigger":
                 connection = spec.trigger.get("connection") or "AzureWebJobsServiceBus"
                 needed.append((connection, f"the Service Bus connection of {spec.name}"))
+            if spec.trigger_type == "timerTrigger" and not disabled(spec):
+                for name in binding_settings(str(spec.trigger.get("schedule", ""))):
+                    needed.append((name, f"the schedule of {spec.name} (%{name}%)"))
         require(needed)
 
     async def start(self) -> None:
@@ -129,7 +154,9 @@ class DevHost:
         self.engine.base_url = self.base_url
         await self.engine.start()
         for spec in self.specs:
-            if spec.trigger_type == "timerTrigger":
+            if spec.trigger_type == "timerTrigger" and disabled(spec):
+                log.info("devhost: %s is disabled (AzureWebJobs.%s.Disabled)", spec.name, spec.name)
+            elif spec.trigger_type == "timerTrigger":
                 self._background.append(asyncio.create_task(self._timer(spec)))
             elif spec.trigger_type == "serviceBusTrigger":
                 await self._start_servicebus(spec)
@@ -346,7 +373,7 @@ class DevHost:
     # --- timers ------------------------------------------------------------------------------
 
     async def _timer(self, spec: FunctionSpec) -> None:
-        schedule = Schedule.parse(spec.trigger["schedule"])
+        schedule = Schedule.parse(resolve_bindings(spec.trigger["schedule"]))
         if spec.trigger.get("runOnStartup"):
             await self._fire_timer(spec, past_due=False)
         while True:

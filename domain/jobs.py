@@ -36,6 +36,7 @@ class StartedBy(StrEnum):
     AGENT = "agent"
     ALERT = "alert"
     SCHEDULE = "schedule"  # a plan's drill schedule
+    WATCHDOG = "watchdog"  # the control plane itself, restarting what stopped (a timer)
 
 
 class JobType(StrEnum):
@@ -58,6 +59,7 @@ class JobType(StrEnum):
     RECOVERY_PLAN_COMMIT = "RecoveryPlanCommit"
     RECOVERY_PLAN_TEST_FAILOVER_CLEANUP = "RecoveryPlanTestFailoverCleanup"
     RECOVERY_PLAN_DRILL = "RecoveryPlanDrill"
+    RESTART_REPLICATION = "RestartReplication"  # the watchdog restarts a dead delta loop
 
 
 # A step of this name (or "Approval: <what>") waits for a person's POST .../jobs/{job}/approve or

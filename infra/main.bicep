@@ -139,6 +139,8 @@ param agentHeartbeatTimeoutSeconds int = 180
 @minValue(1)
 @maxValue(365)
 param drillMaxAgeDays int = 30
+@description('When the replication watchdog runs (NCRONTAB, six fields): it restarts replication loops that ended and frees locks their operations left. Every minute by default.')
+param replicationWatchdogSchedule string = '0 */1 * * * *'
 
 @description('Days Log Analytics keeps logs.')
 @minValue(30)
@@ -244,6 +246,7 @@ module functionApp 'modules/functionapp.bicep' = {
     replicationStallSeconds: replicationStallSeconds
     agentHeartbeatTimeoutSeconds: agentHeartbeatTimeoutSeconds
     drillMaxAgeDays: drillMaxAgeDays
+    replicationWatchdogSchedule: replicationWatchdogSchedule
     recoveryResourceGroupName: recoveryResourceGroupName
     recoveryVaultName: vault.outputs.vaultName
     recoveryLocation: recoveryLocation

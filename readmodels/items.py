@@ -122,6 +122,29 @@ def claim_operation(
     raise ConcurrentUpdate(f"could not claim an operation on {tenant}/{vm}")
 
 
+def claim_unchanged(
+    row: Row[ReplicatedItem],
+    job_id: str,
+    job_type: JobType,
+    change: Callable[[ReplicatedItem], None] = lambda item: None,
+) -> bool:
+    """Take the VM's operation lock for job `job_id` (and apply `change` in the same write),
+    only if the row is still exactly as read: nothing claimed the VM, moved its status or
+    started its loop since. False when something did (nothing was written then).
+
+    The job row is the caller's to create afterwards; until it exists, `claim_operation`
+    treats the lock as free, so the caller checks it still holds the lock once it does."""
+    item = row.model.model_copy(deep=True)
+    item.active_job_id, item.active_job_type = job_id, job_type
+    change(item)
+    item.updated = datetime.now(UTC)
+    try:
+        ITEMS.replace(item.tenant, item.vm, item, row.etag, Status=item.status)
+    except ConcurrentUpdate:
+        return False
+    return True
+
+
 def release_operation(tenant: str, vm: str, job_id: str) -> None:
     """Free the VM's lock if this job still holds it (idempotent)."""
 

@@ -7,8 +7,11 @@ the most recent ones without a scan.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from datetime import UTC, datetime
+
+from azure.core.exceptions import ResourceNotFoundError
 
 from domain.jobs import Job, JobType, new_job
 from readmodels.tables import ModelTable
@@ -60,3 +63,16 @@ def get_job(tenant: str, job_id: str) -> Job | None:
 
 def save_job(job: Job) -> None:
     JOBS.upsert(job.tenant, job.id, job, **_columns(job))
+
+
+def delete_job(tenant: str, job_id: str) -> None:
+    """Remove a job that never ran (a claim that lost its race); a missing one is fine."""
+    with contextlib.suppress(ResourceNotFoundError):
+        JOBS.delete(tenant, job_id)
+
+
+def unfinished_jobs(tenant: str, target: str, job_type: JobType) -> list[Job]:
+    """The jobs of `job_type` on `target` that have not ended (NotStarted or InProgress)."""
+    query = "Target eq @target and (State eq 'NotStarted' or State eq 'InProgress')"
+    jobs = JOBS.all(tenant, query, {"target": target})
+    return [job for job in jobs if job.type == job_type and not job.finished]

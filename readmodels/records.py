@@ -142,6 +142,10 @@ class ReplicatedItem(BaseModel):
     recovery_points: int = 0
     last_heartbeat: datetime | None = None
     failover: FailoverRecord | None = None
+    # The watchdog's restarts of a dead delta loop: when it last did, and how many times in a
+    # row (domain.watchdog.restart_due backs off on them).
+    loop_restarted: datetime | None = None
+    loop_restarts: int = 0
     updated: datetime | None = None
 
     @property

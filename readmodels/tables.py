@@ -143,7 +143,17 @@ class ModelTable(Generic[M]):
         items = [self._row(e).model for e in next(pager, [])]
         return items, pager.continuation_token
 
-    def all(self, pk: str, query: str = "") -> Iterator[M]:
-        filter_ = "PartitionKey eq @pk" + (f" and {query}" if query else "")  # only ANDs
-        for entity in self.client().query_entities(filter_, parameters={"pk": pk}):
+    def scan(self, page_size: int = 1000) -> Iterator[list[Row[M]]]:
+        """Every row of every partition, a page (one request, up to `page_size` rows, the
+        service's maximum being 1000) at a time, with ETags."""
+        pager = self.client().list_entities(results_per_page=page_size).by_page()
+        for page in pager:
+            yield [self._row(entity) for entity in page]
+
+    def all(self, pk: str, query: str = "", params: dict[str, Any] | None = None) -> Iterator[M]:
+        """Every row of a partition (matching `query`, bound from `params` as in `page`)."""
+        filter_ = "PartitionKey eq @pk" + (f" and ({query})" if query else "")
+        for entity in self.client().query_entities(
+            filter_, parameters={**(params or {}), "pk": pk}
+        ):
             yield self._row(entity).model

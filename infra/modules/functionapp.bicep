@@ -97,6 +97,9 @@ param agentHeartbeatTimeoutSeconds int = 180
 @maxValue(365)
 param drillMaxAgeDays int = 30
 
+@description('NCRONTAB schedule of the replication watchdog timer (every minute by default).')
+param replicationWatchdogSchedule string = '0 */1 * * * *'
+
 @description('Resource group where failed-over VMs, disks and NICs are created.')
 param recoveryResourceGroupName string
 
@@ -201,6 +204,10 @@ var commonSettings = [
   {
     name: 'DRILL_MAX_AGE_DAYS'
     value: string(drillMaxAgeDays)
+  }
+  {
+    name: 'REPLICATION_WATCHDOG_SCHEDULE'
+    value: replicationWatchdogSchedule
   }
   {
     name: 'AZURE_SUBSCRIPTION_ID'

@@ -33,7 +33,18 @@ ALLOWED: dict[str, frozenset[str]] = {
 }
 # Packages beside the app, with rules of their own (or none): the agent runs on the VMM
 # server; devhost, bench, demo and tests drive the app from outside.
-OUTSIDE = {"agent", "devhost", "bench", "demo", "tests", "tools", "infra", "docs", "node_modules"}
+OUTSIDE = {
+    "agent",
+    "devhost",
+    "bench",
+    "soak",
+    "demo",
+    "tests",
+    "tools",
+    "infra",
+    "docs",
+    "node_modules",
+}
 # Packages whose modules must not import each other.
 NO_SIBLINGS = {"triggers"}
 

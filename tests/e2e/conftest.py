@@ -167,6 +167,9 @@ def control_plane(
             "REPLICATION_STALL_SECONDS": "30",
             "REPLICATION_POLICIES": json.dumps(POLICIES),
             "AGENT_HEARTBEAT_TIMEOUT_SECONDS": "600",
+            # Tests here write rows no loop stands behind (health on read, say): the watchdog
+            # would rightly restart them. It runs in tests/e2e/test_watchdog.py's own stack.
+            "AzureWebJobs.replication_watchdog.Disabled": "true",
         }
         saved = {k: os.environ.get(k) for k in settings}
         os.environ.update(settings)

@@ -25,7 +25,9 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevHost, Pa
     log = work / "calls.log"
     with Broker(port=0, data_dir=work / "sb") as broker:
         env = {"DEVHOST_MASTER_KEY": MASTER, "DEVHOST_HOST_KEYS": f"runbook={KEY}",
-               "HOST_SAMPLE_LOG": str(log), "SampleServiceBus": broker.connection_string}  # fmt: skip
+               "HOST_SAMPLE_LOG": str(log), "SampleServiceBus": broker.connection_string,
+               "SAMPLE_TIMER_SCHEDULE": "*/1 * * * * *",
+               "AzureWebJobs.switched_off.Disabled": "true"}  # fmt: skip
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         devhost = DevHost(

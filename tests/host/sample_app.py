@@ -84,6 +84,16 @@ def every_second(timer: func.TimerRequest) -> None:
     _record("timer", timer.past_due)
 
 
+@app.timer_trigger(arg_name="timer", schedule="%SAMPLE_TIMER_SCHEDULE%", run_on_startup=False)
+def from_setting(timer: func.TimerRequest) -> None:
+    _record("from_setting", timer.past_due)
+
+
+@app.timer_trigger(arg_name="timer", schedule="*/1 * * * * *", run_on_startup=False)
+def switched_off(timer: func.TimerRequest) -> None:  # AzureWebJobs.switched_off.Disabled
+    _record("switched_off", timer.past_due)
+
+
 @app.service_bus_queue_trigger(arg_name="msg", queue_name="agent-events-deadletter",
                                connection="SampleServiceBus")  # fmt: skip
 def on_message(msg: func.ServiceBusMessage) -> None:

@@ -13,6 +13,7 @@ import requests
 from azure.servicebus import ServiceBusClient, ServiceBusMessage
 
 from devhost.ncrontab import Schedule, ScheduleError
+from devhost.settings import SettingsError
 from tests.host.conftest import KEY, MASTER, ROOT, calls, wait_for
 
 
@@ -132,6 +133,26 @@ def test_timer_trigger_fires_on_its_schedule(host) -> None:
     wait_for(lambda: len(calls(log, "timer")) >= 2, timeout=10)
 
 
+def test_a_schedule_may_be_an_app_setting_and_a_timer_may_be_disabled(host) -> None:
+    """`%NAME%` is the setting NAME, as the Functions host resolves binding expressions; a
+    timer whose AzureWebJobs.<name>.Disabled is true never fires."""
+    _, log, _ = host
+    wait_for(lambda: len(calls(log, "from_setting")) >= 2, timeout=10)
+    assert calls(log, "switched_off") == []
+
+
+def test_devhost_refuses_to_start_without_the_setting_a_schedule_names(
+    host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    devhost, _, _ = host
+    monkeypatch.delenv("SAMPLE_TIMER_SCHEDULE")
+    with pytest.raises(SettingsError) as refused:
+        devhost._check_settings()
+    assert "SAMPLE_TIMER_SCHEDULE: the schedule of from_setting" in str(refused.value)
+    monkeypatch.setenv("AzureWebJobs.from_setting.Disabled", "true")
+    devhost._check_settings()  # a disabled timer needs nothing
+
+
 def test_service_bus_trigger_completes_and_retries_a_failure(host) -> None:
     _, log, broker = host
     with ServiceBusClient.from_connection_string(broker.connection_string) as client, \
@@ -206,6 +227,7 @@ def test_every_function_of_the_sample_app_is_discovered(host) -> None:
         "boom": "httpTrigger", "start": "httpTrigger", "greet": "orchestrationTrigger",
         "wait_approval": "orchestrationTrigger", "hello": "activityTrigger",
         "on_alert": "eventGridTrigger", "every_second": "timerTrigger",
+        "from_setting": "timerTrigger", "switched_off": "timerTrigger",
         "on_message": "serviceBusTrigger",
     }  # fmt: skip
     assert next(s for s in devhost.specs if s.name == "start").client_params == ["client"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -99,6 +100,8 @@ def code_settings() -> set[str]:
                             name := _name(keyword.value, constants)
                         ):
                             found.add(name)
+                        # A binding expression (`schedule="%NAME%"`): the host reads NAME.
+                        found.update(re.findall(r"%(\w+)%", _name(keyword.value, constants) or ""))
                 elif (
                     isinstance(node, ast.Subscript)
                     and _is_environ(node.value)
@@ -197,6 +200,7 @@ def required_settings() -> set[str]:
 def test_the_code_scan_finds_what_the_code_reads() -> None:
     # Spot checks that the scan works at all (a constant, an int_setting, a trigger binding).
     assert {"AGENT_EVENTS_DEADLETTER_QUEUE", "SAS_LIFETIME_MINUTES", "ServiceBusConnection"} <= READ
+    assert "REPLICATION_WATCHDOG_SCHEDULE" in READ  # a timer's %NAME% schedule
     assert len(READ) >= 10
 
 

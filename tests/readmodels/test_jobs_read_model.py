@@ -114,3 +114,20 @@ def test_the_job_activities_are_safe_to_retry_and_replay() -> None:
         ("Enable protection", "Failed", []),  # the step under way when the job failed
     ]
     assert all(s["endTime"] for s in wire["steps"])
+
+
+def test_unfinished_jobs_of_a_vm_are_found_by_type_and_a_lost_claims_job_is_deleted() -> None:
+    t = tenant()
+    waiting = jobs.create_job_with_id(t, "p1-r", "InitialReplication", "vm1", "api")
+    running = start_step(jobs.create_job_with_id(t, "p2-r", "InitialReplication", "vm1", "api"),
+                         "Initial replication", datetime.now(UTC))  # fmt: skip
+    jobs.save_job(running)
+    jobs.save_job(fail_job(jobs.create_job_with_id(t, "p3-r", "InitialReplication", "vm1",
+                                                   "api"), datetime.now(UTC), [RULE]))  # fmt: skip
+    jobs.create_job_with_id(t, "p4", "EnableProtection", "vm1", "api")  # another type
+    jobs.create_job_with_id(t, "p5-r", "InitialReplication", "vm2", "api")  # another VM
+    found = jobs.unfinished_jobs(t, "vm1", "InitialReplication")
+    assert sorted(j.id for j in found) == [waiting.id, running.id]
+    jobs.delete_job(t, "p4")
+    jobs.delete_job(t, "p4")  # gone already: fine
+    assert jobs.get_job(t, "p4") is None
