@@ -19,6 +19,7 @@ from azureclients.clients import servicebus_client
 from azureclients.settings import setting
 
 DEADLETTER_QUEUE_SETTING = "AGENT_EVENTS_DEADLETTER_QUEUE"
+DEADLETTER_QUEUE = "agent-events-deadletter"
 
 
 def dead_letter(
@@ -30,7 +31,7 @@ def dead_letter(
     session_id: str | None,
     source: str,
 ) -> None:
-    queue = setting(DEADLETTER_QUEUE_SETTING, "agent-events-deadletter")
+    queue = setting(DEADLETTER_QUEUE_SETTING, DEADLETTER_QUEUE)
     message = ServiceBusMessage(
         body,
         message_id=message_id,

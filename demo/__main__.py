@@ -26,6 +26,7 @@ from pathlib import Path
 import requests
 from azure.servicebus import ServiceBusClient, ServiceBusMessage
 
+from contracts.events import events_queue
 from demo.render import table
 from demo.replication import AGENT_SITE, ReplicationDemo
 
@@ -69,7 +70,7 @@ class Demo:
             body["vm"] = vm
         with (
             ServiceBusClient.from_connection_string(self.servicebus) as client,
-            client.get_queue_sender("agent-events") as sender,
+            client.get_queue_sender(events_queue(site)) as sender,
         ):
             sender.send_messages(
                 ServiceBusMessage(json.dumps(body), session_id=vm or site, message_id=body["id"])
@@ -166,14 +167,11 @@ class Demo:
 
 
 def demo_entities():
-    """The broker's entities plus the commands subscription of the replication demo's site."""
-    from devhost.servicebus.entities import Entity, load_entities
+    """The broker's entities plus the queue and commands subscription of the replication
+    demo's site."""
+    from devhost.servicebus.entities import load_entities
 
-    entities = load_entities()
-    entities.topics["agent-commands"].append(
-        Entity(path=f"agent-commands/Subscriptions/{AGENT_SITE}", filter={"site": AGENT_SITE})
-    )
-    return entities
+    return load_entities().add_site(AGENT_SITE)
 
 
 def main() -> int:
@@ -197,7 +195,12 @@ def main() -> int:
         print(f"demo: Azurite on 127.0.0.1:{azurite.blob_port}, Service Bus on "
               f"127.0.0.1:{broker.port}")  # fmt: skip
         os.environ.update(
-            embedded_settings(azurite.connection_string, broker.connection_string, {TENANT: key})
+            embedded_settings(
+                azurite.connection_string,
+                broker.connection_string,
+                {TENANT: key},
+                sites={TENANT: [SITE, AGENT_SITE]},
+            )
         )
         reset_cache()
         host = DevHost(load_app("function_app", ROOT), port=0, data_dir=work / "devhost",

@@ -36,11 +36,14 @@ def embedded_settings(
     tenant_keys: dict[str, str],
     master_key: str | None = None,
     arm_endpoint: str | None = None,
+    sites: dict[str, list[str]] | None = None,
 ) -> dict[str, str]:
     """Everything the app needs to run on the embedded default: every storage connection on
-    one Azurite, Service Bus on the local broker, the keys, and with `arm_endpoint` (the
-    local ARM stand-in) the failover target: subscription, recovery group, region, networks
-    and the replicas' storage account id."""
+    one Azurite, Service Bus on the local broker, the keys, the agents' sites of each tenant
+    (`sites`; default: the first tenant's agent on site-local, whose queue the broker's
+    default entities have), and with `arm_endpoint` (the local ARM stand-in) the failover
+    target: subscription, recovery group, region, networks and the replicas' account id."""
+    sites = sites if sites is not None else {next(iter(tenant_keys)): ["site-local"]}
     from devhost.arm.config import local_failover_settings
 
     return {
@@ -48,6 +51,7 @@ def embedded_settings(
         "ReplicaStorage": storage,
         "AzureWebJobsStorage": storage,
         "ServiceBusConnection": servicebus,
+        "AGENT_SITES": json.dumps(sites),
         **key_settings(tenant_keys, master_key),
         **(local_failover_settings(arm_endpoint) if arm_endpoint else {}),
     }

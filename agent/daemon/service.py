@@ -51,7 +51,7 @@ class Daemon:
         self.args = args
         self.stop = threading.Event()
         self.journal = CommandJournal(args.state_dir)
-        self.outbox = Outbox(args.state_dir, self._client, self.stop)
+        self.outbox = Outbox(args.state_dir, self._client, self.stop, args.events_queue)
         self.settings = Settings(args.state_dir, concurrency=args.concurrency,
                                  bandwidth_bytes_per_s=args.bandwidth,
                                  quiesce_hook=quiesce_hook(args))  # fmt: skip
