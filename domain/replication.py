@@ -26,7 +26,6 @@ __all__ = [
     "POLICIES",
     "IllegalTransition",
     "app_consistent_due",
-    "command_belongs",
     "consistency_for_cycle",
     "cycle_prefix",
     "footer_problem",
@@ -135,14 +134,9 @@ def next_cycle_at(started: datetime, interval_seconds: int, now: datetime) -> da
 
 
 def cycle_prefix(generation: str, kind: str, cycle: int) -> str:
-    """Every attempt of one cycle shares it, so a late answer to an earlier attempt counts."""
+    """What every attempt of one cycle's command starts with (attempt n: prefix + n); the
+    generation and cycle keep an answer to an older cycle from matching this one's."""
     return f"{generation}-{kind}-{cycle}-"
-
-
-def command_belongs(command_id: str, generation: str, kind: str, cycle: int) -> bool:
-    """Whether an agent answer is about the cycle being waited for (not a duplicate or a late
-    answer to an older cycle, which must change nothing)."""
-    return command_id.startswith(cycle_prefix(generation, kind, cycle))
 
 
 # --- the replica -------------------------------------------------------------------------

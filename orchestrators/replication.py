@@ -9,7 +9,7 @@ because every activity is idempotent.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -189,7 +189,8 @@ def unchanged(state: ReplicationInput) -> E:
 
 @dataclass(frozen=True)
 class CommandWait:
-    """One command to send and wait for: whose, which ids answer it, how long it may stall.
+    """One command to send and wait for: whose, how its attempts are named, how long it may
+    stall.
 
     The replication loop's commands are its cycle's (`cycle_prefix`); an operation's own
     commands (a planned failover's final sync) start with its job id, so their answers are
@@ -198,7 +199,6 @@ class CommandWait:
     tenant: str
     vm: str
     prefix: str  # attempt n is sent as f"{prefix}{n}"
-    belongs: Callable[[str], bool]
     stall_seconds: int
     max_attempts: int
     cycle: int = 0
@@ -214,15 +214,10 @@ def run_command(
     resync: bool = False,
 ) -> Generator[Any, Any, Answer]:
     """The replication cycle's command, sent and waited for (see `send_and_wait`)."""
-
-    def belongs(command_id: str) -> bool:
-        return rules.command_belongs(command_id, state.generation, kind.value, state.cycle)
-
     wait = CommandWait(
         tenant=state.tenant,
         vm=state.vm,
         prefix=rules.cycle_prefix(state.generation, kind.value, state.cycle),
-        belongs=belongs,
         stall_seconds=state.stall_seconds,
         max_attempts=state.max_attempts,
         cycle=state.cycle,
@@ -235,8 +230,11 @@ def send_and_wait(
     context: df.DurableOrchestrationContext, wait: CommandWait, kind: CommandType
 ) -> Generator[Any, Any, Answer]:
     """Send the command and wait for its answer. No progress for `stall_seconds` raises
-    health to Warning and sends the command again (fresh SAS, same cycle); answers that do
-    not belong to this command (a duplicate, a late reply to an older one) are skipped."""
+    health to Warning and sends the command again (fresh SAS, same cycle). Only the answer to
+    the attempt sent last counts: a duplicate, a late reply to an older cycle, and a late
+    reply to an earlier attempt of this one are skipped. An earlier attempt may still have
+    been writing while the resent one wrote: its completion would snapshot a replica that
+    mixes two moments."""
     done_event = (
         EventType.REPLICATION_INITIAL_COMPLETED
         if kind is CommandType.REPLICATE
@@ -275,12 +273,12 @@ def send_and_wait(
             if winner is done:
                 completed = ReplicationCompleted.model_validate(done.result)
                 done = context.wait_for_external_event(done_event.value)
-                if wait.belongs(completed.command_id):
+                if completed.command_id == command.command_id:
                     return completed
                 continue
             refused = ReplicationFailed.model_validate(failed.result)
             failed = context.wait_for_external_event(EventType.REPLICATION_FAILED.value)
-            if wait.belongs(refused.command_id):
+            if refused.command_id == command.command_id:
                 return refused
     return CommandEnd.UNANSWERED
 
