@@ -3,6 +3,7 @@ by retention, and refresh status, RPO and health, in one activity and one item w
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 import azure.durable_functions as df
@@ -22,6 +23,7 @@ from readmodels.points import list_points
 from readmodels.records import ReplicatedItem
 
 bp = df.Blueprint()
+log = logging.getLogger(__name__)
 
 
 class PointInput(VmRef):
@@ -55,12 +57,19 @@ def record_recovery_point(payload: dict) -> dict:
         expected = rules.replica_blob_size(disk.size)
         verify_disk(disk.container, disk.blob, expected, by_disk[disk.disk_id])
     now = datetime.now(UTC)
+    taken_at = rules.point_time(request.taken_at, sent=item.command_sent, now=now)
+    if request.taken_at is not None and abs(taken_at - request.taken_at) > rules.CLOCK_SKEW:
+        log.warning(
+            "%s/%s: the agent's takenAt %s is not between the command's sending (%s) and now; "
+            "the point is timed %s",
+            *(request.tenant, request.vm, request.taken_at, item.command_sent, taken_at),
+        )
     points = list_points(request.tenant, request.vm)
     point = snapshot_point(
         item,
         request.command_id,
         request.consistency,
-        request.taken_at or now,
+        taken_at,
         points,
         request.consistency_note,
     )

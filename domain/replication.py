@@ -32,6 +32,7 @@ __all__ = [
     "is_stalled",
     "next_cycle_at",
     "next_status",
+    "point_time",
     "policy_named",
     "replica_blob_size",
     "replicates",
@@ -131,6 +132,22 @@ def next_cycle_at(started: datetime, interval_seconds: int, now: datetime) -> da
     already past (a slow cycle is followed at once, never by a burst of catch-up cycles)."""
     due = started + timedelta(seconds=interval_seconds)
     return due if due > now else None
+
+
+# How far an agent's clock may be behind ours when it stamps a point.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def point_time(taken_at: datetime | None, *, sent: datetime | None, now: datetime) -> datetime:
+    """When a recovery point holds the VM: the agent's `takenAt`, but never after `now` (a
+    point from the future would hide RPO breaches and stay "latest" whatever came after) nor
+    before its command was `sent`, less the clock skew allowed (a point from long ago would be
+    pruned at once, and would claim data older than the command that asked for it). An
+    agent that sends none: `now`."""
+    if taken_at is None:
+        return now
+    earliest = sent - CLOCK_SKEW if sent is not None else taken_at
+    return max(min(taken_at, now), min(earliest, now))
 
 
 def cycle_prefix(generation: str, kind: str, cycle: int) -> str:

@@ -18,6 +18,7 @@ from domain.replication import (
     footer_problem,
     next_cycle_at,
     next_status,
+    point_time,
     policy_named,
     replica_blob_size,
     replicates,
@@ -163,3 +164,15 @@ def test_the_loop_replicates_while_protection_is_on_and_the_vm_has_not_failed_ov
     assert replicates(status) is goes_on
     # A planned failover's final sync is the one command sent while it is under way.
     assert replicates(status, final_sync=True) is (status == "PlannedFailoverInProgress")
+
+
+def test_a_points_time_is_the_agents_between_its_command_and_now() -> None:
+    sent = NOW - timedelta(minutes=2)
+    taken = NOW - timedelta(minutes=1)
+    assert point_time(taken, sent=sent, now=NOW) == taken
+    assert point_time(None, sent=sent, now=NOW) == NOW
+    # from the future: now, or it hides RPO breaches and stays "latest" for good
+    assert point_time(NOW + timedelta(days=400), sent=sent, now=NOW) == NOW
+    # from long ago: no earlier than the command (less the skew), or retention prunes it
+    assert point_time(NOW - timedelta(days=30), sent=sent, now=NOW) == sent - timedelta(minutes=5)
+    assert point_time(NOW - timedelta(days=30), sent=None, now=NOW) == NOW - timedelta(days=30)
