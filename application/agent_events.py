@@ -106,7 +106,7 @@ async def on_protection_requested(event: AgentEvent, client: df.DurableOrchestra
     )
     try:
         job, created = await begin_protection(
-            client, event.tenant, record, request, StartedBy.AGENT
+            client, event.tenant, record, request, StartedBy.AGENT, f"agent {event.site}"
         )
         log.info(
             "protection requested by agent for %s: job %s (new: %s)", event.vm, job.id, created

@@ -7,6 +7,7 @@ The job row exists before its orchestration starts, so the 202's job link always
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -30,15 +31,18 @@ async def start_operation(
     site: str,
     job_type: JobType,
     started_by: StartedBy,
+    requested_by: str | None,
     build_input: Callable[[str], BaseModel],
 ) -> tuple[Job, bool]:
     """Claim the VM, create the job and start `orchestrator` with instance id = job id.
 
-    `build_input(job_id)` gives the orchestration input. Returns (job, created).
+    `build_input(job_id)` gives the orchestration input; `requested_by` who asked (the job
+    keeps it). Returns (job, created).
     """
     job, created = await asyncio.to_thread(
-        claim_operation, tenant, vm, vm_name, site, job_type, started_by
-    )
+        functools.partial(claim_operation, requested_by=requested_by),
+        tenant, vm, vm_name, site, job_type, started_by,
+    )  # fmt: skip
     if not created:
         if job.type != job_type:
             raise Conflict(

@@ -17,6 +17,7 @@ from azure.servicebus import ServiceBusMessage
 
 from azureclients.clients import servicebus_client
 from azureclients.settings import setting
+from domain.redaction import redact
 
 DEADLETTER_QUEUE_SETTING = "AGENT_EVENTS_DEADLETTER_QUEUE"
 DEADLETTER_QUEUE = "agent-events-deadletter"
@@ -38,7 +39,7 @@ def dead_letter(
         content_type="application/json",
         application_properties={
             "DeadLetterReason": reason,
-            "DeadLetterErrorDescription": description[:4096],
+            "DeadLetterErrorDescription": redact(description)[:4096],
             "DeadLetterSource": source,
             "OriginalSessionId": session_id or "",
         },

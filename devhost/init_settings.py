@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -64,7 +65,10 @@ def create(sample: Path, target: Path, tenant: str = "contoso") -> str | None:
     settings = json.loads(sample.read_text())
     key = secrets.token_urlsafe(32)
     settings["Values"].update(key_settings({tenant: key}))
-    target.write_text(json.dumps(settings, indent=2) + "\n")
+    # It holds the master and tenant keys: readable by its owner only, from its first byte.
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(json.dumps(settings, indent=2) + "\n")
     return key
 
 

@@ -79,6 +79,7 @@ def claim_operation(
     started_by: str,
     *,
     initial_status: str = "NotProtected",
+    requested_by: str | None = None,
 ) -> tuple[Job, bool]:
     """The VM's running job if one is active, else a new job that now holds the lock.
 
@@ -97,7 +98,7 @@ def claim_operation(
             active = get_job(tenant, item.active_job_id)
             if active is not None and not active.finished:
                 return active, False
-        job = create_job(tenant, job_type, vm, started_by)
+        job = create_job(tenant, job_type, vm, started_by, requested_by)
         item.active_job_id, item.active_job_type = job.id, job_type
         item.updated = datetime.now(UTC)
         try:

@@ -12,7 +12,6 @@ A key with a character Azure Tables forbids (`/`, `\\`, `#`, `?`, control charac
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -22,7 +21,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 from pydantic import BaseModel
 
-from azureclients.clients import table_service
+from azureclients.clients import table_service, valid_key
 
 M = TypeVar("M", bound=BaseModel)
 BATCH = 100  # operations per entity-group transaction (Azure Table Storage's limit)
@@ -30,12 +29,6 @@ BATCH = 100  # operations per entity-group transaction (Azure Table Storage's li
 # stays alive and its id is never reused by a new one.
 _clients: dict[tuple[int, str], tuple[TableServiceClient, TableClient]] = {}
 JSON_CHUNK = 30_000  # characters per property: under 32K UTF-16 code units with margin
-_FORBIDDEN_IN_KEYS = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
-
-
-def valid_key(key: str) -> bool:
-    """Whether Azure Tables accepts `key` as a PartitionKey or RowKey."""
-    return len(key.encode("utf-8")) <= 1024 and _FORBIDDEN_IN_KEYS.search(key) is None
 
 
 class KeyInvalid(ValueError):
