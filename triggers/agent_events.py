@@ -25,6 +25,7 @@ from application.agent_sites import AgentSite, SitesInvalid, agent_sites, refusa
 from azureclients.deadletter import dead_letter
 from azureclients.settings import MissingSetting
 from contracts.events import AgentEvent, EventRejected, EventType
+from domain.redaction import redact
 from readmodels.processed import already_processed, mark_processed
 
 bp = df.Blueprint()
@@ -62,6 +63,7 @@ async def receive(
 async def _dead_letter(
     msg: func.ServiceBusMessage, sender: AgentSite, reason: str, description: str
 ) -> None:
+    description = redact(description)  # reasons may quote the event: no signature in logs
     log.warning("agent event %s on %s refused (%s): %s", msg.message_id, sender.queue, reason,
                 description)  # fmt: skip
     await asyncio.to_thread(
