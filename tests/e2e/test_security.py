@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -241,3 +242,36 @@ def test_local_settings_are_readable_by_their_owner_only(tmp_path: Path) -> None
     key = create(Path(__file__).parents[2] / "local.settings.sample.json", target)
     assert key and key in target.read_text()
     assert target.stat().st_mode & 0o777 == 0o600
+
+
+# --- an answer to an attempt the loop no longer waits for -------------------------------------
+
+
+def test_a_late_completion_of_an_earlier_attempt_makes_no_point(
+    control_plane: ControlPlane,
+    agent: ScriptedAgent,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Attempt 1 stalls, the loop resends (attempt 2, fresh SAS); attempt 1's upload then ends
+    while attempt 2 may still write: its completion must not become a point."""
+    cp, vm = control_plane, "late-" + uuid.uuid4().hex[:6]
+    held: list[dict] = []
+
+    def hold(command: dict) -> str:
+        held.append(command)
+        return "silent"
+
+    agent.scripts[vm] = hold
+    protect(cp, vm, make_disk(tmp_path, vm))
+    wait_until(lambda: len(held) >= 2, timeout=90)  # the stall watch (30 s) resent it
+    first, second = held[0], held[1]
+    assert first["id"].endswith("-1") and second["id"].endswith("-2")
+    agent.upload(first)  # the earlier attempt's completion arrives late
+    for _ in range(10):  # give it every chance to be (wrongly) taken
+        shown = item(cp, vm)
+        assert shown["status"] == "InitialReplicationInProgress", shown["status"]
+        assert shown["recoveryPoints"] == []
+        time.sleep(0.5)
+    agent.upload(second)
+    done = wait_status(cp, vm, "Protected", timeout=60)
+    assert [p["id"] for p in done["recoveryPoints"]] == [second["id"]]
