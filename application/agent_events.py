@@ -28,6 +28,7 @@ from contracts.events import (
     ProtectionRequested,
     ReplicationProgress,
     VmChanged,
+    events_queue,
 )
 from contracts.inventory import VmmCloudRef
 from domain.jobs import StartedBy
@@ -95,7 +96,7 @@ async def on_protection_requested(event: AgentEvent, client: df.DurableOrchestra
             "snapshot of this tenant lists. Send an inventory.snapshot first.",
             message_id=event.id,
             session_id=event.vm,
-            source="agent-events",
+            source=events_queue(event.site),
         )
         return
     request = EnableProtectionRequest(

@@ -56,18 +56,19 @@ def agent_sites() -> list[AgentSite]:
         raise SitesInvalid(
             f"{SITES_SETTING} must be a JSON object of tenant to its list of sites, e.g. {example}."
         )
+    deadletter = setting(DEADLETTER_QUEUE_SETTING, DEADLETTER_QUEUE).lower()
     sites: list[AgentSite] = []
     seen: dict[str, AgentSite] = {}
     for tenant, names in value.items():
         for name in names:
-            site = AgentSite(tenant=str(tenant), site=str(name))
-            for what in (site.tenant, site.site):
+            for what in (tenant, name):
                 if not isinstance(what, str) or not re.fullmatch(NAME_PATTERN, what):
                     raise SitesInvalid(
                         f"{SITES_SETTING}: {what!r} is not a valid tenant or site name (letters, "
                         "digits, '.', '_', '-'; starting with a letter or digit)."
                     )
-            if site.queue.lower() == setting(DEADLETTER_QUEUE_SETTING, DEADLETTER_QUEUE).lower():
+            site = AgentSite(tenant=tenant, site=name)
+            if site.queue.lower() == deadletter:
                 raise SitesInvalid(
                     f"{SITES_SETTING}: site {site.site!r} would read the dead-letter queue "
                     f"{site.queue!r}; give the site another name."

@@ -94,6 +94,8 @@ def _register(site: AgentSite) -> None:
 
 try:
     SITES = agent_sites()
+    if not SITES:
+        log.warning("AGENT_SITES names no site: no agent events are read")
 except (SitesInvalid, MissingSetting) as error:  # the runbook API still serves
     log.error("no agent events are read: %s", error)
     SITES = []
