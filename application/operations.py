@@ -7,7 +7,6 @@ The job row exists before its orchestration starts, so the 202's job link always
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -40,9 +39,10 @@ async def start_operation(
     keeps it). Returns (job, created).
     """
     job, created = await asyncio.to_thread(
-        functools.partial(claim_operation, requested_by=requested_by),
-        tenant, vm, vm_name, site, job_type, started_by,
-    )  # fmt: skip
+        lambda: claim_operation(
+            tenant, vm, vm_name, site, job_type, started_by, requested_by=requested_by
+        )
+    )
     if not created:
         if job.type != job_type:
             raise Conflict(

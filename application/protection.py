@@ -137,8 +137,9 @@ async def begin_unprotection(
     if request.delete_replica and created:
         # Deleting a replica loses every recovery point: only ever on an explicit request,
         # and said in the log with who asked and the job that does it.
-        log.warning("%s/%s: replica deletion requested by %s (job %s)",
-                    tenant, vm, requested_by, job.id)  # fmt: skip
+        log.warning(
+            "%s/%s: replica deletion requested by %s (job %s)", tenant, vm, requested_by, job.id
+        )
     return job, created
 
 

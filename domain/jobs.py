@@ -149,8 +149,15 @@ def new_job(
 ) -> Job:
     """A job NotStarted, created `now`; `type` must be a JobType, `started_by` api, agent or
     alert, `requested_by` who asked (see Job)."""
-    return Job(id=id, tenant=tenant, type=type, target=target, started_by=started_by,
-               requested_by=requested_by, start_time=now)  # fmt: skip
+    return Job(
+        id=id,
+        tenant=tenant,
+        type=type,
+        target=target,
+        started_by=started_by,
+        requested_by=requested_by,
+        start_time=now,
+    )
 
 
 def start_step(job: Job, name: str, now: datetime) -> Job:

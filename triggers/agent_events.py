@@ -64,8 +64,9 @@ async def _dead_letter(
     msg: func.ServiceBusMessage, sender: AgentSite, reason: str, description: str
 ) -> None:
     description = redact(description)  # reasons may quote the event: no signature in logs
-    log.warning("agent event %s on %s refused (%s): %s", msg.message_id, sender.queue, reason,
-                description)  # fmt: skip
+    log.warning(
+        "agent event %s on %s refused (%s): %s", msg.message_id, sender.queue, reason, description
+    )
     await asyncio.to_thread(
         dead_letter,
         msg.get_body(),
