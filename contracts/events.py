@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, AwareDatetime, Field, ValidationError, model_validator
 
 from contracts.base import WireModel
-from contracts.inventory import NAME_PATTERN, InventoryVm, Name, VmmCloudRef
+from contracts.inventory import KEY_PATTERN, InventoryVm, Name, VmmCloudRef
 from domain.redaction import redact
 
 # Everything an agent sends is untrusted (DESIGN.md). Ids become table keys and blob names, so
@@ -193,7 +193,7 @@ class AgentEvent(WireModel):
     type: EventType
     tenant: str = Name
     site: str = Name
-    vm: str | None = Field(default=None, min_length=1, max_length=128, pattern=NAME_PATTERN)
+    vm: str | None = Field(default=None, min_length=1, max_length=128, pattern=KEY_PATTERN)
     id: str = Id
     time: AwareDatetime
     data: dict[str, Any] = Field(default_factory=dict)
