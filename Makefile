@@ -73,4 +73,4 @@ format: setup
 	$(PY) -m ruff check --fix .
 
 clean:
-	rm -rf $(VENV) node_modules .devhost .azurite .demo .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules .devhost .azurite .demo .pytest_cache .ruff_cache .hypothesis

@@ -24,7 +24,7 @@ from application.orchestrations import (
 from azureclients.settings import int_setting
 from domain.jobs import JobType, StartedBy
 from readmodels.items import get_item, require_item_row
-from readmodels.jobs import create_job_with_id
+from readmodels.jobs import create_job_with_id, get_job
 
 bp = df.Blueprint()
 
@@ -59,6 +59,7 @@ async def start_replication(payload: dict, client: df.DurableOrchestrationClient
         return ReplicationStarted(job_id=job_id).out()
     item = (await asyncio.to_thread(require_item_row, start.tenant, start.vm)).model
     policy = policy_of(item)
+    protect_job = await asyncio.to_thread(get_job, start.tenant, start.protect_job_id)
     await asyncio.to_thread(
         create_job_with_id,
         start.tenant,
@@ -66,6 +67,7 @@ async def start_replication(payload: dict, client: df.DurableOrchestrationClient
         JobType.INITIAL_REPLICATION,
         start.vm,
         start.started_by,
+        protect_job.requested_by if protect_job else None,  # who asked for the protection
     )
     replication = ReplicationInput(
         tenant=start.tenant,

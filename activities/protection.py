@@ -112,9 +112,7 @@ def disable_protection(payload: dict) -> dict:
         return StepOutcome().out()
     try:
         next_status(item.status, ReplicationEvent.PROTECTION_DISABLED)
-        PROVIDERS[item.provider or "direct"].disable(
-            disable.tenant, disable.vm, disable.request.delete_replica
-        )
+        PROVIDERS[item.provider or "direct"].disable(item, disable.request.delete_replica)
     except DomainError as refused:
         return StepOutcome.refused(refused).out()
 

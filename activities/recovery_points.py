@@ -5,6 +5,7 @@ when the cycle is due (so a cycle is one wake-up of the app and one activity).""
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -29,6 +30,7 @@ from readmodels.records import RecoveryPoint, ReplicatedItem
 from readmodels.sites import last_heartbeat
 
 bp = df.Blueprint()
+log = logging.getLogger(__name__)
 
 
 class PointInput(VmRef):
@@ -38,6 +40,7 @@ class PointInput(VmRef):
     consistency: Consistency = Consistency.CRASH
     consistency_note: str | None = None
     taken_at: datetime | None = None
+    asked: datetime | None = None  # when the cycle began: takenAt may not be much earlier
     disks: list[DiskResult] = Field(default_factory=list)
     # The next cycle's sync, to send once the point is recorded (the replication loop's).
     then: NextCommand | None = None
@@ -90,11 +93,18 @@ def record_recovery_point(payload: dict) -> dict:
             check.result()  # ReplicaInvalid: nothing is taken
         rows = listed.result()
     now = datetime.now(UTC)
+    taken_at = rules.point_time(request.taken_at, sent=request.asked, now=now)
+    if request.taken_at is not None and abs(taken_at - request.taken_at) > rules.CLOCK_SKEW:
+        log.warning(
+            "%s/%s: the agent's takenAt %s is not between its cycle's start (%s) and now; "
+            "the point is timed %s",
+            *(request.tenant, request.vm, request.taken_at, request.asked, taken_at),
+        )
     taken = RecoveryPoint(
         id=request.command_id,
         tenant=item.tenant,
         vm=item.vm,
-        time=request.taken_at or now,
+        time=taken_at,
         consistency=request.consistency,
         note=request.consistency_note,
     )

@@ -30,6 +30,7 @@ from contracts.events import (
     ProtectionRequested,
     ReplicationProgress,
     VmChanged,
+    events_queue,
 )
 from contracts.inventory import VmmCloudRef
 from domain import replication as rules
@@ -99,7 +100,7 @@ async def on_protection_requested(event: AgentEvent, client: df.DurableOrchestra
             "snapshot of this tenant lists. Send an inventory.snapshot first.",
             message_id=event.id,
             session_id=event.vm,
-            source="agent-events",
+            source=events_queue(event.site),
         )
         return
     request = EnableProtectionRequest(
@@ -110,7 +111,7 @@ async def on_protection_requested(event: AgentEvent, client: df.DurableOrchestra
     )
     try:
         job, created = await begin_protection(
-            client, event.tenant, record, request, StartedBy.AGENT
+            client, event.tenant, record, request, StartedBy.AGENT, f"agent {event.site}"
         )
         log.info(
             "protection requested by agent for %s: job %s (new: %s)", event.vm, job.id, created

@@ -66,6 +66,7 @@ async def begin_failover(
     vm: str,
     request: FailoverRequest,
     started_by: StartedBy,
+    requested_by: str | None = None,
 ) -> tuple[Job, bool]:
     kind = FailoverType(request.type)
     item = await asyncio.to_thread(_item, tenant, vm)
@@ -92,6 +93,7 @@ async def begin_failover(
         site=item.site,
         job_type=rules.JOB_TYPE[kind],
         started_by=started_by,
+        requested_by=requested_by,
         build_input=lambda job_id: FailoverInput(
             tenant=tenant,
             vm=vm,
@@ -121,6 +123,7 @@ async def begin_after_failover(
     operation: Operation,
     started_by: StartedBy,
     request: RecoveryPointRequest | None = None,
+    requested_by: str | None = None,
 ) -> tuple[Job, bool]:
     """Cleanup, commit, cancel or a change of recovery point of the VM's failover."""
     item = await asyncio.to_thread(_item, tenant, vm)
@@ -148,6 +151,7 @@ async def begin_after_failover(
         site=item.site,
         job_type=job_type,
         started_by=started_by,
+        requested_by=requested_by,
         build_input=lambda job_id: AfterFailoverInput(
             tenant=tenant,
             vm=vm,

@@ -30,14 +30,18 @@ async def start_operation(
     site: str,
     job_type: JobType,
     started_by: StartedBy,
+    requested_by: str | None,
     build_input: Callable[[str], BaseModel],
 ) -> tuple[Job, bool]:
     """Claim the VM, create the job and start `orchestrator` with instance id = job id.
 
-    `build_input(job_id)` gives the orchestration input. Returns (job, created).
+    `build_input(job_id)` gives the orchestration input; `requested_by` who asked (the job
+    keeps it). Returns (job, created).
     """
     job, created = await asyncio.to_thread(
-        claim_operation, tenant, vm, vm_name, site, job_type, started_by
+        lambda: claim_operation(
+            tenant, vm, vm_name, site, job_type, started_by, requested_by=requested_by
+        )
     )
     if not created:
         if job.type != job_type:

@@ -20,6 +20,7 @@ from readmodels.inventory import get_vm
 from readmodels.items import get_item, update_item
 from readmodels.records import HealthRecord, Reason, ReplicatedItem, VmRecord
 
+DISK_NOT_REPLICATED = "DiskNotReplicated"
 PROFILE_SETTING = "PREREQUISITE_PROFILE"
 TENANT_PROFILES_SETTING = "TENANT_PREREQUISITE_PROFILES"
 
@@ -85,12 +86,33 @@ def vm_gone(vm: str) -> ErrorDetail:
     )
 
 
+def unreplicated_disks(item: ReplicatedItem, record: VmRecord) -> list[ErrorDetail]:
+    """A disk the VM has now that its replica does not: added after protection was enabled,
+    it is not replicated, and a failover would come up without it."""
+    if not item.replica_disks:
+        return []  # no replica of our own to compare with (not enabled yet, or asr)
+    replicated = {disk.disk_id for disk in item.replica_disks}
+    return [
+        ErrorDetail(
+            code=DISK_NOT_REPLICATED,
+            cause=f"Disk {disk.id} ({disk.path}) was added to VM '{record.vm.id}' after "
+            "protection was enabled; it is not replicated, and a failover would come up "
+            "without it.",
+            recommendation="Disable protection (without deleteReplica) and enable it again: "
+            "the new disk is then replicated with the others.",
+        )
+        for disk in record.vm.disks
+        if disk.id not in replicated
+    ]
+
+
 def recheck_protected_vm(tenant: str, vm: str) -> HealthState | None:
-    """After a VM changed: if it is protected, check every rule again. A rule it now breaks
-    raises its health (Critical when replication cannot work, Warning when only failover
-    would fail) beside the reasons it had for other causes; the failures are kept on the item
-    so later health refreshes keep them. Returns the new health state, None when the VM is
-    not protected."""
+    """After a VM changed: if it is protected, check every rule again, and that every disk it
+    has now is replicated. A rule it now breaks raises its health (Critical when replication
+    cannot work, Warning when only failover would fail; a disk not replicated is Critical)
+    beside the reasons it had for other causes; the failures are kept on the item so later
+    health refreshes keep them. Returns the new health state, None when the VM is not
+    protected."""
     item = get_item(tenant, vm)
     record = get_vm(tenant, vm)
     if item is None or record is None or not is_protected(item.status):
@@ -101,9 +123,11 @@ def recheck_protected_vm(tenant: str, vm: str) -> HealthState | None:
         **(item.target.model_dump() if item.target else {}),
     )
     broken = broken_rules(evaluate_prerequisites(tenant, record, request))
+    broken += unreplicated_disks(item, record)
 
     def apply(current: ReplicatedItem) -> None:
-        others = [r for r in current.health.reasons if r.code not in prerequisites.RULES]
+        rechecked = {*prerequisites.RULES, DISK_NOT_REPLICATED}
+        others = [r for r in current.health.reasons if r.code not in rechecked]
         rules = [
             Reason(severity=prerequisites.health_for([f.record()]), **f.record()) for f in broken
         ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 import azure.durable_functions as df
@@ -39,6 +40,7 @@ from readmodels.records import VmRecord
 # How long an enable waits for a replication instance whose initial job has just ended to
 # return (it does within moments; the bound keeps a stuck one from holding the request).
 RETURNING_SECONDS = 10
+log = logging.getLogger(__name__)
 
 
 def vm_not_found(tenant: str, vm: str) -> NotFound:
@@ -66,6 +68,7 @@ async def begin_protection(
     record: VmRecord,
     request: EnableProtectionRequest,
     started_by: StartedBy,
+    requested_by: str | None = None,
 ) -> tuple[Job, bool]:
     """Start (or join) the VM's protect operation; refuse if it is protected already.
 
@@ -86,6 +89,7 @@ async def begin_protection(
         site=record.site,
         job_type=JobType.ENABLE_PROTECTION,
         started_by=started_by,
+        requested_by=requested_by,
         build_input=lambda job_id: ProtectInput(
             tenant=tenant, vm=vm, job_id=job_id, request=request, started_by=started_by
         ),
@@ -98,6 +102,7 @@ async def begin_unprotection(
     vm: str,
     request: DisableProtectionRequest,
     started_by: StartedBy,
+    requested_by: str | None = None,
 ) -> tuple[Job, bool]:
     """Start (or join) the VM's disable operation; refuse what cannot be disabled now."""
     item = await asyncio.to_thread(get_item, tenant, vm)
@@ -115,7 +120,7 @@ async def begin_unprotection(
         # Refuse now what the state table refuses (e.g. during a failover), before the
         # orchestration stops replication.
         next_status(item.status, ReplicationEvent.PROTECTION_DISABLE_REQUESTED)
-    return await start_operation(
+    job, created = await start_operation(
         client,
         orchestrator=UNPROTECT,
         tenant=tenant,
@@ -124,10 +129,18 @@ async def begin_unprotection(
         site=item.site,
         job_type=JobType.DISABLE_PROTECTION,
         started_by=started_by,
+        requested_by=requested_by,
         build_input=lambda job_id: UnprotectInput(
             tenant=tenant, vm=vm, job_id=job_id, request=request
         ),
     )
+    if request.delete_replica and created:
+        # Deleting a replica loses every recovery point: only ever on an explicit request,
+        # and said in the log with who asked and the job that does it.
+        log.warning(
+            "%s/%s: replica deletion requested by %s (job %s)", tenant, vm, requested_by, job.id
+        )
+    return job, created
 
 
 async def replication_running(client: df.DurableOrchestrationClient, tenant: str, vm: str) -> bool:

@@ -9,19 +9,28 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
+import re
 from typing import Protocol
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
 from azureclients.clients import blob_service
 from azureclients.settings import setting
+from contracts.inventory import NAME_PATTERN
 from domain.errors import DomainError, ErrorInfo
 from readmodels.points import delete_point, list_points
-from readmodels.records import ReplicaDisk, VmRecord
+from readmodels.records import ReplicaDisk, ReplicatedItem, VmRecord
+
+log = logging.getLogger(__name__)
 
 
 class ProviderNotAvailable(DomainError):
     status = 501
+
+
+class DiskIdInvalid(DomainError):
+    status = 400
 
 
 class ProtectionProvider(Protocol):
@@ -35,22 +44,38 @@ class ProtectionProvider(Protocol):
         """Prepare replication of every disk of the VM; the replica disks it will write."""
         ...
 
-    def disable(self, tenant: str, vm: str, delete_replica: bool) -> None:
+    def disable(self, item: ReplicatedItem, delete_replica: bool) -> None:
         """Stop protecting; with `delete_replica`, remove the replica and its points."""
         ...
 
 
 def replica_container(tenant: str, vm: str) -> str:
-    """One container per protected VM: `replica-<tenant>-<vm>`, lower case, ≤ 63 chars."""
+    """One container per protected VM: `replica-<tenant>-<vm>-<digest>`, ≤ 63 characters.
+
+    Container names are lower-case letters, digits and single hyphens, so the readable part
+    loses what VM ids may hold (`web.01`, `web_01` and `WEB-01` all read `web-01`); the digest
+    of the exact tenant and VM id keeps them apart, so one VM's replica is never another's."""
     prefix = setting("REPLICA_CONTAINER_PREFIX", "replica")
-    raw = f"{prefix}-{tenant}-{vm}".lower()
-    cleaned = "".join(c if c.isalnum() else "-" for c in raw).strip("-")
-    while "--" in cleaned:
-        cleaned = cleaned.replace("--", "-")
-    if len(cleaned) > 63:
-        digest = hashlib.sha256(raw.encode()).hexdigest()[:10]
-        cleaned = f"{cleaned[:52].rstrip('-')}-{digest}"
-    return cleaned
+    digest = hashlib.sha256(f"{tenant}/{vm}".encode()).hexdigest()[:12]
+    readable = re.sub(r"[^a-z0-9]+", "-", f"{prefix}-{tenant}-{vm}".lower()).strip("-")
+    return f"{readable[: 63 - len(digest) - 1].rstrip('-')}-{digest}"
+
+
+def replica_blob(disk_id: str) -> str:
+    """The blob of a disk in its VM's container. A disk id is a name (the event contract
+    refuses others); one that is not, as a row written before could hold, is refused here:
+    `../other-vm/os` would name another VM's blob."""
+    if not re.fullmatch(NAME_PATTERN, disk_id):
+        raise DiskIdInvalid(
+            ErrorInfo(
+                code="DiskIdInvalid",
+                cause=f"Disk id {disk_id[:200]!r} is not a name (letters, digits, '.', '_', "
+                "'-'; starting with a letter or digit): it cannot name a replica blob.",
+                recommendation="Have the agent report the VM again (inventory.snapshot); its "
+                "disk ids are names.",
+            )
+        )
+    return f"{disk_id}.vhd"
 
 
 class DirectProvider:
@@ -60,25 +85,31 @@ class DirectProvider:
 
     def enable(self, tenant: str, record: VmRecord) -> list[ReplicaDisk]:
         container = replica_container(tenant, record.vm.id)
+        for disk in record.vm.disks:
+            replica_blob(disk.id)  # refuse before anything is made
         with contextlib.suppress(ResourceExistsError):  # a retry: the container is ours already
             blob_service().create_container(container)
         return [
             ReplicaDisk(
                 disk_id=disk.id,
                 container=container,
-                blob=f"{disk.id}.vhd",
+                blob=replica_blob(disk.id),
                 size=disk.size_bytes,
                 source_path=disk.path,
             )
             for disk in record.vm.disks
         ]
 
-    def disable(self, tenant: str, vm: str, delete_replica: bool) -> None:
+    def disable(self, item: ReplicatedItem, delete_replica: bool) -> None:
+        """With `delete_replica`: the containers this VM's replica disks name (never one
+        computed again from its id: a name another VM could share), and its points."""
         if not delete_replica:
             return
-        with contextlib.suppress(ResourceNotFoundError):
-            blob_service().delete_container(replica_container(tenant, vm))
-        for point in list_points(tenant, vm, pending=True):
+        for container in sorted({disk.container for disk in item.replica_disks}):
+            log.warning("deleting replica container %s of %s/%s", container, item.tenant, item.vm)
+            with contextlib.suppress(ResourceNotFoundError):
+                blob_service().delete_container(container)
+        for point in list_points(item.tenant, item.vm, pending=True):
             delete_point(point)
 
 
@@ -101,7 +132,7 @@ class AsrProvider:
     def enable(self, tenant: str, record: VmRecord) -> list[ReplicaDisk]:
         raise self._refuse()
 
-    def disable(self, tenant: str, vm: str, delete_replica: bool) -> None:
+    def disable(self, item: ReplicatedItem, delete_replica: bool) -> None:
         raise self._refuse()
 
 

@@ -9,6 +9,7 @@ which one is in use. Clients are cached per process: they hold connection pools.
 from __future__ import annotations
 
 import os
+import re
 import urllib.request
 from functools import cache
 
@@ -78,6 +79,15 @@ def _transport() -> RequestsTransport:
     verify = session.merge_environment_settings("https://storage", {}, None, True, None)["verify"]
     session.trust_env = False
     return RequestsTransport(session=session, session_owner=False, connection_verify=verify)
+
+
+_FORBIDDEN_IN_KEYS = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
+
+
+def valid_key(key: str) -> bool:
+    """Whether Azure Tables accepts `key` as a PartitionKey or RowKey: at most 1 KiB, none of
+    `/`, `\\`, `#`, `?` or control characters."""
+    return len(key.encode("utf-8")) <= 1024 and _FORBIDDEN_IN_KEYS.search(key) is None
 
 
 @cache

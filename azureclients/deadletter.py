@@ -17,8 +17,10 @@ from azure.servicebus import ServiceBusMessage
 
 from azureclients.clients import servicebus_client
 from azureclients.settings import setting
+from domain.redaction import redact
 
 DEADLETTER_QUEUE_SETTING = "AGENT_EVENTS_DEADLETTER_QUEUE"
+DEADLETTER_QUEUE = "agent-events-deadletter"
 
 
 def dead_letter(
@@ -30,14 +32,14 @@ def dead_letter(
     session_id: str | None,
     source: str,
 ) -> None:
-    queue = setting(DEADLETTER_QUEUE_SETTING, "agent-events-deadletter")
+    queue = setting(DEADLETTER_QUEUE_SETTING, DEADLETTER_QUEUE)
     message = ServiceBusMessage(
         body,
         message_id=message_id,
         content_type="application/json",
         application_properties={
             "DeadLetterReason": reason,
-            "DeadLetterErrorDescription": description[:4096],
+            "DeadLetterErrorDescription": redact(description)[:4096],
             "DeadLetterSource": source,
             "OriginalSessionId": session_id or "",
         },

@@ -49,6 +49,7 @@ from azure.servicebus import ServiceBusClient, ServiceBusMessage
 from azure.storage.blob import BlobClient
 
 from bench.processes import BrokerProcess, group_cpu_seconds, process_cpu_seconds
+from contracts.events import events_queue
 
 TARGET_VMS = 500
 INTERVAL = 30.0
@@ -111,7 +112,7 @@ def _answer(connection: str, stop: Any, received: dict, answered: dict,
 
     with ServiceBusClient.from_connection_string(connection) as client:
         receiver = client.get_subscription_receiver("agent-commands", SITE)
-        sender = client.get_queue_sender("agent-events")
+        sender = client.get_queue_sender(events_queue(SITE))
         with receiver, sender:
             while not stop.is_set():
                 for message in receiver.receive_messages(max_message_count=20, max_wait_time=1):
@@ -245,7 +246,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         key = secrets.token_urlsafe(16)
         os.environ.update(
             embedded_settings(
-                azurite.connection_string, broker.connection_string, {TENANT: key}, master
+                azurite.connection_string,
+                broker.connection_string,
+                {TENANT: key},
+                master,
+                sites={TENANT: [SITE]},
             ),
             REPLICATION_STALL_SECONDS="120",
             AGENT_HEARTBEAT_TIMEOUT_SECONDS="3600",

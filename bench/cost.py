@@ -65,6 +65,7 @@ from bench.meters import (
     parse_invocation,
 )
 from bench.processes import BrokerProcess, group_cpu_seconds, process_cpu_seconds
+from contracts.events import events_queue
 
 ROOT = Path(__file__).resolve().parent.parent
 TENANT, SITE, POLICY = "bench", "site-bench", "bench"
@@ -541,7 +542,7 @@ def _agent_main(plan: AgentPlan, control: Any, events: Any) -> None:
 
     def worker() -> None:
         with ServiceBusClient.from_connection_string(plan.connection) as client:
-            sender = client.get_queue_sender("agent-events")
+            sender = client.get_queue_sender(events_queue(SITE))
             with sender:
                 while (item := work.get()) is not None:
                     try:
@@ -574,7 +575,7 @@ def _agent_main(plan: AgentPlan, control: Any, events: Any) -> None:
     def heartbeats(count: int) -> None:
         with (
             ServiceBusClient.from_connection_string(plan.connection) as client,
-            client.get_queue_sender("agent-events") as sender,
+            client.get_queue_sender(events_queue(SITE)) as sender,
         ):
             for _ in range(count):
                 body = event("agent.heartbeat", None, {"agentVersion": "bench"})
@@ -780,7 +781,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         settings = {
             **sample,
             **embedded_settings(
-                meter.connection_string, broker.connection_string, {TENANT: key}, master
+                meter.connection_string,
+                broker.connection_string,
+                {TENANT: key},
+                master,
+                sites={TENANT: [SITE]},
             ),
             # retention 0: every cycle prunes the previous point, as every cycle does in
             # steady state under any retention
@@ -815,7 +820,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         def send(body: dict, session: str) -> None:
             with (
                 ServiceBusClient.from_connection_string(broker.connection_string) as client,
-                client.get_queue_sender("agent-events") as sender,
+                client.get_queue_sender(events_queue(SITE)) as sender,
             ):
                 sender.send_messages(
                     ServiceBusMessage(json.dumps(body), session_id=session, message_id=body["id"])

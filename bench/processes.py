@@ -56,7 +56,7 @@ class BrokerProcess:
 def _serve_broker(data_dir: Path, sites: tuple[str, ...], ready: Any, stop: Any,
                   answers: Any) -> None:  # fmt: skip
     from devhost.servicebus import Broker
-    from devhost.servicebus.entities import Entity, load_entities
+    from devhost.servicebus.entities import load_entities
 
     logging.basicConfig(level=logging.CRITICAL)  # a closing client's broken pipe is no news
     counter = None
@@ -66,9 +66,7 @@ def _serve_broker(data_dir: Path, sites: tuple[str, ...], ready: Any, stop: Any,
         counter = BrokerCounter.install()
     entities = load_entities()
     for site in sites:
-        entities.topics["agent-commands"].append(
-            Entity(path=f"agent-commands/Subscriptions/{site}", filter={"site": site})
-        )
+        entities.add_site(site)
     with Broker(port=0, data_dir=data_dir, entities=entities) as broker:
         ready.put(broker.connection_string)
         if counter is not None:

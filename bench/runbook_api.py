@@ -34,6 +34,8 @@ from typing import Any
 
 import requests
 
+from contracts.events import events_queue
+
 ROOT = Path(__file__).resolve().parents[1]
 TENANT = "bench"
 SITE = "site-bench"
@@ -93,7 +95,7 @@ def send_snapshots(connection: str, vms: list[dict]) -> int:
     largest = 0
     with (
         ServiceBusClient.from_connection_string(connection) as client,
-        client.get_queue_sender("agent-events") as sender,
+        client.get_queue_sender(events_queue(SITE)) as sender,
     ):
         for n, start in enumerate(range(0, len(vms), CLOUD_SIZE)):
             cloud = {"id": f"cloud{n}", "name": f"Cloud {n}"}
@@ -211,6 +213,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     from devhost.functions import load_app
     from devhost.init_settings import embedded_settings
     from devhost.servicebus import Broker
+    from devhost.servicebus.entities import load_entities
     from devhost.webhost import DevHost, running
 
     work = Path(tempfile.mkdtemp(prefix="bench-api-"))
@@ -218,11 +221,18 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     sample = [vm["id"] for vm in vms[:: max(1, len(vms) // args.preflights)]]
     with (
         Azurite(location=work / "azurite") as azurite,
-        Broker(port=0, data_dir=work / "servicebus") as broker,
+        Broker(
+            port=0, data_dir=work / "servicebus", entities=load_entities().add_site(SITE)
+        ) as broker,
     ):
         key = secrets.token_urlsafe(16)
         os.environ.update(
-            embedded_settings(azurite.connection_string, broker.connection_string, {TENANT: key})
+            embedded_settings(
+                azurite.connection_string,
+                broker.connection_string,
+                {TENANT: key},
+                sites={TENANT: [SITE]},
+            )
         )
         reset_cache()
         log(f"baseline: {len(vms)} raw upserts")

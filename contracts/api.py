@@ -50,8 +50,11 @@ class PreflightRequest(EnableProtectionRequest):
 
 
 class DisableProtectionRequest(WireModel):
+    # Strict: only JSON true deletes; "yes", 1 or "true" are refused, not taken as true.
     delete_replica: bool = Field(
-        default=False, description="Also delete the replica blobs and their recovery points."
+        default=False,
+        strict=True,
+        description="Also delete the replica blobs and their recovery points (true or false).",
     )
 
 

@@ -7,18 +7,22 @@ from a support matrix, so an operator can check the number against it.
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from contracts.base import WireModel
 from domain.errors import ErrorInfo
+from domain.redaction import redact
+
+# An error's texts are kept (jobs, items) and shown: a secret one quotes is redacted.
+Redacted = Annotated[str, AfterValidator(redact)]
 
 
 class ErrorDetail(WireModel):
     code: str = Field(description="Stable error code to branch on.")
-    cause: str
-    recommendation: str
+    cause: Redacted
+    recommendation: Redacted
     source: str | None = Field(
         default=None,
         exclude_if=lambda value: value is None,

@@ -6,14 +6,50 @@ in the dead-letter queue with those reasons, so nothing is dropped silently.
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import AfterValidator, AwareDatetime, Field, ValidationError, model_validator
 
 from contracts.base import WireModel
-from contracts.inventory import InventoryVm, Name, VmmCloudRef
+from contracts.inventory import KEY_PATTERN, InventoryVm, Name, VmmCloudRef
+from domain.redaction import redact
+
+# Everything an agent sends is untrusted (DESIGN.md). Ids become table keys and blob names, so
+# they are names (no '/', '\\', '#', '?', control characters); texts are bounded, since each
+# ends in a table row whose properties hold 32K characters, and an agent's text never carries
+# a SAS signature or key into a job, an item or an answer (redacted as it is read).
+Id = Name
+CommandId = Annotated[str, Id]
+ErrorCode = Annotated[
+    str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z][A-Za-z0-9._-]*$")
+]
+
+
+def agent_text(max_length: int = 2000) -> Any:
+    """A text an agent wrote (a cause, a note): at most `max_length` characters, secrets
+    redacted."""
+    return Annotated[str, Field(max_length=max_length), AfterValidator(redact)]
+
+
+Text = agent_text()
+TIB = 1024**4
+# A replica is a page blob, at most 8 TiB. Checksums make the control plane read the blob:
+# a bounded sample of ranges, each at most one Put Page (4 MiB), inside the blob.
+MAX_BLOB_SIZE = 8 * TIB
+MAX_CHECKSUMS = 32
+MAX_CHECKSUM_RANGE = 4 * 1024**2
+_SPAN = re.compile(r"^(\d{1,16})\+(\d{1,8})$")
+_MD5 = re.compile(r"^[A-Za-z0-9+/]{22}==$")
+
+
+EVENTS_QUEUE_PREFIX = "agent-events-"
+
+
+def events_queue(site: str) -> str:
+    """The queue a site's agent sends its events to; only that site may send to it."""
+    return f"{EVENTS_QUEUE_PREFIX}{site}"
 
 
 class EventType(StrEnum):
@@ -60,54 +96,77 @@ class VmChanged(WireModel):
 
 
 class DiskProgress(WireModel):
-    disk_id: str
+    disk_id: str = Id
     bytes_done: int = Field(ge=0)
     bytes_total: int = Field(ge=0)
 
 
 class ReplicationProgress(WireModel):
-    command_id: str
+    command_id: CommandId
     bytes_done: int = Field(ge=0)
     bytes_total: int = Field(ge=0)
     throughput_bytes_per_s: float = Field(default=0, ge=0)
     eta_seconds: float | None = Field(default=None, ge=0)
-    disks: list[DiskProgress] = Field(default_factory=list)
+    disks: list[DiskProgress] = Field(default_factory=list, max_length=256)
 
 
 class DiskResult(WireModel):
-    """What the agent wrote for one disk, for the control plane to verify against the blob."""
+    """What the agent wrote for one disk, for the control plane to verify against the blob.
 
-    disk_id: str
-    blob_size: int = Field(ge=0)
+    `checksums` ("offset+length" -> base64 MD5) is what verification downloads: at most
+    MAX_CHECKSUMS ranges of at most MAX_CHECKSUM_RANGE bytes each, inside the blob."""
+
+    disk_id: str = Id
+    blob_size: int = Field(ge=0, le=MAX_BLOB_SIZE)
     bytes_sent: int = Field(ge=0)
-    manifest_digest: str | None = None
-    checksums: dict[str, str] = Field(default_factory=dict)
+    manifest_digest: str | None = Field(default=None, max_length=128)
+    checksums: dict[str, str] = Field(default_factory=dict, max_length=MAX_CHECKSUMS)
     # How the changes were found: rct (Hyper-V change tracking), hash (block hashes against
     # the last manifest), initial, resume, resync or noop. Optional: older agents never send it.
     mode: str | None = Field(default=None, max_length=16)
 
+    @model_validator(mode="after")
+    def _ranges_inside_the_blob(self) -> DiskResult:
+        for span, digest in self.checksums.items():
+            match = _SPAN.fullmatch(span)
+            if match is None:
+                raise ValueError(f"checksum range {span[:40]!r} is not 'offset+length'")
+            offset, length = int(match[1]), int(match[2])
+            if not 0 < length <= MAX_CHECKSUM_RANGE:
+                raise ValueError(
+                    f"checksum range {span} is {length} bytes; each may be 1 to "
+                    f"{MAX_CHECKSUM_RANGE} bytes"
+                )
+            if offset + length > self.blob_size:
+                raise ValueError(
+                    f"checksum range {span} ends past the blob ({self.blob_size} bytes)"
+                )
+            if _MD5.fullmatch(digest) is None:
+                raise ValueError(f"checksum of {span} is not a base64 MD5")
+        return self
+
 
 class ReplicationCompleted(WireModel):
-    command_id: str
+    command_id: CommandId
     consistency: Literal["crash", "app"] = "crash"
-    taken_at: datetime | None = None
-    disks: list[DiskResult] = Field(default_factory=list)
+    taken_at: AwareDatetime | None = None
+    disks: list[DiskResult] = Field(default_factory=list, max_length=256)
     # Why the point is not what was asked for (app consistency without a quiesce hook, or a
     # freeze that failed), or that a thaw failed. Optional: older agents never send it.
-    consistency_note: str | None = Field(default=None, max_length=2000)
+    consistency_note: Text | None = None
 
 
 class ReplicationFailed(WireModel):
-    command_id: str
-    code: str
-    cause: str
-    recommendation: str
+    command_id: CommandId
+    code: ErrorCode
+    cause: Text
+    recommendation: Text
     change_tracking_lost: bool = False
 
 
 class AgentHeartbeat(WireModel):
     agent_version: str = Field(default="unknown", max_length=64)
-    running_commands: list[str] = Field(default_factory=list)
+    running_commands: list[CommandId] = Field(default_factory=list, max_length=256)
 
 
 class CommandResult(WireModel):
@@ -117,13 +176,13 @@ class CommandResult(WireModel):
     succeeded); `detail` says what was done (`already off`, `shut down by the guest`, `turned
     off after the timeout`). Both optional: older agents never send them."""
 
-    command_id: str
+    command_id: CommandId
     status: Literal["succeeded", "failed"]
-    code: str | None = Field(default=None, max_length=128)
-    cause: str | None = Field(default=None, max_length=2000)
-    recommendation: str | None = Field(default=None, max_length=2000)
+    code: ErrorCode | None = None
+    cause: Text | None = None
+    recommendation: Text | None = None
     power_state: str | None = Field(default=None, max_length=64)
-    detail: str | None = Field(default=None, max_length=2000)
+    detail: Text | None = None
 
 
 DATA_MODELS: dict[EventType, type[WireModel]] = {
@@ -149,9 +208,9 @@ class AgentEvent(WireModel):
     type: EventType
     tenant: str = Name
     site: str = Name
-    vm: str | None = Field(default=None, min_length=1, max_length=128)
-    id: str = Field(min_length=1, max_length=128)
-    time: datetime
+    vm: str | None = Field(default=None, min_length=1, max_length=128, pattern=KEY_PATTERN)
+    id: str = Id
+    time: AwareDatetime
     data: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")

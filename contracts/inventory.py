@@ -8,11 +8,17 @@ from pydantic import Field
 
 from contracts.base import WireModel
 
-Name = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# Ids and names that become table keys, container and blob names: no '/', '\\', '#', '?',
+# control characters or leading dot (a disk id `../other-vm/os` must not name another blob).
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+# What a table key may hold, no more: for values that are only ever looked up (an event's `vm`
+# names a VM of the inventory or none; an agent echoes a command's, even a hostile one's).
+KEY_PATTERN = r"^[^/\\#?\x00-\x1f\x7f-\x9f]+$"
+Name = Field(min_length=1, max_length=128, pattern=NAME_PATTERN)
 
 
 class InventoryDisk(WireModel):
-    id: str = Field(min_length=1, max_length=128)
+    id: str = Name
     path: str = Field(min_length=1, max_length=1024)
     format: Literal["VHD", "VHDX"] | str
     size_bytes: int = Field(ge=0)

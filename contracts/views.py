@@ -165,6 +165,11 @@ class JobView(WireModel):
     type: JobType
     target: str = Field(description="The VM (or recovery plan) the job acts on.")
     started_by: StartedBy
+    requested_by: str | None = Field(
+        default=None,
+        description="Who asked: 'key sha256:<12 hex>', the prefix of the SHA-256 of the key "
+        "(as in TENANT_KEY_HASHES; never the key), or 'agent <site>'.",
+    )
     state: JobState
     start_time: datetime
     end_time: datetime | None = None

@@ -29,6 +29,7 @@ from pathlib import Path
 import requests
 from azure.servicebus import ServiceBusClient, ServiceBusMessage
 
+from contracts.events import events_queue
 from demo.failover import FailoverDemo
 from demo.hooks import write_hooks
 from demo.render import table
@@ -74,7 +75,7 @@ class Demo:
             body["vm"] = vm
         with (
             ServiceBusClient.from_connection_string(self.servicebus) as client,
-            client.get_queue_sender("agent-events") as sender,
+            client.get_queue_sender(events_queue(site)) as sender,
         ):
             sender.send_messages(
                 ServiceBusMessage(json.dumps(body), session_id=vm or site, message_id=body["id"])
@@ -171,14 +172,11 @@ class Demo:
 
 
 def demo_entities():
-    """The broker's entities plus the commands subscription of the replication demo's site."""
-    from devhost.servicebus.entities import Entity, load_entities
+    """The broker's entities plus the queue and commands subscription of the replication
+    demo's site."""
+    from devhost.servicebus.entities import load_entities
 
-    entities = load_entities()
-    entities.topics["agent-commands"].append(
-        Entity(path=f"agent-commands/Subscriptions/{AGENT_SITE}", filter={"site": AGENT_SITE})
-    )
-    return entities
+    return load_entities().add_site(AGENT_SITE)
 
 
 def main() -> int:
@@ -203,7 +201,12 @@ def main() -> int:
         print(f"demo: Azurite on 127.0.0.1:{azurite.blob_port}, Service Bus on "
               f"127.0.0.1:{broker.port}")  # fmt: skip
         os.environ.update(
-            embedded_settings(azurite.connection_string, broker.connection_string, {TENANT: key})
+            embedded_settings(
+                azurite.connection_string,
+                broker.connection_string,
+                {TENANT: key},
+                sites={TENANT: [SITE, AGENT_SITE]},
+            )
         )
         # The failover settings, the local managed identity and the CA bundle go into this
         # process's environment, where devhost runs the app (as the e2e `arm` fixture does).

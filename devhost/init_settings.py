@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -39,11 +40,14 @@ def embedded_settings(
     tenant_keys: dict[str, str],
     master_key: str | None = None,
     arm_endpoint: str | None = None,
+    sites: dict[str, list[str]] | None = None,
 ) -> dict[str, str]:
     """Everything the app needs to run on the embedded default: every storage connection on
-    one Azurite, Service Bus on the local broker, the keys, and with `arm_endpoint` (the
-    local ARM stand-in) the failover target: subscription, recovery group, region, networks
-    and the replicas' storage account id."""
+    one Azurite, Service Bus on the local broker, the keys, the agents' sites of each tenant
+    (`sites`; default: the first tenant's agent on site-local, whose queue the broker's
+    default entities have), and with `arm_endpoint` (the local ARM stand-in) the failover
+    target: subscription, recovery group, region, networks and the replicas' account id."""
+    sites = sites if sites is not None else {next(iter(tenant_keys)): ["site-local"]}
     from devhost.arm.config import local_failover_settings
 
     return {
@@ -52,6 +56,7 @@ def embedded_settings(
         "AzureWebJobsStorage": storage,
         "ServiceBusConnection": servicebus,
         "REPLICATION_WATCHDOG_SCHEDULE": WATCHDOG_SCHEDULE,
+        "AGENT_SITES": json.dumps(sites),
         **key_settings(tenant_keys, master_key),
         **(local_failover_settings(arm_endpoint) if arm_endpoint else {}),
     }
@@ -64,7 +69,10 @@ def create(sample: Path, target: Path, tenant: str = "contoso") -> str | None:
     settings = json.loads(sample.read_text())
     key = secrets.token_urlsafe(32)
     settings["Values"].update(key_settings({tenant: key}))
-    target.write_text(json.dumps(settings, indent=2) + "\n")
+    # It holds the master and tenant keys: readable by its owner only, from its first byte.
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(json.dumps(settings, indent=2) + "\n")
     return key
 
 

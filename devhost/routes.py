@@ -39,7 +39,9 @@ class RouteTemplate:
             out.append(group)
             pos = match.end()
         out.append(re.escape(template[pos:]))
-        return cls(template, re.compile("^" + "".join(out) + "$", re.IGNORECASE))
+        # DOTALL: a route value may hold any character but '/' (a %0A in a VM id is the
+        # app's to refuse, as in Azure, not a route that does not exist).
+        return cls(template, re.compile("^" + "".join(out) + r"\Z", re.IGNORECASE | re.DOTALL))
 
     def match(self, path: str) -> dict[str, str] | None:
         found = self.pattern.match(path.strip("/"))

@@ -27,6 +27,7 @@ log = logging.getLogger("devhost.servicebus")
 # clientRetryOptions.tryTimeout's default in the Service Bus extension: how long one receive
 # waits, and so how long an idle session is kept when host.json sets no sessionIdleTimeout.
 TRY_TIMEOUT_SECONDS = 60.0
+SESSION_WORKERS_AT_START = 2
 Invoke = Callable[[ServiceBusMessage], Awaitable[None]]
 
 
@@ -166,9 +167,21 @@ class ServiceBusTriggerRunner:
         self._tasks: list[asyncio.Task] = []
         self._closing: set[asyncio.Task] = set()
         self._stopping = asyncio.Event()
+        self._holding = 0  # session workers holding a session now
 
     async def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._worker(n)) for n in range(self.workers)]
+        # Session workers start as SESSION_WORKERS_AT_START and grow, one more whenever all
+        # hold a session, up to maxConcurrentSessions: each is an AMQP connection of its own,
+        # and an app with a session queue per site (agent-events-<site>) would otherwise
+        # open maxConcurrentSessions connections per site, most of them idle, which the local
+        # broker pays for in CPU. Non-session workers start all at once.
+        first = min(self.workers, SESSION_WORKERS_AT_START) if self.sessions else self.workers
+        self._tasks = [asyncio.create_task(self._worker(n)) for n in range(first)]
+
+    def _grow(self) -> None:
+        """Another session worker when every worker holds a session and the cap allows."""
+        if self._holding >= len(self._tasks) < self.workers and not self._stopping.is_set():
+            self._tasks.append(asyncio.create_task(self._worker(len(self._tasks))))
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -220,11 +233,15 @@ class ServiceBusTriggerRunner:
                 try:
                     backoff = 1.0
                     if self.sessions:
+                        self._holding += 1
+                        self._grow()
                         renewer.register(receiver, receiver.session)
                     await self._drain(receiver, renewer)
                 except (ServiceBusError, OSError) as error:
                     log.warning("receiver %d: %s; reconnecting", number, error)
                 finally:
+                    if self.sessions:
+                        self._holding -= 1
                     self._close_later(receiver)
         finally:
             with contextlib.suppress(Exception):

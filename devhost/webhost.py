@@ -144,7 +144,7 @@ class DevHost:
         self._check_settings()
         app = web.Application(client_max_size=64 * 1024 * 1024)
         self.engine.add_routes(app)
-        app.router.add_route("*", f"/{self.route_prefix}/{{tail:.*}}", self._http)
+        app.router.add_route("*", f"/{self.route_prefix}/{{tail:[\\s\\S]*}}", self._http)
         app.router.add_route("*", "/runtime/webhooks/eventgrid", self._eventgrid)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()

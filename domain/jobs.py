@@ -21,6 +21,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from domain.autofailover import Evidence
 from domain.errors import DomainError, ErrorInfo
+from domain.redaction import redact
 
 
 class JobState(StrEnum):  # of a job, and of each of its steps
@@ -93,6 +94,9 @@ class Job(_Model):
     type: JobType
     target: str  # the VM (or recovery plan) the job acts on
     started_by: StartedBy
+    # Who asked: "key sha256:<first 12 hex>" for a runbook's key (a fingerprint: the prefix of
+    # its hash in TENANT_KEY_HASHES, never the key), "agent <site>" for an agent's request.
+    requested_by: str | None = None
     state: JobState = JobState.NOT_STARTED
     start_time: AwareDatetime  # when the job was created (ASR's StartTime)
     end_time: AwareDatetime | None = None
@@ -125,6 +129,9 @@ def _errors(errors: Errors) -> ErrorList:
     out = []
     for e in errors:
         error = e.to_dict() if isinstance(e, ErrorInfo) else dict(e)
+        # A job is kept and shown: a secret a cause quotes (an SDK names the URL it called)
+        # goes no further.
+        error.update({k: redact(v) for k, v in error.items() if isinstance(v, str)})
         missing = [k for k in _ERROR_KEYS if not error.get(k)]
         if missing:
             raise ValueError(
@@ -155,11 +162,18 @@ def new_job(
     target: str,
     started_by: StartedBy | str,
     now: datetime,
+    requested_by: str | None = None,
 ) -> Job:
     """A job NotStarted, created `now`; `type` must be a JobType, `started_by` api, agent or
-    alert."""
+    alert, `requested_by` who asked (see Job)."""
     return Job(
-        id=id, tenant=tenant, type=type, target=target, started_by=started_by, start_time=now
+        id=id,
+        tenant=tenant,
+        type=type,
+        target=target,
+        started_by=started_by,
+        requested_by=requested_by,
+        start_time=now,
     )
 
 

@@ -26,7 +26,6 @@ __all__ = [
     "POLICIES",
     "IllegalTransition",
     "app_consistent_due",
-    "command_belongs",
     "consistency_for_cycle",
     "cycle_prefix",
     "footer_problem",
@@ -34,6 +33,7 @@ __all__ = [
     "is_stalled",
     "next_cycle_at",
     "next_status",
+    "point_time",
     "policy_named",
     "replica_blob_size",
     "replicates",
@@ -135,12 +135,23 @@ def next_cycle_at(started: datetime, interval_seconds: int, now: datetime) -> da
     return due if due > now else None
 
 
+# How far an agent's clock may be behind ours when it stamps a point.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def point_time(taken_at: datetime | None, *, sent: datetime | None, now: datetime) -> datetime:
+    """When a recovery point holds the VM: the agent's `takenAt`, but never after `now` (a
+    point from the future would hide RPO breaches and stay "latest" whatever came after) nor
+    before its command was `sent`, less the clock skew allowed (a point from long ago would be
+    pruned at once, and would claim data older than the command that asked for it). An
+    agent that sends none: `now`."""
+    if taken_at is None:
+        return now
+    earliest = sent - CLOCK_SKEW if sent is not None else taken_at
+    return max(min(taken_at, now), min(earliest, now))
+
+
 CYCLE_KINDS = ("replicate", "sync")  # the commands a replication cycle sends
-
-
-def cycle_prefix(generation: str, kind: str, cycle: int) -> str:
-    """Every attempt of one cycle shares it, so a late answer to an earlier attempt counts."""
-    return f"{generation}-{kind}-{cycle}-"
 
 
 def is_cycle_command(command_id: str) -> bool:
@@ -157,10 +168,10 @@ def is_cycle_command(command_id: str) -> bool:
     )
 
 
-def command_belongs(command_id: str, generation: str, kind: str, cycle: int) -> bool:
-    """Whether an agent answer is about the cycle being waited for (not a duplicate or a late
-    answer to an older cycle, which must change nothing)."""
-    return command_id.startswith(cycle_prefix(generation, kind, cycle))
+def cycle_prefix(generation: str, kind: str, cycle: int) -> str:
+    """What every attempt of one cycle's command starts with (attempt n: prefix + n); the
+    generation and cycle keep an answer to an older cycle from matching this one's."""
+    return f"{generation}-{kind}-{cycle}-"
 
 
 # --- the replica -------------------------------------------------------------------------

@@ -36,6 +36,13 @@ def presented_key(req: func.HttpRequest) -> str | None:
     return req.headers.get("x-functions-key") or req.params.get("code")
 
 
+def key_fingerprint(req: func.HttpRequest) -> str | None:
+    """Who asked, as a job records it: the first 12 hex digits of the key's SHA-256, the
+    prefix of its hash in TENANT_KEY_HASHES (so an operator knows which key), never the key."""
+    key = presented_key(req)
+    return f"key sha256:{key_hash(key)[:12]}" if key else None
+
+
 def authorize_tenant(req: func.HttpRequest, tenant: str) -> None:
     """Raise unless the request's key belongs to `tenant`."""
     key = presented_key(req)

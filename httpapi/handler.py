@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
 import azure.functions as func
 
@@ -28,7 +29,8 @@ async def tenant_api(
         first = error.errors[0]
         return problem(status, first, errors=list(error.errors) if len(error.errors) > 1 else None)
     except Exception:
-        log.exception("unhandled error in %s %s", req.method, req.url)
+        # The path only: a key sent as ?code= is in the URL's query.
+        log.exception("unhandled error in %s %s", req.method, urlsplit(req.url).path)
         return problem(
             500,
             ErrorInfo(

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from typing import Any
 from urllib.parse import urlencode
 
 import azure.functions as func
 
+from azureclients.clients import valid_key
 from domain.errors import ErrorInfo
 from httpapi.bodies import BadRequest
 
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
 _NOT_CARRIED = ("top", "continuationToken", "code")
+TOKEN_KEYS = {"PartitionKey", "RowKey"}
 
 
 def page_args(req: func.HttpRequest) -> tuple[int, dict[str, Any] | None]:
@@ -37,16 +38,26 @@ def page_args(req: func.HttpRequest) -> tuple[int, dict[str, Any] | None]:
     token = req.params.get("continuationToken")
     if not token:
         return top, None
+    invalid = BadRequest(
+        ErrorInfo(
+            code="InvalidContinuationToken",
+            cause="The continuationToken is not one this API issued.",
+            recommendation="Pass the nextLink of the previous page unchanged.",
+        )
+    )
     try:
-        return top, json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (binascii.Error, json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise BadRequest(
-            ErrorInfo(
-                code="InvalidContinuationToken",
-                cause="The continuationToken is not one this API issued.",
-                recommendation="Pass the nextLink of the previous page unchanged.",
-            )
-        ) from error
+        decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, RecursionError) as error:  # binascii, JSON, UTF-8, too deep
+        raise invalid from error
+    # What this API issues: a table position, {"PartitionKey": "...", "RowKey": "..."}.
+    if not (
+        isinstance(decoded, dict)
+        and decoded
+        and set(decoded) <= TOKEN_KEYS
+        and all(isinstance(v, str) and valid_key(v) for v in decoded.values())
+    ):
+        raise invalid
+    return top, decoded
 
 
 def page_body(req: func.HttpRequest, items: list[Any], token: dict[str, Any] | None) -> dict:

@@ -8,6 +8,7 @@ from typing import Any
 import azure.functions as func
 
 from domain.errors import ErrorInfo
+from domain.redaction import redact
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -20,17 +21,18 @@ def problem(
     errors: list[ErrorInfo] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> func.HttpResponse:
+    cause = redact(error.cause)  # a cause may quote what failed: never a key or SAS in an answer
     body: dict[str, Any] = {
         "type": f"https://dr-control-plane/errors/{error.code}",
         "title": title or error.code,
         "status": status,
         "code": error.code,
-        "detail": error.cause,
-        "cause": error.cause,
-        "recommendation": error.recommendation,
+        "detail": cause,
+        "cause": cause,
+        "recommendation": redact(error.recommendation),
     }
     if errors:
-        body["errors"] = [e.to_dict() for e in errors]
+        body["errors"] = [{k: redact(v) for k, v in e.to_dict().items()} for e in errors]
     if extra:
         body.update(extra)
     return func.HttpResponse(json.dumps(body), status_code=status, mimetype=PROBLEM_JSON)

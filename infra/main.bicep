@@ -237,6 +237,7 @@ module functionApp 'modules/functionapp.bicep' = {
     serviceBusFullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
     deadLetterQueueName: serviceBus.outputs.deadLetterQueueName
     commandsTopicName: serviceBus.outputs.commandsTopicName
+    agentSites: string({ '${tenantName}': [for site in sites: site.name] })
     replicaContainerPrefix: replicaContainerPrefix
     sasLifetimeMinutes: sasLifetimeMinutes
     prerequisiteProfile: prerequisiteProfile
@@ -264,7 +265,7 @@ module access 'modules/access.bicep' = {
     principalId: functionApp.outputs.principalId
     storageAccountName: storage.outputs.accountName
     serviceBusNamespaceName: serviceBus.outputs.namespaceName
-    eventsQueueName: serviceBus.outputs.eventsQueueName
+    eventsQueueNames: serviceBus.outputs.eventsQueueNames
     deadLetterQueueName: serviceBus.outputs.deadLetterQueueName
     commandsTopicName: serviceBus.outputs.commandsTopicName
     vaultName: vault.outputs.vaultName
@@ -287,7 +288,7 @@ module agents 'modules/agents.bicep' = {
     identityNamePrefix: names.agentIdentityPrefix
     sites: sites
     serviceBusNamespaceName: serviceBus.outputs.namespaceName
-    eventsQueueName: serviceBus.outputs.eventsQueueName
+    eventsQueueNames: serviceBus.outputs.eventsQueueNames
     commandsTopicName: serviceBus.outputs.commandsTopicName
     federatedIssuer: agentFederatedIssuer
     federatedSubjectPrefix: agentFederatedSubjectPrefix
@@ -343,7 +344,7 @@ output agentSettings object[] = [
     clientId: agents.outputs.agents[i].clientId
     principalId: agents.outputs.agents[i].principalId
     serviceBusNamespace: serviceBus.outputs.fullyQualifiedNamespace
-    eventsQueue: serviceBus.outputs.eventsQueueName
+    eventsQueue: serviceBus.outputs.eventsQueueNames[i]
     commandsTopic: serviceBus.outputs.commandsTopicName
     commandsSubscription: serviceBus.outputs.siteSubscriptionNames[i]
   }

@@ -182,7 +182,6 @@ def shut_down_and_sync(
         tenant=job.tenant,
         vm=job.vm,
         prefix=prefix,
-        belongs=lambda command: command.startswith(prefix),
         stall_seconds=job.stall_seconds,
         max_attempts=3,
         final_sync=True,

@@ -176,6 +176,7 @@ def initial_replication(
 ) -> Generator[Any, Any, CycleOutcome]:
     """Blobs, the replicate command, the first recovery point, then Protected."""
     assert state.job_id is not None
+    started = context.current_utc_datetime
     job = JobSteps(context, tenant=state.tenant, job_id=state.job_id)
     ref = VmRef(tenant=state.tenant, vm=state.vm)
     yield from job.run(
@@ -198,7 +199,9 @@ def initial_replication(
 
     yield job.begin("Create first recovery point")
     try:
-        yield from recovery_point(context, answer, state, E.INITIAL_REPLICATION_COMPLETED)
+        yield from recovery_point(
+            context, answer, state, E.INITIAL_REPLICATION_COMPLETED, asked=started
+        )
     except Exception as error:  # the replica does not match what the agent sent
         failure = verification_error(error)
         yield job.finish("Create first recovery point", [failure])
@@ -233,7 +236,9 @@ def delta_cycle(
             due = started + timedelta(seconds=state.interval_seconds)
             then = next_command(state, due)
         try:
-            recorded = yield from recovery_point(context, answer, state, event, then=then)
+            recorded = yield from recovery_point(
+                context, answer, state, event, asked=started, then=then
+            )
             state.resync, state.scheduled = False, recorded.next
             if recorded.next is not None:
                 announce(context, state, recorded.next.command_id, recorded.next.sequence_number)
@@ -258,7 +263,8 @@ def unchanged(state: ReplicationInput) -> E:
 
 @dataclass(frozen=True)
 class CommandWait:
-    """One command to send and wait for: whose, which ids answer it, how long it may stall.
+    """One command to send and wait for: whose, how its attempts are named, how long it may
+    stall.
 
     The replication loop's commands are its cycle's (`cycle_prefix`); an operation's own
     commands (a planned failover's final sync) start with its job id, so their answers are
@@ -267,7 +273,6 @@ class CommandWait:
     tenant: str
     vm: str
     prefix: str  # attempt n is sent as f"{prefix}{n}"
-    belongs: Callable[[str], bool]
     stall_seconds: int
     max_attempts: int
     cycle: int = 0
@@ -287,15 +292,10 @@ def run_command(
 ) -> Generator[Any, Any, Answer]:
     """The replication cycle's command, sent and waited for (see `send_and_wait`); `sent`:
     its first attempt, which the cycle before sent for Service Bus to enqueue when due."""
-
-    def belongs(command_id: str) -> bool:
-        return rules.command_belongs(command_id, state.generation, kind.value, state.cycle)
-
     wait = CommandWait(
         tenant=state.tenant,
         vm=state.vm,
         prefix=rules.cycle_prefix(state.generation, kind.value, state.cycle),
-        belongs=belongs,
         stall_seconds=state.stall_seconds,
         max_attempts=state.max_attempts,
         cycle=state.cycle,
@@ -323,8 +323,11 @@ def send_and_wait(
     context: df.DurableOrchestrationContext, wait: CommandWait, kind: CommandType
 ) -> Generator[Any, Any, Answer]:
     """Send the command and wait for its answer. No progress for `stall_seconds` raises
-    health to Warning and sends the command again (fresh SAS, same cycle); answers that do
-    not belong to this command (a duplicate, a late reply to an older one) are skipped."""
+    health to Warning and sends the command again (fresh SAS, same cycle). Only the answer to
+    the attempt sent last counts: a duplicate, a late reply to an older cycle, and a late
+    reply to an earlier attempt of this one are skipped. An earlier attempt may still have
+    been writing while the resent one wrote: its completion would snapshot a replica that
+    mixes two moments."""
     done_event = (
         EventType.REPLICATION_INITIAL_COMPLETED
         if kind is CommandType.REPLICATE
@@ -371,12 +374,12 @@ def send_and_wait(
             if winner is done:
                 completed = ReplicationCompleted.model_validate(done.result)
                 done = context.wait_for_external_event(done_event.value)
-                if wait.belongs(completed.command_id):
+                if completed.command_id == command.command_id:
                     return completed
                 continue
             refused = ReplicationFailed.model_validate(failed.result)
             failed = context.wait_for_external_event(EventType.REPLICATION_FAILED.value)
-            if wait.belongs(refused.command_id):
+            if refused.command_id == command.command_id:
                 return refused
     return CommandEnd.UNANSWERED
 
@@ -424,9 +427,11 @@ def recovery_point(
     state: ReplicationInput | CommandWait,
     status_event: E,
     *,
+    asked: datetime | None = None,
     then: NextCommand | None = None,
 ) -> Step[PointRecorded]:
-    """Record the point; `then`: the next cycle's sync, sent once it is recorded."""
+    """Record the point (`asked`: when its cycle began, the earliest the agent's takenAt may
+    be, less clock skew); `then`: the next cycle's sync, sent once it is recorded."""
     point = PointInput(
         tenant=state.tenant,
         vm=state.vm,
@@ -435,6 +440,7 @@ def recovery_point(
         consistency=done.consistency,
         consistency_note=done.consistency_note,
         taken_at=done.taken_at,
+        asked=asked,
         disks=list(done.disks),
         then=then,
     )

@@ -85,6 +85,7 @@ def claim_operation(
     *,
     initial_status: str = "NotProtected",
     job_id: str | None = None,
+    requested_by: str | None = None,
 ) -> tuple[Job, bool]:
     """The VM's running job if one is active, else a new job that now holds the lock.
 
@@ -106,9 +107,9 @@ def claim_operation(
             if active is not None and not active.finished:
                 return active, active.id == job_id
         job = (
-            create_job_with_id(tenant, job_id, job_type, vm, started_by)
+            create_job_with_id(tenant, job_id, job_type, vm, started_by, requested_by)
             if job_id
-            else create_job(tenant, job_type, vm, started_by)
+            else create_job(tenant, job_type, vm, started_by, requested_by)
         )
         item.active_job_id, item.active_job_type = job.id, job_type
         item.updated = datetime.now(UTC)

@@ -32,13 +32,21 @@ def _columns(job: Job) -> dict[str, str]:
     return {"Target": job.target, "State": job.state.value}
 
 
-def create_job(tenant: str, job_type: JobType, target: str, started_by: str) -> Job:
+def create_job(
+    tenant: str, job_type: JobType, target: str, started_by: str, requested_by: str | None = None
+) -> Job:
     """A new job, NotStarted, with a fresh newest-first id."""
-    return create_job_with_id(tenant, new_job_id(datetime.now(UTC)), job_type, target, started_by)
+    job_id = new_job_id(datetime.now(UTC))
+    return create_job_with_id(tenant, job_id, job_type, target, started_by, requested_by)
 
 
 def create_job_with_id(
-    tenant: str, job_id: str, job_type: JobType, target: str, started_by: str
+    tenant: str,
+    job_id: str,
+    job_type: JobType,
+    target: str,
+    started_by: str,
+    requested_by: str | None = None,
 ) -> Job:
     """Create a job whose id the caller derived; an existing one is returned unchanged."""
     job = new_job(
@@ -48,6 +56,7 @@ def create_job_with_id(
         target=target,
         started_by=started_by,
         now=datetime.now(UTC),
+        requested_by=requested_by,
     )
     if not JOBS.insert(tenant, job_id, job, **_columns(job)):
         existing = get_job(tenant, job_id)

@@ -1,7 +1,12 @@
 """A thin typed layer over one Azure table: pydantic models stored as JSON, tenant-partitioned.
 
-A model is kept whole in one `Json` property (reads need no mapping code) beside the few
-columns worth filtering on. ETags are kept so writers can use optimistic concurrency.
+A model is kept whole as JSON (reads need no mapping code) beside the few columns worth
+filtering on. A string property holds at most 32K characters, so a long model is split over
+`Json`, `Json1`, `Json2`, ... (a row holds 1 MiB): a long text in a row never makes its
+write fail. ETags are kept so writers can use optimistic concurrency.
+
+A key with a character Azure Tables forbids (`/`, `\\`, `#`, `?`, control characters) or over
+1 KiB names no row: reads answer "not found", writes refuse with KeyInvalid.
 """
 
 from __future__ import annotations
@@ -16,13 +21,18 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 from pydantic import BaseModel
 
-from azureclients.clients import table_service
+from azureclients.clients import table_service, valid_key
 
 M = TypeVar("M", bound=BaseModel)
 BATCH = 100  # operations per entity-group transaction (Azure Table Storage's limit)
 # (service, table) -> client. The entry holds its service, so a service another test replaced
 # stays alive and its id is never reused by a new one.
 _clients: dict[tuple[int, str], tuple[TableServiceClient, TableClient]] = {}
+JSON_CHUNK = 30_000  # characters per property: under 32K UTF-16 code units with margin
+
+
+class KeyInvalid(ValueError):
+    """A key Azure Tables refuses: a caller let an unchecked name through."""
 
 
 class ConcurrentUpdate(Exception):
@@ -52,13 +62,26 @@ class ModelTable(Generic[M]):
         return _clients[key][1]
 
     def _entity(self, pk: str, rk: str, model: M, columns: dict[str, Any]) -> dict[str, Any]:
-        return {"PartitionKey": pk, "RowKey": rk, "Json": model.model_dump_json(), **columns}
+        if not (valid_key(pk) and valid_key(rk)):
+            raise KeyInvalid(f"{self.name}: {pk!r}/{rk!r} is not a valid table key")
+        text = model.model_dump_json()
+        chunks = {
+            f"Json{i or ''}": text[start : start + JSON_CHUNK]
+            for i, start in enumerate(range(0, max(len(text), 1), JSON_CHUNK))
+        }
+        return {"PartitionKey": pk, "RowKey": rk, **chunks, **columns}
 
     def _row(self, entity: Any) -> Row[M]:
         etag = entity.metadata.get("etag") if hasattr(entity, "metadata") else None
-        return Row(self.model.model_validate_json(entity["Json"]), etag)
+        parts, i = [entity["Json"]], 1
+        while (part := entity.get(f"Json{i}")) is not None:
+            parts.append(part)
+            i += 1
+        return Row(self.model.model_validate_json("".join(parts)), etag)
 
     def get(self, pk: str, rk: str) -> Row[M] | None:
+        if not (valid_key(pk) and valid_key(rk)):
+            return None  # nothing is stored under a key the service refuses
         try:
             return self._row(self.client().get_entity(pk, rk))
         except ResourceNotFoundError:

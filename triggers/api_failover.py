@@ -12,6 +12,7 @@ from contracts.api import FailoverRequest, RecoveryPointRequest
 from domain.jobs import StartedBy
 from domain.replication_state import Operation
 from httpapi.answers import job_accepted
+from httpapi.auth import key_fingerprint
 from httpapi.bodies import parse_body
 from httpapi.handler import tenant_api
 
@@ -26,7 +27,9 @@ async def api_failover(req: func.HttpRequest, client: df.DurableOrchestrationCli
     async def handle(tenant: str) -> func.HttpResponse:
         request = parse_body(req, FailoverRequest)
         vm = req.route_params["vm"]
-        job, created = await begin_failover(client, tenant, vm, request, StartedBy.API)
+        job, created = await begin_failover(
+            client, tenant, vm, request, StartedBy.API, key_fingerprint(req)
+        )
         return job_accepted(req, job, created)
 
     return await tenant_api(req, handle)
@@ -43,7 +46,7 @@ async def _after(
         )
         vm = req.route_params["vm"]
         job, created = await begin_after_failover(
-            client, tenant, vm, operation, StartedBy.API, request
+            client, tenant, vm, operation, StartedBy.API, request, key_fingerprint(req)
         )
         return job_accepted(req, job, created)
 

@@ -14,6 +14,7 @@ from application.replicated_items import vm_page
 from contracts.api import DisableProtectionRequest, EnableProtectionRequest, PreflightRequest
 from domain.jobs import StartedBy
 from httpapi.answers import job_accepted, json_response
+from httpapi.auth import key_fingerprint
 from httpapi.bodies import parse_body
 from httpapi.handler import tenant_api
 from httpapi.paging import page_args, page_body
@@ -54,7 +55,9 @@ async def api_enable_protection(
     async def handle(tenant: str) -> func.HttpResponse:
         request = parse_body(req, EnableProtectionRequest)
         record = await present_vm(tenant, req.route_params["vm"])
-        job, created = await begin_protection(client, tenant, record, request, StartedBy.API)
+        job, created = await begin_protection(
+            client, tenant, record, request, StartedBy.API, key_fingerprint(req)
+        )
         return job_accepted(req, job, created)
 
     return await tenant_api(req, handle)
@@ -68,7 +71,9 @@ async def api_disable_protection(
     async def handle(tenant: str) -> func.HttpResponse:
         request = parse_body(req, DisableProtectionRequest)
         vm = req.route_params["vm"]
-        job, created = await begin_unprotection(client, tenant, vm, request, StartedBy.API)
+        job, created = await begin_unprotection(
+            client, tenant, vm, request, StartedBy.API, key_fingerprint(req)
+        )
         return job_accepted(req, job, created)
 
     return await tenant_api(req, handle)

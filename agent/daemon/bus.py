@@ -26,7 +26,7 @@ from azure.servicebus import ServiceBusClient, ServiceBusMessage
 from agent.private import private_dir, write_private
 
 log = logging.getLogger("agent.daemon")
-EVENTS_QUEUE = "agent-events"
+EVENTS_QUEUE_PREFIX = "agent-events-"  # + the site: the queue only this site may send to
 
 
 def connect(connection: str | None, namespace: str | None) -> ServiceBusClient:
@@ -57,7 +57,8 @@ class Backoff:
 
 class Outbox:
     def __init__(self, state_dir: Path, client_factory: Callable[[], ServiceBusClient],
-                 stop: threading.Event) -> None:  # fmt: skip
+                 stop: threading.Event, queue: str) -> None:  # fmt: skip
+        self.queue = queue
         self.dir = private_dir(Path(state_dir) / "daemon" / "outbox")
         self.client_factory, self.stop = client_factory, stop
         self._volatile: dict[str, dict[str, Any]] = {}  # key -> latest event
@@ -100,7 +101,7 @@ class Outbox:
             try:
                 if sender is None:
                     client = self.client_factory()
-                    sender = client.get_queue_sender(EVENTS_QUEUE)
+                    sender = client.get_queue_sender(self.queue)
                 for event in volatile:
                     sender.send_messages(message(event))
                 for path in files:

@@ -57,7 +57,7 @@ class Daemon:
         self.args = args
         self.stop = threading.Event()
         self.journal = CommandJournal(args.state_dir)
-        self.outbox = Outbox(args.state_dir, self._client, self.stop)
+        self.outbox = Outbox(args.state_dir, self._client, self.stop, args.events_queue)
         self.bandwidth = SiteBandwidth(args.state_dir, args.bandwidth, self.stop)
         shell = powershell(args)
         self.settings = Settings(args.state_dir, concurrency=args.concurrency,

@@ -7,6 +7,7 @@ import argparse
 import os
 from pathlib import Path
 
+from agent.daemon.bus import EVENTS_QUEUE_PREFIX
 from agent.daemon.paths import parse_roots
 from agent.hyperv.powershell import PowerShell, default_executable
 from agent.power.control import PowerControl
@@ -59,6 +60,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--namespace",
         default=_env("AGENT_SERVICEBUS_NAMESPACE"),
         help="or: NS.servicebus.windows.net with Entra ID (env AGENT_SERVICEBUS_NAMESPACE)",
+    )
+    p.add_argument(
+        "--events-queue",
+        default=_env("AGENT_EVENTS_QUEUE"),
+        help="the site's own events queue, the only one it may send to (default "
+        "agent-events-SITE, as infra/ names it; env AGENT_EVENTS_QUEUE)",
     )
     p.add_argument(
         "--workers",
@@ -165,6 +172,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--log-level", default="INFO")
     args = p.parse_args(argv)
+    args.events_queue = args.events_queue or f"{EVENTS_QUEUE_PREFIX}{args.site}"
     if not args.connection and not args.namespace:
         p.error(
             "no Service Bus to talk to. Fix: set AGENT_SERVICEBUS_CONNECTION (or pass "

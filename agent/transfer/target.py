@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -94,6 +95,15 @@ def sas_expiry(sas_url: str) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+_SIGNATURE = re.compile(r"(?i)\bsig=[^&\s\"'<>)]+")
+
+
+def without_sas(text: str) -> str:
+    """`text` with any SAS signature replaced: an SDK's error quotes the URL it called, and
+    the cause travels to the control plane's events, jobs and API."""
+    return _SIGNATURE.sub("sig=REDACTED", text)
+
+
 def map_error(exc: Exception, *, writing: bool, expiry: datetime | None = None) -> AgentError:
     """A storage exception → the AgentError a user can act on. `expiry` is the SAS's own: a
     403 after it passed is an expiry, whatever words the service chose (Azurite says none)."""
@@ -104,13 +114,14 @@ def map_error(exc: Exception, *, writing: bool, expiry: datetime | None = None) 
     ):
         return AgentError(
             "StorageUnreachable",
-            f"the blob endpoint did not answer ({exc.__class__.__name__}: {exc.message}).",
+            f"the blob endpoint did not answer ({exc.__class__.__name__}: "
+            f"{without_sas(str(exc.message))}).",
             "Check the network path to the storage account, then run the command again; "
             "completed ranges are kept and only the rest is sent.",
         )
     if isinstance(exc, HttpResponseError):
         code = getattr(exc, "error_code", None) or ""
-        message = (exc.message or "").splitlines()[0] if exc.message else ""
+        message = without_sas((exc.message or "").splitlines()[0]) if exc.message else ""
         status = exc.status_code
         if status == 403:
             expired = expiry is not None and expiry <= datetime.now(UTC)

@@ -9,11 +9,12 @@ silently as a default, so an unknown key is refused with the list of known ones.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 DEFAULT_CONFIG = Path(__file__).with_name("entities.json")
 DLQ = "/$DeadLetterQueue"
+DEFAULT_SITE = "site-local"  # the site entities.json declares; add_site copies its queue
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,19 @@ class Entities:
     topic_dedupe: dict[str, bool]
     duplicate_window: float = 600.0
     topic_windows: dict[str, float] = field(default_factory=dict)
+
+    def add_site(self, site: str) -> Entities:
+        """A site's own entities as the app and infra/ make them: its events queue
+        (`agent-events-<site>`, shaped like the default site's) and its commands subscription
+        (filtered on `site`). Already there: unchanged."""
+        queue = f"agent-events-{site}"
+        if queue not in self.queues:
+            self.queues[queue] = replace(self.queues[f"agent-events-{DEFAULT_SITE}"], path=queue)
+        subscriptions = self.topics.setdefault("agent-commands", [])
+        path = f"agent-commands/Subscriptions/{site}"
+        if not any(s.path == path for s in subscriptions):
+            subscriptions.append(Entity(path=path, filter={"site": site}))
+        return self
 
     def receivable(self, address: str) -> Entity | None:
         """The entity a receiver attached to `address` reads (DLQs read like queues)."""

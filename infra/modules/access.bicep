@@ -3,7 +3,7 @@
 // - storage account: Blob Data Contributor (replicas, task hub leases, code package),
 //   Blob Delegator (user-delegation key for the agent's per-blob SAS), Queue and Table Data
 //   Contributor (Durable task hub, read models);
-// - Service Bus: Receiver on `agent-events` only, Sender on the dead-letter queue and the
+// - Service Bus: Receiver on the sites' events queues only, Sender on the dead-letter queue and the
 //   commands topic only;
 // - Recovery Services vault: Site Recovery Contributor (the asr provider);
 // - Application Insights: Monitoring Metrics Publisher (Entra-authenticated telemetry).
@@ -19,8 +19,8 @@ param storageAccountName string
 @description('The tenant Service Bus namespace.')
 param serviceBusNamespaceName string
 
-@description('Queue the agents send events to.')
-param eventsQueueName string
+@description('The sites\' events queues (one per site).')
+param eventsQueueNames string[]
 
 @description('Queue the app writes invalid events to.')
 param deadLetterQueueName string
@@ -60,10 +60,6 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
 resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' existing = {
   name: serviceBusNamespaceName
 
-  resource eventsQueue 'queues' existing = {
-    name: eventsQueueName
-  }
-
   resource deadLetterQueue 'queues' existing = {
     name: deadLetterQueueName
   }
@@ -72,6 +68,13 @@ resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' existing = {
     name: commandsTopicName
   }
 }
+
+resource eventsQueues 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' existing = [
+  for name in eventsQueueNames: {
+    parent: namespace
+    name: name
+  }
+]
 
 resource vault 'Microsoft.RecoveryServices/vaults@2024-04-01' existing = {
   name: vaultName
@@ -93,15 +96,17 @@ resource storageAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
   }
 ]
 
-resource receiveEvents 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(namespace::eventsQueue.id, principalId, roles.serviceBusDataReceiver)
-  scope: namespace::eventsQueue
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataReceiver)
-    principalId: principalId
-    principalType: 'ServicePrincipal'
+resource receiveEvents 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for (name, i) in eventsQueueNames: {
+    name: guid(eventsQueues[i].id, principalId, roles.serviceBusDataReceiver)
+    scope: eventsQueues[i]
+    properties: {
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataReceiver)
+      principalId: principalId
+      principalType: 'ServicePrincipal'
+    }
   }
-}
+]
 
 resource sendDeadLetters 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(namespace::deadLetterQueue.id, principalId, roles.serviceBusDataSender)

@@ -1,5 +1,6 @@
 // The identities of the on-premises agents, one per site, and what each may do:
-// Azure Service Bus Data Sender on the `agent-events` queue, and Data Receiver on its own
+// Azure Service Bus Data Sender on its own site's events queue (`agent-events-<site>`: the queue
+// says who sent an event, so no site can speak for another), and Data Receiver on its own
 // site's `agent-commands` subscription - nothing else (the replica blobs are reached only
 // through the per-blob SAS the control plane issues).
 //
@@ -24,8 +25,8 @@ param sites object[]
 @description('The tenant Service Bus namespace.')
 param serviceBusNamespaceName string
 
-@description('Queue the agents send events to.')
-param eventsQueueName string
+@description('Each site\'s own events queue, in the order of `sites`.')
+param eventsQueueNames string[]
 
 @description('Topic whose per-site subscriptions carry commands.')
 param commandsTopicName string
@@ -45,14 +46,17 @@ var serviceBusDataReceiver = '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
 resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' existing = {
   name: serviceBusNamespaceName
 
-  resource eventsQueue 'queues' existing = {
-    name: eventsQueueName
-  }
-
   resource commandsTopic 'topics' existing = {
     name: commandsTopicName
   }
 }
+
+resource siteQueues 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' existing = [
+  for name in eventsQueueNames: {
+    parent: namespace
+    name: name
+  }
+]
 
 resource siteSubscriptions 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2024-01-01' existing = [
   for site in sites: {
@@ -91,13 +95,13 @@ var principalIds = [
 
 resource sendEvents 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
   for (site, i) in sites: {
-    name: guid(namespace::eventsQueue.id, 'agent', site.name, serviceBusDataSender)
-    scope: namespace::eventsQueue
+    name: guid(siteQueues[i].id, 'agent', site.name, serviceBusDataSender)
+    scope: siteQueues[i]
     properties: {
       roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusDataSender)
       principalId: principalIds[i]
       principalType: 'ServicePrincipal'
-      description: 'Agent of site ${site.name} sends events.'
+      description: 'Agent of site ${site.name} sends events to its own queue only.'
     }
   }
 ]

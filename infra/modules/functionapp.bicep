@@ -63,6 +63,9 @@ param deadLetterQueueName string
 @description('Topic the app sends agent commands to.')
 param commandsTopicName string
 
+@description('AGENT_SITES: JSON object of the tenant to its sites; the app reads each site\'s own events queue.')
+param agentSites string
+
 @description('Prefix of the per-VM replica containers.')
 param replicaContainerPrefix string = 'replica'
 
@@ -160,6 +163,10 @@ var commonSettings = [
   {
     name: 'ReadModelStorage__tableServiceUri'
     value: storage.properties.primaryEndpoints.table
+  }
+  {
+    name: 'AGENT_SITES'
+    value: agentSites
   }
   {
     name: 'AGENT_EVENTS_DEADLETTER_QUEUE'

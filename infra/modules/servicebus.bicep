@@ -1,8 +1,11 @@
 // Service Bus for the agent link. Entity names and behaviour mirror the local broker's
 // devhost/servicebus/entities.json (a test keeps the two in step):
-// - `agent-events`: agent -> control plane. Sessions (session id = VM id keeps one VM's events
-//   in order), duplicate detection (message id = event id), expired messages dead-lettered,
-//   a bounded delivery count so a poison message ends in the dead-letter sub-queue.
+// - `agent-events-<site>`: agent -> control plane, one queue per site, so the queue an event
+//   arrives on says which site sent it (only that site's agent may send to it: agents.bicep;
+//   the app reads every site's queue: AGENT_SITES). Sessions (session id = VM id keeps one VM's
+//   events in order), duplicate detection (message id = event id), expired messages
+//   dead-lettered, a bounded delivery count so a poison message ends in the dead-letter
+//   sub-queue.
 // - `agent-events-deadletter`: where the app puts events that fail validation, with the reason
 //   (azureclients/deadletter.py); no sessions, since a rejected event may carry no usable session id.
 // - `agent-commands`: control plane -> agents, one subscription per site, filtered on the
@@ -24,7 +27,7 @@ param namespaceName string
 ])
 param skuName string = 'Standard'
 
-@description('On-premises sites (one agent each); each gets its own commands subscription.')
+@description('On-premises sites (one agent each); each gets its own events queue and commands subscription.')
 @minLength(1)
 param siteNames string[]
 
@@ -57,19 +60,24 @@ resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' = {
   }
 }
 
-resource agentEvents 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
-  parent: namespace
-  name: 'agent-events'
-  properties: {
-    requiresSession: true
-    requiresDuplicateDetection: true
-    duplicateDetectionHistoryTimeWindow: duplicateDetectionWindow
-    deadLetteringOnMessageExpiration: true
-    maxDeliveryCount: maxDeliveryCount
-    lockDuration: 'PT1M'
-    defaultMessageTimeToLive: messageTimeToLive
+// The queue of a site is this prefix and the site's name (contracts/events.py events_queue).
+var eventsQueuePrefix = 'agent-events-'
+
+resource siteEventQueues 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = [
+  for site in siteNames: {
+    parent: namespace
+    name: '${eventsQueuePrefix}${site}'
+    properties: {
+      requiresSession: true
+      requiresDuplicateDetection: true
+      duplicateDetectionHistoryTimeWindow: duplicateDetectionWindow
+      deadLetteringOnMessageExpiration: true
+      maxDeliveryCount: maxDeliveryCount
+      lockDuration: 'PT1M'
+      defaultMessageTimeToLive: messageTimeToLive
+    }
   }
-}
+]
 
 resource agentEventsDeadletter 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
   parent: namespace
@@ -133,7 +141,7 @@ resource siteFilters 'Microsoft.ServiceBus/namespaces/topics/subscriptions/rules
 output namespaceName string = namespace.name
 // serviceBusEndpoint is https://<name>.servicebus.<cloud suffix>:443/; the host is what SDKs take.
 output fullyQualifiedNamespace string = split(split(namespace.properties.serviceBusEndpoint, '/')[2], ':')[0]
-output eventsQueueName string = agentEvents.name
+output eventsQueueNames string[] = [for (site, i) in siteNames: siteEventQueues[i].name]
 output deadLetterQueueName string = agentEventsDeadletter.name
 output commandsTopicName string = agentCommands.name
 output siteSubscriptionNames string[] = [for (site, i) in siteNames: siteSubscriptions[i].name]

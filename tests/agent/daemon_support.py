@@ -1,6 +1,6 @@
 """The real agent daemon as a process, driven the way the control plane drives it: commands sent
-to the `agent-commands` topic of devhost's local Service Bus broker, events read back from the
-`agent-events` queue with the real SDK. Nothing of the daemon is imported or replaced here.
+to the `agent-commands` topic of devhost's local Service Bus broker, events read back from each
+site's own queue (`agent-events-<site>`) with the real SDK. Nothing of the daemon is imported or replaced here.
 
     with Bus(tmp) as bus, DaemonProcess(bus, state_dir, log) as daemon:
         daemon.start("--shutdown-hook", hook)
@@ -25,9 +25,9 @@ from typing import Any
 
 from azure.servicebus import NEXT_AVAILABLE_SESSION, ServiceBusClient, ServiceBusMessage
 
-from contracts.events import AgentEvent
+from contracts.events import AgentEvent, events_queue
 from devhost.servicebus import Broker
-from devhost.servicebus.entities import Entity, load_entities
+from devhost.servicebus.entities import load_entities
 
 ROOT = Path(__file__).resolve().parents[2]
 TENANT, SITE = "contoso", "site-agent"
@@ -35,40 +35,45 @@ SITES = (SITE, "site-vmm", "site-host", "site-cap", "site-e2e")  # one subscript
 
 
 class EventLog:
-    """Every event the daemon sends, collected by a thread that takes whichever session has
-    messages (as the control plane's trigger does). Each event is checked against the contract
+    """Every event the daemons send, collected by a thread per site's queue that takes whichever
+    session has messages (as the control plane's triggers do). Each event is checked against the contract
     (`AgentEvent.parse`): an event the control plane would dead-letter fails the test."""
 
-    def __init__(self, connection: str) -> None:
+    def __init__(self, connection: str, queues: list[str]) -> None:
         self.connection = connection
         self.events: list[dict[str, Any]] = []
         self.invalid: list[tuple[str, str]] = []
         self.ids: list[str] = []  # message ids, in arrival order (duplicates kept)
         self._stop = threading.Event()
         self._cond = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name="events", daemon=True)
+        self._threads = [
+            threading.Thread(target=self._run, args=(queue,), name=queue, daemon=True)
+            for queue in queues
+        ]
 
     def start(self) -> EventLog:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(15)
+        for thread in self._threads:
+            thread.join(15)
 
-    def _run(self) -> None:
+    def _run(self, queue: str) -> None:
         while not self._stop.is_set():
             try:
                 with ServiceBusClient.from_connection_string(self.connection) as client:
                     while not self._stop.is_set():
-                        self._drain_one_session(client)
+                        self._drain_one_session(client, queue)
             except Exception:  # the broker went away: try again, the test decides
                 self._stop.wait(0.5)
 
-    def _drain_one_session(self, client: ServiceBusClient) -> None:
+    def _drain_one_session(self, client: ServiceBusClient, queue: str) -> None:
         try:
             receiver = client.get_queue_receiver(
-                "agent-events", session_id=NEXT_AVAILABLE_SESSION, max_wait_time=0.5
+                queue, session_id=NEXT_AVAILABLE_SESSION, max_wait_time=1
             )
             with receiver:
                 while messages := receiver.receive_messages(max_message_count=50,
@@ -120,21 +125,21 @@ class EventLog:
 
 
 class Bus:
-    """A local broker with a commands subscription for each of SITES (daemons of different
-    tests may run at once, each on its own site), and the log of what came back."""
+    """A local broker with an events queue and a commands subscription for each of SITES
+    (daemons of different tests may run at once, each on its own site), and the log of what
+    came back."""
 
     def __init__(self, data_dir: Path) -> None:
         entities = load_entities()
         for site in SITES:
-            entities.topics["agent-commands"].append(
-                Entity(path=f"agent-commands/Subscriptions/{site}", filter={"site": site})
-            )
+            entities.add_site(site)
         self.broker = Broker(port=0, data_dir=data_dir, entities=entities)
         self.events: EventLog
 
     def __enter__(self) -> Bus:
         self.broker.start()
-        self.events = EventLog(self.broker.connection_string).start()
+        queues = [events_queue(site) for site in SITES]
+        self.events = EventLog(self.broker.connection_string, queues).start()
         return self
 
     def __exit__(self, *exc: object) -> None:

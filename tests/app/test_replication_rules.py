@@ -13,13 +13,13 @@ import pytest
 from agent.footer import Footer
 from domain.errors import DomainError
 from domain.replication import (
-    command_belongs,
     consistency_for_cycle,
     cycle_prefix,
     footer_problem,
     is_cycle_command,
     next_cycle_at,
     next_status,
+    point_time,
     policy_named,
     replica_blob_size,
     replicates,
@@ -79,12 +79,9 @@ def test_the_next_cycle_is_one_interval_after_this_one_started_never_a_burst() -
     assert next_cycle_at(NOW, 30, NOW + timedelta(seconds=31)) is None
 
 
-def test_only_answers_to_the_awaited_cycle_belong_to_it() -> None:
-    prefix = cycle_prefix("gen1", "sync", 7)
-    assert command_belongs(prefix + "2", "gen1", "sync", 7)
-    assert not command_belongs(cycle_prefix("gen1", "sync", 6) + "1", "gen1", "sync", 7)
-    assert not command_belongs(cycle_prefix("gen0", "sync", 7) + "1", "gen1", "sync", 7)
-    assert not command_belongs(cycle_prefix("gen1", "sync", 70) + "1", "gen1", "sync", 7)
+def test_attempts_of_another_cycle_or_generation_never_share_an_id() -> None:
+    ids = [cycle_prefix(g, "sync", c) + "1" for g in ("gen0", "gen1") for c in (6, 7, 70)]
+    assert len(set(ids)) == len(ids)
 
 
 def test_a_loop_command_is_told_by_its_shape_and_no_operation_command_has_it() -> None:
@@ -185,3 +182,15 @@ def test_the_loop_replicates_while_protection_is_on_and_the_vm_has_not_failed_ov
     assert replicates(status) is goes_on
     # A planned failover's final sync is the one command sent while it is under way.
     assert replicates(status, final_sync=True) is (status == "PlannedFailoverInProgress")
+
+
+def test_a_points_time_is_the_agents_between_its_command_and_now() -> None:
+    sent = NOW - timedelta(minutes=2)
+    taken = NOW - timedelta(minutes=1)
+    assert point_time(taken, sent=sent, now=NOW) == taken
+    assert point_time(None, sent=sent, now=NOW) == NOW
+    # from the future: now, or it hides RPO breaches and stays "latest" for good
+    assert point_time(NOW + timedelta(days=400), sent=sent, now=NOW) == NOW
+    # from long ago: no earlier than the command (less the skew), or retention prunes it
+    assert point_time(NOW - timedelta(days=30), sent=sent, now=NOW) == sent - timedelta(minutes=5)
+    assert point_time(NOW - timedelta(days=30), sent=None, now=NOW) == NOW - timedelta(days=30)

@@ -27,8 +27,8 @@ def test_a_job_is_answered_in_camel_case_with_every_field() -> None:
     failed = fail_job(start_step(job, "Prerequisites check", T0), T0, [ERR, RULE])
     wire = shown(JobView.of(failed))
     assert list(wire) == [
-        "id", "tenant", "type", "target", "startedBy", "state", "startTime", "endTime",
-        "steps", "errors", "evidence",
+        "id", "tenant", "type", "target", "startedBy", "requestedBy", "state", "startTime",
+        "endTime", "steps", "errors", "evidence",
     ]  # fmt: skip
     assert wire["evidence"] is None  # only an auto-failover decision has evidence
     assert list(wire["steps"][0]) == ["name", "state", "startTime", "endTime", "errors"]

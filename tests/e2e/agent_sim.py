@@ -25,6 +25,7 @@ from azure.servicebus import ServiceBusClient, ServiceBusMessage
 from azure.storage.blob import BlobClient
 
 from agent.footer import Footer
+from contracts.events import events_queue
 
 CHUNK = 4 * 1024 * 1024
 ZERO = bytes(CHUNK)
@@ -174,7 +175,7 @@ class ScriptedAgent:
     def send(self, body: dict[str, Any]) -> None:
         with (
             ServiceBusClient.from_connection_string(self.connection) as client,
-            client.get_queue_sender("agent-events") as sender,
+            client.get_queue_sender(events_queue(self.site)) as sender,
         ):
             sender.send_messages(ServiceBusMessage(
                 json.dumps(body), session_id=body.get("vm") or self.site, message_id=body["id"]

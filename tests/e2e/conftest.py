@@ -19,19 +19,25 @@ import requests
 from azure.servicebus import ServiceBusClient, ServiceBusMessage
 
 from azureclients.clients import reset_cache
+from contracts.events import events_queue
 from devhost.arm import ArmStandIn
 from devhost.arm.launch import start_for_app
 from devhost.azurite import Azurite
 from devhost.functions import load_app
 from devhost.init_settings import embedded_settings
 from devhost.servicebus import Broker
-from devhost.servicebus.entities import Entity, load_entities
+from devhost.servicebus.entities import load_entities
 from devhost.webhost import DevHost, running
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = {tenant: f"key-{tenant}-{uuid.uuid4().hex}" for tenant in ("contoso", "fabrikam", "legacy")}
-SITE = "site-local"  # the broker's default config has a commands subscription for it
-EXTRA_SITES = ("site-repl", "site-daemon")  # replication tests run their own agents on these
+SITE = "site-local"  # the broker's default config has its queue and commands subscription
+# Every site's agent sends on its own queue and speaks for one tenant (AGENT_SITES): the
+# replication tests run their own agents on site-repl and site-daemon; the other tenants' VMs
+# are reported by their own sites; site-rogue is contoso's, for the tests of impersonation.
+SITES = {"contoso": [SITE, "site-repl", "site-daemon", "site-rogue"],
+         "fabrikam": ["site-fabrikam"], "legacy": ["site-legacy"]}  # fmt: skip
+HOME_SITE = {tenant: sites[0] for tenant, sites in SITES.items()}
 # Operator-defined policies (REPLICATION_POLICIES): a 30 s cycle whose RPO threshold a single
 # missed cycle breaks, so an RPO breach shows within a test's time.
 POLICIES = {"tight": {"interval": 30, "retention_hours": 1, "app_consistent_frequency_hours": 0,
@@ -90,19 +96,26 @@ class ControlPlane:
         return requests.request(method, self.url(path), headers=headers, timeout=30, **kw)
 
     def send_event(self, type_: str, tenant: str, data: dict, vm: str | None = None,
-                   event_id: str | None = None, site: str = SITE) -> str:  # fmt: skip
+                   event_id: str | None = None, site: str | None = None,
+                   queue_of: str | None = None) -> str:  # fmt: skip
+        """An agent event of `site` (the tenant's first site by default), sent on the queue of
+        `queue_of` (the site's own by default: another one is an impersonation)."""
         event_id = event_id or uuid.uuid4().hex
+        site = site or HOME_SITE[tenant]
         body = {"type": type_, "tenant": tenant, "site": site, "id": event_id,
                 "time": datetime.now(UTC).isoformat(), "data": data}  # fmt: skip
         if vm:
             body["vm"] = vm
-        self.send_raw(json.dumps(body).encode(), session_id=vm or site, message_id=event_id)
+        self.send_raw(json.dumps(body).encode(), session_id=vm or site, message_id=event_id,
+                      site=queue_of or site)  # fmt: skip
         return event_id
 
-    def send_raw(self, body: bytes, *, session_id: str, message_id: str | None = None) -> None:
+    def send_raw(self, body: bytes, *, session_id: str, message_id: str | None = None,
+                 site: str = SITE) -> None:  # fmt: skip
+        """`body` as sent on `site`'s events queue."""
         with (
             ServiceBusClient.from_connection_string(self.broker.connection_string) as client,
-            client.get_queue_sender("agent-events") as sender,
+            client.get_queue_sender(events_queue(site)) as sender,
         ):
             sender.send_messages(
                 ServiceBusMessage(body, session_id=session_id, message_id=message_id)
@@ -155,10 +168,8 @@ def control_plane(
 ) -> Iterator[ControlPlane]:
     data = tmp_path_factory.mktemp("control-plane")
     entities = load_entities()
-    for site in EXTRA_SITES:  # one commands subscription per scripted agent, as in Azure
-        entities.topics["agent-commands"].append(
-            Entity(path=f"agent-commands/Subscriptions/{site}", filter={"site": site})
-        )
+    for site in (s for sites in SITES.values() for s in sites):  # its queue and subscription
+        entities.add_site(site)
     with Broker(port=0, data_dir=data / "servicebus", entities=entities) as broker:
         settings = {
             **embedded_settings(azurite.connection_string, broker.connection_string, KEYS),
@@ -170,6 +181,7 @@ def control_plane(
             # Tests here write rows no loop stands behind (health on read, say): the watchdog
             # would rightly restart them. It runs in tests/e2e/test_watchdog.py's own stack.
             "AzureWebJobs.replication_watchdog.Disabled": "true",
+            "AGENT_SITES": json.dumps(SITES),
         }
         saved = {k: os.environ.get(k) for k in settings}
         os.environ.update(settings)

@@ -208,12 +208,16 @@ def test_devhost_refuses_to_start_without_a_needed_setting(tmp_path: Path) -> No
 
 
 def test_the_real_function_app_loads_and_lists_its_functions() -> None:
-    result = subprocess.run([sys.executable, "-m", "devhost", "--list"], cwd=ROOT,
+    # One agent-events trigger per site of AGENT_SITES, each on the site's own queue.
+    env = {**os.environ, "AGENT_SITES": '{"contoso": ["site-local", "HQ.01"]}'}
+    result = subprocess.run([sys.executable, "-m", "devhost", "--list"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=60)  # fmt: skip
     assert result.returncode == 0, result.stderr
-    listed = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()}
+    lines = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()}
+    listed = {name: rest[0] for name, rest in lines.items()}
     assert listed["api_enable_protection"] == "httpTrigger"
-    assert listed["agent_event"] == "serviceBusTrigger"
+    assert lines["agent_events_site_local"] == ["serviceBusTrigger", "agent-events-site-local"]
+    assert lines["agent_events_hq_01"] == ["serviceBusTrigger", "agent-events-HQ.01"]
     assert listed["protect_vm"] == "orchestrationTrigger"
     assert listed["replicate_vm"] == "orchestrationTrigger"
     assert listed["check_prerequisites"] == "activityTrigger"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 
+from contracts.events import EVENTS_QUEUE_PREFIX
 from tests.infra import bicep
 
 ROOT = bicep.ROOT
@@ -13,6 +14,8 @@ LOCAL = json.loads((ROOT / "devhost" / "servicebus" / "entities.json").read_text
 SAMPLE = json.loads((ROOT / "local.settings.sample.json").read_text())["Values"]
 MODULE = bicep.load(bicep.INFRA / "modules" / "servicebus.bicep")
 MAIN = bicep.load(bicep.INFRA / "main.bicep")
+QUEUE = "Microsoft.ServiceBus/namespaces/queues"
+DEADLETTER = SAMPLE["AGENT_EVENTS_DEADLETTER_QUEUE"]
 
 
 def loop(resource: bicep.Resource) -> str:
@@ -20,10 +23,19 @@ def loop(resource: bicep.Resource) -> str:
 
 
 def entity(type_: str, name: str) -> dict:
+    """The properties of the entity named `name`; a site's events queue (`agent-events-<site>`)
+    is the one looped over the sites."""
+    if type_ == QUEUE and name.startswith(EVENTS_QUEUE_PREFIX) and name != DEADLETTER:
+        return bicep.literal(site_queues().props["properties"])
     for resource in MODULE.resources_of(type_):
         if bicep.literal(resource.props["name"]) == name:
             return bicep.literal(resource.props["properties"])
     raise AssertionError(f"no {type_} named {name}")
+
+
+def site_queues() -> bicep.Resource:
+    (queues,) = [r for r in MODULE.resources_of(QUEUE) if r.loop and "siteNames" in r.loop]
+    return queues
 
 
 def default(param: str):
@@ -46,24 +58,54 @@ def test_queues_match_the_local_broker() -> None:
         assert default("maxDeliveryCount") == spec["maxDeliveryCount"]
 
 
-def test_agent_events_has_sessions_duplicate_detection_and_dead_lettering() -> None:
-    events = entity("Microsoft.ServiceBus/namespaces/queues", "agent-events")
+def test_each_site_has_its_own_events_queue_with_sessions_and_duplicate_detection() -> None:
+    queues = site_queues()
+    assert loop(queues).startswith("[ for site in siteNames")
+    assert bicep.text(queues.props["name"]) == "'${eventsQueuePrefix}${site}'"
+    assert f"var eventsQueuePrefix = '{EVENTS_QUEUE_PREFIX}'" in MODULE.path.read_text()
+    events = entity(QUEUE, f"{EVENTS_QUEUE_PREFIX}site-local")
+    local = LOCAL["queues"][f"{EVENTS_QUEUE_PREFIX}site-local"]
     assert events["requiresSession"] is True
     assert events["requiresDuplicateDetection"] is True
     assert events["deadLetteringOnMessageExpiration"] is True
-    assert (
-        iso_seconds(events["lockDuration"])
-        == LOCAL["queues"]["agent-events"]["lockDurationSeconds"]
-    )
+    assert iso_seconds(events["lockDuration"]) == local["lockDurationSeconds"]
     window = default("duplicateDetectionWindow")
     assert iso_seconds(window) == LOCAL["duplicateDetectionWindowSeconds"]
 
 
-def test_the_trigger_queue_and_the_configured_names_are_deployed() -> None:
+def test_there_is_no_shared_events_queue_any_site_could_send_to() -> None:
+    names = [bicep.literal(r.props["name"]) for r in MODULE.resources_of(QUEUE) if not r.loop]
+    assert names == ["agent-events-deadletter"]
+
+
+def test_an_agent_may_send_to_its_own_sites_queue_only() -> None:
+    agents = bicep.load(bicep.INFRA / "modules" / "agents.bicep")
+    (send,) = [r for r in agents.resources if r.symbol == "sendEvents"]
+    (queues,) = [r for r in agents.resources if r.symbol == "siteQueues"]
+    assert bicep.text(send.props["scope"]) == "siteQueues[i]"
+    assert "for (site, i) in sites" in send.loop and "for name in eventsQueueNames" in queues.loop
+    calls = {m.symbol: bicep.properties(bicep.properties(m.body)["params"]) for m in MAIN.modules}
+    assert bicep.text(calls["agents"]["eventsQueueNames"]) == "serviceBus.outputs.eventsQueueNames"
+    # the queue names are in the order of the sites, as the module outputs them
+    out = bicep.text(MODULE.outputs["eventsQueueNames"].value)
+    assert out == "[for (site, i) in siteNames: siteEventQueues[i].name]"
+
+
+def test_the_app_reads_every_sites_queue_and_learns_the_sites_from_a_setting() -> None:
+    access = bicep.load(bicep.INFRA / "modules" / "access.bicep")
+    (receive,) = [r for r in access.resources if r.symbol == "receiveEvents"]
+    assert bicep.text(receive.props["scope"]) == "eventsQueues[i]"
+    calls = {m.symbol: bicep.properties(bicep.properties(m.body)["params"]) for m in MAIN.modules}
+    assert bicep.text(calls["functionApp"]["agentSites"]) == (
+        "string({ '${tenantName}': [for site in sites: site.name] })"
+    )
+    assert "name: 'AGENT_SITES'" in (bicep.INFRA / "modules" / "functionapp.bicep").read_text()
+
+
+def test_the_configured_names_are_deployed() -> None:
     trigger = (ROOT / "triggers" / "agent_events.py").read_text()
-    queue = re.search(r'queue_name="([^"]+)"', trigger).group(1)
-    entity("Microsoft.ServiceBus/namespaces/queues", queue)
-    entity("Microsoft.ServiceBus/namespaces/queues", SAMPLE["AGENT_EVENTS_DEADLETTER_QUEUE"])
+    assert "queue_name=site.queue" in trigger  # events_queue(site): the prefix checked above
+    entity(QUEUE, SAMPLE["AGENT_EVENTS_DEADLETTER_QUEUE"])
     entity("Microsoft.ServiceBus/namespaces/topics", SAMPLE["AGENT_COMMANDS_TOPIC"])
 
 
