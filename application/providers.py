@@ -2,7 +2,8 @@
 
 Enabling and disabling go through a `ProtectionProvider`, the interface that the `direct` and
 `asr` providers implement; orchestrators never know which one runs, the VM's protection
-record says. `direct` is implemented; `asr` refuses with a clear error until it exists.
+record says. `direct` replicates through our agent into page blobs; `asr` through Azure
+Site Recovery (application/asr_protection.py).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from typing import Protocol
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
+from application import asr_protection
 from azureclients.clients import blob_service
 from azureclients.settings import setting
-from domain.errors import DomainError, ErrorInfo
+from domain.errors import DomainError
+from readmodels.inventory import get_vm
 from readmodels.points import delete_point, list_points
 from readmodels.records import ReplicaDisk, VmRecord
 
@@ -83,26 +86,22 @@ class DirectProvider:
 
 
 class AsrProvider:
-    """Azure Site Recovery: not built yet; says so instead of pretending."""
+    """Azure Site Recovery replicates the data: enable checks that ASR has discovered the VM
+    in its cloud (the policy, the mapping and the protected item follow in the replication
+    orchestration, which never waits inside an activity); nothing is written to our storage."""
 
     name = "asr"
 
-    def _refuse(self) -> ProviderNotAvailable:
-        return ProviderNotAvailable(
-            ErrorInfo(
-                code="ProviderNotAvailable",
-                cause="The 'asr' provider (Azure Site Recovery) is not available in this "
-                "release of the control plane.",
-                recommendation="Enable protection with provider 'direct'; preflight with "
-                "provider 'asr' still checks ASR's support matrix.",
-            )
-        )
-
     def enable(self, tenant: str, record: VmRecord) -> list[ReplicaDisk]:
-        raise self._refuse()
+        asr_protection.locate(record)  # refused with AsrVmNotDiscovered and the fix
+        return []
 
     def disable(self, tenant: str, vm: str, delete_replica: bool) -> None:
-        raise self._refuse()
+        record = get_vm(tenant, vm)
+        if record is None:
+            return
+        with contextlib.suppress(DomainError):  # ASR no longer knows it: nothing to disable
+            asr_protection.disable(asr_protection.locate(record))
 
 
 PROVIDERS: dict[str, ProtectionProvider] = {p.name: p for p in (DirectProvider(), AsrProvider())}
