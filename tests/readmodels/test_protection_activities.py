@@ -98,7 +98,7 @@ def test_the_asr_provider_without_a_vault_refuses_and_writes_nothing(monkeypatch
     item(t, "vm1", "ProtectionPending")
     refused = run(activities.enable_protection, **check(t, "vm1", provider="asr"))
     assert codes(refused) == ["SettingMissing"]
-    assert "ASR_VAULT_ID" in refused["errors"][0]["cause"]
+    assert "ASR_VAULT_ID" in refused.errors[0].cause
     assert get_item(t, "vm1").status == "ProtectionPending" and get_item(t, "vm1").provider is None
 
 
