@@ -2,6 +2,7 @@
 
 import azure.durable_functions as df
 
+from activities.asr_replication import bp as asr_activities
 from activities.commands import bp as command_activities
 from activities.failover import bp as failover_activities
 from activities.health import bp as health_activities
@@ -10,6 +11,7 @@ from activities.orchestrations import bp as orchestration_activities
 from activities.protection import bp as protection_activities
 from activities.recovery_points import bp as recovery_point_activities
 from activities.replica import bp as replica_activities
+from orchestrators.asr_replication import bp as asr_orchestrators
 from orchestrators.failover import bp as failover_orchestrators
 from orchestrators.protection import bp as protection_orchestrators
 from orchestrators.replication import bp as replication_orchestrators
@@ -46,5 +48,7 @@ for blueprint in (
     job_activities,
     failover_orchestrators,
     failover_activities,
+    asr_orchestrators,
+    asr_activities,
 ):
     app.register_functions(blueprint)
