@@ -16,8 +16,8 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
 from application import asr_protection
 from azureclients.clients import blob_service
-from azureclients.settings import setting
-from domain.errors import DomainError
+from azureclients.settings import MissingSetting, json_setting, setting
+from domain.errors import DomainError, ErrorInfo
 from readmodels.inventory import get_vm
 from readmodels.points import delete_point, list_points
 from readmodels.records import ReplicaDisk, VmRecord
@@ -25,6 +25,32 @@ from readmodels.records import ReplicaDisk, VmRecord
 
 class ProviderNotAvailable(DomainError):
     status = 501
+
+
+DEFAULT_PROVIDER_SETTING = "DEFAULT_PROVIDER"
+TENANT_PROVIDERS_SETTING = "TENANT_DEFAULT_PROVIDERS"
+
+
+def tenant_provider(tenant: str) -> str:
+    """The provider a VM of `tenant` gets when enable protection names none: the tenant's
+    own (TENANT_DEFAULT_PROVIDERS, a JSON object tenant -> provider), else DEFAULT_PROVIDER,
+    else 'direct'. A name that is not a provider is a settings error naming the setting."""
+    overrides = json_setting(TENANT_PROVIDERS_SETTING, {})
+    chosen = setting(DEFAULT_PROVIDER_SETTING, "direct")
+    if isinstance(overrides, dict) and tenant in overrides:
+        chosen = overrides[tenant]
+    if not isinstance(overrides, dict) or chosen not in ("direct", "asr"):
+        raise MissingSetting(
+            ErrorInfo(
+                code="SettingInvalid",
+                cause=f"The default provider of tenant '{tenant}' is not valid: "
+                f"{DEFAULT_PROVIDER_SETTING}={setting(DEFAULT_PROVIDER_SETTING, '')!r}, "
+                f"{TENANT_PROVIDERS_SETTING}={overrides!r}.",
+                recommendation=f"Set {DEFAULT_PROVIDER_SETTING} to 'direct' or 'asr', and "
+                f"{TENANT_PROVIDERS_SETTING} to a JSON object of tenant -> 'direct' | 'asr'.",
+            )
+        )
+    return chosen
 
 
 class ProtectionProvider(Protocol):

@@ -160,3 +160,18 @@ def _asr_item_id(vm: str) -> str:
         f"{os.environ['ASR_VAULT_ID']}/replicationFabrics/vmm01/replicationProtectionContainers/"
         f"cloud-gold/replicationProtectedItems/{vm}"
     )
+
+
+def test_the_tenant_default_provider_applies_when_enable_names_none(
+    api: CheckedApi, asr: ArmStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TENANT_DEFAULT_PROVIDERS", '{"contoso": "asr"}')
+    vm = new_id("asrd")
+    report(api, TENANT, vm_body(vm))
+    discovered(asr, vm)
+    accepted = api.call("POST", f"tenants/{TENANT}/vms/{vm}/protection", json={})
+    assert accepted.status_code == 202, accepted.text
+    assert finished_job(api, TENANT, accepted.json()["id"])["state"] == "Succeeded"
+    assert item_of(api, TENANT, vm)["provider"] == "asr"
+    preflight = api.call("POST", f"tenants/{TENANT}/vms/{vm}/preflight", json={}).json()
+    assert preflight["provider"] == "asr"
