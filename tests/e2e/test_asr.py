@@ -175,3 +175,33 @@ def test_the_tenant_default_provider_applies_when_enable_names_none(
     assert item_of(api, TENANT, vm)["provider"] == "asr"
     preflight = api.call("POST", f"tenants/{TENANT}/vms/{vm}/preflight", json={}).json()
     assert preflight["provider"] == "asr"
+
+
+def test_disable_protection_removes_the_asr_item(api: CheckedApi, asr: ArmStandIn) -> None:
+    vm = new_id("asro")
+    report(api, TENANT, vm_body(vm))
+    discovered(asr, vm)
+    assert replication_job(api, enable(api, vm))["state"] == "Succeeded"
+    accepted = api.call("DELETE", f"tenants/{TENANT}/vms/{vm}/protection", json={})
+    assert accepted.status_code == 202, accepted.text
+    job = finished_job(api, TENANT, accepted.json()["id"])
+    assert job["state"] == "Succeeded", job
+    assert item_of(api, TENANT, vm)["status"] == "NotProtected"
+
+    def asr_item() -> requests.Response:
+        return requests.get(
+            f"{asr.endpoint}{_asr_item_id(vm)}?api-version=2025-08-01",
+            headers={"Authorization": f"Bearer {_token()}"},
+            verify=str(asr.ca_bundle_path),
+            timeout=10,
+        )
+
+    # (a Response with 404 is falsy itself: wait for its body)
+    gone = wait_until(lambda: (r := asr_item()).status_code == 404 and r.json(), timeout=30)
+    assert gone["error"]["code"] == "ReplicationProtectedItemNotFound"
+
+
+def _token() -> str:
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential().get_token("https://management.azure.com/.default").token
