@@ -98,6 +98,8 @@ def test_protect_with_asr_watches_initial_replication_to_protected(
     protected = item_of(api, TENANT, vm)
     assert protected["status"] == "Protected"
     assert protected["rpoSeconds"] is not None
+    refused = api.call("POST", f"tenants/{TENANT}/vms/{vm}/failover", json={"type": "test"})
+    assert refused.status_code == 409 and refused.json()["code"] == "AsrFailoverNotAvailable"
 
     control(
         asr,
