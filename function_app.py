@@ -2,6 +2,7 @@
 
 import azure.durable_functions as df
 
+from activities.asr_replication import bp as asr_activities
 from activities.autofailover import bp as autofailover_activities
 from activities.commands import bp as command_activities
 from activities.failover import bp as failover_activities
@@ -12,6 +13,7 @@ from activities.plans import bp as plan_activities
 from activities.protection import bp as protection_activities
 from activities.recovery_points import bp as recovery_point_activities
 from activities.replica import bp as replica_activities
+from orchestrators.asr_replication import bp as asr_orchestrators
 from orchestrators.autofailover import bp as autofailover_orchestrators
 from orchestrators.failover import bp as failover_orchestrators
 from orchestrators.plans import bp as plan_orchestrators
@@ -66,5 +68,7 @@ for blueprint in (
     plan_orchestrators,
     plan_activities,
     watchdog,
+    asr_orchestrators,
+    asr_activities,
 ):
     app.register_functions(blueprint)

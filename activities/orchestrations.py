@@ -15,6 +15,7 @@ from application import commands
 from application.health import policy_of
 from application.orchestrations import (
     REPLICATE,
+    WATCH_ASR,
     LoopStatus,
     ReplicationInput,
     is_running,
@@ -69,6 +70,16 @@ async def start_replication(payload: dict, client: df.DurableOrchestrationClient
         start.started_by,
         protect_job.requested_by if protect_job else None,  # who asked for the protection
     )
+    if item.provider == "asr":  # Site Recovery copies the data; its watch runs instead
+        watch = {
+            "tenant": start.tenant,
+            "vm": start.vm,
+            "job_id": job_id,
+            "poll_seconds": int_setting("ASR_POLL_SECONDS", 10),
+            "watch_seconds": int_setting("ASR_WATCH_SECONDS", 60),
+        }
+        await client.start_new(WATCH_ASR, instance, watch)
+        return ReplicationStarted(job_id=job_id).out()
     replication = ReplicationInput(
         tenant=start.tenant,
         vm=start.vm,

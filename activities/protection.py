@@ -11,7 +11,7 @@ import azure.durable_functions as df
 
 from activities.seams import StepOutcome, VmRef
 from application.prerequisites import broken_rules, evaluate_prerequisites, vm_gone
-from application.providers import PROVIDERS
+from application.providers import PROVIDERS, tenant_provider
 from contracts.api import DisableProtectionRequest, EnableProtectionRequest, ProtectionTarget
 from domain import prerequisites
 from domain.adapters import to_domain_vm, to_protection_request
@@ -76,7 +76,8 @@ def enable_protection(payload: dict) -> dict:
     if record is None or not record.present:
         return StepOutcome.refused([vm_gone(check.vm)]).out()
     try:
-        disks = PROVIDERS[check.request.provider].enable(check.tenant, record)
+        provider = check.request.provider or tenant_provider(check.tenant)
+        disks = PROVIDERS[provider].enable(check.tenant, record)
     except DomainError as refused:
         return StepOutcome.refused(refused).out()
     vm, wanted = to_domain_vm(record), to_protection_request(record, check.request)
@@ -88,7 +89,7 @@ def enable_protection(payload: dict) -> dict:
 
     def protect(item: ReplicatedItem) -> None:
         item.status = next_status(item.status, ReplicationEvent.PROTECTION_ENABLED)
-        item.provider = check.request.provider
+        item.provider = provider
         item.policy = check.request.policy or "default"
         item.target = target
         item.replica_disks = disks

@@ -70,6 +70,16 @@ async def begin_failover(
 ) -> tuple[Job, bool]:
     kind = FailoverType(request.type)
     item = await asyncio.to_thread(_item, tenant, vm)
+    if item.provider == "asr":
+        raise Conflict(
+            ErrorInfo(
+                code="AsrFailoverNotAvailable",
+                cause=f"VM '{vm}' replicates through Azure Site Recovery, and failover through "
+                "ASR is not available in this release of the control plane.",
+                recommendation="Fail the VM over in the Recovery Services vault, or protect it "
+                "with provider 'direct' to fail it over from here.",
+            )
+        )
     _allowed(item, rules.OPERATION[kind])
     if kind is FailoverType.PLANNED and request.recovery_point != PointChoice.LATEST:
         raise Conflict(

@@ -25,6 +25,9 @@ from readmodels.records import ReplicatedItem
 PROTECT = "protect_vm"
 UNPROTECT = "unprotect_vm"
 REPLICATE = "replicate_vm"
+WATCH_ASR = (
+    "watch_asr_replication"  # the asr provider's replication (orchestrators/asr_replication.py)
+)
 FAIL_OVER = "fail_over_vm"
 CLEAN_UP_TEST_FAILOVER = "clean_up_test_failover"
 COMMIT_FAILOVER = "commit_failover"

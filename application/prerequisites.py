@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+from application.providers import tenant_provider
 from azureclients.settings import MissingSetting, json_setting, setting
 from contracts.api import EnableProtectionRequest
 from contracts.errors import ErrorDetail
@@ -58,6 +59,8 @@ def evaluate_prerequisites(
     `target_size` is the size the VM would fail over as: the one asked for, else the smallest
     catalogue size that fits (None when none does; a failure then says why)."""
     profile = prerequisites.get_profile(tenant_profile(tenant))
+    if request.provider is None:
+        request = request.model_copy(update={"provider": tenant_provider(tenant)})
     vm = to_domain_vm(record)
     wanted = to_protection_request(record, request)
     failures = prerequisites.evaluate(vm, wanted, profile)

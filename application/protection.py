@@ -22,6 +22,7 @@ from application.orchestrations import (
     is_running,
     replication_instance,
 )
+from application.providers import tenant_provider
 from contracts.api import DisableProtectionRequest, EnableProtectionRequest
 from domain.errors import ErrorInfo
 from domain.jobs import Job, JobType, StartedBy
@@ -75,6 +76,8 @@ async def begin_protection(
     A VM whose initial replication failed is protected but stuck: enabling it again runs the
     protect operation anew, which starts a fresh initial replication (the retry route)."""
     vm = record.vm.id
+    if request.provider is None:  # the tenant's default, fixed now for the whole operation
+        request = request.model_copy(update={"provider": tenant_provider(tenant)})
     item = await asyncio.to_thread(get_item, tenant, vm)
     if item and not item.active_job_id and is_protected(item.status):
         running = await replication_running(client, tenant, vm)

@@ -2,7 +2,8 @@
 
 Enabling and disabling go through a `ProtectionProvider`, the interface that the `direct` and
 `asr` providers implement; orchestrators never know which one runs, the VM's protection
-record says. `direct` is implemented; `asr` refuses with a clear error until it exists.
+record says. `direct` replicates through our agent into page blobs; `asr` through Azure
+Site Recovery (application/asr_protection.py).
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from typing import Protocol
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
+from application import asr_protection
 from azureclients.clients import blob_service
-from azureclients.settings import setting
+from azureclients.settings import MissingSetting, json_setting, setting
 from contracts.inventory import NAME_PATTERN
 from domain.errors import DomainError, ErrorInfo
+from readmodels.inventory import get_vm
 from readmodels.points import delete_point, list_points
 from readmodels.records import ReplicaDisk, ReplicatedItem, VmRecord
 
@@ -31,6 +34,32 @@ class ProviderNotAvailable(DomainError):
 
 class DiskIdInvalid(DomainError):
     status = 400
+
+
+DEFAULT_PROVIDER_SETTING = "DEFAULT_PROVIDER"
+TENANT_PROVIDERS_SETTING = "TENANT_DEFAULT_PROVIDERS"
+
+
+def tenant_provider(tenant: str) -> str:
+    """The provider a VM of `tenant` gets when enable protection names none: the tenant's
+    own (TENANT_DEFAULT_PROVIDERS, a JSON object tenant -> provider), else DEFAULT_PROVIDER,
+    else 'direct'. A name that is not a provider is a settings error naming the setting."""
+    overrides = json_setting(TENANT_PROVIDERS_SETTING, {})
+    chosen = setting(DEFAULT_PROVIDER_SETTING, "direct")
+    if isinstance(overrides, dict) and tenant in overrides:
+        chosen = overrides[tenant]
+    if not isinstance(overrides, dict) or chosen not in ("direct", "asr"):
+        raise MissingSetting(
+            ErrorInfo(
+                code="SettingInvalid",
+                cause=f"The default provider of tenant '{tenant}' is not valid: "
+                f"{DEFAULT_PROVIDER_SETTING}={setting(DEFAULT_PROVIDER_SETTING, '')!r}, "
+                f"{TENANT_PROVIDERS_SETTING}={overrides!r}.",
+                recommendation=f"Set {DEFAULT_PROVIDER_SETTING} to 'direct' or 'asr', and "
+                f"{TENANT_PROVIDERS_SETTING} to a JSON object of tenant -> 'direct' | 'asr'.",
+            )
+        )
+    return chosen
 
 
 class ProtectionProvider(Protocol):
@@ -114,26 +143,22 @@ class DirectProvider:
 
 
 class AsrProvider:
-    """Azure Site Recovery: not built yet; says so instead of pretending."""
+    """Azure Site Recovery replicates the data: enable checks that ASR has discovered the VM
+    in its cloud (the policy, the mapping and the protected item follow in the replication
+    orchestration, which never waits inside an activity); nothing is written to our storage."""
 
     name = "asr"
 
-    def _refuse(self) -> ProviderNotAvailable:
-        return ProviderNotAvailable(
-            ErrorInfo(
-                code="ProviderNotAvailable",
-                cause="The 'asr' provider (Azure Site Recovery) is not available in this "
-                "release of the control plane.",
-                recommendation="Enable protection with provider 'direct'; preflight with "
-                "provider 'asr' still checks ASR's support matrix.",
-            )
-        )
-
     def enable(self, tenant: str, record: VmRecord) -> list[ReplicaDisk]:
-        raise self._refuse()
+        asr_protection.locate(record)  # refused with AsrVmNotDiscovered and the fix
+        return []
 
     def disable(self, item: ReplicatedItem, delete_replica: bool) -> None:
-        raise self._refuse()
+        record = get_vm(item.tenant, item.vm)
+        if record is None:
+            return
+        with contextlib.suppress(DomainError):  # ASR no longer knows it: nothing to disable
+            asr_protection.disable(asr_protection.locate(record))
 
 
 PROVIDERS: dict[str, ProtectionProvider] = {p.name: p for p in (DirectProvider(), AsrProvider())}

@@ -1,4 +1,4 @@
-"""Azure Resource Manager clients (Compute, Network) and where failed-over VMs go.
+"""Azure Resource Manager clients (Compute, Network, Site Recovery) and where failed-over VMs go.
 
 The clients are the real `azure-mgmt-*` ones with the app's one credential (the managed
 identity in Azure; locally the identity endpoint devhost serves), against `ARM_ENDPOINT`
@@ -13,9 +13,11 @@ from functools import cache
 
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.network import NetworkManagementClient
+from azure.mgmt.recoveryservicessiterecovery import SiteRecoveryManagementClient
 
 from azureclients.clients import credential
 from azureclients.settings import setting
+from domain.errors import DomainError, ErrorInfo
 
 AZURE_RESOURCE_MANAGER = "https://management.azure.com"
 
@@ -66,3 +68,36 @@ def compute_client() -> ComputeManagementClient:
 
 def network_client() -> NetworkManagementClient:
     return _network(_endpoint(), setting("AZURE_SUBSCRIPTION_ID"))
+
+
+@dataclass(frozen=True)
+class AsrVault:
+    """The Recovery Services vault the `asr` provider drives (`ASR_VAULT_ID`)."""
+
+    subscription: str
+    resource_group: str
+    name: str
+
+
+def asr_vault() -> AsrVault:
+    parts = [p for p in setting("ASR_VAULT_ID").split("/") if p]
+    if len(parts) != 8 or parts[6].lower() != "vaults":
+        raise DomainError(
+            ErrorInfo(
+                code="InvalidSetting",
+                cause=f"ASR_VAULT_ID '{setting('ASR_VAULT_ID')}' is not a Recovery Services "
+                "vault id.",
+                recommendation="Set ASR_VAULT_ID to /subscriptions/{s}/resourceGroups/{rg}/"
+                "providers/Microsoft.RecoveryServices/vaults/{name}.",
+            )
+        )
+    return AsrVault(parts[1], parts[3], parts[7])
+
+
+@cache
+def _site_recovery(endpoint: str, subscription: str) -> SiteRecoveryManagementClient:
+    return SiteRecoveryManagementClient(credential(), subscription, base_url=endpoint)
+
+
+def site_recovery_client() -> SiteRecoveryManagementClient:
+    return _site_recovery(_endpoint(), asr_vault().subscription)

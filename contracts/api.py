@@ -36,7 +36,12 @@ class ProtectionTarget(WireModel):
 
 
 class EnableProtectionRequest(ProtectionTarget):
-    provider: Literal["direct", "asr"] = "direct"
+    provider: Literal["direct", "asr"] | None = Field(
+        default=None,
+        description="Replication provider: 'direct' (our agent into page blobs) or 'asr' "
+        "(Azure Site Recovery). Unset: the tenant's default (TENANT_DEFAULT_PROVIDERS, else "
+        "DEFAULT_PROVIDER, else 'direct').",
+    )
     policy: str | None = Field(
         default=None,
         min_length=1,

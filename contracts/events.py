@@ -77,7 +77,7 @@ class ProtectionRequested(WireModel):
 
     target_name: str | None = Field(default=None, max_length=64)
     target_size: str | None = Field(default=None, max_length=64)
-    provider: Literal["direct", "asr"] = "direct"
+    provider: Literal["direct", "asr"] | None = None  # None: the tenant's default
     policy: str | None = Field(default=None, max_length=64)
 
 

@@ -112,6 +112,13 @@ param prerequisiteProfile string = 'asr-2026'
 @description('Per-tenant prerequisite profile overrides.')
 param tenantPrerequisiteProfiles object = {}
 
+@description('Provider a VM gets when enable protection names none: direct or asr.')
+@allowed(['direct', 'asr'])
+param defaultProvider string = 'direct'
+
+@description('Per-tenant default provider overrides, {"tenant": "direct" | "asr"}.')
+param tenantDefaultProviders object = {}
+
 @description('JSON {"<tenant>": ["<sha256 hex of an API key>"]}; pass it at deploy time, never commit it.')
 @secure()
 param tenantKeyHashes string = ''
@@ -250,6 +257,9 @@ module functionApp 'modules/functionapp.bicep' = {
     replicationWatchdogSchedule: replicationWatchdogSchedule
     recoveryResourceGroupName: recoveryResourceGroupName
     recoveryVaultName: vault.outputs.vaultName
+    recoveryVaultId: vault.outputs.vaultId
+    defaultProvider: defaultProvider
+    tenantDefaultProviders: tenantDefaultProviders
     recoveryLocation: recoveryLocation
     recoverySubnetId: resourceId(recoveryResourceGroupName, 'Microsoft.Network/virtualNetworks/subnets', recoveryVirtualNetworkName, recoverySubnetName)
     testFailoverSubnetId: resourceId(recoveryResourceGroupName, 'Microsoft.Network/virtualNetworks/subnets', testFailoverVirtualNetworkName, testFailoverSubnetName)

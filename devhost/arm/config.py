@@ -21,6 +21,7 @@ LOCAL_TENANT = "7a3c2e10-4c1a-4d2e-9b0e-10ca1d0e00aa"
 LOCAL_LOCATION = "westeurope"
 LOCAL_RECOVERY_GROUP = "rg-recovery"
 LOCAL_CONTROL_PLANE_GROUP = "rg-drcp-local"
+LOCAL_VAULT = "rsv-drcp-local"
 DEFAULT_PORT = 10443
 # Azurite on its usual ports (what `UseDevelopmentStorage=true` means): the disks' bytes.
 LOCAL_STORAGE = (
@@ -51,6 +52,14 @@ def local_failover_settings(endpoint: str, storage_account: str = "devstoreaccou
         "RECOVERY_LOCATION": LOCAL_LOCATION,
         "RECOVERY_SUBNET_ID": _subnet(LOCAL_RECOVERY_GROUP, "vnet-recovery", "default"),
         "TEST_FAILOVER_SUBNET_ID": _subnet(LOCAL_RECOVERY_GROUP, "vnet-test-failover", "isolated"),
+        "ASR_VAULT_ID": str(
+            ResourceId.build(
+                LOCAL_SUBSCRIPTION,
+                LOCAL_CONTROL_PLANE_GROUP,
+                "Microsoft.RecoveryServices",
+                ("vaults", LOCAL_VAULT),
+            )
+        ),
         "REPLICA_STORAGE_ACCOUNT_ID": str(
             ResourceId.build(
                 LOCAL_SUBSCRIPTION,
@@ -78,6 +87,10 @@ class StandInConfig:
     location: str = LOCAL_LOCATION
     resource_groups: list[str] = field(default_factory=list)
     networks: list[Network] = field(default_factory=list)
+    vaults: list[str] = field(default_factory=list)  # Recovery Services vault ids (ASR)
+    # The key of the test-only control endpoint (/_standin/...): registering what VMM's ASR
+    # provider would, injecting faults. Empty: the endpoint refuses everything.
+    control_key: str = ""
     # Seconds ARM asks pollers to wait (Retry-After). Azure says 10-30; 1 keeps a local
     # failover brisk, tests pass 0 (then the SDK waits its own polling_interval).
     retry_after: int = 1
@@ -94,6 +107,10 @@ class StandInConfig:
         groups = [settings.get("RECOVERY_RESOURCE_GROUP") or LOCAL_RECOVERY_GROUP]
         if account := settings.get("REPLICA_STORAGE_ACCOUNT_ID"):
             groups.append(ResourceId.parse(account).resource_group)
+        if vault := settings.get("ASR_VAULT_ID"):
+            groups.append(ResourceId.parse(vault, "ASR_VAULT_ID").resource_group)
+            config.vaults.append(vault)
+        config.control_key = settings.get("DEVHOST_MASTER_KEY", "")
         for index, name in enumerate(("RECOVERY_SUBNET_ID", "TEST_FAILOVER_SUBNET_ID")):
             if value := settings.get(name):
                 subnet = ResourceId.parse(value, name)

@@ -53,7 +53,7 @@ class Call:
         return self.params["group"]
 
 
-Handler = Callable[[Call], Awaitable[web.StreamResponse]]
+Handler = Callable[[Any], Awaitable[web.StreamResponse]]
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,7 @@ class StandIn:
     operations: Operations
     disks: DiskBytes
     routes: list[Route] = field(default_factory=list)
+    control: Handler | None = None  # the test-only control endpoint (/_standin/...)
 
     def require_group(self, name: str) -> str:
         """The group's name as created; ARM's 404 when it does not exist."""
@@ -167,6 +168,8 @@ def _check_version(route: Route, version: str | None, location: str) -> str:
 
 def build_app(standin: StandIn) -> web.Application:
     async def dispatch(request: web.Request) -> web.StreamResponse:
+        if request.path.startswith("/_standin/") and standin.control is not None:
+            return await standin.control(request)  # test-only, its own key (not ARM's)
         try:
             check_bearer(request.headers.get("Authorization"))
             path = request.path.rstrip("/")
@@ -272,7 +275,7 @@ class ArmStandIn:
         return path
 
     def start(self, timeout: float = 30) -> ArmStandIn:
-        from devhost.arm import compute, network
+        from devhost.arm import compute, network, siterecovery
 
         cert, key = ensure_certificate(self.data_dir / "tls", self.host)
         ca_bundle(cert, self.ca_bundle_path)
@@ -285,7 +288,11 @@ class ArmStandIn:
             Operations(store, self.config.subscription, self.config.retry_after),
             DiskBytes(self.storage_connection),
         )
-        standin.routes = [*compute.routes(standin), *network.routes(standin)]
+        recovery, recovery_routes = siterecovery.routes(standin)
+        standin.routes = [*compute.routes(standin), *network.routes(standin), *recovery_routes]
+        standin.control = recovery.control
+        for vault in self.config.vaults:
+            siterecovery.ensure_vault(standin, vault)
         compute.recover(standin)
         for net in self.config.networks:
             network.ensure(standin, net)

@@ -80,6 +80,21 @@ param prerequisiteProfile string = 'asr-2026'
 @description('Per-tenant prerequisite profile overrides, {"tenant": "profile"}.')
 param tenantPrerequisiteProfiles object = {}
 
+@description('Provider a VM gets when enable protection names none: direct or asr.')
+@allowed(['direct', 'asr'])
+param defaultProvider string = 'direct'
+
+@description('Per-tenant default provider overrides, {"tenant": "direct" | "asr"}.')
+param tenantDefaultProviders object = {}
+
+@description('Seconds between looks at Site Recovery while an asr VM enables and replicates initially.')
+@minValue(1)
+param asrPollSeconds int = 10
+
+@description('Seconds between looks at Site Recovery once an asr VM is protected (status, RPO, health).')
+@minValue(10)
+param asrWatchSeconds int = 60
+
 @description('JSON {"tenant": ["<sha256 hex of an API key>", ...]}: which keys may act for which tenant.')
 @secure()
 param tenantKeyHashes string = ''
@@ -108,6 +123,9 @@ param recoveryResourceGroupName string
 
 @description('Recovery Services vault the asr provider drives.')
 param recoveryVaultName string
+
+@description('ARM id of that vault (the asr provider\'s clients address it by id).')
+param recoveryVaultId string
 
 @description('Azure region failed-over VMs, their disks and NICs are created in.')
 param recoveryLocation string
@@ -227,6 +245,26 @@ var commonSettings = [
   {
     name: 'RECOVERY_VAULT_NAME'
     value: recoveryVaultName
+  }
+  {
+    name: 'ASR_VAULT_ID'
+    value: recoveryVaultId
+  }
+  {
+    name: 'DEFAULT_PROVIDER'
+    value: defaultProvider
+  }
+  {
+    name: 'TENANT_DEFAULT_PROVIDERS'
+    value: string(tenantDefaultProviders)
+  }
+  {
+    name: 'ASR_POLL_SECONDS'
+    value: string(asrPollSeconds)
+  }
+  {
+    name: 'ASR_WATCH_SECONDS'
+    value: string(asrWatchSeconds)
   }
   {
     name: 'ARM_ENDPOINT'

@@ -90,7 +90,8 @@ class Lab:
 @pytest.fixture(scope="session")
 def lab(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     data_dir = tmp_path_factory.mktemp("arm")
-    env: dict[str, str] = {}
+    # The stand-in's control key (tests register VMM's side of ASR and inject faults with it).
+    env: dict[str, str] = {"DEVHOST_MASTER_KEY": uuid.uuid4().hex}
     arm = start_for_app(data_dir, azurite.connection_string, env, retry_after=0)
     saved = {k: os.environ.get(k) for k in (*env, *OTHER_CREDENTIALS)}
     for name in OTHER_CREDENTIALS:

@@ -186,12 +186,14 @@ def test_without_a_size_the_smallest_fitting_catalogue_size_is_recorded(api: Che
     assert item_of(api, "contoso", vm)["target"]["targetSize"] == chosen
 
 
-def test_the_asr_provider_fails_the_job_with_a_clear_error(api: CheckedApi) -> None:
+def test_asr_fails_the_job_clearly_for_a_vm_asr_has_not_discovered(
+    api: CheckedApi, arm: object
+) -> None:
     vm = new_id("asr")
     report(api, "contoso", vm_body(vm, osName="Ubuntu 22.04 LTS"))
     job = protect(api, vm, provider="asr")
     assert job["state"] == "Failed"
-    assert [e["code"] for e in job["errors"]] == ["ProviderNotAvailable"]
+    assert [e["code"] for e in job["errors"]] == ["AsrVmNotDiscovered"]
     assert "direct" in job["errors"][0]["recommendation"]
     assert item_of(api, "contoso", vm)["status"] == "NotProtected"
 

@@ -91,12 +91,14 @@ def test_direct_enable_creates_the_container_and_record_and_is_idempotent(azurit
     assert [d.blob for d in stored.replica_disks] == ["os.vhd"]
 
 
-def test_the_asr_provider_refuses_and_writes_nothing() -> None:
+def test_the_asr_provider_without_a_vault_refuses_and_writes_nothing(monkeypatch) -> None:
+    monkeypatch.delenv("ASR_VAULT_ID", raising=False)
     t = "t" + secrets.token_hex(4)
     inventory(t, "vm1")
     item(t, "vm1", "ProtectionPending")
     refused = run(activities.enable_protection, **check(t, "vm1", provider="asr"))
-    assert codes(refused) == ["ProviderNotAvailable"]
+    assert codes(refused) == ["SettingMissing"]
+    assert "ASR_VAULT_ID" in refused.errors[0].cause
     assert get_item(t, "vm1").status == "ProtectionPending" and get_item(t, "vm1").provider is None
 
 

@@ -1,0 +1,1156 @@
+"""Microsoft.RecoveryServices Site Recovery as the `asr` provider calls it: the
+`vaults/{vault}/replication*` subset for Hyper-V sites (VMM) replicating to Azure.
+
+Shaped from the Site Recovery REST spec's 2025-08-01 examples (`ReplicationFabrics_Get`,
+`ReplicationProtectionContainers_Get`, `ReplicationProtectableItems_Get`,
+`ReplicationPolicies_Create`, `ReplicationProtectionContainerMappings_Create`,
+`ReplicationProtectedItems_Create|Get|PlannedFailover|FailoverCommit|ApplyRecoveryPoint`,
+`RecoveryPoints_Get`, `ReplicationJobs_Get`) and the status codes the SDK's operations accept
+(`azure-mgmt-recoveryservicessiterecovery` 2.0.0).
+
+What the VMM side of ASR does (the provider on the VMM server registering the fabric, its
+clouds and their VMs) has no ARM operation: a test or devhost registers it through the
+stand-in's control endpoint (`POST /_standin/siterecovery/...`, stand-in key only, never
+reached by the app). Everything else is a deterministic simulation driven by the clock:
+
+- Every mutation (policy, mapping, enable, remove, each failover operation) is an ASR job with
+  tasks; a task takes `taskSeconds`, then the job's effect applies to the item. A test can
+  make the next job of a scenario fail at a task with `serviceErrorDetails`.
+- After the enable job: initial replication, `initialReplicationProgressPercentage` (a string,
+  as ASR sends it) growing over `initialReplicationSeconds`; then `Protected`, a recovery point
+  per policy interval (app-consistent ones on the policy's frequency), `rpoInSeconds`.
+- Health errors a test injects show in `healthErrors` with `replicationHealth`.
+- Long-running operations answer 202 with `Azure-AsyncOperation`
+  (`…/replicationOperationStatus/{job}`), `Location` (`…/replicationJobs/{job}/operationresults/
+  {job}`: the job id, as ASR puts it there) and `Retry-After`; 429 throttling can be injected.
+
+State is rows of the shared SQLite store (the simulation's clock marks live in each body under
+`_sim`, never answered), so a restart keeps vaults, items, jobs and their timing.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from devhost.arm.errors import ArmError
+from devhost.arm.ids import ResourceId
+from devhost.arm.resources import answer, body_object, page
+from devhost.arm.server import GROUP, Call, Route, StandIn
+
+NS = "Microsoft.RecoveryServices"
+VERSIONS = ("2025-08-01",)  # what azure-mgmt-recoveryservicessiterecovery 2.0.0 sends
+VAULTS = f"{NS}/vaults"
+T_FABRIC = f"{VAULTS}/replicationFabrics"
+T_CONTAINER = f"{T_FABRIC}/replicationProtectionContainers"
+T_PROTECTABLE = f"{T_CONTAINER}/replicationProtectableItems"
+T_MAPPING = f"{T_CONTAINER}/replicationProtectionContainerMappings"
+T_ITEM = f"{T_CONTAINER}/replicationProtectedItems"
+T_POLICY = f"{VAULTS}/replicationPolicies"
+T_JOB = f"{VAULTS}/replicationJobs"
+AZURE = "Microsoft Azure"
+CONTROL = "/_standin/siterecovery"
+SETTINGS_KEY = "_standin/siterecovery/settings"
+DEFAULTS = {"taskSeconds": 1.0, "initialReplicationSeconds": 10.0}
+NO_JOB_TIME = "1753-01-01T01:01:01Z"  # ASR's "no scenario" start time
+
+# What each job does: its friendly name and tasks, as ASR names them for Hyper-V to Azure.
+SCENARIOS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "AddProtectionProfile": ("Create replication policy", ("Create replication policy",)),
+    "ConfigureProtection": (
+        "Associate replication policy",
+        ("Prerequisites check for policy association", "Associate replication policy"),
+    ),
+    "EnableDr": (
+        "Enable replication",
+        (
+            "Prerequisites check for enabling protection",
+            "Identifying the replication target",
+            "Enable replication",
+            "Starting initial replication",
+            "Updating the provider states",
+        ),
+    ),
+    "DisableDr": ("Disable replication", ("Disable replication", "Updating the provider states")),
+    "TestFailover": (
+        "Test failover",
+        (
+            "Prerequisites check for test failover",
+            "Create test virtual machine",
+            "Preparing the virtual machine",
+            "Start the virtual machine",
+        ),
+    ),
+    "TestFailoverCleanup": (
+        "Cleanup test failover",
+        ("Cleaning up test environment", "Updating the provider states"),
+    ),
+    "PlannedFailover": (
+        "Planned failover",
+        (
+            "Prerequisites check for planned failover",
+            "Shut down the virtual machine",
+            "Synchronize data",
+            "Start the replica virtual machine",
+        ),
+    ),
+    "UnplannedFailover": (
+        "Failover",
+        (
+            "Prerequisites check for failover",
+            "Create the virtual machine",
+            "Start the replica virtual machine",
+        ),
+    ),
+    "CommitFailover": ("Commit", ("Commit", "Updating the provider states")),
+    "ChangePit": ("Change recovery point", ("Change recovery point", "Start the virtual machine")),
+}
+ACTIONS = {  # POST item/{action} -> (scenario, protection states it may start from)
+    "remove": ("DisableDr", None),
+    "testFailover": ("TestFailover", {"Protected"}),
+    "testFailoverCleanup": ("TestFailoverCleanup", {"Protected"}),
+    "plannedFailover": ("PlannedFailover", {"Protected"}),
+    "unplannedFailover": ("UnplannedFailover", {"Protected", "InitialReplicationInProgress"}),
+    "failoverCommit": (
+        "CommitFailover",
+        {"PlannedFailoverCommitRequired", "UnplannedFailoverCommitRequired"},
+    ),
+    "applyRecoveryPoint": (
+        "ChangePit",
+        {"PlannedFailoverCommitRequired", "UnplannedFailoverCommitRequired"},
+    ),
+}
+OPERATION_NAMES = {  # allowedOperations as ASR names them, per protection state
+    "EnablingProtection": [],
+    "InitialReplicationInProgress": ["DisableProtection", "UnplannedFailover"],
+    "Protected": ["PlannedFailover", "UnplannedFailover", "DisableProtection", "TestFailover"],
+    "PlannedFailoverCommitRequired": ["Commit", "ChangePit", "DisableProtection"],
+    "UnplannedFailoverCommitRequired": ["Commit", "ChangePit", "DisableProtection"],
+    "FailoverCompleted": ["DisableProtection"],
+}
+
+
+def iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _public(body: dict) -> dict:
+    return {k: v for k, v in body.items() if not k.startswith("_")}
+
+
+class SiteRecovery:
+    def __init__(self, standin: StandIn) -> None:
+        self.s = standin
+
+    # ------------------------------------------------------------------ helpers
+
+    @property
+    def store(self):
+        return self.s.store
+
+    def settings(self) -> dict:
+        return {**DEFAULTS, **(self.store.get(SETTINGS_KEY) or {})}
+
+    def vault(self, call: Call) -> ResourceId:
+        rid = ResourceId.build(
+            call.params["subscription"], call.group, NS, ("vaults", call.params["vault"])
+        )
+        if self.store.get(rid.key) is None:
+            raise ArmError(
+                404,
+                "ResourceNotFound",
+                f"The Resource '{VAULTS}/{rid.name}' under resource group "
+                f"'{rid.resource_group}' was not found. For more details please go to "
+                "https://aka.ms/ARMResourceNotFoundFix",
+            )
+        self._throttle(call)
+        self.advance(rid)
+        return rid
+
+    def _throttle(self, call: Call) -> None:
+        with self.store.transaction():
+            settings = self.settings()
+            left = int(settings.get("throttle", 0))
+            if left <= 0:
+                return
+            settings["throttle"] = left - 1
+            self.store.put(SETTINGS_KEY, "-", "_standin", settings)
+        wait = int(settings.get("throttleRetryAfter", 1))
+        raise ArmError(
+            429,
+            "SubscriptionRequestsThrottled",
+            f"Number of requests for subscription '{call.params['subscription']}' and operation "
+            f"'{call.request.method} {NS}/vaults' exceeded the backoff time limit. Please try "
+            f"again after '{wait}' seconds.",
+            headers={"Retry-After": str(wait)},
+        )
+
+    def child(self, vault: ResourceId, *pairs: tuple[str, str]) -> ResourceId:
+        return ResourceId.build(
+            vault.subscription, vault.resource_group, NS, ("vaults", vault.name), *pairs
+        )
+
+    def item_id(self, call: Call, vault: ResourceId) -> ResourceId:
+        return self.child(
+            vault,
+            ("replicationFabrics", call.params["fabric"]),
+            ("replicationProtectionContainers", call.params["container"]),
+            ("replicationProtectedItems", call.params["item"]),
+        )
+
+    def container_id(self, call: Call, vault: ResourceId) -> ResourceId:
+        return self.child(
+            vault,
+            ("replicationFabrics", call.params["fabric"]),
+            ("replicationProtectionContainers", call.params["container"]),
+        )
+
+    def _get(self, rid: ResourceId, what: str) -> dict:
+        body = self.store.get(rid.key)
+        if body is None:
+            raise ArmError(
+                404,
+                "NotFound" if what != "item" else "ReplicationProtectedItemNotFound",
+                f"The {what} '{rid.name}' was not found in vault '{rid.names[0]}'.",
+            )
+        return body
+
+    def _put(self, rid: ResourceId, body: dict) -> None:
+        self.store.put(rid.key, rid.resource_group, rid.type, body)
+
+    # ------------------------------------------------------------------ jobs
+
+    def start_job(
+        self,
+        vault: ResourceId,
+        scenario: str,
+        target: dict,
+        effect: dict,
+        *,
+        instance_type: str = "ProtectionEntity",
+    ) -> dict:
+        """An ASR job whose tasks run on the clock; `effect` applies when it succeeds."""
+        friendly, tasks = SCENARIOS[scenario]
+        name = str(uuid.uuid4())
+        rid = self.child(vault, ("replicationJobs", name))
+        now = time.time()
+        settings = self.settings()
+        failures = settings.get("failNext", {})
+        failure = failures.pop(scenario, None)
+        if failure is not None:
+            self.store.put(SETTINGS_KEY, "-", "_standin", {**settings, "failNext": failures})
+        job = {
+            "id": str(rid),
+            "name": name,
+            "type": T_JOB,
+            "properties": {
+                "activityId": f"{uuid.uuid4()} ActivityId: {uuid.uuid4()}",
+                "scenarioName": scenario,
+                "friendlyName": friendly,
+                "state": "InProgress",
+                "stateDescription": "InProgress",
+                "tasks": [
+                    {
+                        "taskId": str(uuid.uuid4()),
+                        "name": task.replace(" ", "") + "Task",
+                        "friendlyName": task,
+                        "state": "NotStarted",
+                        "stateDescription": "NotStarted",
+                        "taskType": "TaskDetails",
+                        "allowedActions": [],
+                        "customDetails": {"instanceType": "TaskDetails"},
+                        "errors": [],
+                    }
+                    for task in tasks
+                ],
+                "errors": [],
+                "startTime": iso(now),
+                "allowedActions": [],
+                "targetObjectId": target.get("id", ""),
+                "targetObjectName": target.get("name", ""),
+                "targetInstanceType": instance_type,
+                "customDetails": {
+                    "instanceType": "AsrJobDetails",
+                    "affectedObjectDetails": target.get("affected", {}),
+                },
+            },
+            "_sim": {
+                "start": now,
+                "taskSeconds": float(settings["taskSeconds"]),
+                "failure": failure,
+                "effect": effect,
+                "done": False,
+            },
+        }
+        self._put(rid, job)
+        self._render_job(job, now)
+        return job
+
+    def _render_job(self, job: dict, now: float) -> bool:
+        """Bring a job's tasks to `now`; True when it just ended (its effect is due)."""
+        sim = job["_sim"]
+        if sim["done"]:
+            return False
+        props = job["properties"]
+        tasks = props["tasks"]
+        step = max(sim["taskSeconds"], 0.0)
+        elapsed = now - sim["start"]
+        reached = len(tasks) if step == 0 else int(elapsed // step)
+        failure = sim.get("failure")
+        fail_at = None
+        if failure is not None:
+            fail_at = min(int(failure.get("task", len(tasks) - 1)), len(tasks) - 1)
+        for index, task in enumerate(tasks):
+            start, end = sim["start"] + index * step, sim["start"] + (index + 1) * step
+            if index < reached and (fail_at is None or index < fail_at):
+                task.update(state="Succeeded", stateDescription="Completed")
+                task.update(startTime=iso(start), endTime=iso(end))
+            elif fail_at is not None and index == fail_at and reached > index:
+                task.update(state="Failed", stateDescription="Failed")
+                task.update(startTime=iso(start), endTime=iso(end))
+                task["errors"] = [self._job_error(failure, task["taskId"], end)]
+            elif fail_at is not None and index > fail_at and reached > fail_at:
+                task.update(state="Skipped", stateDescription="Skipped")
+            elif index == reached:
+                task.update(state="InProgress", stateDescription="InProgress", startTime=iso(start))
+        failed = fail_at is not None and reached > fail_at
+        if reached < len(tasks) and not failed:
+            return False
+        end_at = sim["start"] + ((fail_at + 1) if failed else len(tasks)) * step
+        props["endTime"] = iso(end_at)
+        if failed:
+            props.update(state="Failed", stateDescription="Failed")
+            props["errors"] = [err for t in tasks for err in t["errors"]]
+        else:
+            props.update(state="Succeeded", stateDescription="Completed")
+        sim["done"] = True
+        sim["end"] = end_at
+        return True
+
+    @staticmethod
+    def _job_error(failure: dict, task_id: str, when: float) -> dict:
+        error = {
+            "code": str(failure.get("code", "InternalError")),
+            "message": str(failure.get("message", "The operation failed.")),
+            "possibleCauses": str(failure.get("possibleCauses", "")),
+            "recommendedAction": str(failure.get("recommendedAction", "")),
+            "activityId": str(uuid.uuid4()),
+        }
+        return {
+            "serviceErrorDetails": error,
+            "errorLevel": "Error",
+            "creationTime": iso(when),
+            "taskId": task_id,
+        }
+
+    def advance(self, vault: ResourceId) -> None:
+        """End every job whose time has come and apply what it does, in the order they end."""
+        now = time.time()
+        with self.store.transaction():
+            prefix = f"{vault.key}/replicationjobs/"
+            jobs = [
+                j
+                for j in self.store.list(vault.resource_group, T_JOB)
+                if j["id"].lower().startswith(prefix) and not j["_sim"]["done"]
+            ]
+            for job in sorted(jobs, key=lambda j: j["_sim"]["start"]):
+                ended = self._render_job(job, now)
+                if ended:
+                    ok = job["properties"]["state"] == "Succeeded"
+                    self._apply(job, ok)
+                self._put(ResourceId.parse(job["id"]), job)
+
+    def _apply(self, job: dict, ok: bool) -> None:
+        effect = job["_sim"]["effect"]
+        kind = effect.get("kind")
+        rid = ResourceId.parse(effect["target"]) if effect.get("target") else None
+        body = self.store.get(rid.key) if rid else None
+        end = job["_sim"]["end"]
+        if kind == "resource":  # policy, mapping: exists once the job succeeds
+            if ok and rid:
+                self._put(rid, effect["body"])
+            return
+        if body is None or rid is None:
+            return
+        sim = body["_sim"]
+        props = body["properties"]
+        sim["job"] = None
+        if kind == "enable":
+            if not ok:
+                self.store.delete(rid.key)
+                return
+            sim["irStart"] = end
+            props["protectionState"] = "InitialReplicationInProgress"
+        elif kind == "remove":
+            if ok:
+                self.store.delete(rid.key)
+                return
+        elif ok and kind == "testFailover":
+            props["testFailoverState"] = "TestFailoverCompleted"
+            props["testFailoverStateDescription"] = "Test failover completed"
+            props["lastSuccessfulTestFailoverTime"] = iso(end)
+            sim["testVm"] = effect["vmName"]
+        elif ok and kind == "testFailoverCleanup":
+            props["testFailoverState"] = "None"
+            props["testFailoverStateDescription"] = "None"
+            sim["testVm"] = None
+        elif ok and kind in ("plannedFailover", "unplannedFailover"):
+            planned = kind == "plannedFailover"
+            props["protectionState"] = (
+                "PlannedFailoverCommitRequired" if planned else "UnplannedFailoverCommitRequired"
+            )
+            props["activeLocation"] = "Recovery"
+            props["lastSuccessfulFailoverTime"] = iso(end)
+            props["failoverRecoveryPointId"] = effect["point"]
+            sim["frozenAt"] = end
+        elif ok and kind == "applyRecoveryPoint":
+            props["failoverRecoveryPointId"] = effect["point"]
+        elif ok and kind == "failoverCommit":
+            props["protectionState"] = "FailoverCompleted"
+        self._put(rid, body)
+
+    def _operation_headers(self, call: Call, vault: ResourceId, job: dict) -> dict[str, str]:
+        base = f"{call.request.scheme}://{call.request.host}{vault}"
+        query = f"?api-version={call.api_version}"
+        name = job["name"]
+        return {
+            "Azure-AsyncOperation": f"{base}/replicationOperationStatus/{name}{query}",
+            "Location": f"{base}/replicationJobs/{name}/operationresults/{name}{query}",
+            "Retry-After": str(self.s.config.retry_after),
+        }
+
+    # ------------------------------------------------------------------ fabrics, containers
+
+    async def list_fabrics(self, call: Call) -> web.Response:
+        vault = self.vault(call)
+        return page(
+            [_public(b) for b in self._children(vault, T_FABRIC, f"{vault.key}/replicationfabrics")]
+        )
+
+    async def get_fabric(self, call: Call) -> web.Response:
+        vault = self.vault(call)
+        rid = self.child(vault, ("replicationFabrics", call.params["fabric"]))
+        return answer(_public(self._get(rid, "fabric")))
+
+    async def list_containers(self, call: Call) -> web.Response:
+        vault = self.vault(call)
+        fabric = self.child(vault, ("replicationFabrics", call.params["fabric"]))
+        self._get(fabric, "fabric")
+        prefix = f"{fabric.key}/replicationprotectioncontainers"
+        return page([_public(b) for b in self._children(vault, T_CONTAINER, prefix)])
+
+    async def get_container(self, call: Call) -> web.Response:
+        vault = self.vault(call)
+        return answer(_public(self._get(self.container_id(call, vault), "protection container")))
+
+    async def list_protectable(self, call: Call) -> web.Response:
+        vault = self.vault(call)
+        container = self.container_id(call, vault)
+        self._get(container, "protection container")
+        prefix = f"{container.key}/replicationprotectableitems"
+        return page([self._protectable(b) for b in self._children(vault, T_PROTECTABLE, prefix)])
+
+    async def get_protectable(self, call: Call) -> web.Response:
+        vault = self.vault(call)
+        rid = self.child(
+            vault,
+            ("replicationFabrics", call.params["fabric"]),
+            ("replicationProtectionContainers", call.params["container"]),
+            ("replicationProtectableItems", call.params["item"]),
+        )
+        return answer(self._protectable(self._get(rid, "protectable item")))
+
+    def _protectable(self, body: dict) -> dict:
+        """Protected or not, as the items of its container say now."""
+        body = _public(body)
+        item_id = body["id"].replace("/replicationProtectableItems/", "/replicationProtectedItems/")
+        protected = self.store.get(item_id.lower()) is not None
+        body["properties"]["protectionStatus"] = "Protected" if protected else "Unprotected"
+        if protected:
+            body["properties"]["replicationProtectedItemId"] = item_id
+        return body
+
+    def _children(self, vault: ResourceId, type_: str, prefix: str) -> list[dict]:
+        return [
+            b
+            for b in self.store.list(vault.resource_group, type_)
+            if b["id"].lower().startswith(prefix + "/")
+        ]
+
+    # ------------------------------------------------------------------ policies, mappings
+
+    async def put_policy(self, call: Call) -> web.Response:
+        vault = self.vault(call)
+        rid = self.child(vault, ("replicationPolicies", call.params["name"]))
+        given = (body_object(call).get("properties") or {}).get("providerSpecificInput") or {}
+        if given.get("instanceType") != "HyperVReplicaAzure":
+            raise ArmError(
+                400,
+                "InvalidReplicationProvider",
+                "The stand-in models HyperVReplicaAzure policies only "
+                f"(instanceType '{given.get('instanceType')}').",
+            )
+        interval = int(given.get("replicationInterval", 300))
+        if interval not in (30, 300, 900):
+            raise ArmError(
+                400,
+                "InvalidReplicationFrequency",
+                f"Replication frequency {interval} seconds is not supported. Supported values "
+                "are 30, 300 and 900 seconds.",
+            )
+        body = {
+            "id": str(rid),
+            "name": rid.name,
+            "type": T_POLICY,
+            "properties": {
+                "friendlyName": rid.name,
+                "providerSpecificDetails": {
+                    "instanceType": "HyperVReplicaAzure",
+                    "recoveryPointHistoryDurationInHours": int(
+                        given.get("recoveryPointHistoryDuration", 24)
+                    ),
+                    "applicationConsistentSnapshotFrequencyInHours": int(
+                        given.get("applicationConsistentSnapshotFrequencyInHours", 0)
+                    ),
+                    "replicationInterval": interval,
+                    "onlineReplicationStartTime": given.get("onlineReplicationStartTime"),
+                    "encryption": "Disable",
+                    "activeStorageAccountId": (given.get("storageAccounts") or [None])[0],
+                },
+            },
+        }
+        target = {"id": str(rid), "name": rid.name}
+        effect = {"kind": "resource", "target": str(rid), "body": body}
+        job = self.start_job(vault, "AddProtectionProfile", target, effect, instance_type="Policy")
+        self.advance(vault)
+        return answer({}, 202, self._operation_headers(call, vault, job))
+
+    async def get_policy(self, call: Call) -> web.Response:
+        vault = self.vault(call)
+        rid = self.child(vault, ("replicationPolicies", call.params["name"]))
+        return answer(_public(self._get(rid, "policy")))
+
+    async def put_mapping(self, call: Call) -> web.Response:
+        vault = self.vault(call)
+        container = self._get(self.container_id(call, vault), "protection container")
+        rid = ResourceId.parse(
+            f"{container['id']}/replicationProtectionContainerMappings/{call.params['name']}"
+        )
+        props = body_object(call).get("properties") or {}
+        policy = self._get(ResourceId.parse(props.get("policyId") or "-", "policyId"), "policy")
+        body = {
+            "id": str(rid),
+            "name": rid.name,
+            "type": T_MAPPING,
+            "properties": {
+                "targetProtectionContainerId": props.get("targetProtectionContainerId") or AZURE,
+                "targetProtectionContainerFriendlyName": AZURE,
+                "providerSpecificDetails": {},
+                "health": "Normal",
+                "healthErrorDetails": [],
+                "policyId": policy["id"],
+                "state": "Paired",
+                "sourceProtectionContainerFriendlyName": container["properties"]["friendlyName"],
+                "sourceFabricFriendlyName": container["properties"]["fabricFriendlyName"],
+                "targetFabricFriendlyName": AZURE,
+                "policyFriendlyName": policy["name"],
+            },
+        }
+        target = {"id": str(rid), "name": rid.name}
+        effect = {"kind": "resource", "target": str(rid), "body": body}
+        job = self.start_job(
+            vault, "ConfigureProtection", target, effect, instance_type="ProtectionContainer"
+        )
+        self.advance(vault)
+        return answer({}, 202, self._operation_headers(call, vault, job))
+
+    async def get_mapping(self, call: Call) -> web.Response:
+        vault = self.vault(call)
+        rid = ResourceId.parse(
+            f"{self.container_id(call, vault)}/replicationProtectionContainerMappings/"
+            f"{call.params['name']}"
+        )
+        return answer(_public(self._get(rid, "protection container mapping")))
+
+    # ------------------------------------------------------------------ protected items
+
+    async def put_item(self, call: Call) -> web.Response:
+        vault = self.vault(call)
+        rid = self.item_id(call, vault)
+        props = body_object(call).get("properties") or {}
+        details = props.get("providerSpecificDetails") or {}
+        if details.get("instanceType") != "HyperVReplicaAzure":
+            raise ArmError(
+                400,
+                "InvalidReplicationProvider",
+                "The stand-in models HyperVReplicaAzure only "
+                f"(instanceType '{details.get('instanceType')}').",
+            )
+        protectable = self._get(
+            ResourceId.parse(props.get("protectableItemId") or "-", "protectableItemId"),
+            "protectable item",
+        )
+        policy = self._get(ResourceId.parse(props.get("policyId") or "-", "policyId"), "policy")
+        container = self._get(self.container_id(call, vault), "protection container")
+        mapped = any(
+            m["properties"]["policyId"].lower() == policy["id"].lower()
+            for m in self._children(
+                vault,
+                T_MAPPING,
+                f"{container['id'].lower()}/replicationprotectioncontainermappings",
+            )
+        )
+        if not mapped:
+            raise ArmError(
+                400,
+                "ProtectionContainerNotMappedToPolicy",
+                f"Protection container '{container['properties']['friendlyName']}' is not "
+                f"associated with replication policy '{policy['name']}'. Associate the policy "
+                "with the container, then enable protection again.",
+            )
+        current = self.store.get(rid.key)
+        if current is not None:  # enable again: ASR answers the item as it is
+            return answer(_public(self.render_item(current)), 200)
+        vm = protectable["properties"]
+        name = details.get("targetAzureVmName") or vm["friendlyName"]
+        body = {
+            "id": str(rid),
+            "name": rid.name,
+            "type": T_ITEM,
+            "properties": {
+                "friendlyName": vm["friendlyName"],
+                "protectedItemType": "HyperVVirtualMachine",
+                "protectableItemId": protectable["id"],
+                "recoveryServicesProviderId": vm.get("recoveryServicesProviderId"),
+                "primaryFabricFriendlyName": container["properties"]["fabricFriendlyName"],
+                "primaryFabricProvider": "VMM",
+                "recoveryFabricFriendlyName": AZURE,
+                "recoveryFabricId": AZURE,
+                "primaryProtectionContainerFriendlyName": container["properties"]["friendlyName"],
+                "recoveryProtectionContainerFriendlyName": AZURE,
+                "protectionState": "EnablingProtection",
+                "activeLocation": "Primary",
+                "testFailoverState": "None",
+                "testFailoverStateDescription": "None",
+                "replicationHealth": "Normal",
+                "failoverHealth": "Normal",
+                "healthErrors": [],
+                "policyId": policy["id"],
+                "policyFriendlyName": policy["name"],
+                "recoveryContainerId": AZURE,
+                "providerSpecificDetails": {
+                    "instanceType": "HyperVReplicaAzure",
+                    "vmId": details.get("hvHostVmId") or rid.name,
+                    "recoveryAzureVmName": name,
+                    "recoveryAzureVMSize": details.get("targetVmSize"),
+                    "recoveryAzureStorageAccount": details.get("targetStorageAccountId"),
+                    "selectedRecoveryAzureNetworkId": details.get("targetAzureNetworkId"),
+                    "recoveryAzureResourceGroupId": details.get("targetAzureV2ResourceGroupId"),
+                    "useManagedDisks": details.get("useManagedDisks", "true"),
+                    "sourceVmRamSizeInMB": vm.get("customDetails", {}).get("memoryMB"),
+                    "sourceVmCpuCount": vm.get("customDetails", {}).get("cpuCount"),
+                    "azureVmDiskDetails": [
+                        {
+                            "vhdId": d.get("vhdId"),
+                            "vhdName": d.get("vhdName"),
+                            "maxSizeMB": d.get("maxSizeMB"),
+                            "vhdType": d.get("vhdType", "OperatingSystem"),
+                        }
+                        for d in vm.get("customDetails", {}).get("diskDetails", [])
+                    ],
+                },
+            },
+            "_sim": {
+                "job": None,
+                "irStart": None,
+                "frozenAt": None,
+                "policy": policy["properties"]["providerSpecificDetails"],
+                "subnet": details.get("targetAzureSubnetId"),
+            },
+        }
+        self._put(rid, body)
+        job = self._item_job(vault, rid, body, "EnableDr", {"kind": "enable"})
+        self.advance(vault)
+        return answer({}, 202, self._operation_headers(call, vault, job))
+
+    def _item_job(
+        self, vault: ResourceId, rid: ResourceId, body: dict, scenario: str, effect: dict
+    ) -> dict:
+        props = body["properties"]
+        target = {
+            "id": props["protectableItemId"].rsplit("/", 1)[-1],
+            "name": props["friendlyName"],
+            "affected": {
+                "PrimaryVmmName": props["primaryFabricFriendlyName"],
+                "RecoveryFabricProviderId": "Azure",
+            },
+        }
+        job = self.start_job(vault, scenario, target, {**effect, "target": str(rid)})
+        body["_sim"]["job"] = job["id"]
+        props["currentScenario"] = {
+            "scenarioName": scenario,
+            "jobId": job["id"],
+            "startTime": job["properties"]["startTime"],
+        }
+        self._put(rid, body)
+        return job
+
+    async def get_item(self, call: Call) -> web.Response:
+        vault = self.vault(call)
+        return answer(_public(self.render_item(self._get(self.item_id(call, vault), "item"))))
+
+    async def list_items(self, call: Call) -> web.Response:
+        vault = self.vault(call)
+        container = self.container_id(call, vault)
+        prefix = f"{container.key}/replicationprotecteditems"
+        return page([_public(self.render_item(b)) for b in self._children(vault, T_ITEM, prefix)])
+
+    def render_item(self, body: dict, now: float | None = None) -> dict:
+        """The item as ASR would show it now: replication progress, RPO, what it allows."""
+        now = time.time() if now is None else now
+        body = json.loads(json.dumps(body))
+        props, sim = body["properties"], body["_sim"]
+        details = props["providerSpecificDetails"]
+        policy = sim["policy"]
+        interval = int(policy["replicationInterval"])
+        settings = self.settings()
+        state = props["protectionState"]
+        if state == "InitialReplicationInProgress" and sim.get("irStart") is not None:
+            span = max(float(settings["initialReplicationSeconds"]), 0.001)
+            done = (now - sim["irStart"]) / span
+            if done >= 1:
+                state = props["protectionState"] = "Protected"
+                sim["protectedSince"] = sim["irStart"] + span
+            else:
+                details["initialReplicationDetails"] = {
+                    "initialReplicationType": "InitialReplication",
+                    "initialReplicationProgressPercentage": str(int(done * 100)),
+                }
+                details["vmProtectionState"] = "InitialReplicationInProgress"
+                details["vmProtectionStateDescription"] = "Initial replication in progress"
+        props["protectionStateDescription"] = {
+            "EnablingProtection": "Enabling protection",
+            "InitialReplicationInProgress": "Initial replication in progress",
+            "Protected": "Protected",
+            "PlannedFailoverCommitRequired": "Planned failover finished",
+            "UnplannedFailoverCommitRequired": "Failover completed",
+            "FailoverCompleted": "Failover committed",
+        }.get(state, state)
+        points = self.points(body, now)
+        if points:
+            last = points[-1]["properties"]["recoveryPointTime"]
+            details["lastReplicatedTime"] = last
+            details["lastRecoveryPointReceived"] = last
+            if state == "Protected":
+                since = datetime.fromisoformat(last.replace("Z", "+00:00")).timestamp()
+                details["rpoInSeconds"] = int(now - since) + min(interval, 30)
+                details["lastRpoCalculatedTime"] = iso(now)
+                details["vmProtectionState"] = "Protected"
+                details["vmProtectionStateDescription"] = "Protected"
+                details["initialReplicationDetails"] = {
+                    "initialReplicationType": "InitialReplication",
+                    "initialReplicationProgressPercentage": "100",
+                }
+        errors = props.get("healthErrors") or []
+        levels = {e.get("errorLevel") for e in errors}
+        props["replicationHealth"] = (
+            "Critical" if "Error" in levels else "Warning" if errors else "Normal"
+        )
+        running = sim.get("job") is not None
+        allowed = [] if running else list(OPERATION_NAMES.get(state, []))
+        if props.get("testFailoverState") == "TestFailoverCompleted" and not running:
+            allowed = ["TestFailoverCleanup"]
+        props["allowedOperations"] = allowed
+        if not running:
+            props["currentScenario"] = {
+                "scenarioName": "None",
+                "jobId": f"{ResourceId.parse(body['id']).key.split('/replicationfabrics/')[0]}"
+                "/replicationJobs/None",
+                "startTime": NO_JOB_TIME,
+            }
+        return body
+
+    def points(self, body: dict, now: float) -> list[dict]:
+        """Recovery points: one per interval since protection (the first app-consistent, then
+        one per the policy's frequency), kept for the policy's history, at most 48 listed.
+        A failed-over item takes no new points."""
+        sim = body["_sim"]
+        since = sim.get("protectedSince")
+        if since is None:
+            if sim.get("irStart") is None:
+                return []
+            span = max(float(self.settings()["initialReplicationSeconds"]), 0.001)
+            if now < sim["irStart"] + span:
+                return []
+            since = sim["irStart"] + span
+        policy = sim["policy"]
+        interval = int(policy["replicationInterval"])
+        until = min(now, sim["frozenAt"]) if sim.get("frozenAt") else now
+        history = float(policy.get("recoveryPointHistoryDurationInHours") or 24) * 3600
+        app_every = float(policy.get("applicationConsistentSnapshotFrequencyInHours") or 0) * 3600
+        last = int((until - since) // interval)
+        first = max(0, last - 47, int((until - history - since) // interval) + 1)
+        result = []
+        for k in range(first, last + 1):
+            at = since + k * interval
+            app = k == 0 or (app_every > 0 and int((at - since) % app_every) < interval)
+            name = f"{int(at)}"
+            result.append(
+                {
+                    "id": f"{body['id']}/recoveryPoints/{name}",
+                    "name": name,
+                    "type": f"{T_ITEM}/recoveryPoints",
+                    "properties": {
+                        "recoveryPointTime": iso(at),
+                        "recoveryPointType": "AppConsistent" if app else "CrashConsistent",
+                        "providerSpecificDetails": {
+                            "instanceType": "HyperVReplicaAzure",
+                            "type": "AppConsistent" if app else "CrashConsistent",
+                        },
+                    },
+                }
+            )
+        return result
+
+    async def list_points(self, call: Call) -> web.Response:
+        vault = self.vault(call)
+        body = self._get(self.item_id(call, vault), "item")
+        return page(list(reversed(self.points(body, time.time()))))
+
+    async def get_point(self, call: Call) -> web.Response:
+        vault = self.vault(call)
+        body = self._get(self.item_id(call, vault), "item")
+        for point in self.points(body, time.time()):
+            if point["name"] == call.params["point"]:
+                return answer(point)
+        raise ArmError(
+            404, "RecoveryPointNotFound", f"Recovery point '{call.params['point']}' not found."
+        )
+
+    async def action(self, call: Call) -> web.Response:
+        vault = self.vault(call)
+        rid = self.item_id(call, vault)
+        body = self._get(rid, "item")
+        action = call.params["action"]
+        scenario, allowed_from = ACTIONS[action]
+        shown = self.render_item(body)
+        state = shown["properties"]["protectionState"]
+        test_state = shown["properties"].get("testFailoverState")
+        busy = body["_sim"].get("job") is not None
+        refused = busy or (allowed_from is not None and state not in allowed_from)
+        if action == "testFailover" and test_state not in (None, "None"):
+            refused = True
+        if action == "testFailoverCleanup" and test_state != "TestFailoverCompleted":
+            refused = True
+        if refused:
+            name, allowed = (shown["properties"][k] for k in ("friendlyName", "allowedOperations"))
+            raise ArmError(
+                400,
+                "OperationNotAllowedInCurrentState" if not busy else "JobAlreadyInProgress",
+                f"The operation '{action}' is not allowed for '{name}' in state '{state}' "
+                f"(test failover '{test_state}'); allowed: {allowed}.",
+            )
+        props = (call.body or {}).get("properties") or {}
+        provider = props.get("providerSpecificDetails") or {}
+        effect: dict[str, Any] = {"kind": action}
+        # Keep the computed progress (a failover freezes points at its end).
+        body["properties"]["protectionState"] = state
+        body["_sim"]["protectedSince"] = shown["_sim"].get("protectedSince")
+        if action in ("testFailover", "plannedFailover", "unplannedFailover", "applyRecoveryPoint"):
+            points = self.points(body, time.time())
+            wanted = props.get("recoveryPointId") or provider.get("recoveryPointId")
+            if wanted:
+                chosen = [p for p in points if p["id"].lower() == wanted.lower()]
+                if not chosen:
+                    raise ArmError(
+                        400,
+                        "RecoveryPointNotFound",
+                        f"Recovery point '{wanted}' is not available for this item.",
+                    )
+                effect["point"] = chosen[0]["id"]
+            elif points:
+                effect["point"] = points[-1]["id"]
+            else:
+                raise ArmError(
+                    400,
+                    "NoRecoveryPointAvailable",
+                    "No recovery point is available yet: wait for initial replication to end.",
+                )
+            name = body["properties"]["providerSpecificDetails"]["recoveryAzureVmName"]
+            effect["vmName"] = f"{name}-test" if action == "testFailover" else name
+        if action == "testFailover":
+            body["properties"]["testFailoverState"] = "TestFailoverInProgress"
+            body["properties"]["testFailoverStateDescription"] = "Test failover in progress"
+        if action == "testFailoverCleanup":
+            body["properties"]["testFailoverState"] = "MarkedForDeletion"
+            body["properties"]["testFailoverStateDescription"] = "Cleaning up test environment"
+        job = self._item_job(vault, rid, body, scenario, effect)
+        self.advance(vault)
+        return answer({}, 202, self._operation_headers(call, vault, job))
+
+    # ------------------------------------------------------------------ jobs, operations
+
+    async def get_job(self, call: Call) -> web.Response:
+        vault = self.vault(call)
+        rid = self.child(vault, ("replicationJobs", call.params["job"]))
+        return answer(_public(self._get(rid, "job")))
+
+    async def list_jobs(self, call: Call) -> web.Response:
+        vault = self.vault(call)
+        jobs = [_public(j) for j in self.store.list(vault.resource_group, T_JOB)
+                if j["id"].lower().startswith(f"{vault.key}/replicationjobs/")]  # fmt: skip
+        return page(sorted(jobs, key=lambda j: j["properties"]["startTime"], reverse=True))
+
+    def _job_for_operation(self, call: Call) -> tuple[ResourceId, dict]:
+        vault = self.vault(call)
+        rid = self.child(vault, ("replicationJobs", call.params["job"]))
+        return vault, self._get(rid, "operation")
+
+    async def operation_status(self, call: Call) -> web.Response:
+        _, job = self._job_for_operation(call)
+        props = job["properties"]
+        status = {"InProgress": "InProgress", "Succeeded": "Succeeded"}.get(
+            props["state"], "Failed"
+        )
+        doc: dict[str, Any] = {
+            "name": job["name"],
+            "status": status,
+            "startTime": props["startTime"],
+        }
+        if props.get("endTime"):
+            doc["endTime"] = props["endTime"]
+        if status == "Failed":
+            first = (props["errors"] or [{}])[0].get("serviceErrorDetails") or {}
+            doc["error"] = {
+                "code": first.get("code", "JobFailed"),
+                "message": first.get("message", f"Job {job['name']} failed."),
+            }
+        headers = {"Retry-After": str(self.s.config.retry_after)} if status == "InProgress" else {}
+        return answer(doc, 200, headers)
+
+    async def operation_result(self, call: Call) -> web.Response:
+        """202 while the job runs; then the item it acted on (204 when it is gone)."""
+        _, job = self._job_for_operation(call)
+        props = job["properties"]
+        if props["state"] == "InProgress":
+            return web.Response(status=202, headers={"Retry-After": str(self.s.config.retry_after)})
+        if props["state"] != "Succeeded":
+            first = (props["errors"] or [{}])[0].get("serviceErrorDetails") or {}
+            raise ArmError(400, first.get("code", "JobFailed"), first.get("message", "Failed."))
+        target = job["_sim"]["effect"].get("target")
+        body = self.store.get(target.lower()) if target else None
+        if body is None:
+            return web.Response(status=204)
+        if "_sim" in body:
+            body = self.render_item(body)
+        return answer(_public(body))
+
+    # ------------------------------------------------------------------ the control endpoint
+
+    async def control(self, request: web.Request) -> web.Response:
+        """Test-only: register what VMM's ASR provider would, inject faults, set the pace."""
+        key = request.headers.get("x-standin-key", "")
+        if not self.s.config.control_key or not hmac.compare_digest(key, self.s.config.control_key):
+            return ArmError(
+                401, "InvalidStandInKey", "x-standin-key is not the stand-in's key."
+            ).response()
+        try:
+            body = json.loads(await request.text() or "{}")
+        except json.JSONDecodeError as error:
+            return ArmError(400, "InvalidRequestContent", str(error)).response()
+        what = request.path[len(CONTROL) + 1 :]
+        try:
+            if what == "discover":
+                return web.json_response(self._discover(body))
+            if what == "settings":
+                with self.store.transaction():
+                    current = self.settings()
+                    for name in ("taskSeconds", "initialReplicationSeconds"):
+                        if name in body:
+                            current[name] = float(body[name])
+                    if "throttle" in body:
+                        current["throttle"] = int(body["throttle"])
+                        current["throttleRetryAfter"] = int(body.get("retryAfter", 1))
+                    if "failNext" in body:  # {"scenario": {"task": n, "code", "message", ...}}
+                        current["failNext"] = {**current.get("failNext", {}), **body["failNext"]}
+                    self.store.put(SETTINGS_KEY, "-", "_standin", current)
+                return web.json_response(current)
+            if what == "health-errors":
+                return web.json_response(self._health_errors(body))
+        except ArmError as error:
+            return error.response()
+        return ArmError(404, "NotFound", f"No control operation '{what}'.").response()
+
+    def _discover(self, body: dict) -> dict:
+        """A VMM server (fabric), one cloud (container) and its VMs (protectable items)."""
+        vault = ResourceId.parse(body["vault"], "vault")
+        if self.store.get(vault.key) is None:
+            raise ArmError(404, "ResourceNotFound", f"Vault {vault} does not exist.")
+        fabric = self.child(vault, ("replicationFabrics", body["fabric"]["name"]))
+        container = self.child(
+            vault,
+            ("replicationFabrics", fabric.name),
+            ("replicationProtectionContainers", body["cloud"]["name"]),
+        )
+        provider_id = f"{fabric}/replicationRecoveryServicesProviders/{uuid.uuid5(uuid.NAMESPACE_URL, str(fabric))}"  # noqa: E501
+        with self.store.transaction():
+            self._put(fabric, {
+                "id": str(fabric), "name": fabric.name, "type": T_FABRIC,
+                "location": self.s.config.location,
+                "properties": {
+                    "friendlyName": body["fabric"]["friendlyName"],
+                    "internalIdentifier": fabric.name,
+                    "bcdrState": "Valid",
+                    "customDetails": {"instanceType": "VMM"},
+                    "healthErrorDetails": [],
+                    "health": "Normal",
+                },
+            })  # fmt: skip
+            self._put(container, {
+                "id": str(container), "name": container.name, "type": T_CONTAINER,
+                "location": self.s.config.location,
+                "properties": {
+                    "fabricFriendlyName": body["fabric"]["friendlyName"],
+                    "friendlyName": body["cloud"]["friendlyName"],
+                    "fabricType": "VMM",
+                    "protectedItemCount": 0,
+                    "pairingStatus": "Paired",
+                    "role": "Primary",
+                    "fabricSpecificDetails": {"instanceType": "VMM"},
+                },
+            })  # fmt: skip
+            for vm in body.get("vms", []):
+                rid = ResourceId.parse(f"{container}/replicationProtectableItems/{vm['name']}")
+                self._put(rid, {
+                    "id": str(rid), "name": rid.name, "type": T_PROTECTABLE,
+                    "properties": {
+                        "friendlyName": vm["friendlyName"],
+                        "protectionStatus": "Unprotected",
+                        "recoveryServicesProviderId": provider_id,
+                        "protectionReadinessErrors": [],
+                        "supportedReplicationProviders": ["HyperVReplicaAzure"],
+                        "customDetails": {
+                            "instanceType": "VmmVirtualMachine",
+                            "sourceItemId": vm["name"],
+                            "generation": str(vm.get("generation", 2)),
+                            "osDetails": {"osType": vm.get("osType", "Windows")},
+                            "diskDetails": [
+                                {"vhdId": d["vhdId"], "vhdName": d.get("vhdName"),
+                                 "maxSizeMB": d.get("maxSizeMB"), "vhdType": d.get("vhdType")}
+                                for d in vm.get("disks", [])
+                            ],
+                            "hasPhysicalDisk": False,
+                            "hasFibreChannelAdapter": False,
+                            "hasSharedVhd": False,
+                            "memoryMB": vm.get("memoryMB"),
+                            "cpuCount": vm.get("cpuCount"),
+                        },
+                    },
+                })  # fmt: skip
+        return {"fabric": str(fabric), "container": str(container)}
+
+    def _health_errors(self, body: dict) -> dict:
+        """Set (or clear, with []) an item's health errors, as ASR raises them."""
+        rid = ResourceId.parse(body["item"], "item")
+        with self.store.transaction():
+            item = self._get(rid, "item")
+            now = iso(time.time())
+            item["properties"]["healthErrors"] = [
+                {
+                    "errorSource": "Replication",
+                    "errorType": e.get("errorType", "ReplicationError"),
+                    "errorLevel": e.get("errorLevel", "Error"),
+                    "errorCategory": e.get("errorCategory", "Replication"),
+                    "errorCode": str(e["errorCode"]),
+                    "summaryMessage": e.get("summaryMessage", e["errorMessage"]),
+                    "errorMessage": e["errorMessage"],
+                    "possibleCauses": e.get("possibleCauses", ""),
+                    "recommendedAction": e.get("recommendedAction", ""),
+                    "creationTimeUtc": now,
+                    "entityId": rid.name,
+                    "errorId": str(uuid.uuid4()),
+                    "customerResolvability": "Allowed",
+                    "innerHealthErrors": [],
+                }
+                for e in body.get("errors", [])
+            ]
+            self._put(rid, item)
+        return {"healthErrors": len(body.get("errors", []))}
+
+
+def ensure_vault(standin: StandIn, vault_id: str) -> None:
+    """The Recovery Services vault the app's settings name (infra creates it in Azure)."""
+    rid = ResourceId.parse(vault_id, "ASR_VAULT_ID")
+    if standin.store.get(rid.key) is None:
+        standin.store.put(rid.key, rid.resource_group, VAULTS, {
+            "id": str(rid), "name": rid.name, "type": VAULTS,
+            "location": standin.config.location,
+            "sku": {"name": "Standard"},
+            "properties": {"provisioningState": "Succeeded"},
+        })  # fmt: skip
+
+
+def routes(standin: StandIn) -> tuple[SiteRecovery, list[Route]]:
+    sr = SiteRecovery(standin)
+    v = GROUP + r"/providers/Microsoft\.RecoveryServices/vaults/(?P<vault>[^/]+)"
+    fabric = v + r"/replicationFabrics/(?P<fabric>[^/]+)"
+    container = fabric + r"/replicationProtectionContainers/(?P<container>[^/]+)"
+    item = container + r"/replicationProtectedItems/(?P<item>[^/]+)"
+    actions = "|".join(ACTIONS)
+
+    def r(method: str, pattern: str, handler: Any, kind: str) -> Route:
+        return Route.of(method, pattern, handler, VERSIONS, f"vaults/{kind}")
+
+    return sr, [
+        r("GET", v + "/replicationFabrics", sr.list_fabrics, "replicationFabrics"),
+        r("GET", fabric, sr.get_fabric, "replicationFabrics"),
+        r("GET", fabric + "/replicationProtectionContainers", sr.list_containers, "containers"),
+        r("GET", container, sr.get_container, "replicationProtectionContainers"),
+        r("GET", container + "/replicationProtectableItems", sr.list_protectable, "items"),
+        r(
+            "GET",
+            container + r"/replicationProtectableItems/(?P<item>[^/]+)",
+            sr.get_protectable,
+            "replicationProtectableItems",
+        ),
+        r(
+            "PUT",
+            container + r"/replicationProtectionContainerMappings/(?P<name>[^/]+)",
+            sr.put_mapping,
+            "replicationProtectionContainerMappings",
+        ),
+        r(
+            "GET",
+            container + r"/replicationProtectionContainerMappings/(?P<name>[^/]+)",
+            sr.get_mapping,
+            "replicationProtectionContainerMappings",
+        ),
+        r("PUT", v + r"/replicationPolicies/(?P<name>[^/]+)", sr.put_policy, "replicationPolicies"),
+        r("GET", v + r"/replicationPolicies/(?P<name>[^/]+)", sr.get_policy, "replicationPolicies"),
+        r("GET", container + "/replicationProtectedItems", sr.list_items, "protectedItems"),
+        r("PUT", item, sr.put_item, "replicationProtectedItems"),
+        r("GET", item, sr.get_item, "replicationProtectedItems"),
+        r("POST", item + rf"/(?P<action>{actions})", sr.action, "replicationProtectedItems"),
+        r("GET", item + "/recoveryPoints", sr.list_points, "recoveryPoints"),
+        r("GET", item + r"/recoveryPoints/(?P<point>[^/]+)", sr.get_point, "recoveryPoints"),
+        r("GET", v + "/replicationJobs", sr.list_jobs, "replicationJobs"),
+        r("GET", v + r"/replicationJobs/(?P<job>[^/]+)", sr.get_job, "replicationJobs"),
+        r(
+            "GET",
+            v + r"/replicationJobs/(?P<job>[^/]+)/operationresults/[^/]+",
+            sr.operation_result,
+            "replicationJobs",
+        ),
+        r(
+            "GET",
+            v + r"/replicationOperationStatus/(?P<job>[^/]+)",
+            sr.operation_status,
+            "replicationOperationStatus",
+        ),
+    ]

@@ -1,0 +1,209 @@
+"""The `asr` provider end to end: devhost runs the unchanged app, the real Site Recovery SDK
+drives the ARM stand-in's Site Recovery over HTTPS, and the runbook API shows what ASR does.
+The stand-in's control endpoint plays VMM's ASR provider (discovering the cloud's VMs) and
+injects what a test needs (a health error, a failed job)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from devhost.arm import ArmStandIn
+from tests.e2e.conftest import CheckedApi, wait_until
+from tests.e2e.test_protection import finished_job, item_of, new_id, report, vm_body
+
+TENANT = "contoso"
+
+
+@pytest.fixture
+def asr(arm: ArmStandIn, monkeypatch: pytest.MonkeyPatch) -> Iterator[ArmStandIn]:
+    """The stand-in with a brisk simulated ASR, and the app watching it every second."""
+    assert arm.standin is not None
+    arm.config.control_key = os.environ["DEVHOST_MASTER_KEY"]
+    monkeypatch.setenv("ASR_POLL_SECONDS", "1")
+    monkeypatch.setenv("ASR_WATCH_SECONDS", "1")
+    control(arm, "settings", {"taskSeconds": 0.2, "initialReplicationSeconds": 4})
+    yield arm
+
+
+def control(arm: ArmStandIn, what: str, body: dict) -> dict:
+    response = requests.post(
+        f"{arm.endpoint}/_standin/siterecovery/{what}",
+        json=body,
+        headers={"x-standin-key": arm.config.control_key},
+        verify=str(arm.ca_bundle_path),
+        timeout=10,
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+def discovered(arm: ArmStandIn, vm: str, cloud: str = "gold") -> None:
+    """What VMM's ASR provider reports: the VMM server, the cloud and its VM."""
+    control(
+        arm,
+        "discover",
+        {
+            "vault": os.environ["ASR_VAULT_ID"],
+            "fabric": {"name": "vmm01", "friendlyName": "vmm01.contoso.local"},
+            "cloud": {"name": f"cloud-{cloud}", "friendlyName": cloud},
+            "vms": [{"name": vm, "friendlyName": vm, "generation": 1, "osType": "Linux"}],
+        },
+    )
+
+
+def enable(api: CheckedApi, vm: str) -> dict:
+    accepted = api.call("POST", f"tenants/{TENANT}/vms/{vm}/protection", json={"provider": "asr"})
+    assert accepted.status_code == 202, accepted.text
+    return finished_job(api, TENANT, accepted.json()["id"])
+
+
+def replication_job(api: CheckedApi, protect_job: dict) -> dict:
+    return wait_until(
+        lambda: (
+            (j := api.call("GET", f"tenants/{TENANT}/jobs/{protect_job['id']}-r").json()).get(
+                "state"
+            )
+            in ("Succeeded", "Failed")
+            and j
+        ),
+        timeout=90,
+    )
+
+
+def test_protect_with_asr_watches_initial_replication_to_protected(
+    api: CheckedApi, asr: ArmStandIn
+) -> None:
+    vm = new_id("asr")
+    report(api, TENANT, vm_body(vm))
+    discovered(asr, vm)
+    job = enable(api, vm)
+    assert job["state"] == "Succeeded", job
+    progress = wait_until(
+        lambda: (
+            (i := item_of(api, TENANT, vm)).get("status") == "InitialReplicationInProgress" and i
+        ),
+        timeout=60,
+    )
+    assert progress["provider"] == "asr"
+    initial = replication_job(api, job)
+    assert initial["state"] == "Succeeded", initial
+    steps = [s["name"] for s in initial["steps"]]
+    assert steps[:2] == ["Create replication policy", "Associate replication policy with the cloud"]
+    assert "Prerequisites check for enabling protection" in steps  # ASR's tasks, mirrored
+    assert steps[-1] == "Initial replication"
+    protected = item_of(api, TENANT, vm)
+    assert protected["status"] == "Protected"
+    assert protected["rpoSeconds"] is not None
+    refused = api.call("POST", f"tenants/{TENANT}/vms/{vm}/failover", json={"type": "test"})
+    assert refused.status_code == 409 and refused.json()["code"] == "AsrFailoverNotAvailable"
+
+    control(
+        asr,
+        "health-errors",
+        {
+            "item": _asr_item_id(vm),
+            "errors": [
+                {
+                    "errorCode": "78069",
+                    "errorMessage": "Replication is paused for the virtual machine.",
+                    "possibleCauses": "The Hyper-V host lost its connection to Azure.",
+                    "recommendedAction": "Check the host's outbound HTTPS to Azure.",
+                }
+            ],
+        },
+    )
+    health = wait_until(
+        lambda: (h := item_of(api, TENANT, vm)["health"]).get("state") == "Critical" and h,
+        timeout=30,
+    )
+    reason = next(r for r in health["reasons"] if r["code"] == "Asr78069")
+    assert "lost its connection" in reason["cause"]
+    assert reason["recommendation"] == "Check the host's outbound HTTPS to Azure."
+
+
+def test_a_failed_asr_enable_job_shows_on_our_job_with_cause_and_fix(
+    api: CheckedApi, asr: ArmStandIn
+) -> None:
+    vm = new_id("asrf")
+    report(api, TENANT, vm_body(vm))
+    discovered(asr, vm)
+    control(
+        asr,
+        "settings",
+        {
+            "failNext": {
+                "EnableDr": {
+                    "task": 1,
+                    "code": "70094",
+                    "message": "Enable protection failed for the virtual machine.",
+                    "possibleCauses": "The VM has a pass-through disk.",
+                    "recommendedAction": "Remove the pass-through disk and enable again.",
+                }
+            }
+        },
+    )
+    job = enable(api, vm)
+    initial = replication_job(api, job)
+    assert initial["state"] == "Failed", initial
+    (error,) = initial["errors"]
+    assert error["code"] == "Asr70094"
+    assert "pass-through" in error["cause"]
+    assert error["recommendation"] == "Remove the pass-through disk and enable again."
+    failed_step = next(s for s in initial["steps"] if s["state"] == "Failed")
+    assert failed_step["name"] == "Identifying the replication target"
+
+
+def _asr_item_id(vm: str) -> str:
+    return (
+        f"{os.environ['ASR_VAULT_ID']}/replicationFabrics/vmm01/replicationProtectionContainers/"
+        f"cloud-gold/replicationProtectedItems/{vm}"
+    )
+
+
+def test_the_tenant_default_provider_applies_when_enable_names_none(
+    api: CheckedApi, asr: ArmStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TENANT_DEFAULT_PROVIDERS", '{"contoso": "asr"}')
+    vm = new_id("asrd")
+    report(api, TENANT, vm_body(vm))
+    discovered(asr, vm)
+    accepted = api.call("POST", f"tenants/{TENANT}/vms/{vm}/protection", json={})
+    assert accepted.status_code == 202, accepted.text
+    assert finished_job(api, TENANT, accepted.json()["id"])["state"] == "Succeeded"
+    assert item_of(api, TENANT, vm)["provider"] == "asr"
+    preflight = api.call("POST", f"tenants/{TENANT}/vms/{vm}/preflight", json={}).json()
+    assert preflight["provider"] == "asr"
+
+
+def test_disable_protection_removes_the_asr_item(api: CheckedApi, asr: ArmStandIn) -> None:
+    vm = new_id("asro")
+    report(api, TENANT, vm_body(vm))
+    discovered(asr, vm)
+    assert replication_job(api, enable(api, vm))["state"] == "Succeeded"
+    accepted = api.call("DELETE", f"tenants/{TENANT}/vms/{vm}/protection", json={})
+    assert accepted.status_code == 202, accepted.text
+    job = finished_job(api, TENANT, accepted.json()["id"])
+    assert job["state"] == "Succeeded", job
+    assert item_of(api, TENANT, vm)["status"] == "NotProtected"
+
+    def asr_item() -> requests.Response:
+        return requests.get(
+            f"{asr.endpoint}{_asr_item_id(vm)}?api-version=2025-08-01",
+            headers={"Authorization": f"Bearer {_token()}"},
+            verify=str(asr.ca_bundle_path),
+            timeout=10,
+        )
+
+    # (a Response with 404 is falsy itself: wait for its body)
+    gone = wait_until(lambda: (r := asr_item()).status_code == 404 and r.json(), timeout=30)
+    assert gone["error"]["code"] == "ReplicationProtectedItemNotFound"
+
+
+def _token() -> str:
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential().get_token("https://management.azure.com/.default").token
