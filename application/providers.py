@@ -28,10 +28,6 @@ from readmodels.records import ReplicaDisk, ReplicatedItem, VmRecord
 log = logging.getLogger(__name__)
 
 
-class ProviderNotAvailable(DomainError):
-    status = 501
-
-
 class DiskIdInvalid(DomainError):
     status = 400
 
