@@ -53,6 +53,7 @@ from bench.control_plane import percentile
 from bench.cost import SITE, TENANT, Agent, AgentPlan, DevhostProcess, inventory, wait_for
 from bench.meters import Invocation
 from bench.processes import BrokerProcess, group_cpu_seconds, process_cpu_seconds
+from contracts.events import events_queue
 from orchestrators.failover import POLL_FIRST, POLL_MAX
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -382,7 +383,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         settings = {
             **sample,
             **embedded_settings(
-                azurite.connection_string, broker.connection_string, {TENANT: key}, master
+                azurite.connection_string,
+                broker.connection_string,
+                {TENANT: key},
+                master,
+                sites={TENANT: [SITE]},
             ),
             "REPLICATION_POLICIES": json.dumps(
                 {
@@ -476,7 +481,7 @@ def protect(api: requests.Session, base_url: str, connection: str, vms: list[str
             disk["sizeBytes"] = DISK_BYTES
     with (
         ServiceBusClient.from_connection_string(connection) as client,
-        client.get_queue_sender("agent-events") as sender,
+        client.get_queue_sender(events_queue(SITE)) as sender,
     ):
         sender.send_messages(
             ServiceBusMessage(json.dumps(body), session_id=SITE, message_id=body["id"])

@@ -140,7 +140,12 @@ def measure(vm_count: int, group_count: int) -> dict[str, Any]:
         BrokerProcess(work / "servicebus", [SITE]) as broker,
     ):
         os.environ.update(
-            embedded_settings(azurite.connection_string, broker.connection_string, {TENANT: key})
+            embedded_settings(
+                azurite.connection_string,
+                broker.connection_string,
+                {TENANT: key},
+                sites={TENANT: [SITE]},
+            )
         )
         arm = start_for_app(work / "arm", azurite.connection_string, os.environ)
         reset_cache()

@@ -25,6 +25,7 @@ from pathlib import Path
 import requests
 from azure.servicebus import ServiceBusClient, ServiceBusMessage
 
+from contracts.events import events_queue
 from demo.render import table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,7 +94,7 @@ class Drill:
                 "data": {"cloud": {"id": "gold", "name": "Gold"}, "vms": vms}}  # fmt: skip
         with (
             ServiceBusClient.from_connection_string(self.servicebus) as client,
-            client.get_queue_sender("agent-events") as sender,
+            client.get_queue_sender(events_queue(SITE)) as sender,
         ):
             sender.send_messages(
                 ServiceBusMessage(json.dumps(body), session_id=SITE, message_id=body["id"])
@@ -164,22 +165,24 @@ def main() -> int:
     from devhost.functions import load_app
     from devhost.init_settings import embedded_settings
     from devhost.servicebus import Broker
-    from devhost.servicebus.entities import Entity, load_entities
+    from devhost.servicebus.entities import load_entities
     from devhost.webhost import DevHost, running
 
     work = Path(tempfile.mkdtemp(prefix="dr-drill-"))
     key = secrets.token_urlsafe(24)
     print(f"drill: working in {work}")
-    entities = load_entities()
-    entities.topics["agent-commands"].append(
-        Entity(path=f"agent-commands/Subscriptions/{SITE}", filter={"site": SITE})
-    )
+    entities = load_entities().add_site(SITE)  # the drill site's events queue and commands
     with (
         Azurite(location=work / "azurite") as azurite,
         Broker(port=0, data_dir=work / "servicebus", entities=entities) as broker,
     ):
         os.environ.update(
-            embedded_settings(azurite.connection_string, broker.connection_string, {TENANT: key})
+            embedded_settings(
+                azurite.connection_string,
+                broker.connection_string,
+                {TENANT: key},
+                sites={TENANT: [SITE]},
+            )
         )
         arm = start_for_app(work / "arm", azurite.connection_string, os.environ)
         reset_cache()

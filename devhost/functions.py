@@ -24,12 +24,29 @@ class FunctionSpec:
     auth_level: str = "function"
 
 
-def load_app(module: str = "function_app", root: Path | None = None) -> Any:
-    """Import the app module (from `root`, default: the current folder) and return `app`."""
+def load_app(module: str = "function_app", root: Path | None = None, *, fresh: bool = False) -> Any:
+    """Import the app module (from `root`, default: the current folder) and return `app`.
+
+    `fresh` imports it again as a new worker process would: an app reads some settings when it
+    is indexed (which agent sites' queues it listens on), so an app module imported earlier in
+    this process, under other settings, must not be the one served. The app module and every
+    module that declares functions (a blueprint) are dropped and imported anew; the rest (pure
+    code, shared by everything imported before) stays."""
     root = root or Path.cwd()
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
+    if fresh:
+        for name in [n for n, m in sys.modules.items() if n == module or _declares_functions(m)]:
+            del sys.modules[name]
     return importlib.import_module(module).app
+
+
+def _declares_functions(module: Any) -> bool:
+    from azure.functions.decorators.function_app import DecoratorApi  # apps and blueprints
+
+    return module is not None and any(
+        isinstance(v, DecoratorApi) for v in list(vars(module).values())
+    )
 
 
 def _value(x: Any) -> Any:

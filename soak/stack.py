@@ -25,6 +25,7 @@ from typing import Any
 
 import requests
 
+from contracts.events import events_queue
 from devhost.azurite import Azurite
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -154,15 +155,17 @@ class Stack:
             **sample,
             **embedded_settings(
                 self.azurite.connection_string, self.broker_connection, {self.tenant: self.key},
-                self.master_key,
+                self.master_key, sites={self.tenant: [self.site]},
             ),
             **self.settings,
         }  # fmt: skip
 
     def _entities(self) -> Path:
-        from devhost.servicebus.entities import DEFAULT_CONFIG
+        from devhost.servicebus.entities import DEFAULT_CONFIG, DEFAULT_SITE
 
         config = json.loads(DEFAULT_CONFIG.read_text())
+        # the site's own events queue, shaped like the default site's, and its subscription
+        config["queues"][events_queue(self.site)] = config["queues"][events_queue(DEFAULT_SITE)]
         subscriptions = config["topics"]["agent-commands"]["subscriptions"]
         subscriptions[self.site] = {
             "filter": {"site": self.site}, "maxDeliveryCount": 10, "lockDurationSeconds": 60,
@@ -279,7 +282,7 @@ class Stack:
             body["vm"] = vm
         with (
             ServiceBusClient.from_connection_string(self.broker_connection) as client,
-            client.get_queue_sender("agent-events") as sender,
+            client.get_queue_sender(events_queue(self.site)) as sender,
         ):
             sender.send_messages(
                 ServiceBusMessage(json.dumps(body), session_id=vm or self.site, message_id=event_id)

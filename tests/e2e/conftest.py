@@ -186,7 +186,7 @@ def control_plane(
         saved = {k: os.environ.get(k) for k in settings}
         os.environ.update(settings)
         reset_cache()
-        _APP[:] = [_Indexed(load_app("function_app", ROOT))]
+        _APP[:] = [_Indexed(load_app("function_app", ROOT, fresh=True))]
         host = DevHost(_APP[0], port=0, data_dir=data / "devhost",
                        host_json=ROOT / "host.json")  # fmt: skip
         stack = contextlib.ExitStack()
