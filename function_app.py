@@ -2,6 +2,7 @@
 
 import azure.durable_functions as df
 
+from activities.asr_failover import bp as asr_failover_activities
 from activities.asr_replication import bp as asr_activities
 from activities.autofailover import bp as autofailover_activities
 from activities.commands import bp as command_activities
@@ -13,6 +14,7 @@ from activities.plans import bp as plan_activities
 from activities.protection import bp as protection_activities
 from activities.recovery_points import bp as recovery_point_activities
 from activities.replica import bp as replica_activities
+from orchestrators.asr_failover import bp as asr_failover_orchestrators
 from orchestrators.asr_replication import bp as asr_orchestrators
 from orchestrators.autofailover import bp as autofailover_orchestrators
 from orchestrators.failover import bp as failover_orchestrators
@@ -70,5 +72,7 @@ for blueprint in (
     watchdog,
     asr_orchestrators,
     asr_activities,
+    asr_failover_orchestrators,
+    asr_failover_activities,
 ):
     app.register_functions(blueprint)

@@ -17,6 +17,7 @@ import azure.durable_functions as df
 from activities.seams import StepOutcome, VmRef
 from application import asr_mapping as mapping
 from application import asr_protection as asr
+from application.asr_jobs import mirror_job
 from application.health import policy_of
 from application.prerequisites import vm_gone
 from domain import jobs as job_rules
@@ -51,30 +52,6 @@ class AsrStepped(StepOutcome):
     asr_job: str | None = None
 
 
-def mirror_job(tenant: str, job_id: str | None, asr_job: str) -> mapping.JobState:
-    """ASR's job's tasks as our job's steps (with ASR's times); idempotent."""
-    state = asr.job(asr_job)
-    if job_id is None:
-        return state
-    job = jobs.get_job(tenant, job_id)
-    if job is None or job.finished:
-        return state
-    updated = job
-    for task in state.tasks:
-        if task.state == "NotStarted" or task.start is None:
-            continue
-        if task.state == "InProgress":
-            updated = job_rules.start_step(updated, task.name, task.start)
-        elif task.state in ("Succeeded", "Failed"):
-            updated = job_rules.start_step(updated, task.name, task.start)
-            updated = job_rules.finish_step(
-                updated, task.name, task.end or task.start, [e.record() for e in task.errors]
-            )
-    if updated != job:
-        jobs.save_job(updated)
-    return state
-
-
 def _step(tenant: str, job_id: str | None, name: str, finished: bool = False) -> None:
     if job_id is None:
         return
@@ -92,16 +69,20 @@ def _step(tenant: str, job_id: str | None, name: str, finished: bool = False) ->
         jobs.save_job(updated)
 
 
+_ENABLING = (S.WAITING_FOR_INITIAL_REPLICATION, S.INITIAL_REPLICATION_IN_PROGRESS)
+
+
 def copy_state(tenant: str, vm: str, state: mapping.ItemState) -> None:
     """The ASR item's state on ours: status through the state table, progress, RPO, health."""
     now = datetime.now(UTC)
 
     def apply(item: ReplicatedItem) -> None:
         wanted = state.status
-        if wanted in (S.INITIAL_REPLICATION_IN_PROGRESS, S.PROTECTED):
-            item.status = next_status(item.status, E.INITIAL_REPLICATION_STARTED)
-        if wanted is S.PROTECTED:
-            item.status = next_status(item.status, E.INITIAL_REPLICATION_COMPLETED)
+        if item.status in _ENABLING:  # failover statuses are the failover's to move
+            if wanted in (S.INITIAL_REPLICATION_IN_PROGRESS, S.PROTECTED):
+                item.status = next_status(item.status, E.INITIAL_REPLICATION_STARTED)
+            if wanted is S.PROTECTED:
+                item.status = next_status(item.status, E.INITIAL_REPLICATION_COMPLETED)
         if state.progress_percent is not None and wanted is not S.PROTECTED:
             item.progress = ProgressRecord(percent=state.progress_percent, updated=now)
         elif wanted is S.PROTECTED:

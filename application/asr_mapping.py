@@ -99,6 +99,8 @@ def item_state(item: Any) -> ItemState:
         status = S.TEST_FAILOVER_IN_PROGRESS
     elif status is S.PROTECTED and test == "TestFailoverCompleted":
         status = S.TEST_FAILOVER_SUCCEEDED
+    elif status is S.PROTECTED and test == "TestFailoverFailed":
+        status = S.TEST_FAILOVER_FAILED
     progress = None
     initial = details.get("initialReplicationDetails") or {}
     if initial.get("initialReplicationProgressPercentage") not in (None, ""):

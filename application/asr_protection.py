@@ -107,7 +107,12 @@ class Progress:
     job: str | None = None  # an ASR job to mirror (its name)
 
 
-def _refusal(error: HttpResponseError, doing: str) -> ErrorDetail | None:
+def refusal(
+    error: HttpResponseError,
+    doing: str,
+    fix: str = "Fix what ASR names in the Recovery Services vault, then enable protection again.",
+) -> ErrorDetail | None:
+    """ASR's refusal as our error (None: not a refusal, a retry may do)."""
     if error.status_code not in _PERMANENT:
         return None
     code = getattr(error.error, "code", None) or f"Http{error.status_code}"
@@ -115,12 +120,11 @@ def _refusal(error: HttpResponseError, doing: str) -> ErrorDetail | None:
     return ErrorDetail(
         code=f"Asr{code}" if not code.startswith("Asr") else code,
         cause=f"Azure Site Recovery refused to {doing}: {message}",
-        recommendation="Fix what ASR names in the Recovery Services vault, then enable "
-        "protection again.",
+        recommendation=fix,
     )
 
 
-def _started_job(start: Any) -> str | None:
+def started_job(start: Any) -> str | None:
     """Start an ASR operation without waiting; the job's name from its Location URL."""
     seen: list[str] = []
 
@@ -157,15 +161,15 @@ def ensure_configured(location: AsrLocation, policy: ReplicationPolicy) -> Progr
             )
         )
         try:
-            job = _started_job(
+            job = started_job(
                 lambda hook: client.replication_policies.begin_create(
                     vault.resource_group, vault.name, name, body, polling=False,
                     raw_response_hook=hook,
                 )
             )  # fmt: skip
         except HttpResponseError as error:
-            if refusal := _refusal(error, f"create replication policy {name}"):
-                return Progress(errors=[refusal])
+            if refused := refusal(error, f"create replication policy {name}"):
+                return Progress(errors=[refused])
             raise
         return Progress(step="Create replication policy", job=job)
     mapping_name = f"{name}-{location.container}"[:64]
@@ -183,14 +187,14 @@ def ensure_configured(location: AsrLocation, policy: ReplicationPolicy) -> Progr
         )
     )
     try:
-        job = _started_job(
+        job = started_job(
             lambda hook: client.replication_protection_container_mappings.begin_create(
                 *args, mapping_name, body, polling=False, raw_response_hook=hook
             )
         )
     except HttpResponseError as error:
-        if refusal := _refusal(error, "associate the policy with the cloud"):
-            return Progress(errors=[refusal])
+        if refused := refusal(error, "associate the policy with the cloud"):
+            return Progress(errors=[refused])
         raise
     return Progress(step="Associate replication policy with the cloud", job=job)
 
@@ -242,14 +246,14 @@ def ensure_enabled(location: AsrLocation, body: asr.EnableProtectionInput) -> Pr
     except ResourceNotFoundError:
         pass
     try:
-        job = _started_job(
+        job = started_job(
             lambda hook: client.replication_protected_items.begin_create(
                 *args, body, polling=False, raw_response_hook=hook
             )
         )
     except HttpResponseError as error:
-        if refusal := _refusal(error, "enable replication"):
-            return Progress(errors=[refusal])
+        if refused := refusal(error, "enable replication"):
+            return Progress(errors=[refused])
         raise
     return Progress(step="Enable replication", job=job)
 

@@ -9,17 +9,11 @@ import asyncio
 
 import azure.durable_functions as df
 
+from application import asr_failover, asr_protection
 from application.errors import Conflict, NotFound
 from application.operations import start_operation
-from application.orchestrations import (
-    CANCEL_FAILOVER,
-    CHANGE_RECOVERY_POINT,
-    CLEAN_UP_TEST_FAILOVER,
-    COMMIT_FAILOVER,
-    FAIL_OVER,
-    AfterFailoverInput,
-    FailoverInput,
-)
+from application.orchestrations import AfterFailoverInput, FailoverInput, failover_orchestration
+from application.prerequisites import vm_gone
 from azureclients.settings import int_setting
 from contracts.api import FailoverRequest, RecoveryPointRequest
 from domain import failover as rules
@@ -28,6 +22,7 @@ from domain.failover import FailoverType, PointChoice
 from domain.jobs import Job, JobType, StartedBy
 from domain.replication_state import Operation, require_operation
 from domain.retention import RecoveryPoint as PointRule
+from readmodels.inventory import get_vm
 from readmodels.items import get_item
 from readmodels.points import list_points
 from readmodels.records import ReplicatedItem
@@ -49,11 +44,18 @@ def _item(tenant: str, vm: str) -> ReplicatedItem:
 
 def _allowed(item: ReplicatedItem, operation: Operation) -> None:
     """409 unless the VM's status allows `operation` and no job holds the VM."""
-    require_operation(item.status, operation, busy_with=item.active_job_id)
+    require_operation(item.status, operation, busy_with=item.active_job_id, provider=item.provider)
 
 
 def _point_exists(item: ReplicatedItem, choice: str) -> None:
-    """Refuse now (409) a point that does not exist, rather than in the job."""
+    """Refuse now (409) a point that does not exist, rather than in the job: among ASR's
+    points for a VM ASR replicates, among ours for the others."""
+    if item.provider == "asr":
+        record = get_vm(item.tenant, item.vm)
+        if record is None:
+            raise NotFound(vm_gone(item.vm).info())
+        asr_failover.choose_point(asr_protection.locate(record), choice)
+        return
     points = list_points(item.tenant, item.vm)
     rules.choose_point(
         [PointRule(id=p.id, time=p.time, consistency=p.consistency) for p in points], choice
@@ -70,16 +72,6 @@ async def begin_failover(
 ) -> tuple[Job, bool]:
     kind = FailoverType(request.type)
     item = await asyncio.to_thread(_item, tenant, vm)
-    if item.provider == "asr":
-        raise Conflict(
-            ErrorInfo(
-                code="AsrFailoverNotAvailable",
-                cause=f"VM '{vm}' replicates through Azure Site Recovery, and failover through "
-                "ASR is not available in this release of the control plane.",
-                recommendation="Fail the VM over in the Recovery Services vault, or protect it "
-                "with provider 'direct' to fail it over from here.",
-            )
-        )
     _allowed(item, rules.OPERATION[kind])
     if kind is FailoverType.PLANNED and request.recovery_point != PointChoice.LATEST:
         raise Conflict(
@@ -96,7 +88,7 @@ async def begin_failover(
     stall = int_setting("REPLICATION_STALL_SECONDS", 300)
     return await start_operation(
         client,
-        orchestrator=FAIL_OVER,
+        orchestrator=failover_orchestration(item.provider, rules.OPERATION[kind]),
         tenant=tenant,
         vm=vm,
         vm_name=item.vm_name,
@@ -117,12 +109,12 @@ async def begin_failover(
     )
 
 
-# What follows a failover: the operation, its job type and orchestration.
-_AFTER = {
-    Operation.TEST_FAILOVER_CLEANUP: (JobType.TEST_FAILOVER_CLEANUP, CLEAN_UP_TEST_FAILOVER),
-    Operation.COMMIT: (JobType.COMMIT_FAILOVER, COMMIT_FAILOVER),
-    Operation.CANCEL_FAILOVER: (JobType.CANCEL_FAILOVER, CANCEL_FAILOVER),
-    Operation.CHANGE_RECOVERY_POINT: (JobType.CHANGE_RECOVERY_POINT, CHANGE_RECOVERY_POINT),
+# What follows a failover: the operation and its job's type.
+_AFTER_JOB_TYPE = {
+    Operation.TEST_FAILOVER_CLEANUP: JobType.TEST_FAILOVER_CLEANUP,
+    Operation.COMMIT: JobType.COMMIT_FAILOVER,
+    Operation.CANCEL_FAILOVER: JobType.CANCEL_FAILOVER,
+    Operation.CHANGE_RECOVERY_POINT: JobType.CHANGE_RECOVERY_POINT,
 }
 
 
@@ -151,10 +143,10 @@ async def begin_after_failover(
     choice = request.recovery_point if request else PointChoice.LATEST
     if operation is Operation.CHANGE_RECOVERY_POINT:
         await asyncio.to_thread(_point_exists, item, choice)
-    job_type, orchestrator = _AFTER[operation]
+    job_type = _AFTER_JOB_TYPE[operation]
     return await start_operation(
         client,
-        orchestrator=orchestrator,
+        orchestrator=failover_orchestration(item.provider, operation),
         tenant=tenant,
         vm=vm,
         vm_name=item.vm_name,
@@ -169,5 +161,6 @@ async def begin_after_failover(
             failover_job_id=failover.job_id,
             type=failover.type,
             recovery_point=choice,
+            operation=operation,
         ),
     )

@@ -19,6 +19,7 @@ from azureclients.settings import int_setting
 from contracts.api import DisableProtectionRequest, EnableProtectionRequest
 from domain.failover import FailoverType
 from domain.jobs import StartedBy
+from domain.replication_state import Operation
 from readmodels.items import require_item_row
 from readmodels.records import ReplicatedItem
 
@@ -33,6 +34,10 @@ CLEAN_UP_TEST_FAILOVER = "clean_up_test_failover"
 COMMIT_FAILOVER = "commit_failover"
 CANCEL_FAILOVER = "cancel_failover"
 CHANGE_RECOVERY_POINT = "change_recovery_point"
+# The asr provider's failover operations: Site Recovery's, its jobs mirrored into ours
+# (orchestrators/asr_failover.py).
+FAIL_OVER_THROUGH_ASR = "fail_over_through_asr"
+AFTER_FAILOVER_THROUGH_ASR = "after_failover_through_asr"
 DECIDE_AUTO_FAILOVER = "decide_auto_failover"
 STARTED = (
     PROTECT,
@@ -43,8 +48,37 @@ STARTED = (
     COMMIT_FAILOVER,
     CANCEL_FAILOVER,
     CHANGE_RECOVERY_POINT,
+    FAIL_OVER_THROUGH_ASR,
+    AFTER_FAILOVER_THROUGH_ASR,
     DECIDE_AUTO_FAILOVER,
 )
+
+# Which orchestration runs a failover operation, by the VM's provider. ASR offers no cancel
+# (domain.replication_state.NOT_OFFERED_BY refuses it before this is asked).
+_FAILOVER_ORCHESTRATIONS: dict[str, dict[Operation, str]] = {
+    "direct": {
+        Operation.TEST_FAILOVER: FAIL_OVER,
+        Operation.PLANNED_FAILOVER: FAIL_OVER,
+        Operation.UNPLANNED_FAILOVER: FAIL_OVER,
+        Operation.TEST_FAILOVER_CLEANUP: CLEAN_UP_TEST_FAILOVER,
+        Operation.COMMIT: COMMIT_FAILOVER,
+        Operation.CANCEL_FAILOVER: CANCEL_FAILOVER,
+        Operation.CHANGE_RECOVERY_POINT: CHANGE_RECOVERY_POINT,
+    },
+    "asr": {
+        Operation.TEST_FAILOVER: FAIL_OVER_THROUGH_ASR,
+        Operation.PLANNED_FAILOVER: FAIL_OVER_THROUGH_ASR,
+        Operation.UNPLANNED_FAILOVER: FAIL_OVER_THROUGH_ASR,
+        Operation.TEST_FAILOVER_CLEANUP: AFTER_FAILOVER_THROUGH_ASR,
+        Operation.COMMIT: AFTER_FAILOVER_THROUGH_ASR,
+        Operation.CHANGE_RECOVERY_POINT: AFTER_FAILOVER_THROUGH_ASR,
+    },
+}
+
+
+def failover_orchestration(provider: str, operation: Operation) -> str:
+    """The orchestration that runs `operation` on a VM replicated by `provider`."""
+    return _FAILOVER_ORCHESTRATIONS[provider][operation]
 
 
 class ProtectInput(BaseModel):
@@ -85,6 +119,7 @@ class AfterFailoverInput(BaseModel):
     failover_job_id: str
     type: FailoverType
     recovery_point: str = "latest"  # a change of recovery point: the new one
+    operation: Operation | None = None  # which one (the asr provider's single orchestration)
 
 
 class DecisionInput(BaseModel):

@@ -21,13 +21,7 @@ from pydantic import BaseModel, Field
 
 from application.errors import Conflict, NotFound
 from application.failover import _point_exists
-from application.orchestrations import (
-    CLEAN_UP_TEST_FAILOVER,
-    COMMIT_FAILOVER,
-    FAIL_OVER,
-    AfterFailoverInput,
-    FailoverInput,
-)
+from application.orchestrations import AfterFailoverInput, FailoverInput, failover_orchestration
 from azureclients.settings import int_setting
 from contracts.api import PlanFailoverRequest
 from contracts.errors import ErrorDetail
@@ -41,7 +35,7 @@ from contracts.views import HealthView
 from domain import plans as rules
 from domain.errors import DomainError, ErrorInfo
 from domain.failover import JOB_TYPE as FAILOVER_JOB_TYPES
-from domain.failover import FailoverType, PointChoice, RecoveryPointNotAvailable
+from domain.failover import FailoverType, PointChoice
 from domain.jobs import Job, JobType, StartedBy, fail_job
 from domain.plans import Disposition, PlanOperation, RecoveryPlan, VmState
 from domain.replication_state import Operation, allowed_operations
@@ -154,7 +148,11 @@ def plan_view(record: store.PlanRecord, now: datetime) -> RecoveryPlanView:
                     vm=vm,
                     group=number,
                     status=status,
-                    allowed_operations=list(allowed_operations(status, busy=busy)),
+                    allowed_operations=list(
+                        allowed_operations(
+                            status, busy=busy, provider=item.provider if item else "direct"
+                        )
+                    ),
                     active_job_id=item.active_job_id if item else None,
                 )
             )
@@ -195,7 +193,7 @@ def _point_problem(
         return None
     try:
         _point_exists(item, choice)
-    except RecoveryPointNotAvailable as missing:
+    except DomainError as missing:  # no such point; for asr, also ASR not knowing the VM
         return missing.errors[0]
     return None
 
@@ -378,18 +376,19 @@ def prepare_vms(
     return prepared
 
 
-# What follows a failover, on each VM: the orchestration and its job's type.
+# What follows a failover, on each VM: its job's type.
 _AFTER = {
-    Operation.COMMIT: (COMMIT_FAILOVER, JobType.COMMIT_FAILOVER),
-    Operation.TEST_FAILOVER_CLEANUP: (CLEAN_UP_TEST_FAILOVER, JobType.TEST_FAILOVER_CLEANUP),
+    Operation.COMMIT: JobType.COMMIT_FAILOVER,
+    Operation.TEST_FAILOVER_CLEANUP: JobType.TEST_FAILOVER_CLEANUP,
 }
 
 
 def _claim(
     job: PlanJobInput, item: ReplicatedItem, operation: Operation, job_id: str, stall: int
 ) -> PreparedVm:
+    orchestrator = failover_orchestration(item.provider, operation)
     if operation in _AFTER:
-        orchestrator, job_type = _AFTER[operation]
+        job_type = _AFTER[operation]
         failover = item.failover
         if failover is None:
             return PreparedVm(
@@ -410,10 +409,11 @@ def _claim(
             job_id=job_id,
             failover_job_id=failover.job_id,
             type=failover.type,
+            operation=operation,
         )
     else:
         kind = job.kind or FailoverType.TEST
-        orchestrator, job_type = FAIL_OVER, FAILOVER_JOB_TYPES[kind]
+        job_type = FAILOVER_JOB_TYPES[kind]
         payload = FailoverInput(
             tenant=job.tenant,
             vm=item.vm,

@@ -6,6 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, TypeVar
 
+from azure.core.exceptions import ResourceNotFoundError
+
+from application import asr_failover, asr_protection
 from application.errors import NotFound
 from application.health import as_of
 from contracts.views import (
@@ -15,9 +18,9 @@ from contracts.views import (
     ReplicatedItemView,
     VmView,
 )
-from domain.errors import ErrorInfo
+from domain.errors import DomainError, ErrorInfo
 from domain.replication_state import ReplicationStatus, allowed_operations
-from readmodels.inventory import VMS
+from readmodels.inventory import VMS, get_vm
 from readmodels.items import ITEMS, get_item
 from readmodels.points import list_points
 from readmodels.records import ReplicatedItem
@@ -36,7 +39,9 @@ def item_page(
 
 def _view(kind: type[View], item: ReplicatedItem, **fields: Any) -> View:
     """The item as `kind`, with what may be asked of it now."""
-    allowed = allowed_operations(item.status, busy=item.active_job_id is not None)
+    allowed = allowed_operations(
+        item.status, busy=item.active_job_id is not None, provider=item.provider
+    )
     return kind.of(item, allowed_operations=list(allowed), **fields)
 
 
@@ -52,8 +57,34 @@ def item_detail(tenant: str, vm: str, now: datetime) -> ReplicatedItemDetail:
                 "/api/tenants/{tenant}/vms/{vm}/protection.",
             )
         )
-    points = [RecoveryPointView.of(point) for point in list_points(tenant, vm)]
+    if item.provider == "asr":
+        points = _asr_points(item)
+    else:
+        points = [RecoveryPointView.of(point) for point in list_points(tenant, vm)]
     return _view(ReplicatedItemDetail, as_of(item, now), recovery_points=points)
+
+
+def _asr_points(item: ReplicatedItem) -> list[RecoveryPointView]:
+    """ASR's recovery points of a VM it replicates, newest first, named as a failover or a
+    change of recovery point takes them; none while ASR has no protected item for it."""
+    record = get_vm(item.tenant, item.vm)
+    if record is None:
+        return []
+    try:
+        points = asr_failover.recovery_points(asr_protection.locate(record))
+    except (DomainError, ResourceNotFoundError):  # not (or no longer) protected in ASR
+        return []
+    return [
+        RecoveryPointView(
+            id=point.name,
+            tenant=item.tenant,
+            vm=item.vm,
+            time=point.time,
+            consistency="app" if point.consistency == "AppConsistent" else "crash",
+        )
+        for point in points
+        if point.time is not None
+    ]
 
 
 def vm_page(tenant: str, top: int, token: Token, now: datetime) -> tuple[list[VmView], Token]:

@@ -375,16 +375,27 @@ def operation_event(operation: Operation) -> ReplicationEvent:
     return _OPERATION_EVENT[operation]
 
 
-def allowed_operations(status: str, *, busy: bool = False) -> tuple[Operation, ...]:
-    """What may be asked of a VM in `status`; nothing while another operation runs (`busy`)."""
+# What a provider cannot do although the status allows it. Azure Site Recovery has no cancel
+# of a Hyper-V-to-Azure failover: its failed-over VM is committed or moved to another point.
+NOT_OFFERED_BY: dict[str, frozenset[Operation]] = {"asr": frozenset({Operation.CANCEL_FAILOVER})}
+
+
+def allowed_operations(
+    status: str, *, busy: bool = False, provider: str = "direct"
+) -> tuple[Operation, ...]:
+    """What may be asked of a VM in `status` that its provider offers; nothing while another
+    operation runs (`busy`)."""
     if busy:
         return ()
     current = _parse(ReplicationStatus, status, "UnknownReplicationStatus")
     moves = TRANSITIONS[current]
+    not_offered = NOT_OFFERED_BY.get(provider, frozenset())
     return tuple(
         operation
         for operation, event in _OPERATION_EVENT.items()
-        if event in moves and (moves[event] != current or operation in _IN_PLACE)
+        if event in moves
+        and (moves[event] != current or operation in _IN_PLACE)
+        and operation not in not_offered
     )
 
 
@@ -394,9 +405,22 @@ class OperationNotAllowed(DomainError):
     status = 409
 
 
-def require_operation(status: str, operation: Operation, *, busy_with: str | None = None) -> None:
-    """Refuse `operation` unless the VM's status allows it, naming the status, what to do
-    first and what is allowed now. `busy_with`: the job another operation runs under."""
+def require_operation(
+    status: str, operation: Operation, *, busy_with: str | None = None, provider: str = "direct"
+) -> None:
+    """Refuse `operation` unless the VM's status allows it and its provider offers it, naming
+    the status, what to do first and what is allowed now. `busy_with`: the job another
+    operation runs under."""
+    if operation in NOT_OFFERED_BY.get(provider, frozenset()):
+        offered = ", ".join(allowed_operations(status, provider=provider)) or "none"
+        raise OperationNotAllowed(
+            ErrorInfo(
+                code="OperationNotOfferedByProvider",
+                cause=f"Cannot {_OPERATION_TEXT[operation]} ({operation}): provider "
+                f"'{provider}' does not offer it.",
+                recommendation=f"Choose another operation; allowed now: {offered}.",
+            )
+        )
     if busy_with:
         raise OperationNotAllowed(
             ErrorInfo(
@@ -405,7 +429,7 @@ def require_operation(status: str, operation: Operation, *, busy_with: str | Non
                 recommendation=f"Wait for job {busy_with} to finish, then retry.",
             )
         )
-    allowed = allowed_operations(status)
+    allowed = allowed_operations(status, provider=provider)
     if operation in allowed:
         return
     current = ReplicationStatus(status)

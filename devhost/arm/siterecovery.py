@@ -126,6 +126,7 @@ ACTIONS = {  # POST item/{action} -> (scenario, protection states it may start f
         {"PlannedFailoverCommitRequired", "UnplannedFailoverCommitRequired"},
     ),
 }
+_CLEANED_UP_FROM = ("TestFailoverCompleted", "TestFailoverFailed")  # a test failover's ends
 OPERATION_NAMES = {  # allowedOperations as ASR names them, per protection state
     "EnablingProtection": [],
     "InitialReplicationInProgress": ["DisableProtection", "UnplannedFailover"],
@@ -396,6 +397,9 @@ class SiteRecovery:
             props["testFailoverStateDescription"] = "Test failover completed"
             props["lastSuccessfulTestFailoverTime"] = iso(end)
             sim["testVm"] = effect["vmName"]
+        elif kind == "testFailover":  # failed: ASR keeps it for its cleanup
+            props["testFailoverState"] = "TestFailoverFailed"
+            props["testFailoverStateDescription"] = "Test failover failed"
         elif ok and kind == "testFailoverCleanup":
             props["testFailoverState"] = "None"
             props["testFailoverStateDescription"] = "None"
@@ -764,7 +768,7 @@ class SiteRecovery:
         )
         running = sim.get("job") is not None
         allowed = [] if running else list(OPERATION_NAMES.get(state, []))
-        if props.get("testFailoverState") == "TestFailoverCompleted" and not running:
+        if props.get("testFailoverState") in _CLEANED_UP_FROM and not running:
             allowed = ["TestFailoverCleanup"]
         props["allowedOperations"] = allowed
         if not running:
@@ -846,7 +850,7 @@ class SiteRecovery:
         refused = busy or (allowed_from is not None and state not in allowed_from)
         if action == "testFailover" and test_state not in (None, "None"):
             refused = True
-        if action == "testFailoverCleanup" and test_state != "TestFailoverCompleted":
+        if action == "testFailoverCleanup" and test_state not in _CLEANED_UP_FROM:
             refused = True
         if refused:
             name, allowed = (shown["properties"][k] for k in ("friendlyName", "allowedOperations"))
@@ -983,6 +987,8 @@ class SiteRecovery:
                 return web.json_response(current)
             if what == "health-errors":
                 return web.json_response(self._health_errors(body))
+            if what == "age":
+                return web.json_response(self._age(body))
         except ArmError as error:
             return error.response()
         return ArmError(404, "NotFound", f"No control operation '{what}'.").response()
@@ -1054,6 +1060,20 @@ class SiteRecovery:
                     },
                 })  # fmt: skip
         return {"fabric": str(fabric), "container": str(container)}
+
+    def _age(self, body: dict) -> dict:
+        """Move an item's replication `seconds` into the past, as if that much time had
+        passed: it has the recovery points it would have by now (a test needs several)."""
+        rid = ResourceId.parse(body["item"], "item")
+        seconds = float(body["seconds"])
+        with self.store.transaction():
+            item = self._get(rid, "item")
+            sim = item["_sim"]
+            for name in ("irStart", "protectedSince"):
+                if sim.get(name) is not None:
+                    sim[name] -= seconds
+            self._put(rid, item)
+        return {"aged": seconds}
 
     def _health_errors(self, body: dict) -> dict:
         """Set (or clear, with []) an item's health errors, as ASR raises them."""

@@ -158,6 +158,19 @@ def test_an_operation_on_a_busy_vm_names_the_running_job():
     assert raised.value.code == "OperationInProgress" and "job-1" in raised.value.errors[0].cause
 
 
+def test_asr_offers_no_cancel_of_a_failover_and_says_what_it_offers():
+    assert Operation.CANCEL_FAILOVER in allowed_operations("FailedOver")
+    offered = allowed_operations("FailedOver", provider="asr")
+    assert Operation.CANCEL_FAILOVER not in offered
+    assert set(offered) == set(allowed_operations("FailedOver")) - {Operation.CANCEL_FAILOVER}
+    with pytest.raises(OperationNotAllowed) as raised:
+        require_operation("FailedOver", Operation.CANCEL_FAILOVER, provider="asr")
+    assert raised.value.code == "OperationNotOfferedByProvider"
+    assert "'asr'" in raised.value.errors[0].cause
+    assert "Commit" in raised.value.errors[0].recommendation
+    require_operation("FailedOver", Operation.COMMIT, provider="asr")  # what it does offer
+
+
 def test_named_refusals():
     with pytest.raises(
         IllegalTransition,

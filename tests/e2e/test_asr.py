@@ -55,8 +55,10 @@ def discovered(arm: ArmStandIn, vm: str, cloud: str = "gold") -> None:
     )
 
 
-def enable(api: CheckedApi, vm: str) -> dict:
-    accepted = api.call("POST", f"tenants/{TENANT}/vms/{vm}/protection", json={"provider": "asr"})
+def enable(api: CheckedApi, vm: str, **body: str) -> dict:
+    accepted = api.call(
+        "POST", f"tenants/{TENANT}/vms/{vm}/protection", json={"provider": "asr", **body}
+    )
     assert accepted.status_code == 202, accepted.text
     return finished_job(api, TENANT, accepted.json()["id"])
 
@@ -98,8 +100,6 @@ def test_protect_with_asr_watches_initial_replication_to_protected(
     protected = item_of(api, TENANT, vm)
     assert protected["status"] == "Protected"
     assert protected["rpoSeconds"] is not None
-    refused = api.call("POST", f"tenants/{TENANT}/vms/{vm}/failover", json={"type": "test"})
-    assert refused.status_code == 409 and refused.json()["code"] == "AsrFailoverNotAvailable"
 
     control(
         asr,
@@ -190,7 +190,7 @@ def test_disable_protection_removes_the_asr_item(api: CheckedApi, asr: ArmStandI
     assert job["state"] == "Succeeded", job
     assert item_of(api, TENANT, vm)["status"] == "NotProtected"
 
-    def asr_item() -> requests.Response:
+    def asr_item_response() -> requests.Response:
         return requests.get(
             f"{asr.endpoint}{_asr_item_id(vm)}?api-version=2025-08-01",
             headers={"Authorization": f"Bearer {_token()}"},
@@ -199,7 +199,9 @@ def test_disable_protection_removes_the_asr_item(api: CheckedApi, asr: ArmStandI
         )
 
     # (a Response with 404 is falsy itself: wait for its body)
-    gone = wait_until(lambda: (r := asr_item()).status_code == 404 and r.json(), timeout=30)
+    gone = wait_until(
+        lambda: (r := asr_item_response()).status_code == 404 and r.json(), timeout=30
+    )
     assert gone["error"]["code"] == "ReplicationProtectedItemNotFound"
 
 
@@ -207,3 +209,158 @@ def _token() -> str:
     from azure.identity import DefaultAzureCredential
 
     return DefaultAzureCredential().get_token("https://management.azure.com/.default").token
+
+
+# --- failover through ASR ----------------------------------------------------------------------
+
+
+def protected_vm(api: CheckedApi, asr: ArmStandIn, prefix: str) -> str:
+    """A VM ASR protects on a 30 s policy, replicating long enough to have several points."""
+    vm = new_id(prefix)
+    report(api, TENANT, vm_body(vm))
+    discovered(asr, vm)
+    assert replication_job(api, enable(api, vm, policy="tight"))["state"] == "Succeeded"
+    control(asr, "age", {"item": _asr_item_id(vm), "seconds": 100})
+    return vm
+
+
+def operation(api: CheckedApi, vm: str, path: str = "", **body: object) -> dict:
+    """POST the failover operation and wait for its job to end."""
+    accepted = api.call("POST", f"tenants/{TENANT}/vms/{vm}/failover{path}", json=body)
+    assert accepted.status_code == 202, accepted.text
+    return finished_job(api, TENANT, accepted.json()["id"])
+
+
+def asr_item(asr: ArmStandIn, vm: str) -> dict:
+    response = requests.get(
+        f"{asr.endpoint}{_asr_item_id(vm)}?api-version=2025-08-01",
+        headers={"Authorization": f"Bearer {_token()}"},
+        verify=str(asr.ca_bundle_path),
+        timeout=10,
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+def test_a_test_failover_through_asr_from_a_chosen_point_and_its_cleanup(
+    api: CheckedApi, asr: ArmStandIn
+) -> None:
+    vm = protected_vm(api, asr, "asrt")
+    points = item_of(api, TENANT, vm)["recoveryPoints"]
+    assert len(points) >= 3, points  # ASR's points, newest first, named as a failover takes them
+    assert points[0]["time"] > points[1]["time"]
+
+    job = operation(api, vm, type="test", recoveryPoint=points[1]["id"])
+    assert job["state"] == "Succeeded", job
+    steps = [s["name"] for s in job["steps"]]
+    assert steps[0] == "Choose recovery point"
+    assert "Create test virtual machine" in steps  # ASR's job's tasks, mirrored
+    item = item_of(api, TENANT, vm)
+    assert item["status"] == "TestFailoverSucceeded"
+    assert item["failover"]["vmName"] == f"{vm}-test"
+    assert item["failover"]["recoveryPointId"] == points[1]["id"]
+    assert asr_item(asr, vm)["properties"]["testFailoverState"] == "TestFailoverCompleted"
+
+    cleanup = operation(api, vm, "/cleanup")
+    assert cleanup["state"] == "Succeeded", cleanup
+    assert "Cleaning up test environment" in [s["name"] for s in cleanup["steps"]]
+    item = item_of(api, TENANT, vm)
+    assert item["status"] == "Protected" and item["failover"] is None
+    assert asr_item(asr, vm)["properties"]["testFailoverState"] == "None"
+
+
+def test_an_unplanned_failover_through_asr_a_change_of_point_and_commit(
+    api: CheckedApi, asr: ArmStandIn
+) -> None:
+    vm = protected_vm(api, asr, "asru")
+    points = item_of(api, TENANT, vm)["recoveryPoints"]
+    app_consistent = next(p for p in points if p["consistency"] == "app")
+    assert app_consistent != points[0]  # the first point only: an older one
+
+    job = operation(api, vm, type="unplanned", recoveryPoint="latestAppConsistent")
+    assert job["state"] == "Succeeded", job
+    item = item_of(api, TENANT, vm)
+    assert item["status"] == "FailedOver"
+    assert item["failover"]["recoveryPointId"] == app_consistent["id"]
+    assert item["failover"]["vmName"] == vm
+    assert "CancelFailover" not in item["allowedOperations"]  # ASR has no cancel
+    refused = api.call("POST", f"tenants/{TENANT}/vms/{vm}/failover/cancel", json={})
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["code"] == "OperationNotOfferedByProvider"
+    assert "ChangePit" in refused.json()["recommendation"]
+
+    newest = item_of(api, TENANT, vm)["recoveryPoints"][0]  # ASR took none after the failover
+    changed = operation(api, vm, "/recovery-point", recoveryPoint="latest")
+    assert changed["state"] == "Succeeded", changed
+    assert item_of(api, TENANT, vm)["failover"]["recoveryPointId"] == newest["id"]
+    assert asr_item(asr, vm)["properties"]["failoverRecoveryPointId"].endswith(newest["id"])
+
+    committed = operation(api, vm, "/commit")
+    assert committed["state"] == "Succeeded", committed
+    assert "End the replication watch" in [s["name"] for s in committed["steps"]]
+    item = item_of(api, TENANT, vm)
+    assert item["status"] == "FailoverCommitted"
+    assert asr_item(asr, vm)["properties"]["protectionState"] == "FailoverCompleted"
+
+
+def test_a_planned_failover_through_asr_records_the_point_asr_made(
+    api: CheckedApi, asr: ArmStandIn
+) -> None:
+    vm = protected_vm(api, asr, "asrp")
+    job = operation(api, vm, type="planned")
+    assert job["state"] == "Succeeded", job
+    steps = [s["name"] for s in job["steps"]]
+    assert "Shut down the virtual machine" in steps and "Synchronize data" in steps
+    assert "Choose recovery point" not in steps  # ASR's final synchronisation makes it
+    item = item_of(api, TENANT, vm)
+    assert item["status"] == "FailedOver"
+    made = asr_item(asr, vm)["properties"]["failoverRecoveryPointId"]
+    assert item["failover"]["recoveryPointId"] == made.rsplit("/", 1)[-1]
+
+
+def test_a_failed_asr_test_failover_fails_our_job_with_asrs_cause_and_fix(
+    api: CheckedApi, asr: ArmStandIn
+) -> None:
+    vm = protected_vm(api, asr, "asrx")
+    control(
+        asr,
+        "settings",
+        {
+            "failNext": {
+                "TestFailover": {
+                    "task": 1,
+                    "code": "70038",
+                    "message": "The test virtual machine could not be created.",
+                    "possibleCauses": "The subscription's vCPU quota is exhausted.",
+                    "recommendedAction": "Raise the quota for the VM family, then retry.",
+                }
+            }
+        },
+    )
+    job = operation(api, vm, type="test")
+    assert job["state"] == "Failed", job
+    (error,) = job["errors"]
+    assert error["code"] == "Asr70038" and "quota is exhausted" in error["cause"]
+    assert error["recommendation"] == "Raise the quota for the VM family, then retry."
+    assert next(s for s in job["steps"] if s["state"] == "Failed")["name"] == (
+        "Create test virtual machine"
+    )
+    item = item_of(api, TENANT, vm)
+    assert item["status"] == "TestFailoverFailed"
+    assert item["allowedOperations"] == ["TestFailoverCleanup"]
+
+    cleanup = operation(api, vm, "/cleanup")
+    assert cleanup["state"] == "Succeeded", cleanup
+    assert item_of(api, TENANT, vm)["status"] == "Protected"
+
+
+def test_a_point_asr_does_not_have_is_refused_before_anything_starts(
+    api: CheckedApi, asr: ArmStandIn
+) -> None:
+    vm = protected_vm(api, asr, "asrn")
+    refused = api.call(
+        "POST", f"tenants/{TENANT}/vms/{vm}/failover", json={"type": "test", "recoveryPoint": "42"}
+    )
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["code"] == "RecoveryPointNotFound"
+    assert item_of(api, TENANT, vm)["status"] == "Protected"

@@ -1,0 +1,34 @@
+"""An ASR job mirrored into ours: its tasks become our job's steps, with ASR's times, so the
+job page shows what Site Recovery is doing (and, when a task fails, why) instead of a
+portal page nobody watches."""
+
+from __future__ import annotations
+
+from application import asr_mapping as mapping
+from application import asr_protection as asr
+from domain import jobs as job_rules
+from readmodels import jobs
+
+
+def mirror_job(tenant: str, job_id: str | None, asr_job: str) -> mapping.JobState:
+    """ASR's job's tasks as our job's steps (with ASR's times); idempotent."""
+    state = asr.job(asr_job)
+    if job_id is None:
+        return state
+    job = jobs.get_job(tenant, job_id)
+    if job is None or job.finished:
+        return state
+    updated = job
+    for task in state.tasks:
+        if task.state == "NotStarted" or task.start is None:
+            continue
+        if task.state == "InProgress":
+            updated = job_rules.start_step(updated, task.name, task.start)
+        elif task.state in ("Succeeded", "Failed"):
+            updated = job_rules.start_step(updated, task.name, task.start)
+            updated = job_rules.finish_step(
+                updated, task.name, task.end or task.start, [e.record() for e in task.errors]
+            )
+    if updated != job:
+        jobs.save_job(updated)
+    return state
