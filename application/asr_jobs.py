@@ -22,10 +22,11 @@ def mirror_job(tenant: str, job_id: str | None, asr_job: str) -> mapping.JobStat
     for task in state.tasks:
         if task.state == "NotStarted" or task.start is None:
             continue
-        if task.state == "InProgress":
+        # A task is one step however often it is looked at: started once (its name and
+        # ASR's start time), then finished (a replay of the finish changes nothing).
+        if not any(s.name == task.name and s.start_time == task.start for s in updated.steps):
             updated = job_rules.start_step(updated, task.name, task.start)
-        elif task.state in ("Succeeded", "Failed"):
-            updated = job_rules.start_step(updated, task.name, task.start)
+        if task.state in ("Succeeded", "Failed"):
             updated = job_rules.finish_step(
                 updated, task.name, task.end or task.start, [e.record() for e in task.errors]
             )

@@ -25,8 +25,15 @@ _STATUS = {
     "Protected": S.PROTECTED,
     "PlannedFailoverCommitRequired": S.FAILED_OVER,
     "UnplannedFailoverCommitRequired": S.FAILED_OVER,
+    # What ASR answers after an unplanned failover or a change of recovery point, until the
+    # commit (the REST spec's ReplicationProtectedItems_UnplannedFailover example).
+    "UnplannedFailoverCommitPendingStatesBegin": S.FAILED_OVER,
     "FailoverCompleted": S.FAILOVER_COMMITTED,
 }
+# testFailoverState of a test failover that ended well, its cleanup pending. ASR answers
+# WaitingForCompletion ("Cleanup test failover pending": the REST spec's
+# ReplicationProtectedItems_TestFailover example).
+_TEST_DONE = ("TestFailoverCompleted", "WaitingForCompletion")
 _HEALTH = {"Normal": HealthState.NORMAL, "Warning": HealthState.WARNING}
 _OPERATIONS = {  # ASR's allowedOperations -> ours (the runbook API's names)
     "TestFailover": "TestFailover",
@@ -95,9 +102,13 @@ def item_state(item: Any) -> ItemState:
     state = str(props.get("protectionState") or "")
     test = str(props.get("testFailoverState") or "None")
     status = _STATUS.get(state)
+    if status is None and "committed" in str(props.get("protectionStateDescription")).lower():
+        # ASR's state names can be ranges (the FailoverCommit example answers
+        # PlannedFailoverStatesBegin, "Planned failover committed"): its description says which
+        status = S.FAILOVER_COMMITTED
     if status is S.PROTECTED and test in ("TestFailoverInProgress",):
         status = S.TEST_FAILOVER_IN_PROGRESS
-    elif status is S.PROTECTED and test == "TestFailoverCompleted":
+    elif status is S.PROTECTED and test in _TEST_DONE:
         status = S.TEST_FAILOVER_SUCCEEDED
     elif status is S.PROTECTED and test == "TestFailoverFailed":
         status = S.TEST_FAILOVER_FAILED

@@ -96,6 +96,8 @@ def as_of(item: ReplicatedItem, now: datetime) -> ReplicatedItem:
         seen.rpo_seconds = rpo_seconds(item.last_recovery_point, now)
     if not rules.replicates(item.status):
         return seen  # nothing replicates: the last refresh (or the disable) said all there is
+    if item.provider == "asr":
+        return seen  # ASR's health, as the replication watch copied it: our agent copies nothing
     try:
         threshold = policy_of(item).rpo_threshold_seconds
     except DomainError:

@@ -10,6 +10,10 @@ latest recovery point is proven byte-identical to the disk.
 Part 3 (failover, demo/failover.py): against the local ARM stand-in, a test failover of that VM
 (its disk proven identical to the point through grant access), its cleanup, then a planned
 failover (the agent shuts the source down through a shutdown hook) and its commit.
+Part 4 (the `asr` provider, demo/asr.py): the stand-in's simulated Azure Site Recovery
+discovers web01 in cloud Gold (its control endpoint plays ASR's provider on the VMM server);
+web01 is protected with provider `asr` (our InitialReplication job mirrors ASR's job), test
+failed over through ASR and cleaned up, then failed over unplanned and committed.
 The demo prints what happened, like ASR's portal pages, and stops everything it started.
 """
 
@@ -30,6 +34,7 @@ import requests
 from azure.servicebus import ServiceBusClient, ServiceBusMessage
 
 from contracts.events import events_queue
+from demo.asr import AsrDemo
 from demo.failover import FailoverDemo
 from demo.hooks import write_hooks
 from demo.render import table
@@ -37,6 +42,7 @@ from demo.replication import AGENT_SITE, ReplicationDemo
 
 ROOT = Path(__file__).resolve().parent.parent
 TENANT, SITE = "contoso", "site-local"
+CLOUD = {"id": "gold", "name": "Gold"}
 GB, TB = 1024**3, 1024**4
 
 
@@ -90,9 +96,8 @@ class Demo:
         raise SystemExit(f"demo: timed out waiting for {what}")
 
     def run(self) -> None:
-        print("\n1. The agent on the VMM server reports cloud 'Gold' with three VMs")
-        self.agent_event("inventory.snapshot", {"cloud": {"id": "gold", "name": "Gold"},
-                                                "vms": INVENTORY})  # fmt: skip
+        print(f"\n1. The agent on the VMM server reports cloud '{CLOUD['name']}' with three VMs")
+        self.agent_event("inventory.snapshot", {"cloud": CLOUD, "vms": INVENTORY})
         vms = self.wait(lambda: len(v := self.api("GET", f"tenants/{TENANT}/vms").json()["value"])
                         >= 3 and v, "the inventory")  # fmt: skip
         print(table([{"VM": v["vm"]["name"], "Generation": v["vm"]["generation"],
@@ -111,12 +116,12 @@ class Demo:
 
         print("\n3. Enable protection over HTTP (a runbook would do the same)")
         jobs = {}
-        for vm, size in (("bsd01", "Standard_B2s"), ("web01", "Standard_D2s_v5"),
-                         ("sql01", "Standard_E8s_v5")):  # fmt: skip
+        for vm, size in (("bsd01", "Standard_B2s"), ("sql01", "Standard_E8s_v5")):
             response = self.api("POST", f"tenants/{TENANT}/vms/{vm}/protection",
                                 json={"targetName": f"{vm}-dr", "targetSize": size})  # fmt: skip
             jobs[vm] = response.json()["id"]
             print(f"  {vm}: {response.status_code} job {jobs[vm]}")
+        print("  web01: later, with Azure Site Recovery (provider asr, step 19)")
         again = self.api("POST", f"tenants/{TENANT}/vms/bsd01/protection", json={})
         print(
             f"  bsd01 again: {again.status_code} {again.json().get('code') or again.json()['id']}"
@@ -208,10 +213,16 @@ def main() -> int:
                 sites={TENANT: [SITE, AGENT_SITE]},
             )
         )
+        # The `asr` provider's watch looks at Site Recovery every second (the app's defaults:
+        # every 10 s while enabling, 60 s once protected), to keep part 4 brisk.
+        os.environ.update({"ASR_POLL_SECONDS": "1", "ASR_WATCH_SECONDS": "1"})
         # The failover settings, the local managed identity and the CA bundle go into this
         # process's environment, where devhost runs the app (as the e2e `arm` fixture does).
         with start_for_app(work / "arm", azurite.connection_string) as arm:
-            print(f"demo: ARM stand-in (Compute, Network) on {arm.endpoint}")
+            print(f"demo: ARM stand-in (Compute, Network, Site Recovery) on {arm.endpoint}")
+            # The stand-in's control endpoint (demo/asr.py plays ASR's provider on the VMM
+            # server through it) takes devhost's master key; the app never calls it.
+            arm.config.control_key = os.environ["DEVHOST_MASTER_KEY"]
             reset_cache()
             host = DevHost(load_app("function_app", ROOT), port=0, data_dir=work / "devhost",
                            host_json=ROOT / "host.json")  # fmt: skip
@@ -224,6 +235,8 @@ def main() -> int:
                 try:
                     replication.run()
                     FailoverDemo(demo, replication, azurite.connection_string).run()
+                    web01 = next(vm for vm in INVENTORY if vm["id"] == "web01")
+                    AsrDemo(demo, arm, web01, CLOUD).run()
                 finally:
                     replication.stop()
     print("\ndemo: done; the agent, the ARM stand-in, devhost, the broker and Azurite are stopped.")

@@ -30,7 +30,7 @@ from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.network import NetworkManagementClient
 from azure.storage.blob import BlobServiceClient
 
-from demo.render import clock, job_page, table, took
+from demo.render import clock, item_page, job_page, table, took
 from domain.failover import TAG_VM
 from tools.read_disk import read_disk
 
@@ -59,6 +59,38 @@ def subnet_name(subnet_id: str) -> str:
     """`vnet/subnet` of a subnet's ARM id (…/virtualNetworks/VNET/subnets/SUBNET)."""
     parts = subnet_id.split("/")
     return f"{parts[-3]}/{parts[-1]}"
+
+
+def operation(
+    demo: Any, vm: str, what: str, body: dict | None = None, timeout: float = 120
+) -> dict:
+    """POST a failover operation, wait for its job to end, print it like ASR's job page."""
+    path = f"tenants/{TENANT}/vms/{vm}/failover" + (f"/{what}" if what else "")
+    response = demo.api("POST", path, json=body or {})
+    if response.status_code != 202:
+        raise SystemExit(f"demo: POST {path}: {response.status_code} {response.text[:500]}")
+    job_id = response.json()["id"]
+    sent = f" {json.dumps(body)}" if body else ""
+    print(f"    POST .../vms/{vm}/failover{'/' + what if what else ''}{sent} -> 202, job {job_id}")
+    job = demo.wait(
+        lambda: (j := demo.api("GET", f"tenants/{TENANT}/jobs/{job_id}").json())
+        .get("state") in ("Succeeded", "Failed") and j,
+        f"the job {job_id}",
+        timeout,
+    )  # fmt: skip
+    print(job_page(job))
+    if job["state"] != "Succeeded":
+        raise SystemExit(f"demo: the {job['type']} job failed; see the errors above")
+    return job
+
+
+def jobs_table(demo: Any, vm: str) -> str:
+    """The VM's jobs (newest first), like ASR's jobs page."""
+    jobs = demo.api("GET", f"tenants/{TENANT}/jobs", params={"target": vm}).json()
+    return table([{"Job": j["type"], "Status": j["state"], "Start time": clock(j["startTime"]),
+                   "Duration": took(j["startTime"], j["endTime"]), "Steps": len(j["steps"])}
+                  for j in jobs["value"]],
+                 ["Job", "Status", "Start time", "Duration", "Steps"])  # fmt: skip
 
 
 class Azure:
@@ -129,41 +161,10 @@ class FailoverDemo:
         return self.demo.api("GET", f"tenants/{TENANT}/replicated-items/{VM}").json()
 
     def ask(self, what: str, body: dict | None = None, timeout: float = 120) -> dict:
-        """POST a failover operation, wait for its job to end, print it like ASR's job page."""
-        path = f"tenants/{TENANT}/vms/{VM}/failover" + (f"/{what}" if what else "")
-        response = self.demo.api("POST", path, json=body or {})
-        if response.status_code != 202:
-            raise SystemExit(f"demo: POST {path}: {response.status_code} {response.text[:500]}")
-        job_id = response.json()["id"]
-        sent = f" {json.dumps(body)}" if body else ""
-        print(
-            f"    POST .../vms/{VM}/failover{'/' + what if what else ''}{sent} -> 202, job {job_id}"
-        )
-        job = self.demo.wait(
-            lambda: (j := self.demo.api("GET", f"tenants/{TENANT}/jobs/{job_id}").json())
-            .get("state") in ("Succeeded", "Failed") and j,
-            f"the job {job_id}",
-            timeout,
-        )  # fmt: skip
-        print(job_page(job))
-        if job["state"] != "Succeeded":
-            raise SystemExit(f"demo: the {job['type']} job failed; see the errors above")
-        return job
+        return operation(self.demo, VM, what, body, timeout)
 
     def show_item(self, item: dict) -> None:
-        """The replicated items page: status, health and what may be asked of it now."""
-        failover = item.get("failover")
-        shown = f"{failover['type']} {failover['state']}" if failover else "-"
-        print(table([{"Name": item["vmName"], "Status": item["status"],
-                      "Health": item["health"]["state"], "Failover": shown,
-                      "Allowed operations": ", ".join(item["allowedOperations"])}],
-                    ["Name", "Status", "Health", "Failover", "Allowed operations"]))  # fmt: skip
-        if failover:
-            disks = ", ".join(f"{d['diskId']} -> {d['managedDiskId'].split('/')[-1]}"
-                              for d in failover["disks"])  # fmt: skip
-            print(f"    failover: point {failover['recoveryPointId']} "
-                  f"({clock(failover['recoveryPointTime'])}, kept from pruning), "
-                  f"VM {failover['vmName']} ({failover['vmSize']}), disks {disks}")  # fmt: skip
+        print(item_page(item))
 
     # --- the story ---------------------------------------------------------------------------
 
@@ -215,11 +216,7 @@ class FailoverDemo:
               "and failback are not available yet (docs/failover.md)")  # fmt: skip
 
         print("\n17. Jobs of app01 (newest first), like ASR's jobs page")
-        jobs = self.demo.api("GET", f"tenants/{TENANT}/jobs", params={"target": VM}).json()
-        print(table([{"Job": j["type"], "Status": j["state"], "Start time": clock(j["startTime"]),
-                      "Duration": took(j["startTime"], j["endTime"]), "Steps": len(j["steps"])}
-                     for j in jobs["value"]],
-                    ["Job", "Status", "Start time", "Duration", "Steps"]))  # fmt: skip
+        print(jobs_table(self.demo, VM))
 
     def prove_test(self, item: dict, failover: dict) -> None:
         point = next(p for p in item["recoveryPoints"] if p["id"] == failover["recoveryPointId"])

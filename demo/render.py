@@ -37,3 +37,27 @@ def job_page(job: dict) -> str:
     errors = [f"    error {e['code']}: {e['cause']}\n      fix: {e['recommendation']}"
               for e in job["errors"]]  # fmt: skip
     return "\n".join([head, *(f"      {line}" for line in lines), *errors])
+
+
+def item_page(item: dict) -> str:
+    """The replicated items page: status, health (and why) and what may be asked of it now,
+    then the failover it is in: its point and its Azure VM (for `direct`, the disks it made)."""
+    failover = item.get("failover")
+    shown = f"{failover['type']} {failover['state']}" if failover else "-"
+    lines = [table([{"Name": item["vmName"], "Status": item["status"],
+                     "Health": item["health"]["state"], "Failover": shown,
+                     "Allowed operations": ", ".join(item["allowedOperations"])}],
+                   ["Name", "Status", "Health", "Failover", "Allowed operations"])]  # fmt: skip
+    lines += [f"    health {item['health']['state']}: {r['code']}: {r['cause']}"
+              for r in item["health"]["reasons"]]  # fmt: skip
+    if failover and item.get("provider") == "asr":  # ASR's point; ASR made the VM
+        lines.append(f"    failover: ASR's point {failover['recoveryPointId']} "
+                     f"({clock(failover['recoveryPointTime'])}), VM {failover['vmName']}, "
+                     "made by Site Recovery")  # fmt: skip
+    elif failover:  # direct: our point, made into managed disks
+        disks = ", ".join(f"{d['diskId']} -> {d['managedDiskId'].split('/')[-1]}"
+                          for d in failover["disks"])  # fmt: skip
+        lines.append(f"    failover: point {failover['recoveryPointId']} "
+                     f"({clock(failover['recoveryPointTime'])}, kept from pruning), "
+                     f"VM {failover['vmName']} ({failover['vmSize']}), disks {disks}")  # fmt: skip
+    return "\n".join(lines)

@@ -39,6 +39,7 @@ bp = func.Blueprint()
 PAGING = {"top": "Page size, 1-1000 (default 100).", "continuationToken": "From nextLink."}
 BUSY = "The VM is busy with another operation (OperationInProgress)."
 PLAN = "/tenants/{tenant}/recovery-plans/{plan}"
+RULE_NAME = "The rule's name is not a name (InvalidRuleName)."
 NOT_READY = (
     "A VM of the plan does not allow it now (RecoveryPlanNotReady: errors name each "
     "VM and its status; nothing was started), or the plan runs another operation "
@@ -120,11 +121,11 @@ ROUTES: list[Route] = [
           response=AutoFailoverRuleView),
     Route("GET", "/tenants/{tenant}/auto-failover-rules/{rule}", "One auto-failover rule.",
           "api_get_auto_failover_rule", response=AutoFailoverRuleView,
-          errors={404: "No such rule (AutoFailoverRuleNotFound)."}),
+          errors={400: RULE_NAME, 404: "No such rule (AutoFailoverRuleNotFound)."}),
     Route("DELETE", "/tenants/{tenant}/auto-failover-rules/{rule}",
           "Delete a rule; a decision under way stands down at its next look.",
           "api_delete_auto_failover_rule", status=204,
-          errors={404: "No such rule (AutoFailoverRuleNotFound)."}),
+          errors={400: RULE_NAME, 404: "No such rule (AutoFailoverRuleNotFound)."}),
     Route("GET", "/tenants/{tenant}/auto-failover-rules", "The tenant's auto-failover rules.",
           "api_list_auto_failover_rules", response=AutoFailoverRuleView, list_of=True,
           query=PAGING),

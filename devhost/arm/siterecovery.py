@@ -119,21 +119,23 @@ ACTIONS = {  # POST item/{action} -> (scenario, protection states it may start f
     "unplannedFailover": ("UnplannedFailover", {"Protected", "InitialReplicationInProgress"}),
     "failoverCommit": (
         "CommitFailover",
-        {"PlannedFailoverCommitRequired", "UnplannedFailoverCommitRequired"},
+        {"PlannedFailoverCommitRequired", "UnplannedFailoverCommitPendingStatesBegin"},
     ),
     "applyRecoveryPoint": (
         "ChangePit",
-        {"PlannedFailoverCommitRequired", "UnplannedFailoverCommitRequired"},
+        {"PlannedFailoverCommitRequired", "UnplannedFailoverCommitPendingStatesBegin"},
     ),
 }
-_CLEANED_UP_FROM = ("TestFailoverCompleted", "TestFailoverFailed")  # a test failover's ends
+# A test failover's ends, its cleanup pending (WaitingForCompletion: ASR's word, as the REST
+# spec's TestFailover example answers).
+_CLEANED_UP_FROM = ("WaitingForCompletion", "TestFailoverFailed")
 OPERATION_NAMES = {  # allowedOperations as ASR names them, per protection state
     "EnablingProtection": [],
     "InitialReplicationInProgress": ["DisableProtection", "UnplannedFailover"],
     "Protected": ["PlannedFailover", "UnplannedFailover", "DisableProtection", "TestFailover"],
     "PlannedFailoverCommitRequired": ["Commit", "ChangePit", "DisableProtection"],
-    "UnplannedFailoverCommitRequired": ["Commit", "ChangePit", "DisableProtection"],
-    "FailoverCompleted": ["DisableProtection"],
+    "UnplannedFailoverCommitPendingStatesBegin": ["Commit", "ChangePit", "DisableProtection"],
+    "PlannedFailoverStatesBegin": ["DisableProtection"],  # committed
 }
 
 
@@ -393,8 +395,8 @@ class SiteRecovery:
                 self.store.delete(rid.key)
                 return
         elif ok and kind == "testFailover":
-            props["testFailoverState"] = "TestFailoverCompleted"
-            props["testFailoverStateDescription"] = "Test failover completed"
+            props["testFailoverState"] = "WaitingForCompletion"
+            props["testFailoverStateDescription"] = "Cleanup test failover pending"
             props["lastSuccessfulTestFailoverTime"] = iso(end)
             sim["testVm"] = effect["vmName"]
         elif kind == "testFailover":  # failed: ASR keeps it for its cleanup
@@ -407,7 +409,9 @@ class SiteRecovery:
         elif ok and kind in ("plannedFailover", "unplannedFailover"):
             planned = kind == "plannedFailover"
             props["protectionState"] = (
-                "PlannedFailoverCommitRequired" if planned else "UnplannedFailoverCommitRequired"
+                "PlannedFailoverCommitRequired"
+                if planned
+                else "UnplannedFailoverCommitPendingStatesBegin"
             )
             props["activeLocation"] = "Recovery"
             props["lastSuccessfulFailoverTime"] = iso(end)
@@ -416,7 +420,8 @@ class SiteRecovery:
         elif ok and kind == "applyRecoveryPoint":
             props["failoverRecoveryPointId"] = effect["point"]
         elif ok and kind == "failoverCommit":
-            props["protectionState"] = "FailoverCompleted"
+            # ASR's state names are ranges; the FailoverCommit example answers this one
+            props["protectionState"] = "PlannedFailoverStatesBegin"
         self._put(rid, body)
 
     def _operation_headers(self, call: Call, vault: ResourceId, job: dict) -> dict[str, str]:
@@ -743,8 +748,8 @@ class SiteRecovery:
             "InitialReplicationInProgress": "Initial replication in progress",
             "Protected": "Protected",
             "PlannedFailoverCommitRequired": "Planned failover finished",
-            "UnplannedFailoverCommitRequired": "Failover completed",
-            "FailoverCompleted": "Failover committed",
+            "UnplannedFailoverCommitPendingStatesBegin": "Failover completed",
+            "PlannedFailoverStatesBegin": "Planned failover committed",
         }.get(state, state)
         points = self.points(body, now)
         if points:

@@ -29,5 +29,8 @@ def test_clients_built_from_the_settings_alone_reach_the_failover_target(arm: Ar
         )
     }
     assert "Standard_D2s_v5" in sizes
-    assert list(compute.disks.list_by_resource_group(os.environ["RECOVERY_RESOURCE_GROUP"])) == []
+    group = os.environ["RECOVERY_RESOURCE_GROUP"]
+    in_group = f"/subscriptions/{subscription}/resourceGroups/{group}/".lower()
+    disks = list(compute.disks.list_by_resource_group(group))  # what earlier tests left, if any
+    assert all(d.id.lower().startswith(in_group) for d in disks), [d.id for d in disks]
     assert arm.identity.issued, "the token came from devhost's managed-identity endpoint"
