@@ -18,6 +18,10 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # What `make test` runs; CI's exit code is pytest's, so "no tests collected" (5) fails it too.
 TESTS ?= tests
+# The end-to-end tests mostly wait (cycles, timers, a browser): two workers, each with its own
+# Azurite, broker and devhost, halve the wall time on 2 cores. A module stays on one worker
+# (--dist loadfile), so its tests keep their order. PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= 2
 
 setup: $(STAMP) $(NODE_STAMP) apt
 
@@ -54,7 +58,7 @@ up: setup local.settings.json
 test: setup lint pytest
 
 pytest: setup
-	$(PY) -m pytest $(TESTS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(TESTS)
 
 bench: setup
 	$(PY) -m bench

@@ -28,4 +28,4 @@ def test_make_test_runs_lint_and_the_whole_tests_folder() -> None:
                          capture_output=True, text=True, timeout=60)  # fmt: skip
     lines = dry.stdout.splitlines()
     assert any("ruff check ." in line for line in lines)
-    assert lines[-1].endswith("-m pytest tests")
+    assert " -m pytest " in lines[-1] and lines[-1].endswith(" tests")
