@@ -29,24 +29,31 @@ def load_app(module: str = "function_app", root: Path | None = None, *, fresh: b
 
     `fresh` imports it again as a new worker process would: an app reads some settings when it
     is indexed (which agent sites' queues it listens on), so an app module imported earlier in
-    this process, under other settings, must not be the one served. The app module and every
-    module that declares functions (a blueprint) are dropped and imported anew; the rest (pure
-    code, shared by everything imported before) stays."""
+    this process, under other settings, must not be the one served. That app module and the
+    modules that declared the blueprints it composed are dropped and imported anew; nothing
+    else is (other apps, and the pure code everything shares, stay as they are)."""
     root = root or Path.cwd()
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
-    if fresh:
-        for name in [n for n, m in sys.modules.items() if n == module or _declares_functions(m)]:
+    if fresh and module in sys.modules:
+        for name in _composing(sys.modules[module]):
             del sys.modules[name]
     return importlib.import_module(module).app
 
 
-def _declares_functions(module: Any) -> bool:
+def _composing(app_module: Any) -> list[str]:
+    """The app module's name and the names of the modules defining the blueprints it holds."""
     from azure.functions.decorators.function_app import DecoratorApi  # apps and blueprints
 
-    return module is not None and any(
-        isinstance(v, DecoratorApi) for v in list(vars(module).values())
-    )
+    parts = [v for v in vars(app_module).values() if isinstance(v, DecoratorApi)]
+    owners = [
+        name
+        for name, m in list(sys.modules.items())
+        if m is not None
+        and m is not app_module
+        and any(any(v is part for part in parts) for v in list(vars(m).values()))
+    ]
+    return [app_module.__name__, *owners]
 
 
 def _value(x: Any) -> Any:

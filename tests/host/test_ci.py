@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -24,8 +25,12 @@ def test_ci_fails_when_no_test_is_collected(tmp_path: Path) -> None:
 def test_make_test_runs_lint_and_the_whole_tests_folder() -> None:
     # --no-print-directory: under `make test` this runs as a sub-make, which would otherwise
     # print "Entering/Leaving directory" lines around the recipe.
+    # (as a fresh shell would: a `make test TESTS=...` around this one must not change it)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "TESTS")}
     dry = subprocess.run(["make", "--no-print-directory", "-n", "-o", "setup", "test"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=60)  # fmt: skip
+                         capture_output=True, text=True, timeout=60, env=env)  # fmt: skip
     lines = dry.stdout.splitlines()
     assert any("ruff check ." in line for line in lines)
-    assert " -m pytest " in lines[-1] and lines[-1].endswith(" tests")
+    everything_else, e2e = lines[-2:]
+    assert everything_else.endswith("-m pytest -n 2 --dist loadfile --ignore=tests/e2e tests")
+    assert e2e.endswith("-m pytest -n 2 --dist loadfile tests/e2e")
