@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,18 @@ def _composing(app_module: Any) -> list[str]:
 
 def _value(x: Any) -> Any:
     return getattr(x, "value", x)
+
+
+# The SDK indexes an app once (a second get_functions() finds every name taken): a devhost
+# started again on the same app (a restart, a test fixture set up anew) reads it from here.
+_INDEXED: weakref.WeakKeyDictionary[Any, list[Any]] = weakref.WeakKeyDictionary()
+
+
+def functions_of(app: Any) -> list[Any]:
+    """`app.get_functions()`, called once per app."""
+    if app not in _INDEXED:
+        _INDEXED[app] = app.get_functions()
+    return _INDEXED[app]
 
 
 def index(functions: list[Any]) -> list[FunctionSpec]:

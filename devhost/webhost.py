@@ -31,7 +31,7 @@ from aiohttp import web
 
 from devhost import invocation_log
 from devhost.durabletask import DurableEngine
-from devhost.functions import FunctionSpec, index
+from devhost.functions import FunctionSpec, functions_of, index
 from devhost.ncrontab import Schedule
 from devhost.problems import problem
 from devhost.sb_trigger import ServiceBusTriggerRunner, servicebus_timeouts
@@ -95,7 +95,7 @@ class DevHost:
         activity_concurrency: int | None = None,
         host_json: Path | None = Path("host.json"),
     ) -> None:
-        functions = app.get_functions()
+        functions = functions_of(app)
         self.specs = index(functions)
         self.host, self.port = host, port
         self.data_dir = data_dir

@@ -47,16 +47,6 @@ POLICIES = {"tight": {"interval": 30, "retention_hours": 1, "app_consistent_freq
 _APP: list[Any] = []  # the loaded function app: a restarted devhost serves the same one
 
 
-class _Indexed:
-    """The app's functions, indexed once (the SDK refuses to index one app twice)."""
-
-    def __init__(self, app: Any) -> None:
-        self.functions = app.get_functions()
-
-    def get_functions(self) -> list:
-        return self.functions
-
-
 @dataclass
 class ControlPlane:
     base_url: str
@@ -186,7 +176,7 @@ def control_plane(
         saved = {k: os.environ.get(k) for k in settings}
         os.environ.update(settings)
         reset_cache()
-        _APP[:] = [_Indexed(load_app("function_app", ROOT, fresh=True))]
+        _APP[:] = [load_app("function_app", ROOT, fresh=True)]
         host = DevHost(_APP[0], port=0, data_dir=data / "devhost",
                        host_json=ROOT / "host.json")  # fmt: skip
         stack = contextlib.ExitStack()
