@@ -32,6 +32,7 @@ from triggers.api_protection import bp as protection_api
 from triggers.api_replicated_items import bp as replicated_items_api
 from triggers.api_sites import bp as sites_api
 from triggers.console import bp as console
+from triggers.console_api import bp as console_api
 from triggers.drill_schedule import bp as drill_schedule
 from triggers.health import bp as health
 from triggers.openapi import bp as openapi
@@ -52,6 +53,7 @@ for blueprint in (
     plans_api,
     drill_schedule,
     console,
+    console_api,
     agent_events,
     alerts,
     protection_orchestrators,

@@ -1,16 +1,25 @@
-// The runbook API, called with the tenant key in the x-functions-key header. The key lives in
-// this tab's sessionStorage only: never in an address the page builds, never in a log.
+// The runbook API, reached one of two ways, as the server said when it sent the page:
+// - with the tenant key in the x-functions-key header (locally, or wherever no sign-in is set
+//   up). The key lives in this tab's sessionStorage only: never in an address the page builds,
+//   never in a log.
+// - signed in with Entra ID (in Azure): through the console's own route, /api/console/api/…,
+//   which trusts the sign-in; no key is sent or kept.
 
 const KEY_STORE = "drcp.console.key";
 const TENANT_STORE = "drcp.console.tenant";
+const CONSOLE_API = "/api/console/api/";
+// {operator, tenant} or {operator, problem} when signed in; null in key mode.
+const SIGNED_IN = JSON.parse(document.getElementById("sign-in").textContent || "null");
 
 const session = {
-  tenant: sessionStorage.getItem(TENANT_STORE) || "",
-  key: sessionStorage.getItem(KEY_STORE) || "",
+  operator: SIGNED_IN ? SIGNED_IN.operator : "",
+  tenant: SIGNED_IN ? SIGNED_IN.tenant || "" : sessionStorage.getItem(TENANT_STORE) || "",
+  key: SIGNED_IN ? "" : sessionStorage.getItem(KEY_STORE) || "",
   paths: null, // the OpenAPI document's paths: which parts of the API this release serves
 };
 
 function remember(tenant, key) {
+  if (session.operator) return; // signed in: the tenant is the sign-in's, and there is no key
   session.tenant = tenant;
   session.key = key;
   sessionStorage.setItem(TENANT_STORE, tenant);
@@ -58,15 +67,32 @@ function sameOrigin(link) {
   return url.pathname + url.search;
 }
 
-async function api(method, path, body) {
+// Where a call goes: the runbook route with the key, or signed in, the same route through the
+// console's own (a link in an answer names the runbook route; it is sent the same way).
+function apiUrl(path) {
   const url = path.startsWith("/") || path.includes("://") ? sameOrigin(path) : `/api/${path}`;
-  const headers = { "x-functions-key": session.key, Accept: "application/json" };
+  if (!session.operator || url.startsWith(CONSOLE_API)) return url;
+  return url.startsWith("/api/") ? CONSOLE_API + url.slice("/api/".length) : url;
+}
+
+async function api(method, path, body) {
+  const url = apiUrl(path);
+  const headers = { Accept: "application/json" };
+  if (session.operator) {
+    // The console's own header (no other site's request can carry it), and the one that
+    // makes the platform's sign-in answer 401, not a redirect, once the session has ended.
+    headers["x-drcp-console"] = "1";
+    headers["X-Requested-With"] = "XMLHttpRequest";
+  } else {
+    headers["x-functions-key"] = session.key;
+  }
   const init = {
     method,
     headers,
     cache: "no-store",
     credentials: "same-origin",
     referrerPolicy: "no-referrer",
+    redirect: session.operator ? "manual" : "follow",
   };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
@@ -80,6 +106,14 @@ async function api(method, path, body) {
       code: "Unreachable",
       cause: `The control plane did not answer (${error.message}).`,
       recommendation: "Check that the Function App (or devhost) runs; the page keeps trying.",
+    });
+  }
+  if (response.type === "opaqueredirect") {
+    // Sent to the sign-in page: the session has ended.
+    throw new Problem(401, {
+      code: "SignInExpired",
+      cause: "The sign-in has ended.",
+      recommendation: "Reload the page to sign in again.",
     });
   }
   const text = await response.text();

@@ -51,6 +51,15 @@ function parseHash() {
 
 function showTenant() {
   const box = document.getElementById("tenant");
+  if (session.operator) {
+    // Signed in with Entra ID: nothing to change here; signing out is the platform's.
+    box.replaceChildren(
+      h("span", {}, "Tenant ", h("strong", {}, session.tenant)),
+      " ",
+      h("span", { id: "signed-in" }, "Signed in as ", h("strong", {}, session.operator)),
+    );
+    return;
+  }
   box.replaceChildren(
     session.tenant ? h("span", {}, "Tenant ", h("strong", {}, session.tenant)) : null,
     " ",
@@ -92,6 +101,12 @@ function signIn(problem) {
   clearTimeout(timer);
   refresh = null;
   for (const a of document.querySelectorAll("#nav a")) a.removeAttribute("aria-current");
+  if (session.operator) {
+    // Signed in, yet refused: there is no key to ask for; say why, and how to sign in again.
+    signedInRefusedPage(main, problem || SIGNED_IN.problem);
+    setLive("not admitted", true);
+    return;
+  }
   signInPage(main, problem);
   setLive("waiting for a key", true);
 }
@@ -119,7 +134,7 @@ function refreshNow() {
 }
 
 async function navigate() {
-  if (!session.tenant || !session.key) {
+  if (!session.tenant || !(session.key || session.operator)) {
     signIn();
     return;
   }

@@ -749,3 +749,20 @@ function signInPage(main, problem) {
   }
   (session.tenant ? keyInput : tenantInput).focus();
 }
+
+// Signed in with Entra ID but refused (no tenant for this sign-in, or the sign-in expired):
+// the answer, and no key form, since a key is not how this console is opened.
+function signedInRefusedPage(main, problem) {
+  const box = document.getElementById("tenant");
+  box.replaceChildren(h("span", { id: "signed-in" }, "Signed in as ", h("strong", {}, session.operator)));
+  main.replaceChildren(
+    h(
+      "div",
+      { class: "card signin" },
+      h("h1", {}, "The console cannot open"),
+      h("div", { class: "problem", role: "alert" }, problem ? errorBlock(problem) : null),
+      h("p", {}, "Reload the page to sign in again."),
+    ),
+  );
+  main.focus();
+}

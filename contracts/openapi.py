@@ -145,8 +145,9 @@ def _responses(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
     if route.list_of:
         responses["400"] = {"description": "Bad top or continuationToken.", "content": problem}
     if route.auth:
-        # The Functions host refuses a request without a valid key before the app runs.
-        responses["401"] = {"description": "No valid key (answered by the Functions host)."}
+        # The Functions host refuses a request without a valid key before the app runs; the
+        # console's page, anonymous at the host, answers it itself (with its key form).
+        responses["401"] = {"description": "No valid key."}
         if route.path.startswith("/tenants/"):
             responses["403"] = {"description": "The key is not this tenant's.", "content": problem}
     if _path_params(route.path)[1:]:

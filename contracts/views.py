@@ -168,7 +168,8 @@ class JobView(WireModel):
     requested_by: str | None = Field(
         default=None,
         description="Who asked: 'key sha256:<12 hex>', the prefix of the SHA-256 of the key "
-        "(as in TENANT_KEY_HASHES; never the key), or 'agent <site>'.",
+        "(as in TENANT_KEY_HASHES; never the key), 'entra:<name>' for the operator signed in "
+        "to the console, or 'agent <site>'.",
     )
     state: JobState
     start_time: datetime

@@ -95,7 +95,8 @@ class Job(_Model):
     target: str  # the VM (or recovery plan) the job acts on
     started_by: StartedBy
     # Who asked: "key sha256:<first 12 hex>" for a runbook's key (a fingerprint: the prefix of
-    # its hash in TENANT_KEY_HASHES, never the key), "agent <site>" for an agent's request.
+    # its hash in TENANT_KEY_HASHES, never the key), "entra:<name>" for the operator signed in
+    # to the console with Entra ID, "agent <site>" for an agent's request.
     requested_by: str | None = None
     state: JobState = JobState.NOT_STARTED
     start_time: AwareDatetime  # when the job was created (ASR's StartTime)

@@ -5,6 +5,10 @@ would let any tenant's key read every tenant. So each tenant's key is also regis
 SHA-256 hash (never the key itself), in the setting TENANT_KEY_HASHES:
 `{"contoso": ["<sha256 hex>", ...]}`. A request for /tenants/{tenant}/... passes only with a key
 whose hash is listed for that tenant. Keys are compared by hash in constant time.
+
+The one other way in is the operator console's Entra sign-in in Azure: its route runs the
+same handlers with the operator set in a context variable (httpapi/signin.py), and then the
+sign-in, not a key, decides, for the tenants it admits only.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import azure.functions as func
 
 from azureclients.settings import json_setting
 from domain.errors import DomainError, ErrorInfo
+from httpapi.signin import acting_operator
 
 KEY_HASHES_SETTING = "TENANT_KEY_HASHES"
 
@@ -43,8 +48,44 @@ def key_fingerprint(req: func.HttpRequest) -> str | None:
     return f"key sha256:{key_hash(key)[:12]}" if key else None
 
 
+def requester(req: func.HttpRequest) -> str | None:
+    """Who asked, as a job records it: `entra:<name>` for the operator signed in to the
+    console, else the fingerprint of the key."""
+    operator = acting_operator()
+    return operator.requested_by if operator is not None else key_fingerprint(req)
+
+
+def _tenant_hashes() -> dict[str, list[str]]:
+    hashes = json_setting(KEY_HASHES_SETTING, {})
+    if not isinstance(hashes, dict):
+        return {}
+    return {t: h for t, h in hashes.items() if isinstance(h, list)}
+
+
+def is_tenant_key(key: str | None, tenant: str | None = None) -> bool:
+    """Whether `key` is a key of `tenant` (of any tenant when None) in TENANT_KEY_HASHES."""
+    if not key:
+        return False
+    presented = key_hash(key)
+    hashes = _tenant_hashes()
+    lists = [hashes.get(tenant, [])] if tenant is not None else list(hashes.values())
+    return any(hmac.compare_digest(presented, str(h)) for allowed in lists for h in allowed)
+
+
 def authorize_tenant(req: func.HttpRequest, tenant: str) -> None:
-    """Raise unless the request's key belongs to `tenant`."""
+    """Raise unless the request's key belongs to `tenant`, or the request is the console's,
+    signed in for `tenant`."""
+    operator = acting_operator()
+    if operator is not None:
+        if tenant in operator.tenants:
+            return
+        raise Forbidden(
+            ErrorInfo(
+                code="TenantForbidden",
+                cause=f"The console's sign-in does not admit tenant '{tenant}'.",
+                recommendation="Open the console of this tenant's own control plane.",
+            )
+        )
     key = presented_key(req)
     if not key:
         raise Unauthorized(
@@ -54,10 +95,7 @@ def authorize_tenant(req: func.HttpRequest, tenant: str) -> None:
                 recommendation="Send the tenant's key in the x-functions-key header.",
             )
         )
-    hashes = json_setting(KEY_HASHES_SETTING, {})
-    allowed = hashes.get(tenant, []) if isinstance(hashes, dict) else []
-    presented = key_hash(key)
-    if not any(hmac.compare_digest(presented, h) for h in allowed):
+    if not is_tenant_key(key, tenant):
         # The same answer whether the tenant exists or not: no tenant enumeration.
         raise Forbidden(
             ErrorInfo(

@@ -16,9 +16,10 @@ from httpapi.answers import json_response
 from httpapi.bodies import parse_body
 from httpapi.handler import tenant_api
 from httpapi.paging import page_args, page_body
+from httpapi.runbook_routes import RunbookBlueprint
 from readmodels.autofailover import RULES
 
-bp = func.Blueprint()
+bp = RunbookBlueprint()
 FUNCTION = func.AuthLevel.FUNCTION
 RULES_ROUTE = "tenants/{tenant}/auto-failover-rules"
 

@@ -12,11 +12,12 @@ from contracts.api import FailoverRequest, RecoveryPointRequest
 from domain.jobs import StartedBy
 from domain.replication_state import Operation
 from httpapi.answers import job_accepted
-from httpapi.auth import key_fingerprint
+from httpapi.auth import requester
 from httpapi.bodies import parse_body
 from httpapi.handler import tenant_api
+from httpapi.runbook_routes import RunbookBlueprint
 
-bp = df.Blueprint()
+bp = RunbookBlueprint()
 FUNCTION = func.AuthLevel.FUNCTION
 FAILOVER = "tenants/{tenant}/vms/{vm}/failover"
 
@@ -28,7 +29,7 @@ async def api_failover(req: func.HttpRequest, client: df.DurableOrchestrationCli
         request = parse_body(req, FailoverRequest)
         vm = req.route_params["vm"]
         job, created = await begin_failover(
-            client, tenant, vm, request, StartedBy.API, key_fingerprint(req)
+            client, tenant, vm, request, StartedBy.API, requester(req)
         )
         return job_accepted(req, job, created)
 
@@ -46,7 +47,7 @@ async def _after(
         )
         vm = req.route_params["vm"]
         job, created = await begin_after_failover(
-            client, tenant, vm, operation, StartedBy.API, request, key_fingerprint(req)
+            client, tenant, vm, operation, StartedBy.API, request, requester(req)
         )
         return job_accepted(req, job, created)
 

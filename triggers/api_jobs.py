@@ -12,9 +12,10 @@ from domain.errors import ErrorInfo
 from httpapi.answers import json_response
 from httpapi.handler import tenant_api
 from httpapi.paging import page_args, page_body
+from httpapi.runbook_routes import RunbookBlueprint
 from readmodels.jobs import JOBS, get_job
 
-bp = func.Blueprint()
+bp = RunbookBlueprint()
 FUNCTION = func.AuthLevel.FUNCTION
 
 

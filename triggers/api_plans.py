@@ -22,9 +22,10 @@ from httpapi.bodies import parse_body
 from httpapi.drill_page import html_response
 from httpapi.handler import tenant_api
 from httpapi.paging import page_args, page_body
+from httpapi.runbook_routes import RunbookBlueprint
 from readmodels.plans import DrillRecord
 
-bp = df.Blueprint()
+bp = RunbookBlueprint()
 FUNCTION = func.AuthLevel.FUNCTION
 PLANS = "tenants/{tenant}/recovery-plans"
 PLAN = PLANS + "/{plan}"

@@ -14,12 +14,13 @@ from application.replicated_items import vm_page
 from contracts.api import DisableProtectionRequest, EnableProtectionRequest, PreflightRequest
 from domain.jobs import StartedBy
 from httpapi.answers import job_accepted, json_response
-from httpapi.auth import key_fingerprint
+from httpapi.auth import requester
 from httpapi.bodies import parse_body
 from httpapi.handler import tenant_api
 from httpapi.paging import page_args, page_body
+from httpapi.runbook_routes import RunbookBlueprint
 
-bp = df.Blueprint()
+bp = RunbookBlueprint()
 FUNCTION = func.AuthLevel.FUNCTION
 
 
@@ -56,7 +57,7 @@ async def api_enable_protection(
         request = parse_body(req, EnableProtectionRequest)
         record = await present_vm(tenant, req.route_params["vm"])
         job, created = await begin_protection(
-            client, tenant, record, request, StartedBy.API, key_fingerprint(req)
+            client, tenant, record, request, StartedBy.API, requester(req)
         )
         return job_accepted(req, job, created)
 
@@ -72,7 +73,7 @@ async def api_disable_protection(
         request = parse_body(req, DisableProtectionRequest)
         vm = req.route_params["vm"]
         job, created = await begin_unprotection(
-            client, tenant, vm, request, StartedBy.API, key_fingerprint(req)
+            client, tenant, vm, request, StartedBy.API, requester(req)
         )
         return job_accepted(req, job, created)
 

@@ -14,8 +14,9 @@ from application.replicated_items import item_detail, item_page
 from httpapi.answers import json_response
 from httpapi.handler import tenant_api
 from httpapi.paging import page_args, page_body
+from httpapi.runbook_routes import RunbookBlueprint
 
-bp = func.Blueprint()
+bp = RunbookBlueprint()
 FUNCTION = func.AuthLevel.FUNCTION
 
 

@@ -14,8 +14,9 @@ from contracts.views import SiteBandwidthView
 from httpapi.answers import json_response
 from httpapi.bodies import parse_body
 from httpapi.handler import tenant_api
+from httpapi.runbook_routes import RunbookBlueprint
 
-bp = func.Blueprint()
+bp = RunbookBlueprint()
 FUNCTION = func.AuthLevel.FUNCTION
 BANDWIDTH = "tenants/{tenant}/sites/{site}/bandwidth"
 

@@ -2,6 +2,8 @@
 
 Every HTTP function of the app is declared here once; tests check both ways that the app
 serves exactly these routes, and that the answers of the end-to-end calls match the schemas.
+One function is declared apart, in NOT_IN_DOCUMENT: the signed-in console's door to these
+same routes, which is not a route of the runbook API.
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ from contracts.views import (
     VmView,
 )
 from httpapi.answers import json_response
+from httpapi.runbook_routes import RunbookBlueprint
 
-bp = func.Blueprint()
+bp = RunbookBlueprint()
 
 PAGING = {"top": "Page size, 1-1000 (default 100).", "continuationToken": "From nextLink."}
 BUSY = "The VM is busy with another operation (OperationInProgress)."
@@ -160,9 +163,16 @@ ROUTES: list[Route] = [
     Route("GET", PLAN + "/drills/{drill}/report", "A drill's report as an HTML page.",
           "api_drill_report_page"),
     Route("GET", "/console", "The operator console: an HTML page that reads this API with the key "
-          "in x-functions-key (open it once with ?code=<key>; see docs/console.md).",
-          "console_page"),
+          "in x-functions-key (open it once with ?code=<key>), or in Azure with the Entra "
+          "sign-in alone (see docs/console.md).", "console_page"),
 ]  # fmt: skip
+
+# HTTP functions the app serves that are not operations of this document, and why.
+NOT_IN_DOCUMENT = {
+    "console_api": "/api/console/api/{*rest}: the operator console's door to the routes above "
+    "when signed in with Entra ID in Azure (triggers/console_api.py); it answers only a "
+    "sign-in App Service authentication vouches for, never a runbook's key.",
+}
 
 
 @bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)

@@ -299,6 +299,19 @@ var commonSettings = [
   }
 ]
 
+// The operator console's Entra sign-in (consoleSignIn below), when configured: with
+// CONSOLE_SIGN_IN=entra, and only together with WEBSITE_AUTH_ENABLED=True (which App Service
+// sets itself when its authentication is on), the app believes the signed-in principal App
+// Service passes on (httpapi/signin.py). The app never sets WEBSITE_AUTH_ENABLED.
+var consoleSettings = empty(consoleClientId)
+  ? []
+  : [
+      {
+        name: 'CONSOLE_SIGN_IN'
+        value: 'entra'
+      }
+    ]
+
 // Flex Consumption takes the runtime from functionAppConfig and rejects
 // FUNCTIONS_WORKER_RUNTIME / FUNCTIONS_EXTENSION_VERSION as app settings; Elastic Premium needs
 // them. Elastic Premium runs the package from the blob container with the app's identity, so
@@ -360,7 +373,9 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       scmMinTlsVersion: '1.2'
       ftpsState: 'Disabled'
       http20Enabled: true
-      appSettings: isFlex ? commonSettings : concat(commonSettings, elasticPremiumSettings)
+      appSettings: isFlex
+        ? concat(commonSettings, consoleSettings)
+        : concat(commonSettings, elasticPremiumSettings, consoleSettings)
     }
     functionAppConfig: isFlex
       ? {
@@ -405,11 +420,13 @@ resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2
 
 // Sign-in for the operator console (GET /api/console, docs/console.md): App Service
 // authentication with Entra ID. Only members of this tenant's operator group get in: one
-// deployment serves one tenant, so the group is mapped to that tenant here. The runbook API,
-// health and the Event Grid / Durable webhooks are excluded: runbooks and Azure call them
-// with keys, not with a person's sign-in. The Functions host still asks the console for the
-// tenant key as well (its key check does not take a signed-in identity). No client secret:
-// Easy Auth signs in with ID tokens (enable them on the app registration).
+// deployment serves one tenant, so the group is mapped to that tenant here. The sign-in alone
+// opens the console: its two routes are anonymous at the Functions host, and the app trusts
+// the principal this authentication passes on (CONSOLE_SIGN_IN above), acting for the
+// deployment's tenant through /api/console/api/*, which stays behind the sign-in. The
+// runbook API, health and the Event Grid / Durable webhooks are excluded: runbooks and Azure
+// call them with keys, not with a person's sign-in. No client secret: Easy Auth signs in
+// with ID tokens (enable them on the app registration).
 resource consoleSignIn 'Microsoft.Web/sites/config@2024-04-01' = if (!empty(consoleClientId)) {
   parent: site
   name: 'authsettingsV2'

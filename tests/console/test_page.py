@@ -15,7 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from triggers.console import ASSETS, SCRIPTS, policy_thresholds, render_page, security_headers
+from triggers.console import (
+    ASSETS,
+    SCRIPTS,
+    policy_thresholds,
+    render_page,
+    security_headers,
+    signed_in_mode,
+)
 
 NONCE = "n0nce-for-the-test"
 
@@ -63,7 +70,8 @@ def test_policy_thresholds_are_embedded_and_cannot_close_the_script(
     assert table["30s"]["rpoThresholdSeconds"] == 300
     assert "broken" not in table  # an invalid policy is left out, not guessed
     page = render_page(NONCE)
-    assert page.count("</script>") == 2  # the policies' element and the page's script
+    # The policies' element, the sign-in's element and the page's script.
+    assert page.count("</script>") == 3
     embedded = re.search(
         r'<script type="application/json" id="policies">(.*?)</script>', page, re.S
     )
@@ -98,3 +106,35 @@ def test_the_inlined_script_is_valid_javascript(tmp_path: Path) -> None:
     module.write_text(script.group(1))
     checked = subprocess.run([node, "--check", str(module)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stderr
+
+
+def test_the_sign_in_is_embedded_and_cannot_close_the_script() -> None:
+    hostile = "</script><script>alert(1)</script>@contoso"
+    page = render_page(NONCE, {"operator": hostile, "tenant": "contoso"})
+    assert page.count("</script>") == 3
+    embedded = re.search(r'<script type="application/json" id="sign-in">(.*?)</script>', page, re.S)
+    assert json.loads(embedded.group(1)) == {"operator": hostile, "tenant": "contoso"}
+    # Key mode: the page is told nothing.
+    key_mode = re.search(
+        r'<script type="application/json" id="sign-in">(.*?)</script>', render_page(NONCE), re.S
+    )
+    assert json.loads(key_mode.group(1)) is None
+
+
+def test_a_signed_in_operator_gets_the_one_tenant_or_must_name_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AGENT_SITES", json.dumps({"contoso": ["contoso-hq"]}))
+    assert signed_in_mode("ops", None) == (200, {"operator": "ops", "tenant": "contoso"})
+    assert signed_in_mode("ops", "contoso")[1]["tenant"] == "contoso"
+    status, refused = signed_in_mode("ops", "fabrikam")
+    assert (status, refused["tenant"], refused["problem"]["code"]) == (
+        400,
+        None,
+        "TenantNotAdmitted",
+    )
+    monkeypatch.setenv("AGENT_SITES", json.dumps({"contoso": ["a"], "fabrikam": ["b"]}))
+    status, several = signed_in_mode("ops", None)
+    assert status == 400 and "several tenants" in several["problem"]["cause"]
+    assert "?tenant=" in several["problem"]["recommendation"]
+    assert signed_in_mode("ops", "fabrikam") == (200, {"operator": "ops", "tenant": "fabrikam"})

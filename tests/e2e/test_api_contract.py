@@ -14,6 +14,7 @@ import pytest
 
 from tests.e2e.conftest import KEYS, SITE, CheckedApi
 from tests.e2e.test_protection import finished_job, jobs_of, listed_vms, new_id, report, vm_body
+from triggers.openapi import NOT_IN_DOCUMENT
 
 PROBLEM = "application/problem+json"
 PLAN = "contract-plan"
@@ -87,10 +88,13 @@ def test_the_document_and_the_app_agree_both_ways(api: CheckedApi) -> None:
     served = {
         (method, "/api/" + spec.route.template)
         for spec in api.cp.host.specs
-        if spec.route is not None
+        if spec.route is not None and spec.name not in NOT_IN_DOCUMENT
         for method in spec.methods
     }
     assert served == described
+    # Served but not in the document, each for the reason triggers/openapi.py gives: the
+    # signed-in console's door, which no runbook can use (tests/e2e/console).
+    assert {s.name for s in api.cp.host.specs if s.name in NOT_IN_DOCUMENT} == set(NOT_IN_DOCUMENT)
     documented_tenant_routes = {
         (m, "/api/" + p.replace("{tenant}", "contoso"))
         for m, p, _ in routes("{vm}", "{job}", "{site}", "{plan}", "{drill}", "{rule}")
@@ -117,7 +121,9 @@ def test_health_needs_no_key_and_reveals_no_configuration(api: CheckedApi) -> No
 def test_every_other_route_refuses_a_request_without_a_valid_key(
     api: CheckedApi, contoso: dict[str, str], key: str
 ) -> None:
-    calls = [*routes(contoso["vm"], contoso["job"]), ("GET", "openapi.json", None)]
+    # The console's page is anonymous at the host (it holds no data) and refuses by itself.
+    calls = [*routes(contoso["vm"], contoso["job"]), ("GET", "openapi.json", None),
+             ("GET", "console", None)]  # fmt: skip
     for method, path, body in calls:
         response = api.call(method, path.format(tenant="contoso"), key=key, json=body)
         assert response.status_code == 401, (method, path, response.text)

@@ -1,6 +1,7 @@
 """The operator console's sign-in in Azure: App Service authentication (authsettingsV2) with
 Entra ID on the Function App, admitting only the tenant's operator group, while the runbook
-API, health and the platform's webhooks stay reachable with keys alone."""
+API, health and the platform's webhooks stay reachable with keys alone; and the app told to
+trust that sign-in (CONSOLE_SIGN_IN) exactly when it is configured."""
 
 from __future__ import annotations
 
@@ -61,3 +62,37 @@ def test_main_passes_the_registration_and_the_group_to_the_function_app() -> Non
     assert bicep.text(params["consoleOperatorGroupObjectId"]) == "consoleOperatorGroupObjectId"
     for name in ("consoleClientId", "consoleOperatorGroupObjectId"):
         assert bicep.literal(MAIN.params[name].default) == ""
+
+
+def _variable(name: str):
+    (node,) = [
+        n
+        for n in FUNCTION.root.named_children
+        if n.type == "variable_declaration" and bicep.text(n.named_children[0]) == name
+    ]
+    return node.named_children[-1]
+
+
+def test_the_app_is_told_to_trust_the_sign_in_exactly_when_it_is_configured() -> None:
+    # CONSOLE_SIGN_IN=entra only when a registration is named (as the authsettingsV2 resource),
+    # on both hosting plans; the app still believes the sign-in only where App Service says
+    # its authentication is on (WEBSITE_AUTH_ENABLED, which infra never sets).
+    settings = _variable("consoleSettings")
+    assert settings.type == "ternary_expression"
+    condition, when_empty, when_named = settings.named_children
+    assert bicep.text(condition) == "empty(consoleClientId)"
+    assert bicep.literal(when_empty) == []
+    assert bicep.literal(when_named) == [{"name": "CONSOLE_SIGN_IN", "value": "entra"}]
+    (site,) = FUNCTION.resources_of("Microsoft.Web/sites")
+    config = bicep.properties(bicep.properties(site.props["properties"])["siteConfig"])
+    _, flex, premium = config["appSettings"].named_children
+    for plan in (flex, premium):
+        assert "consoleSettings" in bicep.text(plan)
+    source = (bicep.INFRA / "modules" / "functionapp.bicep").read_text()
+    assert "name: 'WEBSITE_AUTH_ENABLED'" not in source
+
+
+def test_the_consoles_api_door_stays_behind_the_sign_in() -> None:
+    # /api/console/api/* is anonymous at the Functions host: the sign-in must stand in front.
+    excluded = bicep.literal(signin().props["properties"])["globalValidation"]["excludedPaths"]
+    assert not any(path.startswith(("/api/console", "/api/*", "/*")) for path in excluded)

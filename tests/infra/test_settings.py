@@ -37,6 +37,13 @@ DEVHOST_ONLY = {
     "DEVHOST_HOST_KEYS": "devhost's stand-in for host/function keys (az functionapp keys set)",
 }
 
+# Settings the platform itself sets, which the app reads and neither the sample nor infra may
+# set: setting one by hand would forge what it vouches for.
+PLATFORM_SET = {
+    "WEBSITE_AUTH_ENABLED": "App Service sets it to True when its authentication (the "
+    "console's Entra sign-in) is on; httpapi/signin.py believes the sign-in only then",
+}
+
 # How the Functions host resolves the one connection azureclients/clients.py does not build:
 # AzureWebJobsStorage (host state and the Durable task hub) takes the account name.
 HOST_CONNECTIONS = {"AzureWebJobsStorage": {"accountName", "blobServiceUri"}}
@@ -194,7 +201,7 @@ IDENTITY = identity_properties()
 
 
 def required_settings() -> set[str]:
-    return (set(SAMPLE) | READ) - set(DEVHOST_ONLY)
+    return (set(SAMPLE) | READ) - set(DEVHOST_ONLY) - set(PLATFORM_SET)
 
 
 def test_the_code_scan_finds_what_the_code_reads() -> None:
@@ -205,7 +212,16 @@ def test_the_code_scan_finds_what_the_code_reads() -> None:
 
 
 def test_the_code_reads_no_setting_the_sample_does_not_list() -> None:
-    assert READ - set(SAMPLE) == set(), "add the setting to local.settings.sample.json"
+    assert READ - set(SAMPLE) - set(PLATFORM_SET) == set(), (
+        "add the setting to local.settings.sample.json"
+    )
+
+
+def test_settings_the_platform_sets_are_read_but_never_set_by_the_sample_or_infra() -> None:
+    assert set(PLATFORM_SET) <= READ, "exclusion list names a setting nobody reads"
+    assert not set(PLATFORM_SET) & set(SAMPLE)
+    for plan, given in PLANS.items():
+        assert not set(PLATFORM_SET) & given, plan
 
 
 def test_identity_properties_come_from_core_clients() -> None:
