@@ -55,7 +55,7 @@ from domain.replication_state import Operation, ReplicationEvent
 from orchestrators.failover import after_failover, step_failed, steps_of, timed_out
 from orchestrators.protection import OperationEnded, status
 from orchestrators.retries import AZURE_RESOURCE_MANAGER, STORAGE, TASK_HUB
-from orchestrators.steps import JobSteps, call
+from orchestrators.steps import JobSteps, Step, call
 
 bp = df.Blueprint()
 E = ReplicationEvent
@@ -97,14 +97,7 @@ def fail_over(
     action = FAILOVER_ACTION[job.type]
     point = None
     if action in WITH_POINT:
-        pin = PinInput(**ref.model_dump(), choice=job.recovery_point)
-        pinned = yield from steps.run(
-            "Choose recovery point",
-            choose_asr_point,
-            pin,
-            PinnedPoint,
-            retry=AZURE_RESOURCE_MANAGER,
-        )
+        pinned = yield from choose_point(steps, ref, job.recovery_point)
         if pinned.errors:
             return (yield from failover_failed(context, job, steps, pinned.errors))
         point = pinned.point_id
@@ -157,14 +150,7 @@ def after(context: df.DurableOrchestrationContext, job: AfterFailoverInput) -> S
     action = AFTER_FAILOVER_ACTION[job.operation]
     point = None
     if action is AsrAction.APPLY_RECOVERY_POINT:
-        pin = PinInput(**failover.model_dump(), choice=job.recovery_point)
-        pinned = yield from steps.run(
-            "Choose recovery point",
-            choose_asr_point,
-            pin,
-            PinnedPoint,
-            retry=AZURE_RESOURCE_MANAGER,
-        )
+        pinned = yield from choose_point(steps, failover, job.recovery_point)
         if pinned.errors:
             yield steps.end(pinned.errors)
             return OperationEnded(protected=False, errors=pinned.errors)
@@ -194,6 +180,14 @@ def after(context: df.DurableOrchestrationContext, job: AfterFailoverInput) -> S
     yield from status(context, job, _AFTER_EVENT[job.operation])
     yield steps.end()
     return OperationEnded(protected=job.operation is Operation.TEST_FAILOVER_CLEANUP)
+
+
+def choose_point(steps: JobSteps, failover: FailoverRef, choice: str) -> Step[PinnedPoint]:
+    """Step 'Choose recovery point': ASR's point for `choice`, pinned on the failover record."""
+    pin = PinInput(**failover.model_dump(), choice=choice)
+    return steps.run(
+        "Choose recovery point", choose_asr_point, pin, PinnedPoint, retry=AZURE_RESOURCE_MANAGER
+    )
 
 
 def run_asr_action(

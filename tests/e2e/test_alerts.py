@@ -4,8 +4,9 @@ each in the Event Grid schema and as CloudEvents) posted to devhost's Event Grid
 route, the real `alerts` function, rules set over the runbook API, agent heartbeats sent
 through the Service Bus broker, and the decision jobs read back over the API.
 
-Recovery plans are not part of this build: a decision that acts asks for the plan's failover
-and its job records what came back (the plan's refusal or its job)."""
+A decision that acts asks for the plan's failover and its job records what came back; here
+the plans do not exist, so that is the plan's refusal (tests/e2e/test_recovery_plans.py
+follows an alert through a real plan failover of a replicated VM)."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ or time out, and a runbook action receives the plan's context over real TLS."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from tests.e2e.plans_support import (
     step,
     times,
 )
+from tests.e2e.test_alerts import alert, deliver, heartbeat
 from tests.e2e.test_failover import Azure
 from tests.e2e.test_replication import item, job
 
@@ -292,3 +294,43 @@ def test_devhost_killed_mid_plan_resumes_it_without_a_second_vm_or_disk(
         assert (len(made["vms"]), len(made["disks"]), len(made["nics"])) == (1, 1, 1), vm
         assert item(cp, vm)["status"] == "TestFailoverSucceeded"
     assert ended(cp, plan_call(cp, "restarted", "cleanup")["id"])["state"] == "Succeeded"
+
+
+def test_a_fired_alert_with_the_agent_silent_fails_the_plan_over_for_real(
+    control_plane: ControlPlane, agent: Agent, arm: ArmStandIn, tmp_path: Path
+) -> None:
+    """The whole path an operator turns auto-failover on for: the alert, every safeguard
+    passed, the plan's unplanned failover started by `alert`, and its VM failed over."""
+    cp = control_plane
+    (vm,) = protect_many(cp, tmp_path, "af", 1)
+    suffix = uuid.uuid4().hex[:8]
+    plan, rule, alert_rule, site = f"af-{suffix}", f"r-{suffix}", f"down-{suffix}", f"s-{suffix}"
+    put_plan(cp, plan, {"groups": [{"vms": [vm]}]})
+    heartbeat(cp, site, age_seconds=600)  # the site's agent went quiet ten minutes ago
+    ruled = cp.call("PUT", f"tenants/{TENANT}/auto-failover-rules/{rule}", json={
+        "mode": "active",
+        "match": {"alertRules": [alert_rule]},
+        "action": {"kind": "failover", "plan": plan, "recoveryPoint": "latest"},
+        "debounce": {"persistsSeconds": 0},
+        "corroborate": {"site": site, "evidence": ["heartbeat"], "heartbeatLostSeconds": 60,
+                        "waitSeconds": 0},
+    })  # fmt: skip
+    assert ruled.status_code == 200, ruled.text
+    assert deliver(cp, alert("common-alert-fired.eventgrid.json", alert_rule)).status_code == 200
+
+    decision = wait_until(
+        lambda: next((j for j in cp.call("GET", f"tenants/{TENANT}/jobs?target={plan}").json()
+                      ["value"] if j["type"] == "AutoFailoverDecision"
+                      and j["state"] in ("Succeeded", "Failed")), None),
+        90,
+    )  # fmt: skip
+    assert decision["state"] == "Succeeded", decision["errors"]
+    asked = decision["evidence"]["failover"]
+    assert asked["plan"] == plan and asked["created"] is True and not asked["errors"]
+    failover = ended(cp, asked["jobId"])
+    assert failover["startedBy"] == "alert" and failover["type"] == "RecoveryPlanUnplannedFailover"
+    assert failover["state"] == "Succeeded", failover["errors"]
+    assert item(cp, vm)["status"] == "FailedOver"
+    made = Azure().made_for(vm)
+    assert (len(made["vms"]), len(made["disks"])) == (1, 1)
+    assert ended(cp, plan_call(cp, plan, "commit")["id"])["state"] == "Succeeded"

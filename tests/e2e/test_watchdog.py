@@ -238,16 +238,20 @@ def test_a_lock_whose_operation_never_started_is_freed_after_the_grace(
     from readmodels.jobs import save_job
     from readmodels.records import ReplicatedItem
 
-    monkeypatch.setenv("ReadModelStorage", stack.azurite.connection_string)
-    reset_cache()
+    # This process's read models point at the stack's Azurite only while the rows are
+    # written; then the setting is restored *before* the cached clients are dropped, so no
+    # client made meanwhile (by a devhost another module runs in this process) outlives it.
+    vm, job_id = f"crash-{uuid.uuid4().hex[:6]}", f"crashed-{uuid.uuid4().hex[:8]}"
     try:
-        vm, job_id = f"crash-{uuid.uuid4().hex[:6]}", f"crashed-{uuid.uuid4().hex[:8]}"
-        then = datetime.now(UTC) - timedelta(minutes=3)
-        save_job(new_job(id=job_id, type=JobType.DISABLE_PROTECTION, tenant=stack.tenant,
-                         target=vm, started_by="api", now=then))  # fmt: skip
-        save_item(ReplicatedItem(tenant=stack.tenant, vm=vm, vm_name=vm, site=stack.site,
-                                 status="NotProtected", active_job_id=job_id,
-                                 active_job_type=JobType.DISABLE_PROTECTION))  # fmt: skip
+        with monkeypatch.context() as patched:
+            patched.setenv("ReadModelStorage", stack.azurite.connection_string)
+            reset_cache()
+            then = datetime.now(UTC) - timedelta(minutes=3)
+            save_job(new_job(id=job_id, type=JobType.DISABLE_PROTECTION, tenant=stack.tenant,
+                             target=vm, started_by="api", now=then))  # fmt: skip
+            save_item(ReplicatedItem(tenant=stack.tenant, vm=vm, vm_name=vm, site=stack.site,
+                                     status="NotProtected", active_job_id=job_id,
+                                     active_job_type=JobType.DISABLE_PROTECTION))  # fmt: skip
     finally:
         reset_cache()
     failed = ended(stack, job_id)
