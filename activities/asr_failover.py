@@ -8,11 +8,9 @@ refusal no retry fixes comes back as errors; anything else is raised for the ret
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import azure.durable_functions as df
 
-from activities.failover import FailoverRef, PinInput, PinnedPoint
+from activities.failover import FailoverRef, PinInput, PinnedPoint, start_record
 from activities.seams import StepOutcome
 from application import asr_failover
 from application import asr_protection as asr
@@ -24,7 +22,7 @@ from domain.errors import DomainError
 from domain.failover import FailoverState
 from readmodels.inventory import get_vm
 from readmodels.items import require_item_row, update_item
-from readmodels.records import FailoverRecord, ReplicatedItem
+from readmodels.records import ReplicatedItem
 
 bp = df.Blueprint()
 
@@ -76,7 +74,7 @@ def choose_asr_point(payload: dict) -> dict:
     vm_name = asr_failover.recovery_vm_name(location, action)
 
     def record(current: ReplicatedItem) -> None:
-        _failover_of(current, pin)
+        start_record(current, pin)
         current.failover.recovery_point_id = point.name
         current.failover.recovery_point_time = point.time
 
@@ -130,7 +128,7 @@ def record_asr_failover_made(payload: dict) -> dict:
     point = asr_failover.failover_point(location)
 
     def record(current: ReplicatedItem) -> None:
-        _failover_of(current, made)
+        start_record(current, made)
         current.failover.state = FailoverState.SUCCEEDED
         current.failover.vm_id, current.failover.vm_name = vm_id, vm_name
         if point is not None:  # planned: the point ASR's final synchronisation made
@@ -139,10 +137,3 @@ def record_asr_failover_made(payload: dict) -> dict:
 
     update_item(made.tenant, made.vm, record)
     return StepOutcome().out()
-
-
-def _failover_of(current: ReplicatedItem, ref: FailoverRef) -> None:
-    if current.failover is None or current.failover.job_id != ref.job_id:
-        current.failover = FailoverRecord(
-            job_id=ref.job_id, type=ref.kind, started=datetime.now(UTC)
-        )

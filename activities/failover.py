@@ -124,10 +124,7 @@ def pin_recovery_point(payload: dict) -> dict:
     vm_size = (item.target.target_size if item.target else None) or ""
 
     def record(current: ReplicatedItem) -> None:
-        if current.failover is None or current.failover.job_id != pin.job_id:
-            current.failover = FailoverRecord(
-                job_id=pin.job_id, type=pin.kind, started=datetime.now(UTC)
-            )
+        start_record(current, pin)
         current.failover.recovery_point_id = point.id
         current.failover.recovery_point_time = point.time
         current.failover.vm_name, current.failover.vm_size = vm_name, vm_size
@@ -140,6 +137,14 @@ def pin_recovery_point(payload: dict) -> dict:
         vm_name=vm_name,
         vm_size=vm_size,
     ).out()
+
+
+def start_record(current: ReplicatedItem, ref: FailoverRef) -> None:
+    """The item's failover record is this failover's: kept if it is, started anew if not."""
+    if current.failover is None or current.failover.job_id != ref.job_id:
+        current.failover = FailoverRecord(
+            job_id=ref.job_id, type=ref.kind, started=datetime.now(UTC)
+        )
 
 
 @bp.activity_trigger(input_name="payload")

@@ -118,21 +118,13 @@ def start(
 
 def recovery_vm_name(location: AsrLocation, action: AsrAction) -> str:
     """The Azure VM ASR makes: the item's recovery VM name (`-test` for a test failover)."""
-    vault = asr_vault()
-    item = site_recovery_client().replication_protected_items.get(
-        vault.resource_group, vault.name, location.fabric, location.container, location.item
-    )
-    name = mapping.item_state(item).recovery_vm_name or location.item
+    name = _item_state(location).recovery_vm_name or location.item
     return rules.vm_name(name, FailoverType.TEST) if action is AsrAction.TEST_FAILOVER else name
 
 
 def failover_point(location: AsrLocation) -> mapping.RecoveryPoint | None:
     """The point ASR failed the VM over to (None before a failover, or for a test one)."""
-    vault = asr_vault()
-    item = site_recovery_client().replication_protected_items.get(
-        vault.resource_group, vault.name, location.fabric, location.container, location.item
-    )
-    chosen = mapping.item_state(item).failover_point
+    chosen = _item_state(location).failover_point
     if not chosen:
         return None
     found = [p for p in recovery_points(location) if p.name == point_name(chosen)]
@@ -214,14 +206,20 @@ def _body(action: AsrAction, point: mapping.RecoveryPoint | None) -> Any:
 
 def _running_job(location: AsrLocation, action: AsrAction) -> str | None:
     """The item's job under way when it is `action`'s (its name), else None."""
-    vault, client = asr_vault(), site_recovery_client()
-    item = client.replication_protected_items.get(
-        vault.resource_group, vault.name, location.fabric, location.container, location.item
-    )
-    running = mapping.item_state(item).current_job
+    running = _item_state(location).current_job
     if running is None:
         return None
     name = running.rsplit("/", 1)[-1]
-    job = client.replication_jobs.get(vault.resource_group, vault.name, name)
+    vault = asr_vault()
+    job = site_recovery_client().replication_jobs.get(vault.resource_group, vault.name, name)
     state = mapping.job_state(job)
     return name if state.scenario == _SCENARIO[action] and not state.done else None
+
+
+def _item_state(location: AsrLocation) -> mapping.ItemState:
+    """The protected item as ASR shows it now (it must exist: a 404 raises)."""
+    vault = asr_vault()
+    item = site_recovery_client().replication_protected_items.get(
+        vault.resource_group, vault.name, location.fabric, location.container, location.item
+    )
+    return mapping.item_state(item)

@@ -16,7 +16,7 @@ from contracts.base import WireModel
 from contracts.inventory import KEY_PATTERN, InventoryVm, Name, VmmCloudRef
 from domain.redaction import redact
 
-# Everything an agent sends is untrusted (DESIGN.md). Ids become table keys and blob names, so
+# Everything an agent sends is untrusted. Ids become table keys and blob names, so
 # they are names (no '/', '\\', '#', '?', control characters); texts are bounded, since each
 # ends in a table row whose properties hold 32K characters, and an agent's text never carries
 # a SAS signature or key into a job, an item or an answer (redacted as it is read).

@@ -52,7 +52,14 @@ from contracts.errors import ErrorDetail
 from domain import failover as rules
 from domain.failover import FailoverType
 from domain.replication_state import Operation, ReplicationEvent
-from orchestrators.failover import after_failover, step_failed, steps_of, timed_out
+from orchestrators.failover import (
+    after_failover,
+    after_ref,
+    ref_of,
+    step_failed,
+    steps_of,
+    timed_out,
+)
 from orchestrators.protection import OperationEnded, status
 from orchestrators.retries import AZURE_RESOURCE_MANAGER, STORAGE, TASK_HUB
 from orchestrators.steps import JobSteps, Step, call
@@ -93,7 +100,7 @@ def fail_over(
         yield steps.end(started.errors)
         return OperationEnded(protected=True, errors=started.errors)
 
-    ref = FailoverRef(tenant=job.tenant, vm=job.vm, job_id=job.job_id, kind=job.type)
+    ref = ref_of(job)
     action = FAILOVER_ACTION[job.type]
     point = None
     if action in WITH_POINT:
@@ -120,7 +127,7 @@ def failover_failed(
 ) -> Story:
     """A test failover waits for its cleanup (TestFailoverFailed); a failover that did not
     happen leaves the VM Protected, as ASR's item is (FailoverFailed)."""
-    ref = FailoverRef(tenant=job.tenant, vm=job.vm, job_id=job.job_id, kind=job.type)
+    ref = ref_of(job)
     try:
         if job.type is FailoverType.TEST:
             yield from call(context, mark_failover_failed, ref, StepOutcome, retry=STORAGE)
@@ -146,7 +153,7 @@ def after(context: df.DurableOrchestrationContext, job: AfterFailoverInput) -> S
     """Cleanup, commit or change of point: ASR's action, then the item and status say so."""
     assert job.operation is not None, "the asr provider's after-failover names its operation"
     steps = steps_of(context, job)
-    failover = FailoverRef(tenant=job.tenant, vm=job.vm, job_id=job.failover_job_id, kind=job.type)
+    failover = after_ref(job)
     action = AFTER_FAILOVER_ACTION[job.operation]
     point = None
     if action is AsrAction.APPLY_RECOVERY_POINT:
