@@ -4,7 +4,8 @@
 Shaped from the Site Recovery REST spec's 2025-08-01 examples (`ReplicationFabrics_Get`,
 `ReplicationProtectionContainers_Get`, `ReplicationProtectableItems_Get`,
 `ReplicationPolicies_Create`, `ReplicationProtectionContainerMappings_Create`,
-`ReplicationProtectedItems_Create|Get|PlannedFailover|FailoverCommit|ApplyRecoveryPoint`,
+`ReplicationProtectedItems_Create|Get|PlannedFailover|FailoverCommit|ApplyRecoveryPoint|
+Reprotect`,
 `RecoveryPoints_Get`, `ReplicationJobs_Get`) and the status codes the SDK's operations accept
 (`azure-mgmt-recoveryservicessiterecovery` 2.0.0).
 
@@ -19,10 +20,17 @@ reached by the app). Everything else is a deterministic simulation driven by the
 - After the enable job: initial replication, `initialReplicationProgressPercentage` (a string,
   as ASR sends it) growing over `initialReplicationSeconds`; then `Protected`, a recovery point
   per policy interval (app-consistent ones on the policy's frequency), `rpoInSeconds`.
+- Failback runs as ASR runs it for Hyper-V to Azure: once a failover is committed, a planned
+  failover RecoveryToPrimary (HyperVReplicaAzureFailback input) brings the VM back on premises
+  (commit pending, activeLocation Primary); its commit leaves the item unprotected
+  (UnprotectedStatesBegin) until reverse replication (`reProtect`) protects it again, its
+  recovery points starting over.
 - Health errors a test injects show in `healthErrors` with `replicationHealth`.
 - Long-running operations answer 202 with `Azure-AsyncOperation`
   (`…/replicationOperationStatus/{job}`), `Location` (`…/replicationJobs/{job}/operationresults/
-  {job}`: the job id, as ASR puts it there) and `Retry-After`; 429 throttling can be injected.
+  {job}`: the job id, as ASR puts it there) and `Retry-After`; reProtect answers
+  `Azure-AsyncOperation` and `Retry-After` only, as the spec's Reprotect example does. 429
+  throttling can be injected.
 
 State is rows of the shared SQLite store (the simulation's clock marks live in each body under
 `_sim`, never answered), so a restart keeps vaults, items, jobs and their timing.
@@ -110,7 +118,36 @@ SCENARIOS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "CommitFailover": ("Commit", ("Commit", "Updating the provider states")),
     "ChangePit": ("Change recovery point", ("Change recovery point", "Start the virtual machine")),
+    "Reprotect": (
+        "Reverse replicate",
+        (
+            "Prerequisites check for reverse replication",
+            "Reverse replicate",
+            "Start the replication",
+            "Updating the provider states",
+        ),
+    ),
 }
+# Failback: ASR runs it as a planned failover (scenario PlannedFailover, so `failNext` with
+# that key fails it) named "Failback", its tasks per the input's dataSyncOption.
+FAILBACK = "Failback"
+FAILBACK_TASKS: dict[str, tuple[str, ...]] = {
+    "ForSynchronization": (
+        "Prerequisites check for planned failover",
+        "Synchronize data while the Azure virtual machine runs",
+        "Shut down the Azure virtual machine",
+        "Synchronize final changes",
+        "Start the on-premises virtual machine",
+    ),
+    "ForDownTime": (
+        "Prerequisites check for planned failover",
+        "Shut down the Azure virtual machine",
+        "Synchronize final changes",
+        "Start the on-premises virtual machine",
+    ),
+}
+RECOVERY_VM_CREATION_OPTIONS = ("CreateVmIfNotFound", "NoAction")
+DIRECTIONS = ("PrimaryToRecovery", "RecoveryToPrimary")
 ACTIONS = {  # POST item/{action} -> (scenario, protection states it may start from)
     "remove": ("DisableDr", None),
     "testFailover": ("TestFailover", {"Protected"}),
@@ -125,7 +162,12 @@ ACTIONS = {  # POST item/{action} -> (scenario, protection states it may start f
         "ChangePit",
         {"PlannedFailoverCommitRequired", "UnplannedFailoverCommitPendingStatesBegin"},
     ),
+    "reProtect": ("Reprotect", {"UnprotectedStatesBegin"}),
 }
+# A failback (plannedFailover RecoveryToPrimary) starts from a committed failover only.
+FAILBACK_FROM = {"PlannedFailoverStatesBegin"}
+# Where the VM must run for an action (activeLocation); a failback's is Recovery too.
+ACTIVE_LOCATION = {"applyRecoveryPoint": "Recovery", "reProtect": "Primary", "failback": "Recovery"}
 # A test failover's ends, its cleanup pending (WaitingForCompletion: ASR's word, as the REST
 # spec's TestFailover example answers).
 _CLEANED_UP_FROM = ("WaitingForCompletion", "TestFailoverFailed")
@@ -135,8 +177,22 @@ OPERATION_NAMES = {  # allowedOperations as ASR names them, per protection state
     "Protected": ["PlannedFailover", "UnplannedFailover", "DisableProtection", "TestFailover"],
     "PlannedFailoverCommitRequired": ["Commit", "ChangePit", "DisableProtection"],
     "UnplannedFailoverCommitPendingStatesBegin": ["Commit", "ChangePit", "DisableProtection"],
-    "PlannedFailoverStatesBegin": ["DisableProtection"],  # committed
+    "PlannedFailoverStatesBegin": ["DisableProtection", "Failback"],  # committed
+    "UnprotectedStatesBegin": ["ReProtect", "DisableProtection"],  # failback committed
 }
+# The same states once the VM is back on premises (activeLocation Primary): a failback whose
+# commit is pending has no recovery point to change (the on-premises VM runs).
+OPERATION_NAMES_FAILED_BACK = {"PlannedFailoverCommitRequired": ["Commit", "DisableProtection"]}
+DESCRIPTIONS = {  # protectionStateDescription, per protection state
+    "EnablingProtection": "Enabling protection",
+    "InitialReplicationInProgress": "Initial replication in progress",
+    "Protected": "Protected",
+    "PlannedFailoverCommitRequired": "Planned failover finished",
+    "UnplannedFailoverCommitPendingStatesBegin": "Failover completed",
+    "PlannedFailoverStatesBegin": "Planned failover committed",
+    "UnprotectedStatesBegin": "Failback committed, reverse replication pending",
+}
+DESCRIPTIONS_FAILED_BACK = {"PlannedFailoverCommitRequired": "Failback finished, commit pending"}
 
 
 def iso(epoch: float) -> str:
@@ -145,6 +201,17 @@ def iso(epoch: float) -> str:
 
 def _public(body: dict) -> dict:
     return {k: v for k, v in body.items() if not k.startswith("_")}
+
+
+def _invalid(field: str, value: Any, allowed: tuple[str, ...]) -> ArmError:
+    """A request property with a value the operation does not take: which, and what it takes."""
+    return ArmError(
+        400,
+        "InvalidParameter",
+        f"The value '{value}' of 'properties.{field}' is not valid. Allowed values: "
+        f"{', '.join(allowed)}.",
+        f"properties.{field}",
+    )
 
 
 class SiteRecovery:
@@ -237,9 +304,15 @@ class SiteRecovery:
         effect: dict,
         *,
         instance_type: str = "ProtectionEntity",
+        friendly_name: str | None = None,
+        task_names: tuple[str, ...] | None = None,
     ) -> dict:
-        """An ASR job whose tasks run on the clock; `effect` applies when it succeeds."""
+        """An ASR job whose tasks run on the clock; `effect` applies when it succeeds. The
+        scenario names its friendly name and tasks unless given (a failback is a
+        PlannedFailover of its own name and tasks); `failNext` is keyed by the scenario."""
         friendly, tasks = SCENARIOS[scenario]
+        friendly = friendly_name or friendly
+        tasks = task_names or tasks
         name = str(uuid.uuid4())
         rid = self.child(vault, ("replicationJobs", name))
         now = time.time()
@@ -419,20 +492,44 @@ class SiteRecovery:
             sim["frozenAt"] = end
         elif ok and kind == "applyRecoveryPoint":
             props["failoverRecoveryPointId"] = effect["point"]
+        elif ok and kind == "failoverCommit" and props.get("activeLocation") == "Primary":
+            # a failback's commit: nothing replicates until reverse replication
+            props["protectionState"] = "UnprotectedStatesBegin"
         elif ok and kind == "failoverCommit":
             # ASR's state names are ranges; the FailoverCommit example answers this one
             props["protectionState"] = "PlannedFailoverStatesBegin"
+        elif ok and kind == "failback":
+            props["protectionState"] = "PlannedFailoverCommitRequired"
+            props["activeLocation"] = "Primary"
+            props["lastSuccessfulFailoverTime"] = iso(end)
+        elif ok and kind == "reProtect":
+            # replicating to Azure again: recovery points start over from the job's end
+            props["protectionState"] = "Protected"
+            props["activeLocation"] = "Primary"
+            props["testFailoverState"] = "None"
+            props["testFailoverStateDescription"] = "None"
+            props.pop("failoverRecoveryPointId", None)
+            sim["protectedSince"] = end
+            sim["frozenAt"] = None
+            sim["testVm"] = None
         self._put(rid, body)
 
-    def _operation_headers(self, call: Call, vault: ResourceId, job: dict) -> dict[str, str]:
+    def _operation_headers(
+        self, call: Call, vault: ResourceId, job: dict, *, location: bool = True
+    ) -> dict[str, str]:
+        """A 202's headers; without `Location` for the operations whose spec example answers
+        `Azure-AsyncOperation` and `Retry-After` only (reProtect)."""
         base = f"{call.request.scheme}://{call.request.host}{vault}"
         query = f"?api-version={call.api_version}"
         name = job["name"]
-        return {
+        headers = {
             "Azure-AsyncOperation": f"{base}/replicationOperationStatus/{name}{query}",
             "Location": f"{base}/replicationJobs/{name}/operationresults/{name}{query}",
             "Retry-After": str(self.s.config.retry_after),
         }
+        if not location:
+            del headers["Location"]
+        return headers
 
     # ------------------------------------------------------------------ fabrics, containers
 
@@ -689,7 +786,13 @@ class SiteRecovery:
         return answer({}, 202, self._operation_headers(call, vault, job))
 
     def _item_job(
-        self, vault: ResourceId, rid: ResourceId, body: dict, scenario: str, effect: dict
+        self,
+        vault: ResourceId,
+        rid: ResourceId,
+        body: dict,
+        scenario: str,
+        effect: dict,
+        **job: Any,
     ) -> dict:
         props = body["properties"]
         target = {
@@ -700,7 +803,7 @@ class SiteRecovery:
                 "RecoveryFabricProviderId": "Azure",
             },
         }
-        job = self.start_job(vault, scenario, target, {**effect, "target": str(rid)})
+        job = self.start_job(vault, scenario, target, {**effect, "target": str(rid)}, **job)
         body["_sim"]["job"] = job["id"]
         props["currentScenario"] = {
             "scenarioName": scenario,
@@ -743,14 +846,9 @@ class SiteRecovery:
                 }
                 details["vmProtectionState"] = "InitialReplicationInProgress"
                 details["vmProtectionStateDescription"] = "Initial replication in progress"
-        props["protectionStateDescription"] = {
-            "EnablingProtection": "Enabling protection",
-            "InitialReplicationInProgress": "Initial replication in progress",
-            "Protected": "Protected",
-            "PlannedFailoverCommitRequired": "Planned failover finished",
-            "UnplannedFailoverCommitPendingStatesBegin": "Failover completed",
-            "PlannedFailoverStatesBegin": "Planned failover committed",
-        }.get(state, state)
+        failed_back = props.get("activeLocation") == "Primary"
+        descriptions = {**DESCRIPTIONS, **(DESCRIPTIONS_FAILED_BACK if failed_back else {})}
+        props["protectionStateDescription"] = descriptions.get(state, state)
         points = self.points(body, now)
         if points:
             last = points[-1]["properties"]["recoveryPointTime"]
@@ -772,7 +870,8 @@ class SiteRecovery:
             "Critical" if "Error" in levels else "Warning" if errors else "Normal"
         )
         running = sim.get("job") is not None
-        allowed = [] if running else list(OPERATION_NAMES.get(state, []))
+        names = {**OPERATION_NAMES, **(OPERATION_NAMES_FAILED_BACK if failed_back else {})}
+        allowed = [] if running else list(names.get(state, []))
         if props.get("testFailoverState") in _CLEANED_UP_FROM and not running:
             allowed = ["TestFailoverCleanup"]
         props["allowedOperations"] = allowed
@@ -848,30 +947,59 @@ class SiteRecovery:
         body = self._get(rid, "item")
         action = call.params["action"]
         scenario, allowed_from = ACTIONS[action]
+        props = (call.body or {}).get("properties") or {}
+        provider = props.get("providerSpecificDetails") or {}
+        direction = props.get("failoverDirection")
+        if action == "plannedFailover" and direction not in (None, *DIRECTIONS):
+            raise _invalid("failoverDirection", direction, DIRECTIONS)
+        # A planned failover back to the primary site is a failback (ASR's own operation name
+        # in allowedOperations, run as a PlannedFailover job).
+        kind = "failback" if action == "plannedFailover" and direction == DIRECTIONS[1] else action
+        if kind == "failback":
+            allowed_from = FAILBACK_FROM
         shown = self.render_item(body)
         state = shown["properties"]["protectionState"]
+        where = shown["properties"].get("activeLocation")
         test_state = shown["properties"].get("testFailoverState")
         busy = body["_sim"].get("job") is not None
         refused = busy or (allowed_from is not None and state not in allowed_from)
+        if kind in ACTIVE_LOCATION and where != ACTIVE_LOCATION[kind]:
+            refused = True
         if action == "testFailover" and test_state not in (None, "None"):
             refused = True
         if action == "testFailoverCleanup" and test_state not in _CLEANED_UP_FROM:
             refused = True
         if refused:
             name, allowed = (shown["properties"][k] for k in ("friendlyName", "allowedOperations"))
+            what = f"{action} {direction}" if direction else action
             raise ArmError(
                 400,
                 "OperationNotAllowedInCurrentState" if not busy else "JobAlreadyInProgress",
-                f"The operation '{action}' is not allowed for '{name}' in state '{state}' "
-                f"(test failover '{test_state}'); allowed: {allowed}.",
+                f"The operation '{what}' is not allowed for '{name}' in state '{state}' "
+                f"(active location '{where}', test failover '{test_state}'); "
+                f"allowed: {allowed}.",
             )
-        props = (call.body or {}).get("properties") or {}
-        provider = props.get("providerSpecificDetails") or {}
-        effect: dict[str, Any] = {"kind": action}
+        effect: dict[str, Any] = {"kind": kind}
+        job_args: dict[str, Any] = {}
+        if kind == "failback":
+            effect.update(self._failback_input(provider))
+            job_args = {
+                "friendly_name": FAILBACK,
+                "task_names": FAILBACK_TASKS[effect["dataSyncOption"]],
+            }
+        if kind == "reProtect":
+            if direction != DIRECTIONS[0]:
+                raise _invalid("failoverDirection", direction, DIRECTIONS[:1])
+            if provider.get("instanceType") != "HyperVReplicaAzure":
+                raise _invalid(
+                    "providerSpecificDetails.instanceType",
+                    provider.get("instanceType"),
+                    ("HyperVReplicaAzure",),
+                )
         # Keep the computed progress (a failover freezes points at its end).
         body["properties"]["protectionState"] = state
         body["_sim"]["protectedSince"] = shown["_sim"].get("protectedSince")
-        if action in ("testFailover", "plannedFailover", "unplannedFailover", "applyRecoveryPoint"):
+        if kind in ("testFailover", "plannedFailover", "unplannedFailover", "applyRecoveryPoint"):
             points = self.points(body, time.time())
             wanted = props.get("recoveryPointId") or provider.get("recoveryPointId")
             if wanted:
@@ -899,9 +1027,32 @@ class SiteRecovery:
         if action == "testFailoverCleanup":
             body["properties"]["testFailoverState"] = "MarkedForDeletion"
             body["properties"]["testFailoverStateDescription"] = "Cleaning up test environment"
-        job = self._item_job(vault, rid, body, scenario, effect)
+        job = self._item_job(vault, rid, body, scenario, effect, **job_args)
         self.advance(vault)
-        return answer({}, 202, self._operation_headers(call, vault, job))
+        # The spec's Reprotect example answers Azure-AsyncOperation and Retry-After only.
+        headers = self._operation_headers(call, vault, job, location=kind != "reProtect")
+        return answer({}, 202, headers)
+
+    @staticmethod
+    def _failback_input(provider: dict) -> dict[str, Any]:
+        """A failback's HyperVReplicaAzureFailbackProviderInput, checked as ASR checks it."""
+        if provider.get("instanceType") != "HyperVReplicaAzureFailback":
+            raise _invalid(
+                "providerSpecificDetails.instanceType",
+                provider.get("instanceType"),
+                ("HyperVReplicaAzureFailback",),
+            )
+        sync = provider.get("dataSyncOption") or "ForSynchronization"
+        if sync not in FAILBACK_TASKS:
+            raise _invalid("providerSpecificDetails.dataSyncOption", sync, tuple(FAILBACK_TASKS))
+        creation = provider.get("recoveryVmCreationOption")
+        if creation is not None and creation not in RECOVERY_VM_CREATION_OPTIONS:
+            raise _invalid(
+                "providerSpecificDetails.recoveryVmCreationOption",
+                creation,
+                RECOVERY_VM_CREATION_OPTIONS,
+            )
+        return {"dataSyncOption": sync, "recoveryVmCreationOption": creation}
 
     # ------------------------------------------------------------------ jobs, operations
 

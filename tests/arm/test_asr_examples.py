@@ -63,6 +63,7 @@ PROTECTED_ITEM_EXAMPLES = (
     "ReplicationProtectedItems_UnplannedFailover",
     "ReplicationProtectedItems_FailoverCommit",
     "ReplicationProtectedItems_ApplyRecoveryPoint",
+    "ReplicationProtectedItems_Reprotect",
 )
 
 
@@ -446,13 +447,13 @@ def test_unplanned_failover() -> None:
 
 
 def test_failover_commit() -> None:
-    # Shaped from ReplicationProtectedItems_FailoverCommit.json: after the commit only
-    # DisableProtection of ours is allowed (Failback and CompleteMigration are not ours).
+    # Shaped from ReplicationProtectedItems_FailoverCommit.json: after the commit
+    # DisableProtection and Failback are allowed (CompleteMigration is not ours).
     state = mapping.item_state(item("ReplicationProtectedItems_FailoverCommit"))
     fields(
         state,
         protection_state="PlannedFailoverStatesBegin",
-        allowed_operations=("DisableProtection",),
+        allowed_operations=("DisableProtection", "Failback"),
         failover_point=point_id(POINT_PLANNED),
         current_job=None,
     )
@@ -496,6 +497,33 @@ def test_apply_recovery_point(vault: Callable[..., None]) -> None:
         name=POINT_APP,
         time=datetime(2025, 3, 14, 9, 0, 3, 112045, tzinfo=UTC),
         consistency="AppConsistent",
+    )
+
+
+def test_reprotect() -> None:
+    # Shaped from ReplicationProtectedItems_Reprotect.json (its request: failoverDirection
+    # PrimaryToRecovery, providerSpecificDetails HyperVReplicaAzure; its 202 carries
+    # Azure-AsyncOperation and Retry-After only): reverse replication after a committed
+    # failback leaves the item Protected on the primary site, failovers allowed again, no
+    # failover point, replicating with an RPO again.
+    state = mapping.item_state(item("ReplicationProtectedItems_Reprotect"))
+    fields(
+        state,
+        status=S.PROTECTED,
+        protection_state="Protected",
+        health=HealthState.NORMAL,
+        allowed_operations=ENABLED_OPERATIONS,
+        current_job=None,
+        test_failover_state="None",
+        failover_point=None,
+        rpo_seconds=96,
+        last_replicated=datetime(2025, 3, 15, 9, 31, 5, 619084, tzinfo=UTC),
+        recovery_vm_name="web01-dr",
+    )
+    props = item("ReplicationProtectedItems_Reprotect").properties
+    assert props.active_location == "Primary"
+    assert props.last_successful_failover_time == datetime(
+        2025, 3, 15, 8, 42, 17, 330641, tzinfo=UTC
     )
 
 

@@ -1,0 +1,336 @@
+"""Failback and reverse replication of a Hyper-V VM that ASR failed over to Azure, through the
+real `azure-mgmt-recoveryservicessiterecovery` 2.0.0 client against the running stand-in.
+
+As ASR runs them for HyperVReplicaAzure: once a failover is committed the item allows Failback,
+a planned failover RecoveryToPrimary with HyperVReplicaAzureFailbackProviderInput (a
+PlannedFailover job named "Failback"); its commit leaves the VM home but unprotected
+(UnprotectedStatesBegin) until reverse replication (POST reProtect, whose 202 has
+Azure-AsyncOperation and no Location, as the spec's Reprotect example answers) protects it
+again, its recovery points starting over. Everything else is refused as Azure refuses it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+from azure.core.exceptions import HttpResponseError
+from azure.mgmt.recoveryservicessiterecovery import models as asr
+
+from application import asr_mapping as mapping
+from domain.replication_state import ReplicationStatus
+from tests.arm.conftest import Lab
+from tests.arm.test_siterecovery import Vault, control, until
+
+FOR_SYNCHRONIZATION_TASKS = [
+    "Prerequisites check for planned failover",
+    "Synchronize data while the Azure virtual machine runs",
+    "Shut down the Azure virtual machine",
+    "Synchronize final changes",
+    "Start the on-premises virtual machine",
+]
+FOR_DOWN_TIME_TASKS = [t for t in FOR_SYNCHRONIZATION_TASKS if "while" not in t]
+REPROTECT_TASKS = [
+    "Prerequisites check for reverse replication",
+    "Reverse replicate",
+    "Start the replication",
+    "Updating the provider states",
+]
+PROTECTED_OPERATIONS = ["PlannedFailover", "UnplannedFailover", "DisableProtection", "TestFailover"]
+
+
+@pytest.fixture
+def vault(lab: Lab) -> Vault:
+    return Vault(lab)
+
+
+def protected(vault: Vault) -> asr.ReplicationProtectedItem:
+    vault.enable()
+    return until(
+        lambda: (
+            (item := vault.item()).properties.protection_state == "Protected"
+            and mapping.item_state(item).last_replicated is not None
+            and item
+        )
+    )
+
+
+def committed(vault: Vault) -> asr.ReplicationProtectedItem:
+    """Protected, failed over to Azure (unplanned) and committed."""
+    protected(vault)
+    return fail_over_and_commit(vault)
+
+
+def fail_over_and_commit(vault: Vault) -> asr.ReplicationProtectedItem:
+    ops = vault.client.replication_protected_items
+    ops.begin_unplanned_failover(
+        *vault.args,
+        vault.vm,
+        asr.UnplannedFailoverInput(
+            properties=asr.UnplannedFailoverInputProperties(
+                failover_direction="PrimaryToRecovery",
+                source_site_operations="NotRequired",
+                provider_specific_details=asr.HyperVReplicaAzureUnplannedFailoverInput(),
+            )
+        ),
+    ).result()
+    ops.begin_failover_commit(*vault.args, vault.vm).result()
+    return vault.item()
+
+
+def failback_input(
+    direction: str = "RecoveryToPrimary", details: Any = None, **options: str
+) -> asr.PlannedFailoverInput:
+    if details is None:
+        details = asr.HyperVReplicaAzureFailbackProviderInput(
+            data_sync_option=options.get("sync", "ForSynchronization"),
+            recovery_vm_creation_option=options.get("creation", "NoAction"),
+        )
+    return asr.PlannedFailoverInput(
+        properties=asr.PlannedFailoverInputProperties(
+            failover_direction=direction, provider_specific_details=details
+        )
+    )
+
+
+def reprotect_input(
+    direction: str = "PrimaryToRecovery", instance_type: str | None = None
+) -> asr.ReverseReplicationInput:
+    details = asr.HyperVReplicaAzureReprotectInput()
+    if instance_type is not None:
+        details = {"instanceType": instance_type}
+    return asr.ReverseReplicationInput(
+        properties=asr.ReverseReplicationInputProperties(
+            failover_direction=direction, provider_specific_details=details
+        )
+    )
+
+
+def headers_hook(seen: list[dict[str, str]]) -> Any:
+    """A raw_response_hook keeping each response's headers (names lower-cased)."""
+    return lambda r: seen.append({k.lower(): v for k, v in r.http_response.headers.items()})
+
+
+def job_name(url: str, marker: str) -> str:
+    return url.split(marker, 1)[1].split("?")[0].split("/")[0]
+
+
+def refused(call: Any) -> HttpResponseError:
+    with pytest.raises(HttpResponseError) as caught:
+        call()
+    assert caught.value.status_code == 400
+    return caught.value
+
+
+def test_failback_commit_and_reverse_replication_protect_the_vm_again(vault: Vault) -> None:
+    ops = vault.client.replication_protected_items
+    item = committed(vault)
+    props = item.properties
+    assert (props.protection_state, props.active_location) == (
+        "PlannedFailoverStatesBegin",
+        "Recovery",
+    )
+    assert props.allowed_operations == ["DisableProtection", "Failback"]
+
+    # Failback: a planned failover from Azure, run as a PlannedFailover job named "Failback".
+    seen: list[dict[str, str]] = []
+    ops.begin_planned_failover(
+        *vault.args, vault.vm, failback_input(), raw_response_hook=headers_hook(seen)
+    ).result()
+    job = vault.job(job_name(seen[0]["location"], "/operationresults/"))
+    assert (job.properties.scenario_name, job.properties.friendly_name) == (
+        "PlannedFailover",
+        "Failback",
+    )
+    state = mapping.job_state(job)
+    assert state.succeeded
+    assert [t.name for t in state.tasks] == FOR_SYNCHRONIZATION_TASKS
+    props = vault.item().properties
+    assert (props.protection_state, props.active_location) == (
+        "PlannedFailoverCommitRequired",
+        "Primary",
+    )
+    assert props.protection_state_description == "Failback finished, commit pending"
+    assert props.allowed_operations == ["Commit", "DisableProtection"]
+    assert props.last_successful_failover_time == job.properties.end_time
+    # The on-premises VM runs: no recovery point of Azure's to change to.
+    error = refused(
+        lambda: ops.begin_apply_recovery_point(
+            *vault.args,
+            vault.vm,
+            asr.ApplyRecoveryPointInput(
+                properties=asr.ApplyRecoveryPointInputProperties(
+                    provider_specific_details=asr.HyperVReplicaAzureApplyRecoveryPointInput()
+                )
+            ),
+        ).result()
+    )
+    assert error.error.code == "OperationNotAllowedInCurrentState"
+
+    # Its commit: home, nothing replicating until reverse replication.
+    ops.begin_failover_commit(*vault.args, vault.vm).result()
+    props = vault.item().properties
+    assert (props.protection_state, props.active_location) == ("UnprotectedStatesBegin", "Primary")
+    assert props.protection_state_description == "Failback committed, reverse replication pending"
+    assert props.allowed_operations == ["ReProtect", "DisableProtection"]
+
+    # Reverse replication: the 202 names the operation's status only (no Location).
+    seen.clear()
+    poller = ops.begin_reprotect(
+        *vault.args, vault.vm, reprotect_input(), raw_response_hook=headers_hook(seen)
+    )
+    first = seen[0]
+    assert "azure-asyncoperation" in first and "retry-after" in first
+    assert "location" not in first
+    poller.result()  # the operation's status document: the app reads the item itself
+    name = job_name(first["azure-asyncoperation"], "/replicationOperationStatus/")
+    job = vault.job(name)
+    assert (job.properties.scenario_name, job.properties.friendly_name) == (
+        "Reprotect",
+        "Reverse replicate",
+    )
+    state = mapping.job_state(job)
+    assert state.succeeded and [t.name for t in state.tasks] == REPROTECT_TASKS
+    item = vault.item()
+    props = item.properties
+    assert (props.protection_state, props.active_location) == ("Protected", "Primary")
+    assert props.protection_state_description == "Protected"
+    assert props.failover_recovery_point_id is None and props.test_failover_state == "None"
+    assert props.allowed_operations == PROTECTED_OPERATIONS
+    mapped = mapping.item_state(item)
+    assert mapped.status is ReplicationStatus.PROTECTED and mapped.rpo_seconds is not None
+
+    # Points start over from the job's end: none from before the failover are left.
+    ended: datetime = job.properties.end_time
+    points = list(vault.client.recovery_points.list_by_replication_protected_items(
+        *vault.args, vault.vm))  # fmt: skip
+    assert points and all(p.properties.recovery_point_time >= ended for p in points)
+    # As the stand-in's clock moves, new points come (one per the policy's 30 s interval).
+    control(vault.lab, "age", {"item": item.id, "seconds": 95})
+    points = list(vault.client.recovery_points.list_by_replication_protected_items(
+        *vault.args, vault.vm))  # fmt: skip
+    assert len(points) == 4
+    assert mapping.item_state(vault.item()).last_replicated is not None
+
+
+def test_failback_and_reprotect_are_refused_where_azure_refuses_them(vault: Vault) -> None:
+    ops = vault.client.replication_protected_items
+    protected(vault)
+    # No failback of a VM that never failed over; no reverse replication of a protected one.
+    error = refused(lambda: ops.begin_planned_failover(
+        *vault.args, vault.vm, failback_input()).result())  # fmt: skip
+    assert error.error.code == "OperationNotAllowedInCurrentState"
+    error = refused(lambda: ops.begin_reprotect(
+        *vault.args, vault.vm, reprotect_input()).result())  # fmt: skip
+    assert error.error.code == "OperationNotAllowedInCurrentState"
+
+    fail_over_and_commit(vault)
+    # Committed in Azure: a planned failover to Azure again is refused, as is one with no
+    # direction (a forward one).
+    forward = asr.PlannedFailoverInput(
+        properties=asr.PlannedFailoverInputProperties(
+            failover_direction="PrimaryToRecovery",
+            provider_specific_details=asr.HyperVReplicaAzurePlannedFailoverProviderInput(),
+        )
+    )
+    error = refused(lambda: ops.begin_planned_failover(
+        *vault.args, vault.vm, forward).result())  # fmt: skip
+    assert error.error.code == "OperationNotAllowedInCurrentState"
+    error = refused(lambda: ops.begin_planned_failover(
+        *vault.args, vault.vm, {"properties": {}}).result())  # fmt: skip
+    assert error.error.code == "OperationNotAllowedInCurrentState"
+    # A failback's input: its own instanceType, and the options ASR knows.
+    error = refused(lambda: ops.begin_planned_failover(
+        *vault.args, vault.vm, failback_input(sync="Sometimes")).result())  # fmt: skip
+    assert error.error.code == "InvalidParameter"
+    assert "dataSyncOption" in error.error.message and "Sometimes" in error.error.message
+    assert "ForDownTime" in error.error.message and "ForSynchronization" in error.error.message
+    error = refused(lambda: ops.begin_planned_failover(
+        *vault.args, vault.vm, failback_input(creation="Always")).result())  # fmt: skip
+    assert error.error.code == "InvalidParameter"
+    assert "recoveryVmCreationOption" in error.error.message
+    assert "CreateVmIfNotFound" in error.error.message and "NoAction" in error.error.message
+    planned = asr.HyperVReplicaAzurePlannedFailoverProviderInput()
+    error = refused(lambda: ops.begin_planned_failover(
+        *vault.args, vault.vm, failback_input(details=planned)).result())  # fmt: skip
+    assert error.error.code == "InvalidParameter"
+    assert "instanceType" in error.error.message
+    assert "HyperVReplicaAzureFailback" in error.error.message
+    # Still committed in Azure, failback allowed: nothing was started.
+    props = vault.item().properties
+    assert props.protection_state == "PlannedFailoverStatesBegin"
+    assert props.allowed_operations == ["DisableProtection", "Failback"]
+
+    # Failed back and committed: reverse replication takes PrimaryToRecovery, HyperVReplicaAzure.
+    ops.begin_planned_failover(
+        *vault.args, vault.vm, failback_input(sync="ForDownTime", creation="CreateVmIfNotFound")
+    ).result()
+    ops.begin_failover_commit(*vault.args, vault.vm).result()
+    error = refused(lambda: ops.begin_reprotect(
+        *vault.args, vault.vm, reprotect_input(direction="RecoveryToPrimary")).result())  # fmt: skip
+    assert error.error.code == "InvalidParameter" and "failoverDirection" in error.error.message
+    error = refused(lambda: ops.begin_reprotect(
+        *vault.args, vault.vm, reprotect_input(instance_type="A2A")).result())  # fmt: skip
+    assert error.error.code == "InvalidParameter" and "instanceType" in error.error.message
+    assert vault.item().properties.protection_state == "UnprotectedStatesBegin"
+
+
+def test_a_failed_failback_leaves_the_item_committed_in_azure(vault: Vault) -> None:
+    ops = vault.client.replication_protected_items
+    committed(vault)
+    control(
+        vault.lab,
+        "settings",
+        {
+            "failNext": {
+                "PlannedFailover": {
+                    "task": 2,
+                    "code": "70169",
+                    "message": "The Azure virtual machine could not be shut down.",
+                    "recommendedAction": "Shut down web01-dr in Azure and retry the failback.",
+                }
+            }
+        },
+    )
+    seen: list[dict[str, str]] = []
+    with pytest.raises(HttpResponseError) as failed:
+        ops.begin_planned_failover(
+            *vault.args, vault.vm, failback_input(), raw_response_hook=headers_hook(seen)
+        ).result()
+    assert "70169" in str(failed.value)
+    job = mapping.job_state(vault.job(job_name(seen[0]["location"], "/operationresults/")))
+    assert job.state == "Failed"
+    assert [t.state for t in job.tasks] == [
+        "Succeeded",
+        "Succeeded",
+        "Failed",
+        "Skipped",
+        "Skipped",
+    ]
+    props = vault.item().properties
+    assert (props.protection_state, props.active_location) == (
+        "PlannedFailoverStatesBegin",
+        "Recovery",
+    )
+    assert props.allowed_operations == ["DisableProtection", "Failback"]
+
+    # Failed back (ForDownTime: no synchronisation while the Azure VM runs) and committed; a
+    # failed reverse replication leaves it unprotected, ReProtect allowed again.
+    seen.clear()
+    ops.begin_planned_failover(
+        *vault.args,
+        vault.vm,
+        failback_input(sync="ForDownTime"),
+        raw_response_hook=headers_hook(seen),
+    ).result()
+    job = mapping.job_state(vault.job(job_name(seen[0]["location"], "/operationresults/")))
+    assert job.succeeded and [t.name for t in job.tasks] == FOR_DOWN_TIME_TASKS
+    ops.begin_failover_commit(*vault.args, vault.vm).result()
+    control(vault.lab, "settings", {"failNext": {"Reprotect": {"task": 1, "code": "70170"}}})
+    with pytest.raises(HttpResponseError) as failed:
+        ops.begin_reprotect(*vault.args, vault.vm, reprotect_input()).result()
+    assert "70170" in str(failed.value)
+    props = vault.item().properties
+    assert (props.protection_state, props.active_location) == ("UnprotectedStatesBegin", "Primary")
+    assert props.allowed_operations == ["ReProtect", "DisableProtection"]
