@@ -14,6 +14,7 @@ from activities.plans import bp as plan_activities
 from activities.protection import bp as protection_activities
 from activities.recovery_points import bp as recovery_point_activities
 from activities.replica import bp as replica_activities
+from orchestrators.asr_failback import bp as asr_failback_orchestrators
 from orchestrators.asr_failover import bp as asr_failover_orchestrators
 from orchestrators.asr_replication import bp as asr_orchestrators
 from orchestrators.autofailover import bp as autofailover_orchestrators
@@ -76,5 +77,6 @@ for blueprint in (
     asr_activities,
     asr_failover_orchestrators,
     asr_failover_activities,
+    asr_failback_orchestrators,
 ):
     app.register_functions(blueprint)

@@ -11,10 +11,10 @@ from __future__ import annotations
 import azure.durable_functions as df
 
 from activities.failover import FailoverRef, PinInput, PinnedPoint, start_record
-from activities.seams import StepOutcome
+from activities.seams import StepOutcome, VmRef
 from application import asr_failover
 from application import asr_protection as asr
-from application.asr_failover import AsrAction
+from application.asr_failover import AsrAction, DataSync
 from application.asr_jobs import mirror_job
 from application.prerequisites import vm_gone
 from azureclients.arm import recovery_target
@@ -27,18 +27,25 @@ from readmodels.records import ReplicatedItem
 bp = df.Blueprint()
 
 
-class AsrActionInput(FailoverRef):
+class AsrJobRef(VmRef):
+    """Our job `job_id`, which mirrors an ASR job on the VM's protected item."""
+
+    job_id: str
+
+
+class AsrActionInput(AsrJobRef):
     """`action` on the VM's protected item; `job_id` is our job that mirrors ASR's."""
 
     action: AsrAction
     point: str | None = None  # the ASR point's name, for the actions that take one
+    data_sync: DataSync = DataSync.WHILE_RUNNING  # a failback's
 
 
 class AsrStarted(StepOutcome):
     asr_job: str | None = None  # the ASR job to follow (its name)
 
 
-class AsrJobInput(FailoverRef):
+class AsrJobInput(AsrJobRef):
     asr_job: str
 
 
@@ -86,14 +93,19 @@ def choose_asr_point(payload: dict) -> dict:
 def start_asr_action(payload: dict) -> dict:
     """Start the ASR operation (its job's name), or ASR's refusal."""
     request = AsrActionInput.model_validate(payload)
+    record = get_vm(request.tenant, request.vm)
+    if record is None:
+        return AsrStarted.refused([vm_gone(request.vm)]).out()
     try:
-        location = _location(request.tenant, request.vm)
+        location = asr.locate(record)
         point = None
         if request.point is not None:
             point = asr_failover.choose_point(location, request.point)
     except DomainError as refused:
         return AsrStarted.refused(refused).out()
-    started = asr_failover.start(location, request.action, point)
+    started = asr_failover.start(
+        location, request.action, point, data_sync=request.data_sync, record=record
+    )
     if started.errors:
         return AsrStarted(errors=started.errors).out()
     return AsrStarted(asr_job=started.job).out()

@@ -16,6 +16,7 @@ from application.health import policy_of
 from application.orchestrations import (
     REPLICATE,
     WATCH_ASR,
+    AsrWatchInput,
     LoopStatus,
     ReplicationInput,
     is_running,
@@ -71,14 +72,8 @@ async def start_replication(payload: dict, client: df.DurableOrchestrationClient
         protect_job.requested_by if protect_job else None,  # who asked for the protection
     )
     if item.provider == "asr":  # Site Recovery copies the data; its watch runs instead
-        watch = {
-            "tenant": start.tenant,
-            "vm": start.vm,
-            "job_id": job_id,
-            "poll_seconds": int_setting("ASR_POLL_SECONDS", 10),
-            "watch_seconds": int_setting("ASR_WATCH_SECONDS", 60),
-        }
-        await client.start_new(WATCH_ASR, instance, watch)
+        watch = AsrWatchInput.from_settings(start.tenant, start.vm, job_id)
+        await client.start_new(WATCH_ASR, instance, watch.model_dump(mode="json"))
         return ReplicationStarted(job_id=job_id).out()
     replication = ReplicationInput(
         tenant=start.tenant,

@@ -1,11 +1,12 @@
 """The `asr` provider's failover: Azure Site Recovery builds the Azure VM, we drive and show it.
 
 Test failover and its cleanup, planned and unplanned failover, commit and change of recovery
-point are each one ASR operation on the replication protected item. Each is started here
-without waiting (`polling=False`: the orchestration mirrors its job into ours on durable
-timers) and its recovery point is chosen here from ASR's own points, by the same rules as the
-direct provider's (`domain.failover.choose_point`): latest, latest app-consistent, or one
-point by its name (or ARM id) as the replicated item lists it.
+point, failback (a planned failover from Azure back on premises), its commit and reverse
+replication (reprotect) are each one ASR operation on the replication protected item. Each
+is started here without waiting (`polling=False`: the orchestration mirrors its job into ours
+on durable timers) and its recovery point is chosen here from ASR's own points, by the same
+rules as the direct provider's (`domain.failover.choose_point`): latest, latest
+app-consistent, or one point by its name (or ARM id) as the replicated item lists it.
 """
 
 from __future__ import annotations
@@ -18,13 +19,20 @@ from azure.core.exceptions import HttpResponseError
 from azure.mgmt.recoveryservicessiterecovery import models as asr
 
 from application import asr_mapping as mapping
-from application.asr_protection import AsrLocation, Progress, refusal, started_job
+from application.asr_protection import (
+    AsrLocation,
+    Progress,
+    refusal,
+    reprotect_input,
+    started_job,
+)
 from azureclients.arm import asr_vault, recovery_target, site_recovery_client
 from domain import failover as rules
 from domain.failover import FailoverType
 from domain.replication_state import Operation
 from domain.retention import Consistency
 from domain.retention import RecoveryPoint as PointRule
+from readmodels.records import VmRecord
 
 
 class AsrAction(StrEnum):
@@ -36,6 +44,15 @@ class AsrAction(StrEnum):
     UNPLANNED_FAILOVER = "unplannedFailover"
     COMMIT = "failoverCommit"
     APPLY_RECOVERY_POINT = "applyRecoveryPoint"
+    FAILBACK = "failback"  # REST: plannedFailover, from Azure (RecoveryToPrimary)
+    REPROTECT = "reProtect"
+
+
+class DataSync(StrEnum):
+    """How a failback copies the Azure VM's changes home (ours -> ASR's dataSyncOption)."""
+
+    WHILE_RUNNING = "whileRunning"  # ForSynchronization: most while the Azure VM runs
+    DURING_DOWNTIME = "duringDowntime"  # ForDownTime: all of it after the Azure VM stops
 
 
 FAILOVER_ACTION = {
@@ -47,6 +64,11 @@ AFTER_FAILOVER_ACTION = {
     Operation.TEST_FAILOVER_CLEANUP: AsrAction.TEST_FAILOVER_CLEANUP,
     Operation.COMMIT: AsrAction.COMMIT,
     Operation.CHANGE_RECOVERY_POINT: AsrAction.APPLY_RECOVERY_POINT,
+}
+FAILBACK_ACTION = {
+    Operation.FAILBACK: AsrAction.FAILBACK,
+    Operation.COMMIT_FAILBACK: AsrAction.COMMIT,
+    Operation.REPROTECT: AsrAction.REPROTECT,
 }
 # The actions that start from a recovery point. Planned takes ASR's own: the one its final
 # synchronisation makes after shutting the source down.
@@ -86,15 +108,25 @@ def choose_point(location: AsrLocation, choice: str) -> mapping.RecoveryPoint:
 
 
 def start(
-    location: AsrLocation, action: AsrAction, point: mapping.RecoveryPoint | None
+    location: AsrLocation,
+    action: AsrAction,
+    point: mapping.RecoveryPoint | None = None,
+    *,
+    data_sync: DataSync = DataSync.WHILE_RUNNING,
+    record: VmRecord | None = None,
 ) -> Progress:
     """Start `action` on the item (not waited for): the ASR job's name, or ASR's refusal.
+    `data_sync`: a failback's; `record`: the VM, whose host id and disks reprotect names.
 
     Already under way (a retry after ASR took the request): the item's current job, when it
     is this action's, is the one to follow."""
     vault, client = asr_vault(), site_recovery_client()
     args = (vault.resource_group, vault.name, location.fabric, location.container, location.item)
-    body = _body(action, point)
+    if action is AsrAction.REPROTECT:
+        assert record is not None, "reverse replication names the VM's host id and disks"
+        body = reprotect_input(record)
+    else:
+        body = _body(action, point, data_sync)
 
     def begin(hook: Any) -> Any:
         operation = getattr(client.replication_protected_items, _METHOD[action])
@@ -138,6 +170,8 @@ _METHOD = {
     AsrAction.UNPLANNED_FAILOVER: "begin_unplanned_failover",
     AsrAction.COMMIT: "begin_failover_commit",
     AsrAction.APPLY_RECOVERY_POINT: "begin_apply_recovery_point",
+    AsrAction.FAILBACK: "begin_planned_failover",
+    AsrAction.REPROTECT: "begin_reprotect",
 }
 _TEXT = {
     AsrAction.TEST_FAILOVER: "start a test failover of",
@@ -146,6 +180,8 @@ _TEXT = {
     AsrAction.UNPLANNED_FAILOVER: "start a failover of",
     AsrAction.COMMIT: "commit the failover of",
     AsrAction.APPLY_RECOVERY_POINT: "change the recovery point of",
+    AsrAction.FAILBACK: "fail back",
+    AsrAction.REPROTECT: "start reverse replication of",
 }
 # ASR's scenario names of each action's job (a running job is adopted only when it is ours).
 _SCENARIO = {
@@ -155,11 +191,28 @@ _SCENARIO = {
     AsrAction.UNPLANNED_FAILOVER: "UnplannedFailover",
     AsrAction.COMMIT: "CommitFailover",
     AsrAction.APPLY_RECOVERY_POINT: "ChangePit",
+    AsrAction.FAILBACK: "PlannedFailover",  # ASR runs a failback as a planned failover
+    AsrAction.REPROTECT: "Reprotect",
+}
+_DATA_SYNC_OPTION = {
+    DataSync.WHILE_RUNNING: "ForSynchronization",
+    DataSync.DURING_DOWNTIME: "ForDownTime",
 }
 
 
-def _body(action: AsrAction, point: mapping.RecoveryPoint | None) -> Any:
+def _body(action: AsrAction, point: mapping.RecoveryPoint | None, data_sync: DataSync) -> Any:
     point_id = point.id if point else None
+    if action is AsrAction.FAILBACK:
+        # Home to the VM it came from (NoAction: ASR makes no new VM on premises).
+        return asr.PlannedFailoverInput(
+            properties=asr.PlannedFailoverInputProperties(
+                failover_direction="RecoveryToPrimary",
+                provider_specific_details=asr.HyperVReplicaAzureFailbackProviderInput(
+                    data_sync_option=_DATA_SYNC_OPTION[data_sync],
+                    recovery_vm_creation_option="NoAction",
+                ),
+            )
+        )
     if action is AsrAction.TEST_FAILOVER:
         return asr.TestFailoverInput(
             properties=asr.TestFailoverInputProperties(

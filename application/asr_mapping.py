@@ -43,6 +43,8 @@ _OPERATIONS = {  # ASR's allowedOperations -> ours (the runbook API's names)
     "Commit": "Commit",
     "ChangePit": "ChangeRecoveryPoint",
     "DisableProtection": "DisableProtection",
+    "Failback": "Failback",
+    "ReProtect": "ReProtect",
 }
 
 
@@ -106,6 +108,10 @@ def item_state(item: Any) -> ItemState:
         # ASR's state names can be ranges (the FailoverCommit example answers
         # PlannedFailoverStatesBegin, "Planned failover committed"): its description says which
         status = S.FAILOVER_COMMITTED
+    if status is S.FAILED_OVER and props.get("activeLocation") == "Primary":
+        status = S.FAILED_BACK  # a failback (a planned failover from Azure) awaits its commit
+    elif state == "UnprotectedStatesBegin" and props.get("activeLocation") == "Primary":
+        status = S.FAILBACK_COMMITTED  # home again, not replicating until reprotect
     if status is S.PROTECTED and test in ("TestFailoverInProgress",):
         status = S.TEST_FAILOVER_IN_PROGRESS
     elif status is S.PROTECTED and test in _TEST_DONE:

@@ -125,13 +125,19 @@ def refusal(
 
 
 def started_job(start: Any) -> str | None:
-    """Start an ASR operation without waiting; the job's name from its Location URL."""
+    """Start an ASR operation without waiting; the job's name from the answer's Location
+    (…/replicationJobs/{job}/operationresults/{job}) or, where ASR sends only that (its
+    reprotect does), Azure-AsyncOperation (…/replicationOperationStatus/{job})."""
     seen: list[str] = []
 
     def hook(response: Any) -> None:
-        location = response.http_response.headers.get("Location") or ""
+        headers = response.http_response.headers
+        location = headers.get("Location") or ""
+        status = headers.get("Azure-AsyncOperation") or ""
         if "/operationresults/" in location:
             seen.append(location.split("/operationresults/")[1].split("?")[0])
+        elif "/replicationOperationStatus/" in status:
+            seen.append(status.split("/replicationOperationStatus/")[1].split("?")[0])
 
     start(hook)
     return seen[0] if seen else None
@@ -231,6 +237,26 @@ def enable_input(
                 ),
                 target_storage_account_id=where.storage_account_id,
                 use_managed_disks="true",
+            ),
+        )
+    )
+
+
+def reprotect_input(record: VmRecord) -> asr.ReverseReplicationInput:
+    """Reverse replication (reprotect) after a failback: the on-premises VM replicates to
+    Azure again, into the storage it was enabled with."""
+    where = recovery_target()
+    os_disk = next((d for d in record.vm.disks if d.is_os_disk), None)
+    return asr.ReverseReplicationInput(
+        properties=asr.ReverseReplicationInputProperties(
+            failover_direction="PrimaryToRecovery",
+            provider_specific_details=asr.HyperVReplicaAzureReprotectInput(
+                hv_host_vm_id=record.vm.id,
+                vm_name=record.vm.name,
+                os_type="Windows" if record.vm.os_type == "windows" else "Linux",
+                v_hd_id=os_disk.id if os_disk else None,
+                storage_account_id=where.storage_account_id,
+                log_storage_account_id=where.storage_account_id,
             ),
         )
     )

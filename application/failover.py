@@ -12,10 +12,15 @@ import azure.durable_functions as df
 from application import asr_failover, asr_protection
 from application.errors import Conflict, NotFound
 from application.operations import start_operation
-from application.orchestrations import AfterFailoverInput, FailoverInput, failover_orchestration
+from application.orchestrations import (
+    AfterFailoverInput,
+    FailbackInput,
+    FailoverInput,
+    failover_orchestration,
+)
 from application.prerequisites import vm_gone
 from azureclients.settings import int_setting
-from contracts.api import FailoverRequest, RecoveryPointRequest
+from contracts.api import FailbackRequest, FailoverRequest, RecoveryPointRequest
 from domain import failover as rules
 from domain.errors import ErrorInfo
 from domain.failover import FailoverType, PointChoice
@@ -162,5 +167,50 @@ async def begin_after_failover(
             type=failover.type,
             recovery_point=choice,
             operation=operation,
+        ),
+    )
+
+
+# The way home (provider asr): the operation and its job's type.
+_FAILBACK_JOB_TYPE = {
+    Operation.FAILBACK: JobType.FAILBACK,
+    Operation.COMMIT_FAILBACK: JobType.COMMIT_FAILBACK,
+    Operation.REPROTECT: JobType.REPROTECT,
+}
+
+
+async def begin_failback(
+    client: df.DurableOrchestrationClient,
+    tenant: str,
+    vm: str,
+    operation: Operation,
+    started_by: StartedBy,
+    request: FailbackRequest | None = None,
+    requested_by: str | None = None,
+) -> tuple[Job, bool]:
+    """Failback of a committed failover, its commit, or reverse replication: refused (409)
+    unless the VM's status allows it and its provider offers it (a direct VM does not)."""
+    item = await asyncio.to_thread(_item, tenant, vm)
+    _allowed(item, operation)
+    failover = item.failover
+    data_sync = (request or FailbackRequest()).data_sync
+    return await start_operation(
+        client,
+        orchestrator=failover_orchestration(item.provider, operation),
+        tenant=tenant,
+        vm=vm,
+        vm_name=item.vm_name,
+        site=item.site,
+        job_type=_FAILBACK_JOB_TYPE[operation],
+        started_by=started_by,
+        requested_by=requested_by,
+        build_input=lambda job_id: FailbackInput(
+            tenant=tenant,
+            vm=vm,
+            job_id=job_id,
+            operation=operation,
+            data_sync=data_sync,
+            failover_job_id=failover.job_id if failover else None,
+            failover_type=failover.type if failover else FailoverType.UNPLANNED,
         ),
     )

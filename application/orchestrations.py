@@ -38,6 +38,8 @@ CHANGE_RECOVERY_POINT = "change_recovery_point"
 # (orchestrators/asr_failover.py).
 FAIL_OVER_THROUGH_ASR = "fail_over_through_asr"
 AFTER_FAILOVER_THROUGH_ASR = "after_failover_through_asr"
+# Failback, its commit and reverse replication: the asr provider's (orchestrators/asr_failback.py).
+FAIL_BACK_THROUGH_ASR = "fail_back_through_asr"
 DECIDE_AUTO_FAILOVER = "decide_auto_failover"
 STARTED = (
     PROTECT,
@@ -50,11 +52,13 @@ STARTED = (
     CHANGE_RECOVERY_POINT,
     FAIL_OVER_THROUGH_ASR,
     AFTER_FAILOVER_THROUGH_ASR,
+    FAIL_BACK_THROUGH_ASR,
     DECIDE_AUTO_FAILOVER,
 )
 
-# Which orchestration runs a failover operation, by the VM's provider. ASR offers no cancel
-# (domain.replication_state.NOT_OFFERED_BY refuses it before this is asked).
+# Which orchestration runs a failover operation, by the VM's provider. ASR offers no cancel,
+# the direct provider no failback (domain.replication_state.NOT_OFFERED_BY refuses them
+# before this is asked).
 _FAILOVER_ORCHESTRATIONS: dict[str, dict[Operation, str]] = {
     "direct": {
         Operation.TEST_FAILOVER: FAIL_OVER,
@@ -72,6 +76,9 @@ _FAILOVER_ORCHESTRATIONS: dict[str, dict[Operation, str]] = {
         Operation.TEST_FAILOVER_CLEANUP: AFTER_FAILOVER_THROUGH_ASR,
         Operation.COMMIT: AFTER_FAILOVER_THROUGH_ASR,
         Operation.CHANGE_RECOVERY_POINT: AFTER_FAILOVER_THROUGH_ASR,
+        Operation.FAILBACK: FAIL_BACK_THROUGH_ASR,
+        Operation.COMMIT_FAILBACK: FAIL_BACK_THROUGH_ASR,
+        Operation.REPROTECT: FAIL_BACK_THROUGH_ASR,
     },
 }
 
@@ -120,6 +127,41 @@ class AfterFailoverInput(BaseModel):
     type: FailoverType
     recovery_point: str = "latest"  # a change of recovery point: the new one
     operation: Operation | None = None  # which one (the asr provider's single orchestration)
+
+
+class FailbackInput(BaseModel):
+    """Failback, its commit, or reverse replication of a VM that ASR replicates: one ASR
+    action each, its job mirrored into ours (the job id is the instance id)."""
+
+    tenant: str
+    vm: str
+    job_id: str
+    operation: Operation
+    data_sync: str = "whileRunning"  # failback: contracts.api.FailbackRequest.data_sync
+    # The committed failover the way home ends (its commit forgets the record).
+    failover_job_id: str | None = None
+    failover_type: FailoverType = FailoverType.UNPLANNED
+
+
+class AsrWatchInput(BaseModel):
+    """The asr provider's replication watch (orchestrators/asr_replication.py)."""
+
+    tenant: str
+    vm: str
+    job_id: str | None = None  # the InitialReplication job, while it runs
+    asr_job: str | None = None  # the ASR job being mirrored
+    poll_seconds: int = 2  # while enabling and replicating initially
+    watch_seconds: int = 60  # once protected
+
+    @classmethod
+    def from_settings(cls, tenant: str, vm: str, job_id: str | None = None) -> AsrWatchInput:
+        return cls(
+            tenant=tenant,
+            vm=vm,
+            job_id=job_id,
+            poll_seconds=int_setting("ASR_POLL_SECONDS", 10),
+            watch_seconds=int_setting("ASR_WATCH_SECONDS", 60),
+        )
 
 
 class DecisionInput(BaseModel):
@@ -222,7 +264,8 @@ async def resume_replication_loop(
     """Start the VM's delta loop again (after a failover that did not happen, or when the
     watchdog finds it dead): the next cycle syncs what changed since the last point, no full
     copy; `resync` makes it a full compare instead (the VM was resynchronizing). `generation`
-    must be new: the agent dedupes commands by id, so none may repeat an old one.
+    must be new: the agent dedupes commands by id, so none may repeat an old one. A VM that
+    Site Recovery replicates gets its watch back instead (after reverse replication too).
 
     Idempotent: a running instance is kept (False). True when this call started it. `item`:
     the VM's item as just read, if the caller has it (its policy sets the interval)."""
@@ -231,6 +274,10 @@ async def resume_replication_loop(
         return False
     if item is None:
         item = (await asyncio.to_thread(require_item_row, tenant, vm)).model
+    if item.provider == "asr":
+        watch = AsrWatchInput.from_settings(tenant, vm)
+        await client.start_new(WATCH_ASR, instance, watch.model_dump(mode="json"))
+        return True
     replication = ReplicationInput(
         tenant=tenant,
         vm=vm,

@@ -65,6 +65,27 @@ const OPERATIONS = {
     path: "failover/cancel",
     text: "Removes the Azure VM of this failover; the VM goes back to being protected.",
   },
+  Failback: {
+    label: "Fail back",
+    route: "/tenants/{tenant}/vms/{vm}/failback",
+    path: "failback",
+    body: { dataSync: "whileRunning" },
+    danger: true,
+    text: "Copies the Azure VM's changes back on premises while it runs, then shuts it down, copies the rest and starts the on-premises VM. Commit the failback when the VM runs well.",
+  },
+  CommitFailback: {
+    label: "Commit failback",
+    route: "/tenants/{tenant}/vms/{vm}/failback/commit",
+    path: "failback/commit",
+    danger: true,
+    text: "Makes the failback final: the on-premises VM is the VM again and Site Recovery removes what the failover made in Azure. Nothing replicates until you reprotect.",
+  },
+  ReProtect: {
+    label: "Reprotect",
+    route: "/tenants/{tenant}/vms/{vm}/reprotect",
+    path: "reprotect",
+    text: "Starts replicating the on-premises VM to Azure again (reverse replication); the VM is protected once it ends.",
+  },
   DisableProtection: {
     label: "Disable protection",
     route: "/tenants/{tenant}/vms/{vm}/protection",

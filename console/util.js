@@ -112,6 +112,8 @@ const STATUS_TONE = {
   Warning: "warn",
   ResynchronizationRequired: "warn",
   FailedOver: "warn",
+  FailedBack: "warn",
+  FailbackCommitted: "warn",
   Cancelled: "warn",
   Critical: "bad",
   Failed: "bad",

@@ -94,6 +94,18 @@ class RecoveryPointRequest(WireModel):
     recovery_point: str = RecoveryPointChoice
 
 
+class FailbackRequest(WireModel):
+    """POST .../vms/{vm}/failback: bring a committed VM home (provider asr); the body may be
+    left out."""
+
+    data_sync: Literal["whileRunning", "duringDowntime"] = Field(
+        default="whileRunning",
+        description="whileRunning: copy the Azure VM's changes while it still runs, then stop "
+        "it and copy the rest (less downtime); duringDowntime: stop it first, then copy "
+        "everything that changed.",
+    )
+
+
 class SiteBandwidthRequest(BandwidthCommand):
     """PUT .../sites/{site}/bandwidth: the site's one upload cap, shared by all of its agent's
     transfers, with an optional schedule (lowest cap wins where windows overlap)."""

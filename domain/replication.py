@@ -94,15 +94,19 @@ def policy_named(name: str | None, custom: dict[str, dict] | None = None) -> Rep
 
 # --- cycles ------------------------------------------------------------------------------
 
-# Protected, but the VM runs in Azure (or is on its way there): the loop sends nothing, and
-# the age of the latest point says nothing about the health of replication. A planned
-# failover's final sync is the one command still sent then.
+# Protected, but the VM runs in Azure (or is on its way there, or back): the loop sends
+# nothing, and the age of the latest point says nothing about the health of replication. A
+# planned failover's final sync is the one command still sent then.
 _FAILING_OVER = frozenset(
     {
         ReplicationStatus.PLANNED_FAILOVER_IN_PROGRESS,
         ReplicationStatus.UNPLANNED_FAILOVER_IN_PROGRESS,
         ReplicationStatus.FAILED_OVER,
         ReplicationStatus.FAILOVER_COMMITTED,
+        ReplicationStatus.FAILBACK_IN_PROGRESS,
+        ReplicationStatus.FAILED_BACK,
+        ReplicationStatus.FAILBACK_COMMITTED,
+        ReplicationStatus.REPROTECT_IN_PROGRESS,
     }
 )
 

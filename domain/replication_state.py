@@ -27,6 +27,10 @@ class ReplicationStatus(StrEnum):
     UNPLANNED_FAILOVER_IN_PROGRESS = "UnplannedFailoverInProgress"
     FAILED_OVER = "FailedOver"
     FAILOVER_COMMITTED = "FailoverCommitted"
+    FAILBACK_IN_PROGRESS = "FailbackInProgress"
+    FAILED_BACK = "FailedBack"  # the on-premises VM runs again; its commit is pending
+    FAILBACK_COMMITTED = "FailbackCommitted"  # nothing replicates until reverse replication
+    REPROTECT_IN_PROGRESS = "ReprotectInProgress"
     DISABLING_PROTECTION = "DisablingProtection"
 
 
@@ -53,6 +57,13 @@ class ReplicationEvent(StrEnum):
     RECOVERY_POINT_CHANGED = "RecoveryPointChanged"
     FAILOVER_CANCELLED = "FailoverCancelled"
     FAILOVER_COMMITTED = "FailoverCommitted"
+    FAILBACK_STARTED = "FailbackStarted"
+    FAILBACK_COMPLETED = "FailbackCompleted"
+    FAILBACK_FAILED = "FailbackFailed"
+    FAILBACK_COMMITTED = "FailbackCommitted"
+    REPROTECT_STARTED = "ReprotectStarted"
+    REPROTECT_COMPLETED = "ReprotectCompleted"
+    REPROTECT_FAILED = "ReprotectFailed"
     PROTECTION_DISABLE_REQUESTED = "ProtectionDisableRequested"
     PROTECTION_DISABLED = "ProtectionDisabled"
 
@@ -132,6 +143,7 @@ TRANSITIONS: dict[ReplicationStatus, dict[ReplicationEvent, ReplicationStatus]] 
         E.TEST_FAILOVER_CLEANED_UP: S.PROTECTED,  # replays of what led back here
         E.FAILOVER_FAILED: S.PROTECTED,
         E.FAILOVER_CANCELLED: S.PROTECTED,
+        E.REPROTECT_COMPLETED: S.PROTECTED,
         **_DISABLE,
     },
     S.RESYNCHRONIZATION_REQUIRED: {
@@ -184,9 +196,34 @@ TRANSITIONS: dict[ReplicationStatus, dict[ReplicationEvent, ReplicationStatus]] 
         E.FAILOVER_COMMITTED: S.FAILOVER_COMMITTED,
         **_replication_goes_on(S.FAILED_OVER),  # a cycle that ended as the loop stopped
     },
+    # Failback and reverse replication, as Site Recovery runs them for Hyper-V to Azure: the
+    # Azure VM's changes go back and the on-premises VM starts (a failback failed leaves the
+    # Azure VM running); its commit; then replication to Azure starts again.
     S.FAILOVER_COMMITTED: {
         E.FAILOVER_COMMITTED: S.FAILOVER_COMMITTED,
+        E.FAILBACK_STARTED: S.FAILBACK_IN_PROGRESS,
+        E.FAILBACK_FAILED: S.FAILOVER_COMMITTED,
         **_DISABLE,
+    },
+    S.FAILBACK_IN_PROGRESS: {
+        E.FAILBACK_STARTED: S.FAILBACK_IN_PROGRESS,
+        E.FAILBACK_COMPLETED: S.FAILED_BACK,
+        E.FAILBACK_FAILED: S.FAILOVER_COMMITTED,
+    },
+    S.FAILED_BACK: {
+        E.FAILBACK_COMPLETED: S.FAILED_BACK,
+        E.FAILBACK_COMMITTED: S.FAILBACK_COMMITTED,
+    },
+    S.FAILBACK_COMMITTED: {
+        E.FAILBACK_COMMITTED: S.FAILBACK_COMMITTED,
+        E.REPROTECT_STARTED: S.REPROTECT_IN_PROGRESS,
+        E.REPROTECT_FAILED: S.FAILBACK_COMMITTED,
+        **_DISABLE,
+    },
+    S.REPROTECT_IN_PROGRESS: {
+        E.REPROTECT_STARTED: S.REPROTECT_IN_PROGRESS,
+        E.REPROTECT_COMPLETED: S.PROTECTED,
+        E.REPROTECT_FAILED: S.FAILBACK_COMMITTED,
     },
     S.DISABLING_PROTECTION: {
         E.PROTECTION_DISABLE_REQUESTED: S.DISABLING_PROTECTION,
@@ -218,6 +255,13 @@ _ACTION = {
     E.RECOVERY_POINT_CHANGED: "change the recovery point",
     E.FAILOVER_CANCELLED: "cancel a failover",
     E.FAILOVER_COMMITTED: "commit a failover",
+    E.FAILBACK_STARTED: "start a failback",
+    E.FAILBACK_COMPLETED: "complete a failback",
+    E.FAILBACK_FAILED: "record a failed failback",
+    E.FAILBACK_COMMITTED: "commit a failback",
+    E.REPROTECT_STARTED: "start reverse replication",
+    E.REPROTECT_COMPLETED: "complete reverse replication",
+    E.REPROTECT_FAILED: "record a failed reverse replication",
     E.PROTECTION_DISABLE_REQUESTED: "disable protection",
     E.PROTECTION_DISABLED: "disable protection",
 }
@@ -237,7 +281,12 @@ _HINT = {
     S.PLANNED_FAILOVER_IN_PROGRESS: "Wait for the failover job to finish.",
     S.UNPLANNED_FAILOVER_IN_PROGRESS: "Wait for the failover job to finish.",
     S.FAILED_OVER: "Commit the failover (or cancel it) first.",
-    S.FAILOVER_COMMITTED: "Disable protection, then enable it again to protect the VM anew.",
+    S.FAILOVER_COMMITTED: "Fail back (provider asr), or disable protection and enable it again "
+    "to protect the VM anew.",
+    S.FAILBACK_IN_PROGRESS: "Wait for the failback job to finish.",
+    S.FAILED_BACK: "Commit the failback first.",
+    S.FAILBACK_COMMITTED: "Start reverse replication (reprotect) to protect the VM again.",
+    S.REPROTECT_IN_PROGRESS: "Wait for the reverse replication job to finish.",
     S.DISABLING_PROTECTION: "Wait for protection to be disabled.",
 }
 
@@ -327,8 +376,9 @@ def may_enable_again(status: str, replication_running: bool) -> bool:
 class Operation(StrEnum):
     """ASR's names for what a replicated item allows (`allowedOperations`), plus enabling.
 
-    Reprotect and failback (ASR's ReverseReplicate, Failback) are not offered yet: after a
-    committed failover the VM is protected anew by disabling and enabling protection."""
+    Failback, its commit and reverse replication (ASR's Failback, Commit, ReProtect) are the
+    asr provider's; a direct VM is protected anew after a committed failover by disabling
+    and enabling protection."""
 
     ENABLE_PROTECTION = "EnableProtection"
     DISABLE_PROTECTION = "DisableProtection"
@@ -339,6 +389,9 @@ class Operation(StrEnum):
     CHANGE_RECOVERY_POINT = "ChangePit"
     CANCEL_FAILOVER = "CancelFailover"
     COMMIT = "Commit"
+    FAILBACK = "Failback"
+    COMMIT_FAILBACK = "CommitFailback"
+    REPROTECT = "ReProtect"
 
 
 # Each operation is allowed where the table takes the event it applies (its first move, or
@@ -354,6 +407,9 @@ _OPERATION_EVENT: dict[Operation, ReplicationEvent] = {
     Operation.CHANGE_RECOVERY_POINT: E.RECOVERY_POINT_CHANGED,
     Operation.CANCEL_FAILOVER: E.FAILOVER_CANCELLED,
     Operation.COMMIT: E.FAILOVER_COMMITTED,
+    Operation.FAILBACK: E.FAILBACK_STARTED,
+    Operation.COMMIT_FAILBACK: E.FAILBACK_COMMITTED,
+    Operation.REPROTECT: E.REPROTECT_STARTED,
 }
 _IN_PLACE = frozenset({Operation.CHANGE_RECOVERY_POINT})
 
@@ -367,6 +423,9 @@ _OPERATION_TEXT = {
     Operation.CHANGE_RECOVERY_POINT: "change the recovery point",
     Operation.CANCEL_FAILOVER: "cancel the failover",
     Operation.COMMIT: "commit the failover",
+    Operation.FAILBACK: "fail back",
+    Operation.COMMIT_FAILBACK: "commit the failback",
+    Operation.REPROTECT: "start reverse replication",
 }
 
 
@@ -377,7 +436,11 @@ def operation_event(operation: Operation) -> ReplicationEvent:
 
 # What a provider cannot do although the status allows it. Azure Site Recovery has no cancel
 # of a Hyper-V-to-Azure failover: its failed-over VM is committed or moved to another point.
-NOT_OFFERED_BY: dict[str, frozenset[Operation]] = {"asr": frozenset({Operation.CANCEL_FAILOVER})}
+# The direct provider cannot copy an Azure VM back on premises (yet): no failback.
+NOT_OFFERED_BY: dict[str, frozenset[Operation]] = {
+    "asr": frozenset({Operation.CANCEL_FAILOVER}),
+    "direct": frozenset({Operation.FAILBACK, Operation.COMMIT_FAILBACK, Operation.REPROTECT}),
+}
 
 
 def allowed_operations(

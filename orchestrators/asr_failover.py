@@ -29,6 +29,7 @@ from activities.asr_failover import (
     AsrActionInput,
     AsrJobFollowed,
     AsrJobInput,
+    AsrJobRef,
     AsrMadeInput,
     AsrStarted,
     choose_asr_point,
@@ -46,7 +47,13 @@ from activities.failover import (
 )
 from activities.orchestrations import ReplicationStopped, StopInput, stop_replication
 from activities.seams import StepOutcome
-from application.asr_failover import AFTER_FAILOVER_ACTION, FAILOVER_ACTION, WITH_POINT, AsrAction
+from application.asr_failover import (
+    AFTER_FAILOVER_ACTION,
+    FAILOVER_ACTION,
+    WITH_POINT,
+    AsrAction,
+    DataSync,
+)
 from application.orchestrations import AfterFailoverInput, FailoverInput
 from contracts.errors import ErrorDetail
 from domain import failover as rules
@@ -109,7 +116,7 @@ def fail_over(
             return (yield from failover_failed(context, job, steps, pinned.errors))
         point = pinned.point_id
 
-    errors = yield from run_asr_action(context, steps, ref, action, point)
+    errors = yield from run_asr_action(context, ref, action, point)
     if errors:
         return (yield from failover_failed(context, job, steps, errors))
     made = AsrMadeInput(**ref.model_dump(), action=action)
@@ -163,8 +170,8 @@ def after(context: df.DurableOrchestrationContext, job: AfterFailoverInput) -> S
             return OperationEnded(protected=False, errors=pinned.errors)
         point = pinned.point_id
 
-    mirrored = FailoverRef(tenant=job.tenant, vm=job.vm, job_id=job.job_id, kind=job.type)
-    errors = yield from run_asr_action(context, steps, mirrored, action, point)
+    mirrored = AsrJobRef(tenant=job.tenant, vm=job.vm, job_id=job.job_id)
+    errors = yield from run_asr_action(context, mirrored, action, point)
     if errors:
         yield steps.end(errors)
         return OperationEnded(protected=False, errors=errors)
@@ -199,20 +206,21 @@ def choose_point(steps: JobSteps, failover: FailoverRef, choice: str) -> Step[Pi
 
 def run_asr_action(
     context: df.DurableOrchestrationContext,
-    steps: JobSteps,
-    ref: FailoverRef,
+    job: AsrJobRef,
     action: AsrAction,
-    point: str | None,
+    point: str | None = None,
+    data_sync: DataSync = DataSync.WHILE_RUNNING,
 ) -> Generator[Any, Any, list[ErrorDetail]]:
     """Start `action` in ASR and follow its job until it ends, its tasks becoming the
-    steps of our job `ref.job_id`. The errors when ASR refused it or its job failed."""
-    request = AsrActionInput(**ref.model_dump(), action=action, point=point)
+    steps of our job `job.job_id`. The errors when ASR refused it or its job failed."""
+    ours = job.model_dump(include={"tenant", "vm", "job_id"})
+    request = AsrActionInput(**ours, action=action, point=point, data_sync=data_sync)
     started = yield from call(
         context, start_asr_action, request, AsrStarted, retry=AZURE_RESOURCE_MANAGER
     )
     if started.errors or started.asr_job is None:
         return started.errors or [no_job(action)]
-    follow = AsrJobInput(**ref.model_dump(), asr_job=started.asr_job)
+    follow = AsrJobInput(**ours, asr_job=started.asr_job)
     give_up = context.current_utc_datetime + ASR_JOB_DEADLINE
     pause = POLL_FIRST
     while True:

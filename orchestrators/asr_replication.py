@@ -16,24 +16,15 @@ from datetime import timedelta
 from typing import Any
 
 import azure.durable_functions as df
-from pydantic import BaseModel
 
 from activities.asr_replication import AsrPhase, AsrStepInput, AsrStepped, asr_replication_step
 from activities.health import StatusInput, StatusSet, set_replication_status
+from application.orchestrations import AsrWatchInput
 from domain.replication_state import ReplicationEvent
 from orchestrators.retries import AZURE_RESOURCE_MANAGER, STORAGE
 from orchestrators.steps import JobSteps, call
 
 bp = df.Blueprint()
-
-
-class AsrWatchInput(BaseModel):
-    tenant: str
-    vm: str
-    job_id: str | None = None  # the InitialReplication job, while it runs
-    asr_job: str | None = None  # the ASR job being mirrored
-    poll_seconds: int = 2  # while enabling and replicating initially
-    watch_seconds: int = 60  # once protected
 
 
 @bp.orchestration_trigger(context_name="context")

@@ -30,7 +30,7 @@ from activities.protection import (
     record_protection_event,
 )
 from activities.seams import StepOutcome
-from application.orchestrations import ProtectInput, UnprotectInput
+from application.orchestrations import FailbackInput, ProtectInput, UnprotectInput
 from contracts.errors import ErrorDetail
 from domain.replication_state import ReplicationEvent
 from orchestrators.retries import STORAGE, TASK_HUB
@@ -56,7 +56,7 @@ def status(context: df.DurableOrchestrationContext, job: Any, event: E) -> Step[
 
 def guarded(
     context: df.DurableOrchestrationContext,
-    job: ProtectInput | UnprotectInput,
+    job: ProtectInput | UnprotectInput | FailbackInput,
     story: Generator[Any, Any, OperationEnded],
     on_failure: E | None = None,
 ) -> Generator[Any, Any, dict]:

@@ -1,14 +1,15 @@
 """Runbook API for failover: test, planned and unplanned failover, then cleanup (of a test),
-commit, cancel, or a change of recovery point. Each answers 202 with its job; a request the
-VM's status does not allow now is a 409 naming the status and what is allowed."""
+commit, cancel, or a change of recovery point; and the way home (provider asr): failback,
+its commit, reverse replication. Each answers 202 with its job; a request the VM's status
+does not allow now (or its provider does not offer) is a 409 naming what is allowed."""
 
 from __future__ import annotations
 
 import azure.durable_functions as df
 import azure.functions as func
 
-from application.failover import begin_after_failover, begin_failover
-from contracts.api import FailoverRequest, RecoveryPointRequest
+from application.failover import begin_after_failover, begin_failback, begin_failover
+from contracts.api import FailbackRequest, FailoverRequest, RecoveryPointRequest
 from domain.jobs import StartedBy
 from domain.replication_state import Operation
 from httpapi.answers import job_accepted
@@ -20,6 +21,7 @@ from httpapi.runbook_routes import RunbookBlueprint
 bp = RunbookBlueprint()
 FUNCTION = func.AuthLevel.FUNCTION
 FAILOVER = "tenants/{tenant}/vms/{vm}/failover"
+FAILBACK = "tenants/{tenant}/vms/{vm}/failback"
 
 
 @bp.route(route=FAILOVER, methods=["POST"], auth_level=FUNCTION)
@@ -76,3 +78,35 @@ async def api_failover_cancel(req: func.HttpRequest, client: df.DurableOrchestra
 @bp.durable_client_input(client_name="client")
 async def api_failover_recovery_point(req: func.HttpRequest, client: df.DurableOrchestrationClient):
     return await _after(req, client, Operation.CHANGE_RECOVERY_POINT)
+
+
+async def _home(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient, operation: Operation
+) -> func.HttpResponse:
+    async def handle(tenant: str) -> func.HttpResponse:
+        request = parse_body(req, FailbackRequest) if operation is Operation.FAILBACK else None
+        vm = req.route_params["vm"]
+        job, created = await begin_failback(
+            client, tenant, vm, operation, StartedBy.API, request, requester(req)
+        )
+        return job_accepted(req, job, created)
+
+    return await tenant_api(req, handle)
+
+
+@bp.route(route=FAILBACK, methods=["POST"], auth_level=FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def api_failback(req: func.HttpRequest, client: df.DurableOrchestrationClient):
+    return await _home(req, client, Operation.FAILBACK)
+
+
+@bp.route(route=f"{FAILBACK}/commit", methods=["POST"], auth_level=FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def api_failback_commit(req: func.HttpRequest, client: df.DurableOrchestrationClient):
+    return await _home(req, client, Operation.COMMIT_FAILBACK)
+
+
+@bp.route(route="tenants/{tenant}/vms/{vm}/reprotect", methods=["POST"], auth_level=FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def api_reprotect(req: func.HttpRequest, client: df.DurableOrchestrationClient):
+    return await _home(req, client, Operation.REPROTECT)

@@ -14,6 +14,7 @@ from contracts.api import (
     AutoFailoverRuleRequest,
     DisableProtectionRequest,
     EnableProtectionRequest,
+    FailbackRequest,
     FailoverRequest,
     OpenApiDocument,
     PlanFailoverRequest,
@@ -94,6 +95,20 @@ ROUTES: list[Route] = [
           "Rebuild the failed-over VM from another recovery point.",
           "api_failover_recovery_point", request=RecoveryPointRequest, response=JobAccepted,
           status=202, errors=AFTER_ERRORS),
+    Route("POST", "/tenants/{tenant}/vms/{vm}/failback",
+          "Fail a committed VM back on premises (provider asr): its Azure changes are "
+          "copied home, the Azure VM stops and the on-premises VM starts.", "api_failback",
+          request=FailbackRequest, response=JobAccepted, status=202,
+          errors={**AFTER_ERRORS, 409: f"Not allowed in the VM's status (OperationNotAllowed), "
+                  f"or not by its provider (OperationNotOfferedByProvider). {BUSY}"}),
+    Route("POST", "/tenants/{tenant}/vms/{vm}/failback/commit",
+          "Commit a failback: the on-premises VM is the VM again; Site Recovery removes what "
+          "the failover made in Azure.", "api_failback_commit", response=JobAccepted,
+          status=202, errors=AFTER_ERRORS),
+    Route("POST", "/tenants/{tenant}/vms/{vm}/reprotect",
+          "Reverse replication after a committed failback: the VM replicates to Azure again "
+          "and is Protected.", "api_reprotect", response=JobAccepted, status=202,
+          errors=AFTER_ERRORS),
     Route("PUT", "/tenants/{tenant}/sites/{site}/bandwidth",
           "Set the site's one bandwidth cap (and schedule), shared by all its agent's "
           "transfers; the agent applies it at once.", "api_set_site_bandwidth",

@@ -5,6 +5,7 @@ import pytest
 from domain.errors import DomainError
 from domain.replication_state import (
     EVENTS,
+    NOT_OFFERED_BY,
     STATUSES,
     TRANSITIONS,
     IllegalTransition,
@@ -127,29 +128,77 @@ ALLOWED = {
     S.PLANNED_FAILOVER_IN_PROGRESS: set(),
     S.UNPLANNED_FAILOVER_IN_PROGRESS: set(),
     S.FAILED_OVER: {"Commit", "ChangePit", "CancelFailover"},
-    S.FAILOVER_COMMITTED: {"DisableProtection"},
+    S.FAILOVER_COMMITTED: {"DisableProtection"},  # direct: protect anew, no failback (yet)
+    S.FAILBACK_IN_PROGRESS: set(),
+    S.FAILED_BACK: set(),
+    S.FAILBACK_COMMITTED: {"DisableProtection"},
+    S.REPROTECT_IN_PROGRESS: set(),
     S.DISABLING_PROTECTION: set(),
 }
+# Where Azure Site Recovery offers something else: no cancel of a failover; the way home.
+ASR_ALLOWED = {
+    **ALLOWED,
+    S.FAILED_OVER: {"Commit", "ChangePit"},
+    S.FAILOVER_COMMITTED: {"Failback", "DisableProtection"},
+    S.FAILED_BACK: {"CommitFailback"},
+    S.FAILBACK_COMMITTED: {"ReProtect", "DisableProtection"},
+}
+PROVIDERS = {"direct": ALLOWED, "asr": ASR_ALLOWED}
+BY_PROVIDER = [(p, s) for p in PROVIDERS for s in STATUSES]
 
 
-@pytest.mark.parametrize("status", STATUSES)
-def test_allowed_operations_are_asrs_names_for_what_the_table_allows(status):
-    assert set(allowed_operations(status)) == ALLOWED[status]
-    assert allowed_operations(status, busy=True) == ()
-    for operation in allowed_operations(status):
-        require_operation(status, operation)  # allowed: no error
+@pytest.mark.parametrize(("provider", "status"), BY_PROVIDER)
+def test_allowed_operations_are_asrs_names_for_what_the_table_allows(provider, status):
+    assert set(allowed_operations(status, provider=provider)) == PROVIDERS[provider][status]
+    assert allowed_operations(status, busy=True, provider=provider) == ()
+    for operation in allowed_operations(status, provider=provider):
+        require_operation(status, operation, provider=provider)  # allowed: no error
 
 
-@pytest.mark.parametrize("status", STATUSES)
-def test_every_operation_not_allowed_is_refused_naming_the_status_and_what_is(status):
-    for operation in set(Operation) - set(allowed_operations(status)):
+@pytest.mark.parametrize(("provider", "status"), BY_PROVIDER)
+def test_every_operation_not_allowed_is_refused_naming_the_status_and_what_is(provider, status):
+    allowed = allowed_operations(status, provider=provider)
+    listed = ", ".join(allowed) or "none"
+    for operation in set(Operation) - set(allowed):
         with pytest.raises(OperationNotAllowed) as raised:
-            require_operation(status, operation)
+            require_operation(status, operation, provider=provider)
         error = raised.value.errors[0]
-        assert raised.value.status == 409 and error.code == "OperationNotAllowed"
-        assert f"while the VM is {status}" in error.cause and str(operation) in error.cause
-        listed = ", ".join(allowed_operations(status)) or "none"
-        assert error.recommendation.endswith(f"Allowed now: {listed}.")
+        assert raised.value.status == 409 and str(operation) in error.cause
+        if operation in NOT_OFFERED_BY[provider]:
+            assert error.code == "OperationNotOfferedByProvider"
+            assert f"provider '{provider}' does not offer it" in error.cause
+            assert error.recommendation.endswith(f"allowed now: {listed}.")
+        else:
+            assert error.code == "OperationNotAllowed"
+            assert f"while the VM is {status}" in error.cause
+            assert error.recommendation.endswith(f"Allowed now: {listed}.")
+
+
+def test_the_way_home_after_a_committed_failover():
+    path = [
+        (E.FAILBACK_STARTED, S.FAILBACK_IN_PROGRESS),
+        (E.FAILBACK_COMPLETED, S.FAILED_BACK),
+        (E.FAILBACK_COMMITTED, S.FAILBACK_COMMITTED),
+        (E.REPROTECT_STARTED, S.REPROTECT_IN_PROGRESS),
+        (E.REPROTECT_COMPLETED, S.PROTECTED),
+    ]
+    status = S.FAILOVER_COMMITTED
+    for event, expected in path:
+        status = transition(status, event)
+        assert status == expected, event
+
+
+def test_a_failback_or_reprotect_that_failed_leaves_the_vm_where_it_ran():
+    # The Azure VM runs on after a failed failback; the on-premises one after a failed reprotect.
+    assert transition(S.FAILBACK_IN_PROGRESS, E.FAILBACK_FAILED) == S.FAILOVER_COMMITTED
+    assert transition(S.REPROTECT_IN_PROGRESS, E.REPROTECT_FAILED) == S.FAILBACK_COMMITTED
+
+
+def test_the_direct_provider_offers_no_failback_and_says_what_to_do():
+    with pytest.raises(OperationNotAllowed) as raised:
+        require_operation("FailoverCommitted", Operation.FAILBACK, provider="direct")
+    assert raised.value.code == "OperationNotOfferedByProvider"
+    assert "DisableProtection" in raised.value.errors[0].recommendation
 
 
 def test_an_operation_on_a_busy_vm_names_the_running_job():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 import requests
@@ -366,3 +367,104 @@ def test_a_point_asr_does_not_have_is_refused_before_anything_starts(
     assert refused.status_code == 409, refused.text
     assert refused.json()["code"] == "RecoveryPointNotFound"
     assert item_of(api, TENANT, vm)["status"] == "Protected"
+
+
+# --- the way home: failback, its commit, reverse replication ---------------------------------
+
+
+def home(api: CheckedApi, vm: str, path: str, **body: object) -> requests.Response:
+    return api.call("POST", f"tenants/{TENANT}/vms/{vm}/{path}", json=body)
+
+
+def done(api: CheckedApi, vm: str, path: str, **body: object) -> dict:
+    """POST a way-home operation and wait for its job to end."""
+    accepted = home(api, vm, path, **body)
+    assert accepted.status_code == 202, accepted.text
+    return finished_job(api, TENANT, accepted.json()["id"])
+
+
+def committed_vm(api: CheckedApi, asr: ArmStandIn, prefix: str) -> str:
+    vm = protected_vm(api, asr, prefix)
+    assert operation(api, vm, type="unplanned")["state"] == "Succeeded"
+    assert operation(api, vm, "/commit")["state"] == "Succeeded"
+    return vm
+
+
+def test_failback_commit_and_reprotect_bring_an_asr_vm_home_and_protected_again(
+    api: CheckedApi, asr: ArmStandIn
+) -> None:
+    vm = committed_vm(api, asr, "asrb")
+    item = item_of(api, TENANT, vm)
+    assert item["status"] == "FailoverCommitted"
+    assert set(item["allowedOperations"]) == {"Failback", "DisableProtection"}
+    early = home(api, vm, "reprotect")  # not before the failback and its commit
+    assert early.status_code == 409 and early.json()["code"] == "OperationNotAllowed"
+
+    back = done(api, vm, "failback", dataSync="whileRunning")
+    assert back["state"] == "Succeeded", back
+    assert back["type"] == "Failback"
+    steps = [s["name"] for s in back["steps"]]  # ASR's tasks, mirrored
+    assert "Synchronize data while the Azure virtual machine runs" in steps
+    assert steps[-1] == "Start the on-premises virtual machine"
+    item = item_of(api, TENANT, vm)
+    assert item["status"] == "FailedBack" and item["allowedOperations"] == ["CommitFailback"]
+    assert asr_item(asr, vm)["properties"]["activeLocation"] == "Primary"
+
+    commit = done(api, vm, "failback/commit")
+    assert commit["state"] == "Succeeded" and commit["type"] == "CommitFailback", commit
+    item = item_of(api, TENANT, vm)
+    assert item["status"] == "FailbackCommitted"
+    assert item["failover"] is None  # ASR removed what the failover made in Azure
+    assert set(item["allowedOperations"]) == {"ReProtect", "DisableProtection"}
+
+    reprotect = done(api, vm, "reprotect")
+    assert reprotect["state"] == "Succeeded" and reprotect["type"] == "Reprotect", reprotect
+    steps = [s["name"] for s in reprotect["steps"]]
+    assert "Reverse replicate" in steps and steps[-1] == "Watch replication"
+    item = item_of(api, TENANT, vm)
+    assert item["status"] == "Protected"
+    assert "TestFailover" in item["allowedOperations"]
+    # The watch runs again: it copies what ASR replicates after the reprotect onto the item.
+    ended = datetime.fromisoformat(reprotect["endTime"])
+    watched = wait_until(
+        lambda: (
+            (i := item_of(api, TENANT, vm)).get("lastSync")
+            and datetime.fromisoformat(i["lastSync"]) >= ended
+            and i
+        ),
+        timeout=60,
+    )
+    assert watched["rpoSeconds"] is not None
+    assert watched["recoveryPoints"], "ASR takes points again"
+
+
+def test_a_failed_failback_shows_asrs_cause_and_leaves_the_azure_vm_running(
+    api: CheckedApi, asr: ArmStandIn
+) -> None:
+    vm = committed_vm(api, asr, "asrf")
+    control(
+        asr,
+        "settings",
+        {
+            "failNext": {
+                "PlannedFailover": {
+                    "task": 1,
+                    "code": "70094",
+                    "message": "The on-premises virtual machine could not be reached.",
+                    "possibleCauses": "The Hyper-V host is offline or not registered.",
+                    "recommendedAction": "Bring the host online in VMM, then fail back again.",
+                }
+            }
+        },
+    )
+    job = done(api, vm, "failback", dataSync="duringDowntime")
+    assert job["state"] == "Failed", job
+    (error,) = job["errors"]
+    assert error["code"] == "Asr70094" and "host is offline" in error["cause"]
+    assert error["recommendation"] == "Bring the host online in VMM, then fail back again."
+    item = item_of(api, TENANT, vm)
+    assert item["status"] == "FailoverCommitted"  # the Azure VM runs on
+    assert "Failback" in item["allowedOperations"]
+
+    bad = home(api, vm, "failback", dataSync="sometimes")
+    assert bad.status_code == 400 and "dataSync" in bad.text

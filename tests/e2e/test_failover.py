@@ -235,6 +235,11 @@ def test_a_planned_failover_loses_no_write_made_before_it_was_asked_for(
     assert shown["failover"]["state"] == "Committed"
     assert shown["allowedOperations"] == ["DisableProtection"]
     assert len(azure.made_for(vm)["vms"]) == 1, "commit keeps the Azure VM"
+    # No failback on the direct provider (yet): refused, saying what is allowed instead.
+    refused = cp.call("POST", f"tenants/{TENANT}/vms/{vm}/failback", json={})
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["code"] == "OperationNotOfferedByProvider"
+    assert "DisableProtection" in refused.json()["recommendation"]
 
 
 def test_an_unplanned_failover_to_an_older_point_and_a_change_of_point(
