@@ -13,7 +13,8 @@ failover (the agent shuts the source down through a shutdown hook) and its commi
 Part 4 (the `asr` provider, demo/asr.py): the stand-in's simulated Azure Site Recovery
 discovers web01 in cloud Gold (its control endpoint plays ASR's provider on the VMM server);
 web01 is protected with provider `asr` (our InitialReplication job mirrors ASR's job), test
-failed over through ASR and cleaned up, then failed over unplanned and committed.
+failed over through ASR and cleaned up, failed over unplanned and committed, then failed back,
+committed and protected again by reverse replication.
 The demo prints what happened, like ASR's portal pages, and stops everything it started.
 """
 

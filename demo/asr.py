@@ -6,9 +6,10 @@ the Recovery Services vault; locally the stand-in's control endpoint plays that 
 and demo facility, keyed with devhost's master key, never reached by the app). The rest goes
 over the runbook API as for `direct`: protection with `{"provider": "asr"}` (the app creates
 the ASR policy, maps the cloud to it, enables replication, and mirrors ASR's job into our
-InitialReplication job), a test failover through ASR and its cleanup, then an unplanned
-failover from ASR's latest app-consistent point and its commit. ASR copies the data and
-builds the VMs, so no byte proof here: parts 2 and 3 give that for `direct`.
+InitialReplication job), a test failover through ASR and its cleanup, an unplanned failover
+from ASR's latest app-consistent point and its commit, then the way home: failback, its
+commit and reverse replication. ASR copies the data and builds the VMs, so no byte proof
+here: parts 2 and 3 give that for `direct`.
 """
 
 from __future__ import annotations
@@ -143,7 +144,19 @@ class AsrDemo:
         operation(self.demo, vm["id"], "commit")
         print(item_page(self.item()))
 
-        print(f"\n22. Jobs of {name} (newest first), like ASR's jobs page")
+        print(f"\n22. {name} comes home: failback through ASR (its changes copied while the "
+              "Azure VM runs), its commit, then reverse replication")  # fmt: skip
+        operation(self.demo, vm["id"], "", {"dataSync": "whileRunning"}, route="failback")
+        print(item_page(self.item()))
+        operation(self.demo, vm["id"], "commit", route="failback")
+        operation(self.demo, vm["id"], "", route="reprotect")
+        watched = self.demo.wait(
+            lambda: (i := self.item())["status"] == "Protected" and i.get("rpoSeconds") and i,
+            f"{name} protected and watched again",
+        )
+        print(item_page(watched))
+
+        print(f"\n23. Jobs of {name} (newest first), like ASR's jobs page")
         print(jobs_table(self.demo, vm["id"]))
 
     def follow_initial_replication(self, job_id: str) -> str:

@@ -62,16 +62,23 @@ def subnet_name(subnet_id: str) -> str:
 
 
 def operation(
-    demo: Any, vm: str, what: str, body: dict | None = None, timeout: float = 120
+    demo: Any,
+    vm: str,
+    what: str,
+    body: dict | None = None,
+    timeout: float = 120,
+    route: str = "failover",
 ) -> dict:
-    """POST a failover operation, wait for its job to end, print it like ASR's job page."""
-    path = f"tenants/{TENANT}/vms/{vm}/failover" + (f"/{what}" if what else "")
+    """POST a failover operation (`route` failover, failback or reprotect, then `what`), wait
+    for its job to end, print it like ASR's job page."""
+    tail = route + (f"/{what}" if what else "")
+    path = f"tenants/{TENANT}/vms/{vm}/{tail}"
     response = demo.api("POST", path, json=body or {})
     if response.status_code != 202:
         raise SystemExit(f"demo: POST {path}: {response.status_code} {response.text[:500]}")
     job_id = response.json()["id"]
     sent = f" {json.dumps(body)}" if body else ""
-    print(f"    POST .../vms/{vm}/failover{'/' + what if what else ''}{sent} -> 202, job {job_id}")
+    print(f"    POST .../vms/{vm}/{tail}{sent} -> 202, job {job_id}")
     job = demo.wait(
         lambda: (j := demo.api("GET", f"tenants/{TENANT}/jobs/{job_id}").json())
         .get("state") in ("Succeeded", "Failed") and j,
