@@ -947,8 +947,11 @@ class SiteRecovery:
         body = self._get(rid, "item")
         action = call.params["action"]
         scenario, allowed_from = ACTIONS[action]
-        props = (call.body or {}).get("properties") or {}
-        provider = props.get("providerSpecificDetails") or {}
+        sent = {} if call.body is None else body_object(call)  # commit and cleanup send none
+        props = _object(sent.get("properties"), "properties")
+        provider = _object(
+            props.get("providerSpecificDetails"), "properties.providerSpecificDetails"
+        )
         direction = props.get("failoverDirection")
         if action == "plannedFailover" and direction not in (None, *DIRECTIONS):
             raise _invalid("failoverDirection", direction, DIRECTIONS)
@@ -1258,6 +1261,18 @@ class SiteRecovery:
             ]
             self._put(rid, item)
         return {"healthErrors": len(body.get("errors", []))}
+
+
+def _object(value: Any, field: str) -> dict:
+    """A nested object of a request body (absent: empty); anything else is refused, as ARM
+    refuses content it cannot deserialise."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ArmError(
+            400, "InvalidRequestContent", f"'{field}' must be a JSON object, not {value!r:.60}."
+        )
+    return value
 
 
 def ensure_vault(standin: StandIn, vault_id: str) -> None:

@@ -257,6 +257,11 @@ def test_failback_and_reprotect_are_refused_where_azure_refuses_them(vault: Vaul
     assert error.error.code == "InvalidParameter"
     assert "instanceType" in error.error.message
     assert "HyperVReplicaAzureFailback" in error.error.message
+    # Content that is not the documented object is refused, not a server error.
+    for content in ([], {"properties": "RecoveryToPrimary"}):
+        error = refused(lambda sent=content: ops.begin_planned_failover(
+            *vault.args, vault.vm, sent).result())  # fmt: skip
+        assert error.error.code == "InvalidRequestContent"
     # Still committed in Azure, failback allowed: nothing was started.
     props = vault.item().properties
     assert props.protection_state == "PlannedFailoverStatesBegin"
