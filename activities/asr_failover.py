@@ -14,12 +14,12 @@ from activities.failover import FailoverRef, PinInput, PinnedPoint, start_record
 from activities.seams import StepOutcome, VmRef
 from application import asr_failover
 from application import asr_protection as asr
-from application.asr_failover import AsrAction, DataSync
+from application.asr_failover import AsrAction
 from application.asr_jobs import mirror_job
 from application.prerequisites import vm_gone
 from azureclients.arm import recovery_target
 from domain.errors import DomainError
-from domain.failover import FailoverState
+from domain.failover import DataSync, FailoverState
 from readmodels.inventory import get_vm
 from readmodels.items import require_item_row, update_item
 from readmodels.records import ReplicatedItem

@@ -28,7 +28,7 @@ from application.asr_protection import (
 )
 from azureclients.arm import asr_vault, recovery_target, site_recovery_client
 from domain import failover as rules
-from domain.failover import FailoverType
+from domain.failover import DataSync, FailoverType
 from domain.replication_state import Operation
 from domain.retention import Consistency
 from domain.retention import RecoveryPoint as PointRule
@@ -46,13 +46,6 @@ class AsrAction(StrEnum):
     APPLY_RECOVERY_POINT = "applyRecoveryPoint"
     FAILBACK = "failback"  # REST: plannedFailover, from Azure (RecoveryToPrimary)
     REPROTECT = "reProtect"
-
-
-class DataSync(StrEnum):
-    """How a failback copies the Azure VM's changes home (ours -> ASR's dataSyncOption)."""
-
-    WHILE_RUNNING = "whileRunning"  # ForSynchronization: most while the Azure VM runs
-    DURING_DOWNTIME = "duringDowntime"  # ForDownTime: all of it after the Azure VM stops
 
 
 FAILOVER_ACTION = {
@@ -194,7 +187,7 @@ _SCENARIO = {
     AsrAction.FAILBACK: "PlannedFailover",  # ASR runs a failback as a planned failover
     AsrAction.REPROTECT: "Reprotect",
 }
-_DATA_SYNC_OPTION = {
+_DATA_SYNC_OPTION = {  # ours -> ASR's dataSyncOption
     DataSync.WHILE_RUNNING: "ForSynchronization",
     DataSync.DURING_DOWNTIME: "ForDownTime",
 }

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from application.health import policy_of
 from azureclients.settings import int_setting
 from contracts.api import DisableProtectionRequest, EnableProtectionRequest
-from domain.failover import FailoverType
+from domain.failover import DataSync, FailoverType
 from domain.jobs import StartedBy
 from domain.replication_state import Operation
 from readmodels.items import require_item_row
@@ -137,7 +137,7 @@ class FailbackInput(BaseModel):
     vm: str
     job_id: str
     operation: Operation
-    data_sync: str = "whileRunning"  # failback: contracts.api.FailbackRequest.data_sync
+    data_sync: DataSync = DataSync.WHILE_RUNNING  # a failback's
     # The committed failover the way home ends (its commit forgets the record).
     failover_job_id: str | None = None
     failover_type: FailoverType = FailoverType.UNPLANNED

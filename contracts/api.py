@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from contracts.base import WireModel
 from contracts.commands import BandwidthCommand
 from domain.autofailover import RuleSpec
+from domain.failover import DataSync
 
 
 class ProtectionTarget(WireModel):
@@ -98,8 +99,8 @@ class FailbackRequest(WireModel):
     """POST .../vms/{vm}/failback: bring a committed VM home (provider asr); the body may be
     left out."""
 
-    data_sync: Literal["whileRunning", "duringDowntime"] = Field(
-        default="whileRunning",
+    data_sync: DataSync = Field(
+        default=DataSync.WHILE_RUNNING,
         description="whileRunning: copy the Azure VM's changes while it still runs, then stop "
         "it and copy the rest (less downtime); duringDowntime: stop it first, then copy "
         "everything that changed.",

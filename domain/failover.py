@@ -30,6 +30,13 @@ class FailoverType(StrEnum):
     UNPLANNED = "unplanned"
 
 
+class DataSync(StrEnum):
+    """How a failback copies the Azure VM's changes home."""
+
+    WHILE_RUNNING = "whileRunning"  # most while the Azure VM still runs: less downtime
+    DURING_DOWNTIME = "duringDowntime"  # all of it after the Azure VM is shut down
+
+
 class FailoverState(StrEnum):
     """Where the failover a VM is in stands (its status says more: Test/Planned/Unplanned)."""
 

@@ -25,7 +25,7 @@ import azure.durable_functions as df
 from activities.failover import EndInput, end_failover
 from activities.orchestrations import ResumeInput, resume_replication
 from activities.seams import StepOutcome
-from application.asr_failover import FAILBACK_ACTION, DataSync
+from application.asr_failover import FAILBACK_ACTION
 from application.orchestrations import FailbackInput
 from domain.replication_state import Operation, ReplicationEvent
 from orchestrators.asr_failover import run_asr_action
@@ -64,7 +64,7 @@ def fail_back(context: df.DurableOrchestrationContext, job: FailbackInput) -> St
             return OperationEnded(protected=False, errors=started.errors)
 
     action = FAILBACK_ACTION[job.operation]
-    errors = yield from run_asr_action(context, job, action, data_sync=DataSync(job.data_sync))
+    errors = yield from run_asr_action(context, job, action, data_sync=job.data_sync)
     if errors:
         if fails is not None:
             yield from status(context, job, fails)

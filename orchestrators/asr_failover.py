@@ -52,12 +52,11 @@ from application.asr_failover import (
     FAILOVER_ACTION,
     WITH_POINT,
     AsrAction,
-    DataSync,
 )
 from application.orchestrations import AfterFailoverInput, FailoverInput
 from contracts.errors import ErrorDetail
 from domain import failover as rules
-from domain.failover import FailoverType
+from domain.failover import DataSync, FailoverType
 from domain.replication_state import Operation, ReplicationEvent
 from orchestrators.failover import (
     after_failover,
