@@ -48,6 +48,7 @@ import azure.durable_functions as df
 from azure.core.exceptions import ResourceNotFoundError
 
 from application.orchestrations import (
+    AsrWatchInput,
     ReplicationInput,
     replication_instance,
     resume_replication_loop,
@@ -398,8 +399,9 @@ def _initial_jobs(
     raw = getattr(status, "input_", None) if status else None
     if isinstance(raw, str):
         raw = json.loads(raw) if raw else None
-    if raw:
-        job_id = ReplicationInput.model_validate(raw).job_id
+    if raw:  # the direct loop's input, or the asr provider's watch's: both name the job
+        kind = AsrWatchInput if item.provider == "asr" else ReplicationInput
+        job_id = kind.model_validate(raw).job_id
         return [job_id] if job_id else []
     found = jobs.unfinished_jobs(item.tenant, item.vm, JobType.INITIAL_REPLICATION)
     return [job.id for job in found if job.start_time < now]

@@ -199,3 +199,53 @@ def test_a_dead_asr_watch_is_restarted_as_the_watch_not_the_agent_loop(plane: As
     # (d2) nothing was ever sent to the on-prem agent for a VM that ASR replicates
     assert agent_commands_for(stack, vm) == []
     assert len(restart_jobs(stack, vm)) == 1  # a running watch is never restarted again
+
+
+def test_a_dead_asr_watch_during_initial_replication_fails_its_job_and_enabling_again_resumes(
+    plane: AsrStack,
+) -> None:
+    stack = plane.stack
+    vm = f"asri-{uuid.uuid4().hex[:6]}"
+    stack.send_event(
+        "inventory.snapshot", {"cloud": {"id": "gold", "name": "gold"}, "vms": [vm_body(vm)]}
+    )
+    wait_for(
+        lambda: stack.call("POST", f"tenants/{stack.tenant}/vms/{vm}/preflight", json={})
+        .status_code == 200,
+        "the VM listed", 30,
+    )  # fmt: skip
+    discovered(plane, vm)
+    control(plane.arm, "settings", {"initialReplicationSeconds": 3600})  # ASR takes its time
+    try:
+        accepted = stack.call("POST", f"tenants/{stack.tenant}/vms/{vm}/protection",
+                              json={"provider": "asr", "policy": POLICY})  # fmt: skip
+        assert accepted.status_code == 202, accepted.text
+        protect = ended(stack, accepted.json()["id"])
+        wait_for(lambda: stack.item(vm)["status"] == "InitialReplicationInProgress",
+                 "initial replication under way", 60)  # fmt: skip
+        instance = f"replication-{stack.tenant}-{vm}"
+        assert stack.durable("POST", f"instances/{instance}/terminate?reason=gone").ok
+
+        # The watchdog reads the dead watch's input (the watch's, not the agent loop's) to
+        # find the InitialReplication job it left unfinished, and fails it.
+        initial = ended(stack, f"{protect['id']}-r")
+        assert initial["state"] == "Failed", initial
+        [error] = initial["errors"]
+        assert error["code"] == "ReplicationLoopStopped"
+        assert "ended Terminated: gone" in error["cause"]
+        shown = wait_for(
+            lambda: (i := stack.item(vm))["status"] == "WaitingForInitialReplication" and i,
+            "back to waiting", 30,
+        )  # fmt: skip
+        assert shown["health"]["state"] == "Critical"
+        assert restart_jobs(stack, vm) == []  # enabling again is the operator's to ask for
+    finally:
+        control(plane.arm, "settings", {"initialReplicationSeconds": 4})
+
+    again = stack.call("POST", f"tenants/{stack.tenant}/vms/{vm}/protection",
+                       json={"provider": "asr", "policy": POLICY})  # fmt: skip
+    assert again.status_code == 202, again.text
+    retried = ended(stack, f"{again.json()['id']}-r")
+    assert retried["state"] == "Succeeded", retried
+    assert stack.item(vm)["status"] == "Protected"
+    assert agent_commands_for(stack, vm) == []
