@@ -77,11 +77,14 @@ def fail_back(context: df.DurableOrchestrationContext, job: FailbackInput) -> St
             tenant=job.tenant, vm=job.vm, job_id=job.failover_job_id, kind=job.failover_type
         )
         yield from call(context, end_failover, over, StepOutcome, retry=STORAGE)
-    if job.operation is Operation.REPROTECT:  # ASR replicates again: watch it as before
+    yield from status(context, job, succeeds)
+    if job.operation is Operation.REPROTECT:
+        # ASR replicates again: watch it as before. (Protected first: should this step fail,
+        # the watchdog starts the watch of a Protected VM, where a retried reprotect would be
+        # refused by ASR, which already replicates.)
         watch = ResumeInput(tenant=job.tenant, vm=job.vm, generation=job.job_id[-8:])
         yield from steps.run(
             "Watch replication", resume_replication, watch, StepOutcome, retry=TASK_HUB
         )
-    yield from status(context, job, succeeds)
     yield steps.end()
     return OperationEnded(protected=job.operation is Operation.REPROTECT)
