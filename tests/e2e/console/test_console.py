@@ -5,13 +5,17 @@ and the real agent daemon replicating a real disk.
 It proves: the page needs a key and never keeps it in its address; a hostile VM name is shown
 as text and runs nothing; a person enables protection from the page, sees the preflight as
 they type and the API's problem beside a bad field, watches the VM reach Protected without
-reloading, starts a test failover and cleans it up (once the failover API is served), finds a
+reloading, starts a test failover and cleans it up (once the failover API is served), brings
+an `asr` VM home after a committed failover with the Fail back, Commit failback and Reprotect
+buttons (each dialog says what will happen; the job panel shows ASR's tasks; the status moves
+FailoverCommitted → FailedBack → FailbackCommitted → Protected without reloading), finds a
 failed job by state and VM with its cause and fix in place, and reads plainly that recovery
 plans and alerts are not in this release.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from collections.abc import Iterator
@@ -21,8 +25,11 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import KEYS, ControlPlane, wait_until
+from devhost.arm import ArmStandIn
+from tests.e2e.conftest import KEYS, CheckedApi, ControlPlane, wait_until
 from tests.e2e.console.conftest import Watched, screenshot
+from tests.e2e.test_asr import TENANT as ASR_TENANT
+from tests.e2e.test_asr import control, operation, protected_vm
 from tests.e2e.test_replication import make_disk, write
 from tests.e2e.test_replication_agent import SITE, Agent
 
@@ -271,6 +278,70 @@ def test_disable_protection_from_the_page(
     expect(status_of(tab)).to_have_attribute("data-status", "NotProtected", timeout=90_000)
     assert cp.call("GET", f"tenants/{TENANT}/replicated-items/{vm}").json()["status"] == (
         "NotProtected"
+    )
+
+
+# --- an asr VM's way home: failback, its commit, reprotect ---------------------------------
+
+
+@pytest.fixture
+def asr(arm: ArmStandIn, monkeypatch: pytest.MonkeyPatch) -> Iterator[ArmStandIn]:
+    """As test_asr's: the stand-in with a brisk simulated ASR, the app watching it every
+    second (pytest sees a fixture only where it is defined or imported)."""
+    assert arm.standin is not None
+    arm.config.control_key = os.environ["DEVHOST_MASTER_KEY"]
+    monkeypatch.setenv("ASR_POLL_SECONDS", "1")
+    monkeypatch.setenv("ASR_WATCH_SECONDS", "1")
+    control(arm, "settings", {"taskSeconds": 0.2, "initialReplicationSeconds": 4})
+    yield arm
+
+
+def test_an_asr_vm_comes_home_from_the_page_failback_commit_reprotect(
+    control_plane: ControlPlane, page: tuple[Any, Watched], api: CheckedApi, asr: ArmStandIn
+) -> None:
+    cp, (tab, _) = control_plane, page
+    assert ASR_TENANT == TENANT  # the VM the helpers make is one this page's tenant sees
+    vm = protected_vm(api, asr, "asrc")
+    assert operation(api, vm, type="unplanned")["state"] == "Succeeded"
+    assert operation(api, vm, "/commit")["state"] == "Succeeded"
+
+    open_vm(tab, cp, vm)
+    tab.evaluate("window.__sameDocument = true")  # gone if anything reloads the page
+    expect(status_of(tab)).to_have_attribute("data-status", "FailoverCommitted")
+    tab.locator('[data-operation="Failback"]').click()
+    dialog = tab.locator("dialog[open]")
+    expect(dialog.locator(".intro")).to_contain_text(
+        "Copies the Azure VM's changes back on premises while it runs"
+    )
+    dialog.locator('[data-role="confirm"]').click()
+    expect(tab.locator("dialog[open]")).to_have_count(0)
+    panel = tab.locator(".job-panel")
+    expect(panel.locator(".job-type")).to_have_text("Failback")
+    # ASR's tasks, mirrored; the first one says the body asked for a sync while it runs.
+    synced = panel.locator('tr[data-step="Synchronize data while the Azure virtual machine runs"]')
+    expect(synced).to_be_visible(timeout=60_000)
+    started = panel.locator('tr[data-step="Start the on-premises virtual machine"] .badge')
+    expect(started).to_have_attribute("data-status", "Succeeded", timeout=120_000)
+    expect(status_of(tab)).to_have_attribute("data-status", "FailedBack", timeout=60_000)
+    expect(panel.locator(".badge").first).to_have_attribute("data-status", "Succeeded")
+    screenshot(tab, "vm-failback")
+
+    tab.locator('[data-operation="CommitFailback"]').click()
+    expect(dialog.locator(".intro")).to_contain_text("Makes the failback final")
+    dialog.locator('[data-role="confirm"]').click()
+    expect(panel.locator(".job-type")).to_have_text("CommitFailback")
+    expect(status_of(tab)).to_have_attribute("data-status", "FailbackCommitted", timeout=120_000)
+
+    tab.locator('[data-operation="ReProtect"]').click()
+    expect(dialog.locator(".intro")).to_contain_text("Starts replicating the on-premises VM")
+    dialog.locator('[data-role="confirm"]').click()
+    expect(panel.locator(".job-type")).to_have_text("Reprotect")
+    expect(panel.locator('tr[data-step="Reverse replicate"]')).to_be_visible(timeout=60_000)
+    expect(status_of(tab)).to_have_attribute("data-status", "Protected", timeout=120_000)
+    expect(tab.locator('[data-operation="TestFailover"]')).to_be_enabled()
+    assert tab.evaluate("window.__sameDocument") is True
+    assert cp.call("GET", f"tenants/{TENANT}/replicated-items/{vm}").json()["status"] == (
+        "Protected"
     )
 
 
