@@ -52,9 +52,31 @@ function healthCell(health) {
   return h("div", {}, badge(health.state), reasonsList(health));
 }
 
+// Where nothing replicates on purpose (failed over, on the way home, not protected), the age
+// of the last point is history, not an RPO to judge against the threshold.
+const NOT_REPLICATING = new Set([
+  "NotProtected",
+  "ProtectionPending",
+  "DisablingProtection",
+  "PlannedFailoverInProgress",
+  "UnplannedFailoverInProgress",
+  "FailedOver",
+  "FailoverCommitted",
+  "FailbackInProgress",
+  "FailedBack",
+  "FailbackCommitted",
+  "ReprotectInProgress",
+]);
+
 function rpoCell(item) {
   if (item.rpoSeconds === null || item.rpoSeconds === undefined)
     return h("span", { class: "muted" }, item.status === "NotProtected" ? "–" : "no point yet");
+  if (NOT_REPLICATING.has(item.status))
+    return h(
+      "span",
+      { class: "muted", "data-rpo": "not-replicating" },
+      `not replicating (last point ${fmtDuration(item.rpoSeconds)} ago)`,
+    );
   const policy = policyOf(item);
   const threshold = policy?.rpoThresholdSeconds;
   const over = threshold && item.rpoSeconds > threshold;

@@ -323,6 +323,9 @@ def test_an_asr_vm_comes_home_from_the_page_failback_commit_reprotect(
     started = panel.locator('tr[data-step="Start the on-premises virtual machine"] .badge')
     expect(started).to_have_attribute("data-status", "Succeeded", timeout=120_000)
     expect(status_of(tab)).to_have_attribute("data-status", "FailedBack", timeout=60_000)
+    # Nothing replicates now: the last point's age is not judged as an RPO.
+    expect(tab.locator('[data-rpo="not-replicating"]')).to_contain_text("not replicating")
+    expect(tab.locator(".rpo.over")).to_have_count(0)
     expect(panel.locator(".badge").first).to_have_attribute("data-status", "Succeeded")
     screenshot(tab, "vm-failback")
 
