@@ -154,6 +154,7 @@ def test_failback_commit_and_reverse_replication_protect_the_vm_again(vault: Vau
     assert props.protection_state_description == "Failback finished, commit pending"
     assert props.allowed_operations == ["Commit", "DisableProtection"]
     assert props.last_successful_failover_time == job.properties.end_time
+    assert mapping.item_state(vault.item()).status is ReplicationStatus.FAILED_BACK
     # The on-premises VM runs: no recovery point of Azure's to change to.
     error = refused(
         lambda: ops.begin_apply_recovery_point(
@@ -174,6 +175,9 @@ def test_failback_commit_and_reverse_replication_protect_the_vm_again(vault: Vau
     assert (props.protection_state, props.active_location) == ("UnprotectedStatesBegin", "Primary")
     assert props.protection_state_description == "Failback committed, reverse replication pending"
     assert props.allowed_operations == ["ReProtect", "DisableProtection"]
+    home = mapping.item_state(vault.item())
+    assert home.status is ReplicationStatus.FAILBACK_COMMITTED
+    assert home.allowed_operations == ("ReProtect", "DisableProtection")
 
     # Reverse replication: the 202 names the operation's status only (no Location).
     seen.clear()
