@@ -6,8 +6,8 @@ Shaped from the Site Recovery REST spec's 2025-08-01 examples (`ReplicationFabri
 `ReplicationPolicies_Create`, `ReplicationProtectionContainerMappings_Create`,
 `ReplicationProtectedItems_Create|Get|PlannedFailover|FailoverCommit|ApplyRecoveryPoint|
 Reprotect`,
-`RecoveryPoints_Get`, `ReplicationJobs_Get`) and the status codes the SDK's operations accept
-(`azure-mgmt-recoveryservicessiterecovery` 2.0.0).
+`RecoveryPoints_Get`, `ReplicationJobs_Get|Resume|Cancel`) and the status codes the SDK's
+operations accept (`azure-mgmt-recoveryservicessiterecovery` 2.0.0).
 
 What the VMM side of ASR does (the provider on the VMM server registering the fabric, its
 clouds and their VMs) has no ARM operation: a test or devhost registers it through the
@@ -24,13 +24,18 @@ reached by the app). Everything else is a deterministic simulation driven by the
   failover RecoveryToPrimary (HyperVReplicaAzureFailback input) brings the VM back on premises
   (commit pending, activeLocation Primary); its commit leaves the item unprotected
   (UnprotectedStatesBegin) until reverse replication (`reProtect`) protects it again, its
-  recovery points starting over.
+  recovery points starting over. With ForSynchronization (the default) the failback job waits
+  once the data is synchronised while the Azure VM runs: Suspended, WaitingForCompleteFailover,
+  Cancel and Resume allowed, the item busy, until `POST replicationJobs/{job}/resume` (its
+  remaining tasks run from then) or `.../cancel` (Cancelled: the VM stays in Azure, Failback
+  allowed again).
 - Health errors a test injects show in `healthErrors` with `replicationHealth`.
 - Long-running operations answer 202 with `Azure-AsyncOperation`
   (`…/replicationOperationStatus/{job}`), `Location` (`…/replicationJobs/{job}/operationresults/
   {job}`: the job id, as ASR puts it there) and `Retry-After`; reProtect answers
-  `Azure-AsyncOperation` and `Retry-After` only, as the spec's Reprotect example does. 429
-  throttling can be injected.
+  `Azure-AsyncOperation` and `Retry-After` only, as the spec's Reprotect example does, and so
+  do a job's resume and cancel (the job's own status: a suspended job's is InProgress, a
+  cancelled one's Canceled). 429 throttling can be injected.
 
 State is rows of the shared SQLite store (the simulation's clock marks live in each body under
 `_sim`, never answered), so a restart keeps vaults, items, jobs and their timing.
@@ -146,6 +151,11 @@ FAILBACK_TASKS: dict[str, tuple[str, ...]] = {
         "Start the on-premises virtual machine",
     ),
 }
+# With "synchronize data before failover" ASR copies the Azure VM's changes while it runs, then
+# the job waits (Suspended) for the operator's Complete failover: POST replicationJobs/{job}/
+# resume lets it go on, .../cancel leaves the VM in Azure. ForDownTime does not wait.
+FAILBACK_PAUSE_AFTER = {"ForSynchronization": FAILBACK_TASKS["ForSynchronization"][1]}
+WAITING_FOR_COMPLETE_FAILOVER = "WaitingForCompleteFailover"
 RECOVERY_VM_CREATION_OPTIONS = ("CreateVmIfNotFound", "NoAction")
 DIRECTIONS = ("PrimaryToRecovery", "RecoveryToPrimary")
 ACTIONS = {  # POST item/{action} -> (scenario, protection states it may start from)
@@ -306,13 +316,17 @@ class SiteRecovery:
         instance_type: str = "ProtectionEntity",
         friendly_name: str | None = None,
         task_names: tuple[str, ...] | None = None,
+        pause_after: str | None = None,
     ) -> dict:
         """An ASR job whose tasks run on the clock; `effect` applies when it succeeds. The
         scenario names its friendly name and tasks unless given (a failback is a
-        PlannedFailover of its own name and tasks); `failNext` is keyed by the scenario."""
+        PlannedFailover of its own name and tasks); `failNext` is keyed by the scenario.
+        With `pause_after` (a task's name) the job waits, Suspended, once that task has
+        succeeded, until it is resumed (or cancelled: until then it may be)."""
         friendly, tasks = SCENARIOS[scenario]
         friendly = friendly_name or friendly
         tasks = task_names or tasks
+        pause = None if pause_after is None else tasks.index(pause_after)
         name = str(uuid.uuid4())
         rid = self.child(vault, ("replicationJobs", name))
         now = time.time()
@@ -347,7 +361,7 @@ class SiteRecovery:
                 ],
                 "errors": [],
                 "startTime": iso(now),
-                "allowedActions": [],
+                "allowedActions": [] if pause is None else ["Cancel"],
                 "targetObjectId": target.get("id", ""),
                 "targetObjectName": target.get("name", ""),
                 "targetInstanceType": instance_type,
@@ -362,11 +376,27 @@ class SiteRecovery:
                 "failure": failure,
                 "effect": effect,
                 "done": False,
+                "pauseAfter": pause,  # the index of the task after which it waits
+                "resumed": None,  # when it was resumed: the tasks after the pause run from then
             },
         }
         self._put(rid, job)
         self._render_job(job, now)
         return job
+
+    @staticmethod
+    def _task_starts(sim: dict, count: int) -> list[float | None]:
+        """When each task starts: one after the other from the job's start, and after a pause
+        one after the other from the resume (None until it is resumed)."""
+        step = max(sim["taskSeconds"], 0.0)
+        pause, resumed = sim.get("pauseAfter"), sim.get("resumed")
+        starts: list[float | None] = []
+        for index in range(count):
+            if pause is None or index <= pause:
+                starts.append(sim["start"] + index * step)
+            else:
+                starts.append(None if resumed is None else resumed + (index - pause - 1) * step)
+        return starts
 
     def _render_job(self, job: dict, now: float) -> bool:
         """Bring a job's tasks to `now`; True when it just ended (its effect is due)."""
@@ -376,14 +406,19 @@ class SiteRecovery:
         props = job["properties"]
         tasks = props["tasks"]
         step = max(sim["taskSeconds"], 0.0)
-        elapsed = now - sim["start"]
-        reached = len(tasks) if step == 0 else int(elapsed // step)
+        starts = self._task_starts(sim, len(tasks))
+        reached = 0  # the tasks that have run their time
+        for start in starts:
+            if start is None or start + step > now:
+                break
+            reached += 1
         failure = sim.get("failure")
         fail_at = None
         if failure is not None:
             fail_at = min(int(failure.get("task", len(tasks) - 1)), len(tasks) - 1)
         for index, task in enumerate(tasks):
-            start, end = sim["start"] + index * step, sim["start"] + (index + 1) * step
+            start = starts[index]
+            end = None if start is None else start + step
             if index < reached and (fail_at is None or index < fail_at):
                 task.update(state="Succeeded", stateDescription="Completed")
                 task.update(startTime=iso(start), endTime=iso(end))
@@ -393,13 +428,24 @@ class SiteRecovery:
                 task["errors"] = [self._job_error(failure, task["taskId"], end)]
             elif fail_at is not None and index > fail_at and reached > fail_at:
                 task.update(state="Skipped", stateDescription="Skipped")
-            elif index == reached:
+            elif index == reached and start is not None:
                 task.update(state="InProgress", stateDescription="InProgress", startTime=iso(start))
         failed = fail_at is not None and reached > fail_at
-        if reached < len(tasks) and not failed:
+        pause = sim.get("pauseAfter")
+        if not failed and pause is not None and sim.get("resumed") is None and reached > pause:
+            # Waiting for the operator (a failback's Complete failover); the item stays busy.
+            props.update(state="Suspended", stateDescription=WAITING_FOR_COMPLETE_FAILOVER)
+            props["allowedActions"] = ["Cancel", "Resume"]
             return False
-        end_at = sim["start"] + ((fail_at + 1) if failed else len(tasks)) * step
+        if reached < len(tasks) and not failed:
+            props.update(state="InProgress", stateDescription="InProgress")
+            # Cancellable until it has been resumed: then the Azure VM is being shut down.
+            waits = pause is not None and sim.get("resumed") is None
+            props["allowedActions"] = ["Cancel"] if waits else []
+            return False
+        end_at = (starts[fail_at] if failed else starts[-1]) + step
         props["endTime"] = iso(end_at)
+        props["allowedActions"] = []
         if failed:
             props.update(state="Failed", stateDescription="Failed")
             props["errors"] = [err for t in tasks for err in t["errors"]]
@@ -989,6 +1035,7 @@ class SiteRecovery:
             job_args = {
                 "friendly_name": FAILBACK,
                 "task_names": FAILBACK_TASKS[effect["dataSyncOption"]],
+                "pause_after": FAILBACK_PAUSE_AFTER.get(effect["dataSyncOption"]),
             }
         if kind == "reProtect":
             if direction != DIRECTIONS[0]:
@@ -1070,6 +1117,70 @@ class SiteRecovery:
                 if j["id"].lower().startswith(f"{vault.key}/replicationjobs/")]  # fmt: skip
         return page(sorted(jobs, key=lambda j: j["properties"]["startTime"], reverse=True))
 
+    async def resume_job(self, call: Call) -> web.Response:
+        """A suspended job goes on (a failback's Complete failover): its remaining tasks run
+        from now. Only a job that waits with Resume allowed; the caller reads the job first
+        (a resume of one that runs again is refused, not taken as done)."""
+        vault = self.vault(call)
+        sent = {} if call.body is None else body_object(call)
+        _object(sent.get("properties"), "properties")  # {"comments": ...}: nothing to keep
+        with self.store.transaction():
+            rid, job = self._job_now(vault, call)
+            self._refuse_unless(job, "resume", "Resume", "Suspended")
+            job["_sim"]["resumed"] = time.time()
+            self._bring(rid, job, job["_sim"]["resumed"])
+        return answer({}, 202, self._operation_headers(call, vault, job, location=False))
+
+    async def cancel_job(self, call: Call) -> web.Response:
+        """A job that has not ended and may be cancelled stops: the tasks not yet run are
+        Cancelled and its effect never applies (a failback leaves the VM in Azure, Failback
+        allowed again); the item is free."""
+        vault = self.vault(call)
+        with self.store.transaction():
+            rid, job = self._job_now(vault, call)
+            self._refuse_unless(job, "cancel", "Cancel", "InProgress", "Suspended")
+            now = time.time()
+            props, sim = job["properties"], job["_sim"]
+            for task in props["tasks"]:
+                if task["state"] in ("NotStarted", "InProgress"):
+                    task.update(state="Cancelled", stateDescription="Cancelled")
+                    if task.get("startTime"):
+                        task["endTime"] = iso(now)
+            props.update(state="Cancelled", stateDescription="Cancelled", endTime=iso(now))
+            props["allowedActions"] = []
+            sim.update(done=True, end=now)
+            self._apply(job, ok=False)
+            self._put(rid, job)
+        return answer({}, 202, self._operation_headers(call, vault, job, location=False))
+
+    def _job_now(self, vault: ResourceId, call: Call) -> tuple[ResourceId, dict]:
+        """The job, its tasks brought to now (one that just ended applies its effect)."""
+        rid = self.child(vault, ("replicationJobs", call.params["job"]))
+        job = self._get(rid, "job")
+        self._bring(rid, job, time.time())
+        return rid, job
+
+    def _bring(self, rid: ResourceId, job: dict, now: float) -> None:
+        """The job rendered at `now` and kept; its effect applied if it ended just now (with
+        no task time, a resumed job ends at once)."""
+        if self._render_job(job, now):
+            self._apply(job, job["properties"]["state"] == "Succeeded")
+        self._put(rid, job)
+
+    @staticmethod
+    def _refuse_unless(job: dict, operation: str, action: str, *states: str) -> None:
+        props = job["properties"]
+        state, allowed = props["state"], props.get("allowedActions") or []
+        if state in states and action in allowed:
+            return
+        raise ArmError(
+            400,
+            "OperationNotAllowedInCurrentState",
+            f"The operation '{operation}' is not allowed for job '{job['name']}' "
+            f"({props['friendlyName']}) in state '{state}' ({props['stateDescription']}); "
+            f"allowed actions: {allowed}.",
+        )
+
     def _job_for_operation(self, call: Call) -> tuple[ResourceId, dict]:
         vault = self.vault(call)
         rid = self.child(vault, ("replicationJobs", call.params["job"]))
@@ -1078,9 +1189,13 @@ class SiteRecovery:
     async def operation_status(self, call: Call) -> web.Response:
         _, job = self._job_for_operation(call)
         props = job["properties"]
-        status = {"InProgress": "InProgress", "Succeeded": "Succeeded"}.get(
-            props["state"], "Failed"
-        )
+        # A suspended job's operation has not ended; a cancelled one's is ARM's Canceled.
+        status = {
+            "InProgress": "InProgress",
+            "Suspended": "InProgress",
+            "Succeeded": "Succeeded",
+            "Cancelled": "Canceled",
+        }.get(props["state"], "Failed")
         doc: dict[str, Any] = {
             "name": job["name"],
             "status": status,
@@ -1088,11 +1203,11 @@ class SiteRecovery:
         }
         if props.get("endTime"):
             doc["endTime"] = props["endTime"]
-        if status == "Failed":
+        if status in ("Failed", "Canceled"):
             first = (props["errors"] or [{}])[0].get("serviceErrorDetails") or {}
             doc["error"] = {
-                "code": first.get("code", "JobFailed"),
-                "message": first.get("message", f"Job {job['name']} failed."),
+                "code": first.get("code", "JobFailed" if status == "Failed" else "JobCancelled"),
+                "message": first.get("message", f"Job {job['name']} {props['state'].lower()}."),
             }
         headers = {"Retry-After": str(self.s.config.retry_after)} if status == "InProgress" else {}
         return answer(doc, 200, headers)
@@ -1101,8 +1216,10 @@ class SiteRecovery:
         """202 while the job runs; then the item it acted on (204 when it is gone)."""
         _, job = self._job_for_operation(call)
         props = job["properties"]
-        if props["state"] == "InProgress":
+        if props["state"] in ("InProgress", "Suspended"):
             return web.Response(status=202, headers={"Retry-After": str(self.s.config.retry_after)})
+        if props["state"] == "Cancelled":
+            raise ArmError(400, "JobCancelled", f"Job {job['name']} was cancelled.")
         if props["state"] != "Succeeded":
             first = (props["errors"] or [{}])[0].get("serviceErrorDetails") or {}
             raise ArmError(400, first.get("code", "JobFailed"), first.get("message", "Failed."))
@@ -1332,6 +1449,8 @@ def routes(standin: StandIn) -> tuple[SiteRecovery, list[Route]]:
         r("GET", item + r"/recoveryPoints/(?P<point>[^/]+)", sr.get_point, "recoveryPoints"),
         r("GET", v + "/replicationJobs", sr.list_jobs, "replicationJobs"),
         r("GET", v + r"/replicationJobs/(?P<job>[^/]+)", sr.get_job, "replicationJobs"),
+        r("POST", v + r"/replicationJobs/(?P<job>[^/]+)/resume", sr.resume_job, "replicationJobs"),
+        r("POST", v + r"/replicationJobs/(?P<job>[^/]+)/cancel", sr.cancel_job, "replicationJobs"),
         r(
             "GET",
             v + r"/replicationJobs/(?P<job>[^/]+)/operationresults/[^/]+",
