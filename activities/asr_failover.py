@@ -12,7 +12,7 @@ import azure.durable_functions as df
 
 from activities.failover import FailoverRef, PinInput, PinnedPoint, start_record
 from activities.seams import StepOutcome, VmRef
-from application import asr_failover
+from application import asr_failover, asr_jobs
 from application import asr_protection as asr
 from application.asr_failover import AsrAction
 from application.asr_jobs import mirror_job
@@ -51,6 +51,8 @@ class AsrJobInput(AsrJobRef):
 
 class AsrJobFollowed(StepOutcome):
     done: bool = False  # the ASR job has ended (Succeeded, or Failed with `errors`)
+    # Suspended until someone resumes it: what it waits for, as ASR says (stateDescription).
+    waiting_for: str | None = None
 
 
 class AsrMadeInput(FailoverRef):
@@ -117,8 +119,26 @@ def follow_asr_job(payload: dict) -> dict:
     request = AsrJobInput.model_validate(payload)
     state = mirror_job(request.tenant, request.job_id, request.asr_job)
     if not state.done:
-        return AsrJobFollowed().out()
+        return AsrJobFollowed(waiting_for=state.description if state.waiting else None).out()
     return AsrJobFollowed(done=True, errors=[] if state.succeeded else list(state.errors)).out()
+
+
+@bp.activity_trigger(input_name="payload")
+def resume_asr_job(payload: dict) -> dict:
+    """Let the suspended ASR job go on (a failback's Complete failover)."""
+    request = AsrJobInput.model_validate(payload)
+    asr_jobs.resume_job(
+        request.asr_job, comments=f"Resumed by the DR control plane, job {request.job_id}."
+    )
+    return StepOutcome().out()
+
+
+@bp.activity_trigger(input_name="payload")
+def cancel_asr_job(payload: dict) -> dict:
+    """Cancel the ASR job (a failback someone rejected before the Azure VM was shut down)."""
+    request = AsrJobInput.model_validate(payload)
+    asr_jobs.cancel_job(request.asr_job)
+    return StepOutcome().out()
 
 
 @bp.activity_trigger(input_name="payload")

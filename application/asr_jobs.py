@@ -1,11 +1,16 @@
 """An ASR job mirrored into ours: its tasks become our job's steps, with ASR's times, so the
 job page shows what Site Recovery is doing (and, when a task fails, why) instead of a
-portal page nobody watches."""
+portal page nobody watches; and a job that waits for someone (suspended) resumed or
+cancelled."""
 
 from __future__ import annotations
 
+from azure.core.exceptions import HttpResponseError
+from azure.mgmt.recoveryservicessiterecovery import models
+
 from application import asr_mapping as mapping
 from application import asr_protection as asr
+from azureclients.arm import asr_vault, site_recovery_client
 from domain import jobs as job_rules
 from readmodels import jobs
 
@@ -33,3 +38,30 @@ def mirror_job(tenant: str, job_id: str | None, asr_job: str) -> mapping.JobStat
     if updated != job:
         jobs.save_job(updated)
     return state
+
+
+def resume_job(name: str, comments: str) -> None:
+    """Let a suspended ASR job go on (the portal's button on it); not waited for. A refusal
+    of a job no longer waiting (a retry after ASR took the first ask) is the goal reached."""
+    vault = asr_vault()
+    params = models.ResumeJobParams(properties=models.ResumeJobParamsProperties(comments=comments))
+    try:
+        site_recovery_client().replication_jobs.begin_resume(
+            vault.resource_group, vault.name, name, params, polling=False
+        )
+    except HttpResponseError:
+        if asr.job(name).waiting:
+            raise
+
+
+def cancel_job(name: str) -> None:
+    """Cancel an ASR job that has not ended; not waited for. One that has ended already
+    needs no cancel."""
+    vault = asr_vault()
+    try:
+        site_recovery_client().replication_jobs.begin_cancel(
+            vault.resource_group, vault.name, name, polling=False
+        )
+    except HttpResponseError:
+        if not asr.job(name).done:
+            raise

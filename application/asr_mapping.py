@@ -176,19 +176,30 @@ class TaskState:
     errors: tuple[ErrorDetail, ...] = ()
 
 
+_RUNNING = ("NotStarted", "InProgress", "Suspended")
+
+
 @dataclass(frozen=True)
 class JobState:
     """An ASR job: its tasks (our steps) and, once Failed, its errors (ours)."""
 
     name: str
     scenario: str
-    state: str  # InProgress, Succeeded, Failed, Cancelled, ...
+    state: str  # InProgress, Suspended, Succeeded, Failed, Cancelled, ...
     tasks: tuple[TaskState, ...] = ()
     errors: tuple[ErrorDetail, ...] = field(default_factory=tuple)
+    description: str = ""  # stateDescription: what a suspended job waits for
+    allowed_actions: tuple[str, ...] = ()  # Cancel, Resume, Restart
 
     @property
     def done(self) -> bool:
-        return self.state not in ("NotStarted", "InProgress", "Suspended")
+        return self.state not in _RUNNING
+
+    @property
+    def waiting(self) -> bool:
+        """Suspended until someone resumes it (ASR's portal: a button on the job, such as a
+        failback's Complete failover)."""
+        return self.state == "Suspended" and "Resume" in self.allowed_actions
 
     @property
     def succeeded(self) -> bool:
@@ -211,7 +222,7 @@ def job_state(job: Any) -> JobState:
     )
     errors = tuple(job_error(e) for e in props.get("errors") or [])
     state = str(props.get("state") or "InProgress")
-    if state not in ("InProgress", "Succeeded", "NotStarted") and not errors:
+    if state not in (*_RUNNING, "Succeeded") and not errors:
         errors = tuple(e for t in tasks for e in t.errors) or (
             ErrorDetail(
                 code="AsrJobFailed",
@@ -226,6 +237,8 @@ def job_state(job: Any) -> JobState:
         state=state,
         tasks=tasks,
         errors=errors,
+        description=str(props.get("stateDescription") or ""),
+        allowed_actions=tuple(str(a) for a in props.get("allowedActions") or []),
     )
 
 

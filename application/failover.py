@@ -193,7 +193,7 @@ async def begin_failback(
     item = await asyncio.to_thread(_item, tenant, vm)
     _allowed(item, operation)
     failover = item.failover
-    data_sync = (request or FailbackRequest()).data_sync
+    request = request or FailbackRequest()
     return await start_operation(
         client,
         orchestrator=failover_orchestration(item.provider, operation),
@@ -209,7 +209,8 @@ async def begin_failback(
             vm=vm,
             job_id=job_id,
             operation=operation,
-            data_sync=data_sync,
+            data_sync=request.data_sync,
+            complete_on_approval=request.complete_on_approval,
             failover_job_id=failover.job_id if failover else None,
             failover_type=failover.type if failover else FailoverType.UNPLANNED,
         ),

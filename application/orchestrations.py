@@ -138,6 +138,7 @@ class FailbackInput(BaseModel):
     job_id: str
     operation: Operation
     data_sync: DataSync = DataSync.WHILE_RUNNING  # a failback's
+    complete_on_approval: bool = False  # a failback's: contracts.api.FailbackRequest
     # The committed failover the way home ends (its commit forgets the record).
     failover_job_id: str | None = None
     failover_type: FailoverType = FailoverType.UNPLANNED

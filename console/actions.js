@@ -70,6 +70,10 @@ const OPERATIONS = {
     route: "/tenants/{tenant}/vms/{vm}/failback",
     path: "failback",
     body: { dataSync: "whileRunning" },
+    check: {
+      name: "completeOnApproval",
+      label: "Wait for my approval (on the job) before the Azure VM is shut down",
+    },
     danger: true,
     text: "Copies the Azure VM's changes back on premises while it runs, then shuts it down, copies the rest and starts the on-premises VM. Commit the failback when the VM runs well.",
   },
@@ -280,6 +284,17 @@ function openOperation(vm, name, onStarted) {
       ),
     );
   }
+  if (op.check) {
+    fields.push(
+      h(
+        "div",
+        { class: "field checkbox", "data-field": op.check.name },
+        h("input", { type: "checkbox", id: "op-check", name: op.check.name }),
+        h("label", { for: "op-check" }, op.check.label),
+        h("p", { class: "field-error", id: "op-check-error", role: "alert", hidden: true }),
+      ),
+    );
+  }
   openDialog({
     title: `${op.label}: ${vm.vmName || vm.vm}`,
     intro: op.text,
@@ -290,6 +305,7 @@ function openOperation(vm, name, onStarted) {
       let body = op.body ? { ...op.body } : undefined;
       if (op.point) body = { ...(body || {}), recoveryPoint: form.elements.recoveryPoint.value };
       if (op.replica) body = { deleteReplica: form.elements.deleteReplica.checked };
+      if (op.check) body = { ...(body || {}), [op.check.name]: form.elements[op.check.name].checked };
       return startJob(op.method || "POST", vm, op.path, body, onStarted);
     },
   });

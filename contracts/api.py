@@ -105,6 +105,13 @@ class FailbackRequest(WireModel):
         "it and copy the rest (less downtime); duringDowntime: stop it first, then copy "
         "everything that changed.",
     )
+    complete_on_approval: bool = Field(
+        default=False,
+        description="whileRunning only: once the changes are copied while the Azure VM runs, "
+        "wait for POST .../jobs/{job}/approve before shutting it down (ASR's Complete "
+        "failover), so the downtime starts when you choose; /reject cancels the failback and "
+        "the Azure VM runs on. false: go on at once.",
+    )
 
 
 class SiteBandwidthRequest(BandwidthCommand):

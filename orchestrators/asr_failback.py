@@ -8,7 +8,9 @@ cause and fix), followed on durable timers as a failover is:
 - failback: a planned failover from Azure (RecoveryToPrimary). ASR copies the Azure VM's
   changes to the on-premises VM (most of them while the Azure VM still runs, unless asked
   to stop it first), shuts the Azure VM down, copies the rest and starts the on-premises VM.
-  A failback that fails leaves the Azure VM running: the VM is FailoverCommitted again.
+  Where ASR waits before the shutdown (its Complete failover), the job goes on at once, or
+  when a person approves it if the request asked for that. A failback that fails (or is
+  rejected) leaves the Azure VM running: the VM is FailoverCommitted again.
 - commit of the failback: ASR removes what the failover made in Azure; the failover record
   is over. Nothing replicates until reverse replication.
 - reverse replication: the on-premises VM replicates to Azure again; the replication watch
@@ -64,7 +66,13 @@ def fail_back(context: df.DurableOrchestrationContext, job: FailbackInput) -> St
             return OperationEnded(protected=False, errors=started.errors)
 
     action = FAILBACK_ACTION[job.operation]
-    errors = yield from run_asr_action(context, job, action, data_sync=job.data_sync)
+    errors = yield from run_asr_action(
+        context,
+        job,
+        action,
+        data_sync=job.data_sync,
+        go_on_when_approved=job.complete_on_approval,
+    )
     if errors:
         if fails is not None:
             yield from status(context, job, fails)

@@ -32,9 +32,11 @@ from activities.asr_failover import (
     AsrJobRef,
     AsrMadeInput,
     AsrStarted,
+    cancel_asr_job,
     choose_asr_point,
     follow_asr_job,
     record_asr_failover_made,
+    resume_asr_job,
     start_asr_action,
 )
 from activities.failover import (
@@ -53,7 +55,12 @@ from application.asr_failover import (
     WITH_POINT,
     AsrAction,
 )
-from application.orchestrations import AfterFailoverInput, FailoverInput
+from application.orchestrations import (
+    APPROVAL_EVENT,
+    AfterFailoverInput,
+    ApprovalAnswer,
+    FailoverInput,
+)
 from contracts.errors import ErrorDetail
 from domain import failover as rules
 from domain.failover import DataSync, FailoverType
@@ -76,6 +83,8 @@ Story = Generator[Any, Any, OperationEnded]
 
 # An ASR failover job takes minutes (Azure builds the VM); give up on it after this long.
 ASR_JOB_DEADLINE = timedelta(hours=2)
+# How long a suspended ASR job waits for a person's approval before it is cancelled.
+APPROVAL_DEADLINE = timedelta(days=7)
 POLL_FIRST, POLL_MAX = 2.0, 30.0  # seconds between looks at the ASR job, doubling
 
 # What each operation after a failover does to the VM's status when ASR's job succeeds.
@@ -209,9 +218,15 @@ def run_asr_action(
     action: AsrAction,
     point: str | None = None,
     data_sync: DataSync = DataSync.WHILE_RUNNING,
+    go_on_when_approved: bool = False,
 ) -> Generator[Any, Any, list[ErrorDetail]]:
     """Start `action` in ASR and follow its job until it ends, its tasks becoming the
-    steps of our job `job.job_id`. The errors when ASR refused it or its job failed."""
+    steps of our job `job.job_id`. The errors when ASR refused it or its job failed.
+
+    A job ASR suspends until someone resumes it (a failback's Complete failover, once the
+    Azure VM's changes are copied while it runs) is resumed at once, or, with
+    `go_on_when_approved`, when a person approves our job (rejected: ASR's job is
+    cancelled)."""
     ours = job.model_dump(include={"tenant", "vm", "job_id"})
     request = AsrActionInput(**ours, action=action, point=point, data_sync=data_sync)
     started = yield from call(
@@ -222,16 +237,74 @@ def run_asr_action(
     follow = AsrJobInput(**ours, asr_job=started.asr_job)
     give_up = context.current_utc_datetime + ASR_JOB_DEADLINE
     pause = POLL_FIRST
+    resumed = False  # until ASR shows the job going on again: it may take a look or two
     while True:
         seen = yield from call(
             context, follow_asr_job, follow, AsrJobFollowed, retry=AZURE_RESOURCE_MANAGER
         )
         if seen.done:
             return seen.errors
-        if context.current_utc_datetime >= give_up:
+        resumed = resumed and seen.waiting_for is not None
+        if seen.waiting_for is not None and not resumed:
+            steps = JobSteps(context, tenant=job.tenant, job_id=job.job_id, vm=job.vm)
+            errors = yield from go_on(context, steps, follow, action, go_on_when_approved)
+            if errors:
+                return errors
+            resumed = True
+            give_up, pause = context.current_utc_datetime + ASR_JOB_DEADLINE, POLL_FIRST
+        elif context.current_utc_datetime >= give_up:
             return [timed_out(f"Azure Site Recovery's {action} job", ASR_JOB_DEADLINE)]
         yield context.create_timer(context.current_utc_datetime + timedelta(seconds=pause))
         pause = min(pause * 2, POLL_MAX)
+
+
+# What resuming a suspended ASR job does, by the action whose job it is.
+_GO_ON = {AsrAction.FAILBACK: "Complete the failback (shut the Azure VM down, copy the rest)"}
+
+
+def go_on(
+    context: df.DurableOrchestrationContext,
+    steps: JobSteps,
+    follow: AsrJobInput,
+    action: AsrAction,
+    when_approved: bool,
+) -> Generator[Any, Any, list[ErrorDetail]]:
+    """Resume ASR's suspended job: at once, or once a person approves (POST .../approve on
+    our job). Rejected, or no answer within APPROVAL_DEADLINE: ASR's job is cancelled."""
+    what = _GO_ON.get(action, f"Resume Azure Site Recovery's {action} job")
+    if when_approved:
+        name = f"Approval: {what[0].lower()}{what[1:]}"
+        yield steps.begin(name)
+        answered = context.wait_for_external_event(APPROVAL_EVENT)
+        timer = context.create_timer(context.current_utc_datetime + APPROVAL_DEADLINE)
+        winner = yield context.task_any([answered, timer])
+        if winner is answered:
+            timer.cancel()
+            answer = ApprovalAnswer.model_validate(answered.result)
+            errors = [] if answer.approved else [not_approved(name, f"rejected by {answer.by}")]
+        else:
+            errors = [not_approved(name, f"not answered within {APPROVAL_DEADLINE}")]
+        yield steps.finish(name, errors)
+        if errors:
+            yield from steps.run(
+                "Cancel Azure Site Recovery's job",
+                cancel_asr_job,
+                follow,
+                StepOutcome,
+                retry=AZURE_RESOURCE_MANAGER,
+            )
+            return errors
+    yield from steps.run(what, resume_asr_job, follow, StepOutcome, retry=AZURE_RESOURCE_MANAGER)
+    return []
+
+
+def not_approved(name: str, how: str) -> ErrorDetail:
+    return ErrorDetail(
+        code="ApprovalRejected" if how.startswith("rejected") else "ApprovalTimedOut",
+        cause=f"{name} was {how}; Azure Site Recovery's job was cancelled.",
+        recommendation="Nothing changed where the VM runs; ask for the operation again "
+        "when it may go on.",
+    )
 
 
 def no_job(action: AsrAction) -> ErrorDetail:

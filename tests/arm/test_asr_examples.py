@@ -549,6 +549,21 @@ def test_job_get_succeeded() -> None:
     assert first.errors == ()
 
 
+def test_job_get_suspended_waits_to_be_resumed_and_has_not_failed() -> None:
+    # Shaped from ReplicationJobs_Resume.json (a job Suspended with Cancel and Resume
+    # allowed), as a failback waiting for its Complete failover once the data is synchronised.
+    model = one(asr.Job, "ReplicationJobs_Get.suspended")
+    assert model.properties.allowed_actions == ["Cancel", "Resume"]
+    job = mapping.job_state(model)
+    fields(job, state="Suspended", description="WaitingForCompleteFailover", errors=())
+    assert job.waiting and not job.done and not job.succeeded
+    assert [(t.name, t.state) for t in job.tasks] == [
+        ("Prerequisites check for planned failover", "Succeeded"),
+        ("Synchronize data while the Azure virtual machine runs", "Succeeded"),
+        ("Shut down the Azure virtual machine", "NotStarted"),
+    ]
+
+
 def test_job_get_failed() -> None:
     # Shaped from ReplicationJobs_Get.json, as a failed failover: JobErrorDetails with
     # serviceErrorDetails (ServiceError) and providerErrorDetails (ProviderError, whose

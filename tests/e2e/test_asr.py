@@ -371,6 +371,9 @@ def test_a_point_asr_does_not_have_is_refused_before_anything_starts(
 
 # --- the way home: failback, its commit, reverse replication ---------------------------------
 
+COMPLETE_FAILBACK = "Complete the failback (shut the Azure VM down, copy the rest)"
+APPROVAL = "Approval: complete the failback (shut the Azure VM down, copy the rest)"
+
 
 def home(api: CheckedApi, vm: str, path: str, **body: object) -> requests.Response:
     return api.call("POST", f"tenants/{TENANT}/vms/{vm}/{path}", json=body)
@@ -404,7 +407,9 @@ def test_failback_commit_and_reprotect_bring_an_asr_vm_home_and_protected_again(
     assert back["state"] == "Succeeded", back
     assert back["type"] == "Failback"
     steps = [s["name"] for s in back["steps"]]  # ASR's tasks, mirrored
-    assert "Synchronize data while the Azure virtual machine runs" in steps
+    synced = steps.index("Synchronize data while the Azure virtual machine runs")
+    # ASR waited after the copy while it ran (its Complete failover): we went on at once.
+    assert steps[synced + 1] == COMPLETE_FAILBACK
     assert steps[-1] == "Start the on-premises virtual machine"
     item = item_of(api, TENANT, vm)
     assert item["status"] == "FailedBack" and item["allowedOperations"] == ["CommitFailback"]
@@ -468,3 +473,48 @@ def test_a_failed_failback_shows_asrs_cause_and_leaves_the_azure_vm_running(
 
     bad = home(api, vm, "failback", dataSync="sometimes")
     assert bad.status_code == 400 and "dataSync" in bad.text
+
+
+def waiting_for_approval(api: CheckedApi, job_id: str) -> dict:
+    return wait_until(
+        lambda: (
+            (j := api.call("GET", f"tenants/{TENANT}/jobs/{job_id}").json())
+            and any(s["name"] == APPROVAL and s["state"] == "InProgress" for s in j["steps"])
+            and j
+        ),
+        timeout=60,
+    )
+
+
+def test_a_failback_waits_for_approval_before_the_azure_vm_stops_when_asked_to(
+    api: CheckedApi, asr: ArmStandIn
+) -> None:
+    vm = committed_vm(api, asr, "asra")
+    asked = home(api, vm, "failback", completeOnApproval=True)
+    assert asked.status_code == 202, asked.text
+    waiting = waiting_for_approval(api, asked.json()["id"])
+    assert "Synchronize data while the Azure virtual machine runs" in [
+        s["name"] for s in waiting["steps"] if s["state"] == "Succeeded"
+    ]
+    assert item_of(api, TENANT, vm)["status"] == "FailbackInProgress"
+    rejected = api.call("POST", f"tenants/{TENANT}/jobs/{waiting['id']}/reject")
+    assert rejected.status_code == 202, rejected.text
+    job = finished_job(api, TENANT, waiting["id"])
+    assert job["state"] == "Failed", job
+    assert [e["code"] for e in job["errors"]] == ["ApprovalRejected"]
+    assert "Cancel Azure Site Recovery's job" in [s["name"] for s in job["steps"]]
+    item = item_of(api, TENANT, vm)
+    assert item["status"] == "FailoverCommitted" and "Failback" in item["allowedOperations"]
+    assert asr_item(asr, vm)["properties"]["activeLocation"] == "Recovery"  # still in Azure
+
+    again = home(api, vm, "failback", completeOnApproval=True)
+    assert again.status_code == 202, again.text
+    waiting = waiting_for_approval(api, again.json()["id"])
+    approved = api.call("POST", f"tenants/{TENANT}/jobs/{waiting['id']}/approve")
+    assert approved.status_code == 202, approved.text
+    job = finished_job(api, TENANT, waiting["id"])
+    assert job["state"] == "Succeeded", job
+    steps = [s["name"] for s in job["steps"]]
+    assert steps.index(APPROVAL) < steps.index(COMPLETE_FAILBACK)
+    assert steps[-1] == "Start the on-premises virtual machine"
+    assert item_of(api, TENANT, vm)["status"] == "FailedBack"

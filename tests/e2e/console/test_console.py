@@ -313,6 +313,8 @@ def test_an_asr_vm_comes_home_from_the_page_failback_commit_reprotect(
     expect(dialog.locator(".intro")).to_contain_text(
         "Copies the Azure VM's changes back on premises while it runs"
     )
+    # Going on at once unless the operator asks to approve the shutdown on the job.
+    expect(dialog.locator('input[name="completeOnApproval"]')).not_to_be_checked()
     dialog.locator('[data-role="confirm"]').click()
     expect(tab.locator("dialog[open]")).to_have_count(0)
     panel = tab.locator(".job-panel")
