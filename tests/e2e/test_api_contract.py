@@ -59,6 +59,9 @@ def routes(
         ("POST", f"tenants/{{tenant}}/vms/{vm}/failover/commit", None),
         ("POST", f"tenants/{{tenant}}/vms/{vm}/failover/cancel", None),
         ("POST", f"tenants/{{tenant}}/vms/{vm}/failover/recovery-point", {"recoveryPoint": "x"}),
+        ("POST", f"tenants/{{tenant}}/vms/{vm}/failback", {"dataSync": "whileRunning"}),
+        ("POST", f"tenants/{{tenant}}/vms/{vm}/failback/commit", None),
+        ("POST", f"tenants/{{tenant}}/vms/{vm}/reprotect", None),
         ("PUT", f"tenants/{{tenant}}/sites/{site}/bandwidth", {"bytesPerSecond": 1000000}),
         ("GET", f"tenants/{{tenant}}/sites/{site}/bandwidth", None),
         ("GET", "tenants/{tenant}/jobs", None),
@@ -159,6 +162,8 @@ def test_a_tenant_never_sees_or_changes_another_tenants_data_in_its_own_routes(
         ("POST", "commit"): "ReplicatedItemNotFound",
         ("POST", "cancel"): "ReplicatedItemNotFound",
         ("POST", "recovery-point"): "ReplicatedItemNotFound",
+        ("POST", "failback"): "ReplicatedItemNotFound",
+        ("POST", "reprotect"): "ReplicatedItemNotFound",
         ("PUT", "bandwidth"): "SiteNotFound",  # fabrikam's agents never reported this site
         ("GET", "bandwidth"): "BandwidthNotSet",
         ("POST", "approve"): "JobNotFound",
