@@ -19,6 +19,7 @@ ALL = (
     "cost",
     "failover",
     "plan",
+    "asr",
 )
 
 

@@ -95,6 +95,9 @@ class StandIn:
     disks: DiskBytes
     routes: list[Route] = field(default_factory=list)
     control: Handler | None = None  # the test-only control endpoint (/_standin/...)
+    # Opt-in: called with each ARM request (not the control endpoint's) and its answer's
+    # status, on the server's thread; a benchmark counts the app's ARM calls with it.
+    observer: Callable[[web.Request, int], None] | None = None
 
     def require_group(self, name: str) -> str:
         """The group's name as created; ARM's 404 when it does not exist."""
@@ -206,6 +209,8 @@ def build_app(standin: StandIn) -> web.Application:
                 500, "InternalServerError", f"The ARM stand-in failed: {error}"
             ).response()
         log.info("arm: %s %s -> %s", request.method, request.path_qs, response.status)
+        if standin.observer is not None:
+            standin.observer(request, response.status)
         return response
 
     app = web.Application(client_max_size=4 * 1024 * 1024)
