@@ -61,11 +61,12 @@ class AsrMadeInput(FailoverRef):
     action: AsrAction
 
 
-def _location(tenant: str, vm: str) -> asr.AsrLocation:
-    record = get_vm(tenant, vm)
+def _location(item: ReplicatedItem) -> asr.AsrLocation:
+    """Where ASR keeps the VM (remembered on its item by the replication watch)."""
+    record = get_vm(item.tenant, item.vm)
     if record is None:
-        raise DomainError(vm_gone(vm).info())
-    return asr.locate(record)
+        raise DomainError(vm_gone(item.vm).info())
+    return asr.place_of(record, item)
 
 
 @bp.activity_trigger(input_name="payload")
@@ -75,7 +76,7 @@ def choose_asr_point(payload: dict) -> dict:
     pin = PinInput.model_validate(payload)
     row = require_item_row(pin.tenant, pin.vm)
     try:
-        location = _location(pin.tenant, pin.vm)
+        location = _location(row.model)
         point = asr_failover.choose_point(location, pin.choice)
     except DomainError as refused:
         return PinnedPoint.refused(refused).out()
@@ -95,11 +96,12 @@ def choose_asr_point(payload: dict) -> dict:
 def start_asr_action(payload: dict) -> dict:
     """Start the ASR operation (its job's name), or ASR's refusal."""
     request = AsrActionInput.model_validate(payload)
+    item = require_item_row(request.tenant, request.vm).model
     record = get_vm(request.tenant, request.vm)
     if record is None:
         return AsrStarted.refused([vm_gone(request.vm)]).out()
     try:
-        location = asr.locate(record)
+        location = asr.place_of(record, item)
         point = None
         if request.point is not None:
             point = asr_failover.choose_point(location, request.point)
@@ -145,13 +147,13 @@ def cancel_asr_job(payload: dict) -> dict:
 def record_asr_failover_made(payload: dict) -> dict:
     """The item shows the Azure VM ASR made and the point it was made from."""
     made = AsrMadeInput.model_validate(payload)
+    item = require_item_row(made.tenant, made.vm).model
     try:
-        location = _location(made.tenant, made.vm)
+        location = _location(item)
     except DomainError as refused:
         return StepOutcome.refused(refused).out()
     vm_name = asr_failover.recovery_vm_name(location, made.action)
     where = recovery_target()
-    item = require_item_row(made.tenant, made.vm).model
     group = (item.target.target_resource_group if item.target else None) or where.resource_group
     vm_id = (
         f"/subscriptions/{where.subscription}/resourceGroups/{group}/providers/"

@@ -28,7 +28,7 @@ from domain.replication_state import ReplicationStatus as S
 from readmodels import jobs
 from readmodels.inventory import get_vm
 from readmodels.items import require_item_row, update_item
-from readmodels.records import HealthRecord, ProgressRecord, Reason, ReplicatedItem
+from readmodels.records import AsrPlace, HealthRecord, ProgressRecord, Reason, ReplicatedItem
 
 bp = df.Blueprint()
 E = ReplicationEvent
@@ -72,11 +72,13 @@ def _step(tenant: str, job_id: str | None, name: str, finished: bool = False) ->
 _ENABLING = (S.WAITING_FOR_INITIAL_REPLICATION, S.INITIAL_REPLICATION_IN_PROGRESS)
 
 
-def copy_state(tenant: str, vm: str, state: mapping.ItemState) -> None:
-    """The ASR item's state on ours: status through the state table, progress, RPO, health."""
+def copy_state(tenant: str, vm: str, state: mapping.ItemState, place: AsrPlace) -> None:
+    """The ASR item's state on ours: status through the state table, progress, RPO, health;
+    and where ASR keeps it, so that the next look need not find it again."""
     now = datetime.now(UTC)
 
     def apply(item: ReplicatedItem) -> None:
+        item.asr_place = place
         wanted = state.status
         if item.status in _ENABLING:  # failover statuses are the failover's to move
             if wanted in (S.INITIAL_REPLICATION_IN_PROGRESS, S.PROTECTED):
@@ -118,7 +120,7 @@ def asr_replication_step(payload: dict) -> dict:
     if record is None:
         return AsrStepped.refused([vm_gone(step.vm)]).out()
     try:
-        location = asr.locate(record)
+        location = asr.place_of(record, item)
         policy = policy_of(item)
     except DomainError as refused:
         return AsrStepped.refused(refused).out()
@@ -130,29 +132,37 @@ def asr_replication_step(payload: dict) -> dict:
         if not state.succeeded:
             return AsrStepped(phase=AsrPhase.ENABLING, errors=list(state.errors)).out()
 
-    configured = asr.ensure_configured(location, policy)
-    if configured.errors:
-        return AsrStepped(errors=configured.errors).out()
-    if not configured.done:
-        _step(step.tenant, step.job_id, configured.step)
-        return AsrStepped(phase=AsrPhase.CONFIGURING, asr_job=configured.job).out()
-    for name in ("Create replication policy", "Associate replication policy with the cloud"):
-        _step(step.tenant, step.job_id, name, finished=True)
-
-    enabled = asr.ensure_enabled(location, asr.enable_input(record, location, policy, item.target))
-    if enabled.errors:
-        return AsrStepped(errors=enabled.errors).out()
-    if not enabled.done:
-        return AsrStepped(phase=AsrPhase.ENABLING, asr_job=enabled.job).out()
-
+    # Once enabled, a look is one read of the protected item (at its remembered place).
     found = asr.protected_item(location)
+    if found is None and item.asr_place is not None:  # not there any more: look it up again
+        try:
+            location = asr.locate(record)
+        except DomainError as refused:
+            return AsrStepped.refused(refused).out()
+        found = asr.protected_item(location)
     if found is None:
-        return AsrStepped(phase=AsrPhase.GONE).out()
+        configured = asr.ensure_configured(location, policy)
+        if configured.errors:
+            return AsrStepped(errors=configured.errors).out()
+        if not configured.done:
+            _step(step.tenant, step.job_id, configured.step)
+            return AsrStepped(phase=AsrPhase.CONFIGURING, asr_job=configured.job).out()
+        for name in ("Create replication policy", "Associate replication policy with the cloud"):
+            _step(step.tenant, step.job_id, name, finished=True)
+        body = asr.enable_input(record, location, policy, item.target)
+        enabled = asr.ensure_enabled(location, body)
+        if enabled.errors:
+            return AsrStepped(errors=enabled.errors).out()
+        if not enabled.done:
+            return AsrStepped(phase=AsrPhase.ENABLING, asr_job=enabled.job).out()
+        found = asr.protected_item(location)
+        if found is None:
+            return AsrStepped(phase=AsrPhase.GONE).out()
     state = mapping.item_state(found)
     if state.current_job and step.job_id and state.status is not S.PROTECTED:
         mirror_job(step.tenant, step.job_id, state.current_job.rsplit("/", 1)[-1])
     try:
-        copy_state(step.tenant, step.vm, state)
+        copy_state(step.tenant, step.vm, state, asr.to_remember(location))
     except IllegalTransition as illegal:  # e.g. disabled meanwhile
         return AsrStepped.refused(illegal).out()
     if state.status is S.PROTECTED:

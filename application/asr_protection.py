@@ -24,7 +24,7 @@ from azureclients.arm import asr_vault, recovery_target, site_recovery_client
 from contracts.errors import ErrorDetail
 from domain.errors import DomainError, ErrorInfo
 from domain.model import ReplicationPolicy
-from readmodels.records import VmRecord
+from readmodels.records import AsrPlace, ReplicatedItem, VmRecord
 
 AZURE_CONTAINER = "Microsoft Azure"
 _PERMANENT = {400, 403, 404, 409}
@@ -74,6 +74,25 @@ def locate(record: VmRecord) -> AsrLocation:
                     return AsrLocation(fabric.name, container.name, vm.name, vm.id)
             raise _not_discovered(record, "the VM")
     raise _not_discovered(record, "the cloud")
+
+
+def place_of(record: VmRecord, item: ReplicatedItem | None = None) -> AsrLocation:
+    """The VM's place in the vault: as its replicated item remembers it, else found."""
+    if item is not None and item.asr_place is not None:
+        remembered = item.asr_place
+        return AsrLocation(
+            remembered.fabric, remembered.container, remembered.item, remembered.protectable_id
+        )
+    return locate(record)
+
+
+def to_remember(location: AsrLocation) -> AsrPlace:
+    return AsrPlace(
+        fabric=location.fabric,
+        container=location.container,
+        item=location.item,
+        protectable_id=location.protectable_id,
+    )
 
 
 def policy_name(policy: ReplicationPolicy) -> str:

@@ -28,7 +28,7 @@ from domain.jobs import Job, JobType, StartedBy
 from domain.replication_state import Operation, require_operation
 from domain.retention import RecoveryPoint as PointRule
 from readmodels.inventory import get_vm
-from readmodels.items import get_item
+from readmodels.items import busy_with, get_item
 from readmodels.points import list_points
 from readmodels.records import ReplicatedItem
 
@@ -49,7 +49,7 @@ def _item(tenant: str, vm: str) -> ReplicatedItem:
 
 def _allowed(item: ReplicatedItem, operation: Operation) -> None:
     """409 unless the VM's status allows `operation` and no job holds the VM."""
-    require_operation(item.status, operation, busy_with=item.active_job_id, provider=item.provider)
+    require_operation(item.status, operation, busy_with=busy_with(item), provider=item.provider)
 
 
 def _point_exists(item: ReplicatedItem, choice: str) -> None:
@@ -59,7 +59,7 @@ def _point_exists(item: ReplicatedItem, choice: str) -> None:
         record = get_vm(item.tenant, item.vm)
         if record is None:
             raise NotFound(vm_gone(item.vm).info())
-        asr_failover.choose_point(asr_protection.locate(record), choice)
+        asr_failover.choose_point(asr_protection.place_of(record, item), choice)
         return
     points = list_points(item.tenant, item.vm)
     rules.choose_point(

@@ -41,7 +41,7 @@ from domain.plans import Disposition, PlanOperation, RecoveryPlan, VmState
 from domain.replication_state import Operation, allowed_operations
 from readmodels import jobs
 from readmodels import plans as store
-from readmodels.items import claim_operation, get_item
+from readmodels.items import busy_with, claim_operation, get_item
 from readmodels.records import ReplicatedItem
 
 RUN_PLAN = "run_recovery_plan"
@@ -206,7 +206,7 @@ def vm_states(
         item = get_item(tenant, vm)
         states[vm] = VmState(
             status=item.status if item else None,
-            busy_with=item.active_job_id if item else None,
+            busy_with=busy_with(item) if item else None,
             point_problem=_point_problem(item, kind, choice) if kind else None,
         )
     return states
@@ -351,7 +351,7 @@ def prepare_vms(
         item = get_item(job.tenant, vm)
         state = VmState(
             status=item.status if item else None,
-            busy_with=item.active_job_id if item else None,
+            busy_with=busy_with(item) if item else None,
             point_problem=_point_problem(item, job.kind, job.recovery_point)
             if operation in (Operation.TEST_FAILOVER, Operation.UNPLANNED_FAILOVER)
             else None,

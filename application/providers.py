@@ -154,7 +154,7 @@ class AsrProvider:
         if record is None:
             return
         with contextlib.suppress(DomainError):  # ASR no longer knows it: nothing to disable
-            asr_protection.disable(asr_protection.locate(record))
+            asr_protection.disable(asr_protection.place_of(record, item))
 
 
 PROVIDERS: dict[str, ProtectionProvider] = {p.name: p for p in (DirectProvider(), AsrProvider())}

@@ -71,7 +71,7 @@ def _asr_points(item: ReplicatedItem) -> list[RecoveryPointView]:
     if record is None:
         return []
     try:
-        points = asr_failover.recovery_points(asr_protection.locate(record))
+        points = asr_failover.recovery_points(asr_protection.place_of(record, item))
     except (DomainError, ResourceNotFoundError):  # not (or no longer) protected in ASR
         return []
     return [

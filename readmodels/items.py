@@ -75,6 +75,16 @@ def update_item(
     raise ConcurrentUpdate(f"{tenant}/{vm} kept changing; gave up after {attempts} tries")
 
 
+def busy_with(item: ReplicatedItem) -> str | None:
+    """The job that holds the VM, unless it has finished: an operation saves its job's end a
+    moment before it releases the lock, and a request in between may go ahead (claiming the
+    VM looks at the job the same way)."""
+    if not item.active_job_id:
+        return None
+    active = get_job(item.tenant, item.active_job_id)
+    return item.active_job_id if active is not None and not active.finished else None
+
+
 def claim_operation(
     tenant: str,
     vm: str,

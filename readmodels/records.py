@@ -118,6 +118,17 @@ class FailoverRecord(BaseModel):
     started: datetime | None = None
 
 
+class AsrPlace(BaseModel):
+    """Where Site Recovery keeps a VM (provider asr): fabric, container, protected item.
+    Finding it lists the vault's fabrics, a fabric's clouds and a cloud's VMs; remembered here
+    once found, a look at the VM is one ARM read instead of four."""
+
+    fabric: str
+    container: str
+    item: str
+    protectable_id: str
+
+
 class ReplicatedItem(BaseModel):
     tenant: str
     vm: str
@@ -142,6 +153,7 @@ class ReplicatedItem(BaseModel):
     recovery_points: int = 0
     last_heartbeat: datetime | None = None
     failover: FailoverRecord | None = None
+    asr_place: AsrPlace | None = None  # provider asr: where ASR keeps it, once found
     # The watchdog's restarts of a dead delta loop: when it last did, and how many times in a
     # row (domain.watchdog.restart_due backs off on them).
     loop_restarted: datetime | None = None

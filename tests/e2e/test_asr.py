@@ -181,6 +181,30 @@ def test_the_tenant_default_provider_applies_when_enable_names_none(
     assert preflight["provider"] == "asr"
 
 
+def test_once_found_a_look_at_an_asr_vm_is_one_arm_read(api: CheckedApi, asr: ArmStandIn) -> None:
+    """The watch remembers where ASR keeps the VM: it does not list the vault's fabrics, a
+    fabric's clouds and a cloud's VMs again on each look (three reads more, every look)."""
+    vm = new_id("asrl")
+    report(api, TENANT, vm_body(vm))
+    discovered(asr, vm)
+    assert replication_job(api, enable(api, vm))["state"] == "Succeeded"
+    seen: list[tuple[str, str]] = []
+    assert asr.standin is not None
+    asr.standin.observer = lambda request, status: seen.append((request.method, request.path))
+    try:
+        wait_until(
+            lambda: sum(p.endswith(f"/replicationProtectedItems/{vm}") for _, p in seen) >= 3
+        )
+    finally:
+        asr.standin.observer = None
+    mine = [(m, p) for m, p in seen if f"/{vm}" in p]
+    assert {m for m, _ in mine} == {"GET"} and all(p.endswith(vm) for _, p in mine), mine
+    listed = [
+        p for _, p in seen if p.endswith(("/replicationFabrics", "/replicationProtectableItems"))
+    ]
+    assert listed == [], listed  # no VM's watch looks its place up again
+
+
 def test_disable_protection_removes_the_asr_item(api: CheckedApi, asr: ArmStandIn) -> None:
     vm = new_id("asro")
     report(api, TENANT, vm_body(vm))

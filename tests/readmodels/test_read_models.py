@@ -12,7 +12,7 @@ from contracts.inventory import InventoryVm, VmmCloudRef
 from domain.jobs import JobType, succeed_job
 from readmodels import jobs
 from readmodels.inventory import VMS, apply_snapshot, get_vm
-from readmodels.items import claim_operation, get_item, release_operation
+from readmodels.items import busy_with, claim_operation, get_item, release_operation
 from readmodels.sites import last_heartbeat, record_heartbeat
 
 pytestmark = pytest.mark.usefixtures("read_models")
@@ -50,6 +50,18 @@ def test_a_finished_job_frees_the_vm_for_the_next_operation() -> None:
     release_operation(t, "vm1", first.id)
     second, created = claim_operation(t, "vm1", "vm1", "site", JobType.DISABLE_PROTECTION, "api")
     assert created and second.id != first.id
+
+
+def test_a_vm_whose_job_has_ended_is_not_busy_before_its_lock_is_released() -> None:
+    # An operation saves its job's end, then releases the lock: a request in between may go on.
+    t = tenant()
+    first, _ = claim_operation(t, "vm1", "vm1", "site", ENABLE, "api")
+    assert busy_with(get_item(t, "vm1")) == first.id
+    jobs.save_job(succeed_job(first, datetime.now(UTC)))
+    held = get_item(t, "vm1")
+    assert held.active_job_id == first.id and busy_with(held) is None
+    second, created = claim_operation(t, "vm1", "vm1", "site", JobType.DISABLE_PROTECTION, "api")
+    assert created and busy_with(get_item(t, "vm1")) == second.id
 
 
 def test_snapshot_upserts_and_marks_missing_vms_gone() -> None:
