@@ -714,9 +714,13 @@ def findings(by_length: Sequence[Mapping[str, Any]], hourly: Mapping[str, Any]) 
     out.append(
         f"Besides its {test['looks']:g} looks, a test failover reads ARM "
         f"{test['arm_reads'] - test['looks']:g} times ({lists}); its cleanup "
-        f"{cleanup['arm_reads'] - cleanup['looks']:g}. Each list of fabrics, containers and "
-        "protectable items is one asr.locate() (application/asr_protection.py), done again by "
-        "the request's check of the point and by each activity that needs the VM's place in ASR."
+        f"{cleanup['arm_reads'] - cleanup['looks']:g}. "
+        + (
+            "Each list of fabrics, containers and protectable items is a look-up of the VM's "
+            "place in ASR (asr.locate) that its remembered place did not spare."
+            if any(k.startswith("list") and "recovery points" not in k for k in calls)
+            else "No look-up of the VM's place in ASR: the replication watch remembered it."
+        )
     )
     ten, forty = hourly["10 min"], hourly["40 s"]
     base = ten["baseline_sdk_poller"]
