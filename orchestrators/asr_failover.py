@@ -83,8 +83,9 @@ Story = Generator[Any, Any, OperationEnded]
 
 # An ASR failover job takes minutes (Azure builds the VM); give up on it after this long.
 ASR_JOB_DEADLINE = timedelta(hours=2)
-# How long a suspended ASR job waits for a person's approval before it is cancelled.
-APPROVAL_DEADLINE = timedelta(days=7)
+# How long a suspended ASR job waits for a person's approval (a weekend's maintenance window)
+# before it is cancelled.
+APPROVAL_DAYS = 3
 POLL_FIRST, POLL_MAX = 2.0, 30.0  # seconds between looks at the ASR job, doubling
 
 # What each operation after a failover does to the VM's status when ASR's job succeeds.
@@ -270,20 +271,22 @@ def go_on(
     when_approved: bool,
 ) -> Generator[Any, Any, list[ErrorDetail]]:
     """Resume ASR's suspended job: at once, or once a person approves (POST .../approve on
-    our job). Rejected, or no answer within APPROVAL_DEADLINE: ASR's job is cancelled."""
+    our job). Rejected, or no answer within APPROVAL_DAYS: ASR's job is cancelled."""
     what = _GO_ON.get(action, f"Resume Azure Site Recovery's {action} job")
     if when_approved:
         name = f"Approval: {what[0].lower()}{what[1:]}"
         yield steps.begin(name)
         answered = context.wait_for_external_event(APPROVAL_EVENT)
-        timer = context.create_timer(context.current_utc_datetime + APPROVAL_DEADLINE)
+        timer = context.create_timer(context.current_utc_datetime + timedelta(days=APPROVAL_DAYS))
         winner = yield context.task_any([answered, timer])
         if winner is answered:
             timer.cancel()
             answer = ApprovalAnswer.model_validate(answered.result)
-            errors = [] if answer.approved else [not_approved(name, f"rejected by {answer.by}")]
+            rejected = not_approved(name, "ApprovalRejected", f"rejected by {answer.by}")
+            errors = [] if answer.approved else [rejected]
         else:
-            errors = [not_approved(name, f"not answered within {APPROVAL_DEADLINE}")]
+            unanswered = f"not answered within {APPROVAL_DAYS} days"
+            errors = [not_approved(name, "ApprovalTimedOut", unanswered)]
         yield steps.finish(name, errors)
         if errors:
             yield from steps.run(
@@ -298,9 +301,9 @@ def go_on(
     return []
 
 
-def not_approved(name: str, how: str) -> ErrorDetail:
+def not_approved(name: str, code: str, how: str) -> ErrorDetail:
     return ErrorDetail(
-        code="ApprovalRejected" if how.startswith("rejected") else "ApprovalTimedOut",
+        code=code,
         cause=f"{name} was {how}; Azure Site Recovery's job was cancelled.",
         recommendation="Nothing changed where the VM runs; ask for the operation again "
         "when it may go on.",
