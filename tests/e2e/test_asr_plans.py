@@ -141,3 +141,34 @@ def test_a_plans_unplanned_failover_of_asr_vms_goes_through_asr_and_commits(
         assert item["status"] == "FailoverCommitted", item
         in_asr = asr_item(asr, vm)["properties"]
         assert in_asr["protectionStateDescription"] == "Planned failover committed", in_asr
+
+
+def test_a_plans_planned_failover_of_asr_vms_lets_asr_shut_down_and_sync_each_vm(
+    api: CheckedApi, asr: ArmStandIn
+) -> None:
+    plan, vms = two_group_plan(api, asr, "asrpp")
+
+    done = plan_operation(api, plan, "failover", type="planned")
+    assert done["type"] == "RecoveryPlanPlannedFailover" and done["target"] == plan
+    for vm in vms:
+        item = item_of(api, TENANT, vm)
+        assert item["status"] == "FailedOver", item
+        assert item["failover"]["vmName"] == vm
+        vm_job = vm_failover_job(api, done, vm)
+        assert vm_job["type"] == "PlannedFailover" and vm_job["state"] == "Succeeded", vm_job
+        steps = [s["name"] for s in vm_job["steps"]]
+        assert "Shut down the virtual machine" in steps, steps  # ASR's job's tasks, mirrored
+        assert "Synchronize data" in steps, steps
+        assert "Choose recovery point" not in steps, steps  # ASR's final synchronisation makes it
+        made = asr_item(asr, vm)["properties"]["failoverRecoveryPointId"]
+        assert item["failover"]["recoveryPointId"] == made.rsplit("/", 1)[-1], (item, made)
+
+    committed = plan_operation(api, plan, "commit")
+    assert committed["type"] == "RecoveryPlanCommit"
+    for n, vm in enumerate(vms):
+        steps = [s["name"] for s in vm_job_of(api, committed, n)["steps"]]
+        assert "Commit" in steps and steps[-1] == "End the replication watch", steps
+        item = item_of(api, TENANT, vm)
+        assert item["status"] == "FailoverCommitted", item
+        in_asr = asr_item(asr, vm)["properties"]
+        assert in_asr["protectionStateDescription"] == "Planned failover committed", in_asr
