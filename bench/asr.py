@@ -61,7 +61,7 @@ from typing import Any
 
 import requests
 
-from bench.cost import SITE, TENANT, DevhostProcess, wait_for
+from bench.cost import SITE, TENANT, DevhostProcess, app_settings, wait_for
 from bench.processes import BrokerProcess
 from contracts.events import events_queue
 from orchestrators.asr_failover import POLL_FIRST, POLL_MAX
@@ -496,7 +496,6 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     from azureclients.arm import AsrVault
     from devhost.arm.launch import start_for_app
     from devhost.azurite import Azurite
-    from devhost.init_settings import embedded_settings
 
     began = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="bench-asr-"))
@@ -505,30 +504,14 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     with contextlib.ExitStack() as stack:
         azurite = stack.enter_context(Azurite(location=work / "azurite"))
         broker = stack.enter_context(BrokerProcess(work / "servicebus", [SITE]))
-        sample = json.loads((ROOT / "local.settings.sample.json").read_text())["Values"]
-        settings = {
-            **sample,
-            **embedded_settings(
-                azurite.connection_string,
-                broker.connection_string,
-                {TENANT: key},
-                master,
-                sites={TENANT: [SITE]},
-            ),
-            "REPLICATION_POLICIES": json.dumps(
-                {
-                    POLICY: {
-                        "interval": 30,
-                        "retention_hours": 1,
-                        "app_consistent_frequency_hours": 0,
-                        "rpo_threshold_seconds": 3600,
-                    }
-                }
-            ),
-            "AGENT_HEARTBEAT_TIMEOUT_SECONDS": "3600",
-            "ASR_POLL_SECONDS": "1",  # enabling and initial replication: looked at every second
-            "ASR_WATCH_SECONDS": str(WATCH_SECONDS),
-        }
+        settings = app_settings(
+            azurite.connection_string,
+            broker.connection_string,
+            key,
+            master,
+            ASR_POLL_SECONDS="1",  # enabling and initial replication: looked at every second
+            ASR_WATCH_SECONDS=str(WATCH_SECONDS),
+        )
         arm = stack.enter_context(
             start_for_app(
                 work / "arm", azurite.connection_string, settings, retry_after=RETRY_AFTER

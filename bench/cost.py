@@ -659,6 +659,29 @@ class Agent:
 # --- devhost in a process of its own --------------------------------------------------------
 
 
+def app_settings(storage: str, broker: str, key: str, master: str, **extra: str) -> dict[str, str]:
+    """A bench's devhost settings: the sample's, the embedded mode's for this storage (Azurite,
+    or the meter in front of it) and broker, one tenant on one site, a 30 s policy POLICY
+    keeping points an hour, and a heartbeat timeout that never fires while a bench holds its
+    agent; `extra` adds or overrides settings."""
+    from devhost.init_settings import embedded_settings
+
+    sample = json.loads((ROOT / "local.settings.sample.json").read_text())["Values"]
+    policy = {
+        "interval": 30,
+        "retention_hours": 1,
+        "app_consistent_frequency_hours": 0,
+        "rpo_threshold_seconds": 3600,
+    }
+    return {
+        **sample,
+        **embedded_settings(storage, broker, {TENANT: key}, master, sites={TENANT: [SITE]}),
+        "REPLICATION_POLICIES": json.dumps({POLICY: policy}),
+        "AGENT_HEARTBEAT_TIMEOUT_SECONDS": "3600",
+        **extra,
+    }
+
+
 class DevhostProcess:
     """`python -m devhost` with a settings file, its invocation log read from stdout."""
 

@@ -50,7 +50,16 @@ from typing import Any
 import requests
 
 from bench.control_plane import percentile
-from bench.cost import SITE, TENANT, Agent, AgentPlan, DevhostProcess, inventory, wait_for
+from bench.cost import (
+    SITE,
+    TENANT,
+    Agent,
+    AgentPlan,
+    DevhostProcess,
+    app_settings,
+    inventory,
+    wait_for,
+)
 from bench.meters import Invocation
 from bench.processes import BrokerProcess, group_cpu_seconds, process_cpu_seconds
 from contracts.events import events_queue
@@ -369,7 +378,6 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     from agent.transfer.options import TransferOptions
     from devhost.arm.launch import start_for_app
     from devhost.azurite import Azurite
-    from devhost.init_settings import embedded_settings
 
     work = Path(tempfile.mkdtemp(prefix="bench-failover-"))
     singles = [f"vm{i:04d}" for i in range(args.runs)]
@@ -379,29 +387,13 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     with contextlib.ExitStack() as stack:
         azurite = stack.enter_context(Azurite(location=work / "azurite"))
         broker = stack.enter_context(BrokerProcess(work / "servicebus", [SITE]))
-        sample = json.loads((ROOT / "local.settings.sample.json").read_text())["Values"]
-        settings = {
-            **sample,
-            **embedded_settings(
-                azurite.connection_string,
-                broker.connection_string,
-                {TENANT: key},
-                master,
-                sites={TENANT: [SITE]},
-            ),
-            "REPLICATION_POLICIES": json.dumps(
-                {
-                    POLICY: {
-                        "interval": 30,
-                        "retention_hours": 1,
-                        "app_consistent_frequency_hours": 0,
-                        "rpo_threshold_seconds": 3600,
-                    }
-                }
-            ),
-            "REPLICATION_STALL_SECONDS": "3600",  # a held sync must not be sent again
-            "AGENT_HEARTBEAT_TIMEOUT_SECONDS": "3600",
-        }
+        settings = app_settings(
+            azurite.connection_string,
+            broker.connection_string,
+            key,
+            master,
+            REPLICATION_STALL_SECONDS="3600",  # a held sync must not be sent again
+        )
         # Fills the app's failover settings, the local managed identity and the CA bundle in.
         arm = stack.enter_context(
             start_for_app(
