@@ -42,16 +42,13 @@ class AsrDemo:
 
     def control(self, what: str, body: dict) -> dict:
         """The stand-in's control endpoint (what VMM's ASR provider would do, and its pace)."""
-        response = requests.post(
-            f"{self.arm.endpoint}/_standin/siterecovery/{what}",
-            json=body,
-            headers={"x-standin-key": self.arm.config.control_key},
-            verify=str(self.arm.ca_bundle_path),
-            timeout=10,
-        )
-        if not response.ok:
-            raise SystemExit(f"demo: stand-in {what}: {response.status_code} {response.text[:300]}")
-        return response.json()
+        try:
+            return self.arm.site_recovery_control(what, body)
+        except requests.HTTPError as refused:
+            answer = refused.response
+            raise SystemExit(
+                f"demo: stand-in {what}: {answer.status_code} {answer.text[:300]}"
+            ) from None
 
     def item(self) -> dict:
         return self.demo.api("GET", f"tenants/{TENANT}/replicated-items/{self.vm['id']}").json()

@@ -269,6 +269,24 @@ class ArmStandIn:
             "SSL_CERT_FILE": str(self.ca_bundle_path),
         }
 
+    def site_recovery_control(self, what: str, body: dict) -> dict:
+        """POST to the simulated Site Recovery's control endpoint (`discover`, `settings`,
+        `health-errors`, `age`): for tests, benchmarks and the demo only, keyed with the
+        master key the stand-in was configured with. Its answer; HTTPError when refused."""
+        import requests
+
+        from devhost.arm.siterecovery import CONTROL
+
+        response = requests.post(
+            f"{self.endpoint}{CONTROL}/{what}",
+            json=body,
+            headers={"x-standin-key": self.config.control_key},
+            verify=str(self.ca_bundle_path),
+            timeout=10,
+        )
+        response.raise_for_status()
+        return response.json()
+
     def write_env_file(self) -> Path:
         """`env.sh` in the data dir: `. .devhost/arm/env.sh` gives an operator's shell (and
         tools such as `python -m tools.read_disk`) what the app process has."""

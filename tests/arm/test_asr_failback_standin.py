@@ -26,7 +26,7 @@ from azure.mgmt.recoveryservicessiterecovery import models as asr
 from application import asr_mapping as mapping
 from domain.replication_state import ReplicationStatus
 from tests.arm.conftest import Lab
-from tests.arm.test_siterecovery import Vault, control, until
+from tests.arm.test_siterecovery import Vault, until
 
 FOR_SYNCHRONIZATION_TASKS = [
     "Prerequisites check for planned failover",
@@ -269,7 +269,7 @@ def test_failback_commit_and_reverse_replication_protect_the_vm_again(vault: Vau
         *vault.args, vault.vm))  # fmt: skip
     assert points and all(p.properties.recovery_point_time >= ended for p in points)
     # As the stand-in's clock moves, new points come (one per the policy's 30 s interval).
-    control(vault.lab, "age", {"item": item.id, "seconds": 95})
+    vault.lab.arm.site_recovery_control("age", {"item": item.id, "seconds": 95})
     points = list(vault.client.recovery_points.list_by_replication_protected_items(
         *vault.args, vault.vm))  # fmt: skip
     assert len(points) == 4
@@ -348,7 +348,9 @@ def test_a_failed_failback_leaves_the_item_committed_in_azure(vault: Vault) -> N
     committed(vault)
     # A failure before the wait (the synchronisation while the Azure VM runs) fails the job
     # at once: it never waits.
-    control(vault.lab, "settings", {"failNext": {"PlannedFailover": {"task": 1, "code": "70168"}}})
+    vault.lab.arm.site_recovery_control(
+        "settings", {"failNext": {"PlannedFailover": {"task": 1, "code": "70168"}}}
+    )
     poller, name = start_failback(vault)
     with pytest.raises(HttpResponseError) as failed:
         poller.result()
@@ -359,8 +361,7 @@ def test_a_failed_failback_leaves_the_item_committed_in_azure(vault: Vault) -> N
     assert vault.item().properties.allowed_operations == ["DisableProtection", "Failback"]
 
     # A failure after the wait (shutting the Azure VM down) comes once it is resumed.
-    control(
-        vault.lab,
+    vault.lab.arm.site_recovery_control(
         "settings",
         {
             "failNext": {
@@ -402,7 +403,9 @@ def test_a_failed_failback_leaves_the_item_committed_in_azure(vault: Vault) -> N
     job = mapping.job_state(vault.job(name))
     assert job.succeeded and [t.name for t in job.tasks] == FOR_DOWN_TIME_TASKS
     ops.begin_failover_commit(*vault.args, vault.vm).result()
-    control(vault.lab, "settings", {"failNext": {"Reprotect": {"task": 1, "code": "70170"}}})
+    vault.lab.arm.site_recovery_control(
+        "settings", {"failNext": {"Reprotect": {"task": 1, "code": "70170"}}}
+    )
     with pytest.raises(HttpResponseError) as failed:
         ops.begin_reprotect(*vault.args, vault.vm, reprotect_input()).result()
     assert "70170" in str(failed.value)
@@ -532,9 +535,9 @@ def test_resume_and_cancel_are_refused_for_a_job_that_does_not_wait_or_has_ended
 
     # A failback still synchronising (slow tasks) runs: no resume until it waits; a cancel is
     # taken (the Azure VM still runs) and ends it.
-    control(vault.lab, "settings", {"taskSeconds": 30})
+    vault.lab.arm.site_recovery_control("settings", {"taskSeconds": 30})
     _, name = start_failback(vault, polling=False)
-    control(vault.lab, "settings", {"taskSeconds": 0.05})
+    vault.lab.arm.site_recovery_control("settings", {"taskSeconds": 0.05})
     job = vault.job(name).properties
     assert (job.state, job.allowed_actions) == ("InProgress", ["Cancel"])
     error = refused(lambda: resume(vault, name))
@@ -582,7 +585,7 @@ def test_a_failback_for_down_time_does_not_wait(vault: Vault) -> None:
 
 def test_with_no_task_time_a_resumed_failback_ends_at_once(vault: Vault) -> None:
     committed(vault)
-    control(vault.lab, "settings", {"taskSeconds": 0})
+    vault.lab.arm.site_recovery_control("settings", {"taskSeconds": 0})
     try:
         _, name = start_failback(vault, polling=False)
         waiting(vault, name)  # at once: its first two tasks take no time
@@ -595,4 +598,4 @@ def test_with_no_task_time_a_resumed_failback_ends_at_once(vault: Vault) -> None
             "Primary",
         )
     finally:
-        control(vault.lab, "settings", {"taskSeconds": 0.05})
+        vault.lab.arm.site_recovery_control("settings", {"taskSeconds": 0.05})

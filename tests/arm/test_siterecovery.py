@@ -12,7 +12,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-import requests
 from azure.core.exceptions import HttpResponseError
 from azure.identity import DefaultAzureCredential
 from azure.mgmt.recoveryservicessiterecovery import SiteRecoveryManagementClient
@@ -23,18 +22,6 @@ from devhost.arm.ids import ResourceId
 from domain.model import HealthState
 from domain.replication_state import ReplicationStatus
 from tests.arm.conftest import Lab
-
-
-def control(lab: Lab, what: str, body: dict) -> dict:
-    response = requests.post(
-        f"{lab.settings['ARM_ENDPOINT']}/_standin/siterecovery/{what}",
-        json=body,
-        headers={"x-standin-key": lab.settings["DEVHOST_MASTER_KEY"]},
-        verify=str(lab.arm.ca_bundle_path),
-        timeout=10,
-    )
-    response.raise_for_status()
-    return response.json()
 
 
 class Vault:
@@ -53,10 +40,10 @@ class Vault:
         self.fabric = f"fabric-{uuid.uuid4().hex[:8]}"
         self.cloud = f"cloud_{uuid.uuid4()}"
         self.vm = str(uuid.uuid4())
-        control(lab, "settings", {"taskSeconds": 0.05, "initialReplicationSeconds": 0.6})
-        control(
-            lab,
-            "discover",
+        lab.arm.site_recovery_control(
+            "settings", {"taskSeconds": 0.05, "initialReplicationSeconds": 0.6}
+        )
+        lab.arm.site_recovery_control("discover",
             {
                 "vault": lab.settings["ASR_VAULT_ID"],
                 "fabric": {"name": self.fabric, "friendlyName": "vmm01.contoso.local"},
@@ -227,8 +214,7 @@ def test_enable_runs_a_job_then_initial_replication_then_protected_with_rpo(
 
 def test_an_injected_health_error_maps_to_a_reason_with_cause_and_fix(vault: Vault) -> None:
     item = vault.enable()
-    control(
-        vault.lab,
+    vault.lab.arm.site_recovery_control(
         "health-errors",
         {
             "item": item.id,
@@ -248,13 +234,12 @@ def test_an_injected_health_error_maps_to_a_reason_with_cause_and_fix(vault: Vau
     assert reason.code == "Asr78069"
     assert "lost its connection" in reason.cause
     assert reason.recommendation == "Check the host's outbound HTTPS to Azure."
-    control(vault.lab, "health-errors", {"item": item.id, "errors": []})
+    vault.lab.arm.site_recovery_control("health-errors", {"item": item.id, "errors": []})
     assert mapping.item_state(vault.item()).health is HealthState.NORMAL
 
 
 def test_a_failed_job_carries_service_error_details(vault: Vault) -> None:
-    control(
-        vault.lab,
+    vault.lab.arm.site_recovery_control(
         "settings",
         {
             "failNext": {
@@ -283,7 +268,7 @@ def test_a_failed_job_carries_service_error_details(vault: Vault) -> None:
 
 
 def test_throttling_is_429_with_retry_after_and_the_sdk_gets_through(vault: Vault) -> None:
-    control(vault.lab, "settings", {"throttle": 1, "retryAfter": 1})
+    vault.lab.arm.site_recovery_control("settings", {"throttle": 1, "retryAfter": 1})
     started = time.monotonic()
     fabric = vault.client.replication_fabrics.get(vault.group, vault.name, vault.fabric)
     assert fabric.name == vault.fabric

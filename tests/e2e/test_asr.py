@@ -6,7 +6,6 @@ injects what a test needs (a health error, a failed job)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
@@ -19,33 +18,9 @@ from tests.e2e.test_protection import finished_job, item_of, new_id, report, vm_
 TENANT = "contoso"
 
 
-@pytest.fixture
-def asr(arm: ArmStandIn, monkeypatch: pytest.MonkeyPatch) -> Iterator[ArmStandIn]:
-    """The stand-in with a brisk simulated ASR, and the app watching it every second."""
-    assert arm.standin is not None
-    arm.config.control_key = os.environ["DEVHOST_MASTER_KEY"]
-    monkeypatch.setenv("ASR_POLL_SECONDS", "1")
-    monkeypatch.setenv("ASR_WATCH_SECONDS", "1")
-    control(arm, "settings", {"taskSeconds": 0.2, "initialReplicationSeconds": 4})
-    yield arm
-
-
-def control(arm: ArmStandIn, what: str, body: dict) -> dict:
-    response = requests.post(
-        f"{arm.endpoint}/_standin/siterecovery/{what}",
-        json=body,
-        headers={"x-standin-key": arm.config.control_key},
-        verify=str(arm.ca_bundle_path),
-        timeout=10,
-    )
-    response.raise_for_status()
-    return response.json()
-
-
 def discovered(arm: ArmStandIn, vm: str, cloud: str = "gold") -> None:
     """What VMM's ASR provider reports: the VMM server, the cloud and its VM."""
-    control(
-        arm,
+    arm.site_recovery_control(
         "discover",
         {
             "vault": os.environ["ASR_VAULT_ID"],
@@ -103,8 +78,7 @@ def test_protect_with_asr_watches_initial_replication_to_protected(
     assert protected["status"] == "Protected"
     assert protected["rpoSeconds"] is not None
 
-    control(
-        asr,
+    asr.site_recovery_control(
         "health-errors",
         {
             "item": _asr_item_id(vm),
@@ -133,8 +107,7 @@ def test_a_failed_asr_enable_job_shows_on_our_job_with_cause_and_fix(
     vm = new_id("asrf")
     report(api, TENANT, vm_body(vm))
     discovered(asr, vm)
-    control(
-        asr,
+    asr.site_recovery_control(
         "settings",
         {
             "failNext": {
@@ -246,7 +219,7 @@ def protected_vm(api: CheckedApi, asr: ArmStandIn, prefix: str) -> str:
     report(api, TENANT, vm_body(vm))
     discovered(asr, vm)
     assert replication_job(api, enable(api, vm, policy="tight"))["state"] == "Succeeded"
-    control(asr, "age", {"item": _asr_item_id(vm), "seconds": 100})
+    asr.site_recovery_control("age", {"item": _asr_item_id(vm), "seconds": 100})
     return vm
 
 
@@ -349,8 +322,7 @@ def test_a_failed_asr_test_failover_fails_our_job_with_asrs_cause_and_fix(
     api: CheckedApi, asr: ArmStandIn
 ) -> None:
     vm = protected_vm(api, asr, "asrx")
-    control(
-        asr,
+    asr.site_recovery_control(
         "settings",
         {
             "failNext": {
@@ -471,8 +443,7 @@ def test_a_failed_failback_shows_asrs_cause_and_leaves_the_azure_vm_running(
     api: CheckedApi, asr: ArmStandIn
 ) -> None:
     vm = committed_vm(api, asr, "asrf")
-    control(
-        asr,
+    asr.site_recovery_control(
         "settings",
         {
             "failNext": {

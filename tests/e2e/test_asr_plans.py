@@ -4,28 +4,12 @@ Recovery, and each VM's job under the plan's mirrors ASR's job as a VM failed ov
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator
-
-import pytest
 
 from devhost.arm import ArmStandIn
 from tests.e2e.conftest import CheckedApi, wait_until
-from tests.e2e.test_asr import TENANT, asr_item, control, protected_vm
+from tests.e2e.test_asr import TENANT, asr_item, protected_vm
 from tests.e2e.test_protection import finished_job, item_of
-
-
-@pytest.fixture
-def asr(arm: ArmStandIn, monkeypatch: pytest.MonkeyPatch) -> Iterator[ArmStandIn]:
-    """As test_asr's: the stand-in with a brisk simulated ASR, the app watching it every
-    second (pytest sees a fixture only where it is defined or imported)."""
-    assert arm.standin is not None
-    arm.config.control_key = os.environ["DEVHOST_MASTER_KEY"]
-    monkeypatch.setenv("ASR_POLL_SECONDS", "1")
-    monkeypatch.setenv("ASR_WATCH_SECONDS", "1")
-    control(arm, "settings", {"taskSeconds": 0.2, "initialReplicationSeconds": 4})
-    yield arm
 
 
 def two_group_plan(api: CheckedApi, asr: ArmStandIn, prefix: str) -> tuple[str, list[str]]:
@@ -132,15 +116,7 @@ def test_a_plans_unplanned_failover_of_asr_vms_goes_through_asr_and_commits(
         assert in_asr["protectionState"] != "Protected", in_asr
         assert in_asr["failoverRecoveryPointId"].endswith(item["failover"]["recoveryPointId"])
 
-    committed = plan_operation(api, plan, "commit")
-    assert committed["type"] == "RecoveryPlanCommit"
-    for n, vm in enumerate(vms):
-        steps = [s["name"] for s in vm_job_of(api, committed, n)["steps"]]
-        assert "Commit" in steps and steps[-1] == "End the replication watch", steps
-        item = item_of(api, TENANT, vm)
-        assert item["status"] == "FailoverCommitted", item
-        in_asr = asr_item(asr, vm)["properties"]
-        assert in_asr["protectionStateDescription"] == "Planned failover committed", in_asr
+    commit_through_asr(api, asr, plan, vms)
 
 
 def test_a_plans_planned_failover_of_asr_vms_lets_asr_shut_down_and_sync_each_vm(
@@ -163,6 +139,11 @@ def test_a_plans_planned_failover_of_asr_vms_lets_asr_shut_down_and_sync_each_vm
         made = asr_item(asr, vm)["properties"]["failoverRecoveryPointId"]
         assert item["failover"]["recoveryPointId"] == made.rsplit("/", 1)[-1], (item, made)
 
+    commit_through_asr(api, asr, plan, vms)
+
+
+def commit_through_asr(api: CheckedApi, asr: ArmStandIn, plan: str, vms: list[str]) -> None:
+    """Commit the plan: each VM's job is ASR's commit, then its watch ends; ASR says committed."""
     committed = plan_operation(api, plan, "commit")
     assert committed["type"] == "RecoveryPlanCommit"
     for n, vm in enumerate(vms):

@@ -26,8 +26,8 @@ import requests
 from devhost.arm import ArmStandIn
 from devhost.arm.launch import start_for_app
 from soak.stack import Stack, wait_for
-from tests.e2e.test_asr import control
 from tests.e2e.test_protection import vm_body
+from tests.e2e.test_watchdog import ended, restart_jobs
 
 POLICY = "steady"  # 30 s: ASR takes a recovery point every 30 s
 SETTINGS = {
@@ -65,7 +65,9 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsrStack]:
         stack.settings.update(env)
         with stack:
             # A brisk simulated ASR (what test_asr.py's `asr` fixture sets).
-            control(arm, "settings", {"taskSeconds": 0.2, "initialReplicationSeconds": 4})
+            arm.site_recovery_control(
+                "settings", {"taskSeconds": 0.2, "initialReplicationSeconds": 4}
+            )
             yield AsrStack(stack, arm, env["ASR_VAULT_ID"])
     finally:
         arm.stop()
@@ -73,8 +75,7 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsrStack]:
 
 def discovered(plane: AsrStack, vm: str) -> None:
     """What VMM's ASR provider reports: the VMM server, the cloud `gold` and its VM."""
-    control(
-        plane.arm,
+    plane.arm.site_recovery_control(
         "discover",
         {
             "vault": plane.vault,
@@ -83,17 +84,6 @@ def discovered(plane: AsrStack, vm: str) -> None:
             "vms": [{"name": vm, "friendlyName": vm, "generation": 1, "osType": "Linux"}],
         },
     )
-
-
-def ended(stack: Stack, job_id: str, timeout: float = 90) -> dict:
-    return wait_for(
-        lambda: (j := stack.job(job_id))["state"] in ("Succeeded", "Failed", "Cancelled") and j,
-        f"job {job_id} ended", timeout,
-    )  # fmt: skip
-
-
-def restart_jobs(stack: Stack, vm: str) -> list[dict]:
-    return [j for j in stack.jobs(target=vm) if j["type"] == "RestartReplication"]
 
 
 def asr_item(plane: AsrStack, vm: str) -> dict:
@@ -120,10 +110,10 @@ def agent_commands_for(stack: Stack, vm: str) -> list[dict]:
     return [c for c in found if c.get("vm") == vm]
 
 
-def protected_with_asr(plane: AsrStack) -> str:
-    """A VM of the stack's site, in VMM's cloud `gold`, that ASR protects on a 30 s policy."""
+def reported_in_asr(plane: AsrStack, prefix: str) -> str:
+    """A VM the stack's agent reports in VMM's cloud `gold`, which ASR has discovered."""
     stack = plane.stack
-    vm = f"asrw-{uuid.uuid4().hex[:6]}"
+    vm = f"{prefix}-{uuid.uuid4().hex[:6]}"
     stack.send_event(
         "inventory.snapshot", {"cloud": {"id": "gold", "name": "gold"}, "vms": [vm_body(vm)]}
     )
@@ -133,12 +123,24 @@ def protected_with_asr(plane: AsrStack) -> str:
         "the VM listed", 30,
     )  # fmt: skip
     discovered(plane, vm)
+    return vm
+
+
+def enable_with_asr(stack: Stack, vm: str) -> dict:
+    """POST protection with provider asr on the 30 s policy: the accepted job."""
     accepted = stack.call("POST", f"tenants/{stack.tenant}/vms/{vm}/protection",
                           json={"provider": "asr", "policy": POLICY})  # fmt: skip
     assert accepted.status_code == 202, accepted.text
-    protect = ended(stack, accepted.json()["id"])
+    return accepted.json()
+
+
+def protected_with_asr(plane: AsrStack) -> str:
+    """A VM of the stack's site, in VMM's cloud `gold`, that ASR protects on a 30 s policy."""
+    stack = plane.stack
+    vm = reported_in_asr(plane, "asrw")
+    protect = ended(stack, enable_with_asr(stack, vm)["id"], 90)
     assert protect["state"] == "Succeeded", protect
-    initial = ended(stack, f"{protect['id']}-r")
+    initial = ended(stack, f"{protect['id']}-r", 90)
     assert initial["state"] == "Succeeded", initial
     wait_for(lambda: stack.item(vm)["status"] == "Protected", "Protected", 60)
     return vm
@@ -205,22 +207,12 @@ def test_a_dead_asr_watch_during_initial_replication_fails_its_job_and_enabling_
     plane: AsrStack,
 ) -> None:
     stack = plane.stack
-    vm = f"asri-{uuid.uuid4().hex[:6]}"
-    stack.send_event(
-        "inventory.snapshot", {"cloud": {"id": "gold", "name": "gold"}, "vms": [vm_body(vm)]}
-    )
-    wait_for(
-        lambda: stack.call("POST", f"tenants/{stack.tenant}/vms/{vm}/preflight", json={})
-        .status_code == 200,
-        "the VM listed", 30,
-    )  # fmt: skip
-    discovered(plane, vm)
-    control(plane.arm, "settings", {"initialReplicationSeconds": 3600})  # ASR takes its time
+    vm = reported_in_asr(plane, "asri")
+    plane.arm.site_recovery_control(
+        "settings", {"initialReplicationSeconds": 3600}
+    )  # ASR takes its time
     try:
-        accepted = stack.call("POST", f"tenants/{stack.tenant}/vms/{vm}/protection",
-                              json={"provider": "asr", "policy": POLICY})  # fmt: skip
-        assert accepted.status_code == 202, accepted.text
-        protect = ended(stack, accepted.json()["id"])
+        protect = ended(stack, enable_with_asr(stack, vm)["id"], 90)
         wait_for(lambda: stack.item(vm)["status"] == "InitialReplicationInProgress",
                  "initial replication under way", 60)  # fmt: skip
         instance = f"replication-{stack.tenant}-{vm}"
@@ -228,7 +220,7 @@ def test_a_dead_asr_watch_during_initial_replication_fails_its_job_and_enabling_
 
         # The watchdog reads the dead watch's input (the watch's, not the agent loop's) to
         # find the InitialReplication job it left unfinished, and fails it.
-        initial = ended(stack, f"{protect['id']}-r")
+        initial = ended(stack, f"{protect['id']}-r", 90)
         assert initial["state"] == "Failed", initial
         [error] = initial["errors"]
         assert error["code"] == "ReplicationLoopStopped"
@@ -240,12 +232,9 @@ def test_a_dead_asr_watch_during_initial_replication_fails_its_job_and_enabling_
         assert shown["health"]["state"] == "Critical"
         assert restart_jobs(stack, vm) == []  # enabling again is the operator's to ask for
     finally:
-        control(plane.arm, "settings", {"initialReplicationSeconds": 4})
+        plane.arm.site_recovery_control("settings", {"initialReplicationSeconds": 4})
 
-    again = stack.call("POST", f"tenants/{stack.tenant}/vms/{vm}/protection",
-                       json={"provider": "asr", "policy": POLICY})  # fmt: skip
-    assert again.status_code == 202, again.text
-    retried = ended(stack, f"{again.json()['id']}-r")
+    retried = ended(stack, f"{enable_with_asr(stack, vm)['id']}-r", 90)
     assert retried["state"] == "Succeeded", retried
     assert stack.item(vm)["status"] == "Protected"
     assert agent_commands_for(stack, vm) == []

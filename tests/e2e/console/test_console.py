@@ -15,7 +15,6 @@ plans and alerts are not in this release.
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ from devhost.arm import ArmStandIn
 from tests.e2e.conftest import KEYS, CheckedApi, ControlPlane, wait_until
 from tests.e2e.console.conftest import Watched, screenshot
 from tests.e2e.test_asr import TENANT as ASR_TENANT
-from tests.e2e.test_asr import control, operation, protected_vm
+from tests.e2e.test_asr import operation, protected_vm
 from tests.e2e.test_replication import make_disk, write
 from tests.e2e.test_replication_agent import SITE, Agent
 
@@ -282,18 +281,6 @@ def test_disable_protection_from_the_page(
 
 
 # --- an asr VM's way home: failback, its commit, reprotect ---------------------------------
-
-
-@pytest.fixture
-def asr(arm: ArmStandIn, monkeypatch: pytest.MonkeyPatch) -> Iterator[ArmStandIn]:
-    """As test_asr's: the stand-in with a brisk simulated ASR, the app watching it every
-    second (pytest sees a fixture only where it is defined or imported)."""
-    assert arm.standin is not None
-    arm.config.control_key = os.environ["DEVHOST_MASTER_KEY"]
-    monkeypatch.setenv("ASR_POLL_SECONDS", "1")
-    monkeypatch.setenv("ASR_WATCH_SECONDS", "1")
-    control(arm, "settings", {"taskSeconds": 0.2, "initialReplicationSeconds": 4})
-    yield arm
 
 
 def test_an_asr_vm_comes_home_from_the_page_failback_commit_reprotect(
