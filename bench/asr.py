@@ -61,9 +61,8 @@ from typing import Any
 
 import requests
 
-from bench.cost import SITE, TENANT, DevhostProcess, app_settings, wait_for
+from bench.cost import SITE, TENANT, DevhostProcess, app_settings, report_inventory, wait_for
 from bench.processes import BrokerProcess
-from contracts.events import events_queue
 from orchestrators.asr_failover import POLL_FIRST, POLL_MAX
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -300,31 +299,11 @@ def vm_body(vm: str) -> dict:
     }  # fmt: skip
 
 
-class Stand:
-    """The stand-in's control endpoint (what VMM's ASR provider would do, and the pace)."""
-
-    def __init__(self, arm: Any) -> None:
-        self.arm = arm
-
-    def control(self, what: str, body: dict) -> dict:
-        answer = requests.post(
-            f"{self.arm.endpoint}/_standin/siterecovery/{what}",
-            json=body,
-            headers={"x-standin-key": self.arm.config.control_key},
-            verify=str(self.arm.ca_bundle_path),
-            timeout=10,
-        )
-        answer.raise_for_status()
-        return answer.json()
-
-
 def report_and_protect(
-    api: requests.Session, base_url: str, connection: str, stand: Stand, vault: str, vms: list[str]
+    api: requests.Session, base_url: str, connection: str, arm: Any, vault: str, vms: list[str]
 ) -> None:
     """The agent's inventory of the cloud; ASR's discovery of it; each VM protected with the
     `asr` provider; then wait until ASR has them Protected, and age them for points."""
-    from azure.servicebus import ServiceBusClient, ServiceBusMessage
-
     body = {
         "type": "inventory.snapshot",
         "tenant": TENANT,
@@ -333,20 +312,9 @@ def report_and_protect(
         "time": datetime.now(UTC).isoformat(),
         "data": {"cloud": {"id": CLOUD, "name": CLOUD}, "vms": [vm_body(vm) for vm in vms]},
     }
-    with (
-        ServiceBusClient.from_connection_string(connection) as client,
-        client.get_queue_sender(events_queue(SITE)) as sender,
-    ):
-        sender.send_messages(
-            ServiceBusMessage(json.dumps(body), session_id=SITE, message_id=body["id"])
-        )
+    report_inventory(connection, api, base_url, body)
     url = f"{base_url}/api/tenants/{TENANT}"
-    wait_for(
-        lambda: len(api.get(f"{url}/vms?top=1000", timeout=30).json().get("value", [])) >= len(vms),
-        "the inventory listed",
-        120,
-    )
-    stand.control(
+    arm.site_recovery_control(
         "discover",
         {
             "vault": vault,
@@ -372,7 +340,7 @@ def report_and_protect(
     wait_for(protected, "both VMs protected by ASR", 180, every=1)
     log(f"protected by ASR after {time.monotonic() - started:.0f} s")
     for vm in vms:
-        stand.control("age", {"item": item_id(vault, vm), "seconds": 100})
+        arm.site_recovery_control("age", {"item": item_id(vault, vm), "seconds": 100})
 
 
 def item_id(vault: str, vm: str) -> str:
@@ -522,15 +490,14 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         seen = Requests()
         assert arm.standin is not None
         arm.standin.observer = seen
-        stand = Stand(arm)
-        stand.control("settings", {"taskSeconds": 0.2, "initialReplicationSeconds": 2})
+        arm.site_recovery_control("settings", {"taskSeconds": 0.2, "initialReplicationSeconds": 2})
         host = stack.enter_context(DevhostProcess(settings, work / "devhost"))
         log(f"devhost at {host.base_url}; ARM stand-in at {arm.endpoint}")
         api = requests.Session()
         api.headers["x-functions-key"] = key
         vault_id = settings["ASR_VAULT_ID"]
         report_and_protect(
-            api, host.base_url, broker.connection_string, stand, vault_id, [ours_vm, base_vm]
+            api, host.base_url, broker.connection_string, arm, vault_id, [ours_vm, base_vm]
         )
 
         parts = [p for p in vault_id.split("/") if p]
@@ -558,7 +525,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                     # Each run's job a fraction of Retry-After longer, so the runs sample where
                     # ASR's end falls between two of the baseline poller's reads.
                     length = seconds + n * RETRY_AFTER / args.runs
-                    stand.control("settings", {"taskSeconds": length / TASKS["TestFailover"]})
+                    arm.site_recovery_control(
+                        "settings", {"taskSeconds": length / TASKS["TestFailover"]}
+                    )
                     # The baseline on its own VM beside ours: it only waits on its poller.
                     baseline = lane.submit(base.pair, base_vm)
                     mine = ours.pair(ours_vm)

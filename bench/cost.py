@@ -775,7 +775,6 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float, every: float =
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
-    from azure.servicebus import ServiceBusClient, ServiceBusMessage
 
     from agent.transfer.options import TransferOptions
     from devhost.azurite import DEV_ACCOUNT, DEV_KEY, Azurite
@@ -840,18 +839,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         api = requests.Session()
         api.headers["x-functions-key"] = key
 
-        def send(body: dict, session: str) -> None:
-            with (
-                ServiceBusClient.from_connection_string(broker.connection_string) as client,
-                client.get_queue_sender(events_queue(SITE)) as sender,
-            ):
-                sender.send_messages(
-                    ServiceBusMessage(json.dumps(body), session_id=session, message_id=body["id"])
-                )
-
         agent.control.put(("heartbeats", 1))
-        send(inventory(vms, args.disks), SITE)
-        wait_for(lambda: listed(api, host.base_url) >= len(vms), "inventory listed", 120)
+        report_inventory(broker.connection_string, api, host.base_url, inventory(vms, args.disks))
         log(f"protecting {len(vms)} VMs ({args.disks} disk(s) each)")
         for vm in vms:
             response = api.post(
@@ -973,6 +962,22 @@ def inventory(vms: Sequence[str], disks: int) -> dict:
 def listed(api: requests.Session, base_url: str) -> int:
     response = api.get(f"{base_url}/api/tenants/{TENANT}/vms?top=1000", timeout=30)
     return len(response.json().get("value", [])) if response.ok else 0
+
+
+def report_inventory(connection: str, api: requests.Session, base_url: str, body: dict) -> None:
+    """Send the agent's inventory snapshot on the site's events queue, as the agent does, and
+    wait until the API lists every VM of it."""
+    from azure.servicebus import ServiceBusClient, ServiceBusMessage
+
+    with (
+        ServiceBusClient.from_connection_string(connection) as client,
+        client.get_queue_sender(events_queue(SITE)) as sender,
+    ):
+        sender.send_messages(
+            ServiceBusMessage(json.dumps(body), session_id=SITE, message_id=body["id"])
+        )
+    count = len(body["data"]["vms"])
+    wait_for(lambda: listed(api, base_url) >= count, "the inventory listed", 120)
 
 
 def difference(after: Mapping[str, int], before: Mapping[str, int]) -> dict[str, int]:

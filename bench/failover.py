@@ -58,11 +58,11 @@ from bench.cost import (
     DevhostProcess,
     app_settings,
     inventory,
+    report_inventory,
     wait_for,
 )
 from bench.meters import Invocation
 from bench.processes import BrokerProcess, group_cpu_seconds, process_cpu_seconds
-from contracts.events import events_queue
 from orchestrators.failover import POLL_FIRST, POLL_MAX
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -465,25 +465,12 @@ def arm_keys(arm: Any) -> set[str]:
 def protect(api: requests.Session, base_url: str, connection: str, vms: list[str]) -> None:
     """The agent reports the VMs (one 16 MiB disk each); each is protected over the API; then
     wait until every one is Protected with its first recovery point."""
-    from azure.servicebus import ServiceBusClient, ServiceBusMessage
-
     body = inventory(vms, 1)
     for reported in body["data"]["vms"]:
         for disk in reported["disks"]:
             disk["sizeBytes"] = DISK_BYTES
-    with (
-        ServiceBusClient.from_connection_string(connection) as client,
-        client.get_queue_sender(events_queue(SITE)) as sender,
-    ):
-        sender.send_messages(
-            ServiceBusMessage(json.dumps(body), session_id=SITE, message_id=body["id"])
-        )
+    report_inventory(connection, api, base_url, body)
     url = f"{base_url}/api/tenants/{TENANT}"
-    wait_for(
-        lambda: len(api.get(f"{url}/vms?top=1000", timeout=30).json().get("value", [])) >= len(vms),
-        "the inventory listed",
-        120,
-    )
     log(f"protecting {len(vms)} VMs")
     for vm in vms:
         answer = api.post(
