@@ -6,8 +6,10 @@ why and what is allowed."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import azure.durable_functions as df
+from pydantic import BaseModel
 
 from application import asr_failover, asr_protection
 from application.errors import Conflict, NotFound
@@ -24,7 +26,7 @@ from contracts.api import FailbackRequest, FailoverRequest, RecoveryPointRequest
 from domain import failover as rules
 from domain.errors import ErrorInfo
 from domain.failover import FailoverType, PointChoice
-from domain.jobs import Job, JobType, StartedBy
+from domain.jobs import Job, StartedBy
 from domain.replication_state import Operation, require_operation
 from domain.retention import RecoveryPoint as PointRule
 from readmodels.inventory import get_vm
@@ -67,6 +69,30 @@ def _point_exists(item: ReplicatedItem, choice: str) -> None:
     )
 
 
+async def _start(
+    client: df.DurableOrchestrationClient,
+    item: ReplicatedItem,
+    operation: Operation,
+    started_by: StartedBy,
+    requested_by: str | None,
+    build_input: Callable[[str], BaseModel],
+) -> tuple[Job, bool]:
+    """Claim the VM under `operation`'s job and start the orchestration its provider runs
+    `operation` with."""
+    return await start_operation(
+        client,
+        orchestrator=failover_orchestration(item.provider, operation),
+        tenant=item.tenant,
+        vm=item.vm,
+        vm_name=item.vm_name,
+        site=item.site,
+        job_type=rules.JOB_TYPE[operation],
+        started_by=started_by,
+        requested_by=requested_by,
+        build_input=build_input,
+    )
+
+
 async def begin_failover(
     client: df.DurableOrchestrationClient,
     tenant: str,
@@ -91,17 +117,13 @@ async def begin_failover(
     if kind is not FailoverType.PLANNED:
         await asyncio.to_thread(_point_exists, item, request.recovery_point)
     stall = int_setting("REPLICATION_STALL_SECONDS", 300)
-    return await start_operation(
+    return await _start(
         client,
-        orchestrator=failover_orchestration(item.provider, rules.OPERATION[kind]),
-        tenant=tenant,
-        vm=vm,
-        vm_name=item.vm_name,
-        site=item.site,
-        job_type=rules.JOB_TYPE[kind],
-        started_by=started_by,
-        requested_by=requested_by,
-        build_input=lambda job_id: FailoverInput(
+        item,
+        rules.OPERATION[kind],
+        started_by,
+        requested_by,
+        lambda job_id: FailoverInput(
             tenant=tenant,
             vm=vm,
             job_id=job_id,
@@ -112,15 +134,6 @@ async def begin_failover(
             started_by=started_by,
         ),
     )
-
-
-# What follows a failover: the operation and its job's type.
-_AFTER_JOB_TYPE = {
-    Operation.TEST_FAILOVER_CLEANUP: JobType.TEST_FAILOVER_CLEANUP,
-    Operation.COMMIT: JobType.COMMIT_FAILOVER,
-    Operation.CANCEL_FAILOVER: JobType.CANCEL_FAILOVER,
-    Operation.CHANGE_RECOVERY_POINT: JobType.CHANGE_RECOVERY_POINT,
-}
 
 
 async def begin_after_failover(
@@ -148,18 +161,13 @@ async def begin_after_failover(
     choice = request.recovery_point if request else PointChoice.LATEST
     if operation is Operation.CHANGE_RECOVERY_POINT:
         await asyncio.to_thread(_point_exists, item, choice)
-    job_type = _AFTER_JOB_TYPE[operation]
-    return await start_operation(
+    return await _start(
         client,
-        orchestrator=failover_orchestration(item.provider, operation),
-        tenant=tenant,
-        vm=vm,
-        vm_name=item.vm_name,
-        site=item.site,
-        job_type=job_type,
-        started_by=started_by,
-        requested_by=requested_by,
-        build_input=lambda job_id: AfterFailoverInput(
+        item,
+        operation,
+        started_by,
+        requested_by,
+        lambda job_id: AfterFailoverInput(
             tenant=tenant,
             vm=vm,
             job_id=job_id,
@@ -169,14 +177,6 @@ async def begin_after_failover(
             operation=operation,
         ),
     )
-
-
-# The way home (provider asr): the operation and its job's type.
-_FAILBACK_JOB_TYPE = {
-    Operation.FAILBACK: JobType.FAILBACK,
-    Operation.COMMIT_FAILBACK: JobType.COMMIT_FAILBACK,
-    Operation.REPROTECT: JobType.REPROTECT,
-}
 
 
 async def begin_failback(
@@ -194,17 +194,13 @@ async def begin_failback(
     _allowed(item, operation)
     failover = item.failover
     request = request or FailbackRequest()
-    return await start_operation(
+    return await _start(
         client,
-        orchestrator=failover_orchestration(item.provider, operation),
-        tenant=tenant,
-        vm=vm,
-        vm_name=item.vm_name,
-        site=item.site,
-        job_type=_FAILBACK_JOB_TYPE[operation],
-        started_by=started_by,
-        requested_by=requested_by,
-        build_input=lambda job_id: FailbackInput(
+        item,
+        operation,
+        started_by,
+        requested_by,
+        lambda job_id: FailbackInput(
             tenant=tenant,
             vm=vm,
             job_id=job_id,

@@ -34,9 +34,8 @@ from contracts.plans import (
 from contracts.views import HealthView
 from domain import plans as rules
 from domain.errors import DomainError, ErrorInfo
-from domain.failover import JOB_TYPE as FAILOVER_JOB_TYPES
-from domain.failover import FailoverType, PointChoice
-from domain.jobs import Job, JobType, StartedBy, fail_job
+from domain.failover import JOB_TYPE, OPERATION, FailoverType, PointChoice
+from domain.jobs import Job, StartedBy, fail_job
 from domain.plans import Disposition, PlanOperation, RecoveryPlan, VmState
 from domain.replication_state import Operation, allowed_operations
 from readmodels import jobs
@@ -376,11 +375,8 @@ def prepare_vms(
     return prepared
 
 
-# What follows a failover, on each VM: its job's type.
-_AFTER = {
-    Operation.COMMIT: JobType.COMMIT_FAILOVER,
-    Operation.TEST_FAILOVER_CLEANUP: JobType.TEST_FAILOVER_CLEANUP,
-}
+# What follows a failover, on each VM.
+_AFTER = frozenset({Operation.COMMIT, Operation.TEST_FAILOVER_CLEANUP})
 
 
 def _claim(
@@ -388,7 +384,7 @@ def _claim(
 ) -> PreparedVm:
     orchestrator = failover_orchestration(item.provider, operation)
     if operation in _AFTER:
-        job_type = _AFTER[operation]
+        job_type = JOB_TYPE[operation]
         failover = item.failover
         if failover is None:
             return PreparedVm(
@@ -413,7 +409,7 @@ def _claim(
         )
     else:
         kind = job.kind or FailoverType.TEST
-        job_type = FAILOVER_JOB_TYPES[kind]
+        job_type = JOB_TYPE[OPERATION[kind]]
         payload = FailoverInput(
             tenant=job.tenant,
             vm=item.vm,

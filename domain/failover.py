@@ -71,10 +71,18 @@ OPERATION = {
     FailoverType.PLANNED: Operation.PLANNED_FAILOVER,
     FailoverType.UNPLANNED: Operation.UNPLANNED_FAILOVER,
 }
-JOB_TYPE = {
-    FailoverType.TEST: JobType.TEST_FAILOVER,
-    FailoverType.PLANNED: JobType.PLANNED_FAILOVER,
-    FailoverType.UNPLANNED: JobType.UNPLANNED_FAILOVER,
+# The job each operation on a VM runs under (a plan's VMs' jobs too).
+JOB_TYPE: dict[Operation, JobType] = {
+    Operation.TEST_FAILOVER: JobType.TEST_FAILOVER,
+    Operation.PLANNED_FAILOVER: JobType.PLANNED_FAILOVER,
+    Operation.UNPLANNED_FAILOVER: JobType.UNPLANNED_FAILOVER,
+    Operation.TEST_FAILOVER_CLEANUP: JobType.TEST_FAILOVER_CLEANUP,
+    Operation.COMMIT: JobType.COMMIT_FAILOVER,
+    Operation.CANCEL_FAILOVER: JobType.CANCEL_FAILOVER,
+    Operation.CHANGE_RECOVERY_POINT: JobType.CHANGE_RECOVERY_POINT,
+    Operation.FAILBACK: JobType.FAILBACK,
+    Operation.COMMIT_FAILBACK: JobType.COMMIT_FAILBACK,
+    Operation.REPROTECT: JobType.REPROTECT,
 }
 
 TEST_SUFFIX = "-test"
