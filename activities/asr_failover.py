@@ -22,7 +22,7 @@ from domain.errors import DomainError
 from domain.failover import DataSync, FailoverState
 from readmodels.inventory import get_vm
 from readmodels.items import require_item_row, update_item
-from readmodels.records import ReplicatedItem
+from readmodels.records import ReplicatedItem, VmRecord
 
 bp = df.Blueprint()
 
@@ -61,12 +61,12 @@ class AsrMadeInput(FailoverRef):
     action: AsrAction
 
 
-def _location(item: ReplicatedItem) -> asr.AsrLocation:
-    """Where ASR keeps the VM (remembered on its item by the replication watch)."""
+def _placed(item: ReplicatedItem) -> tuple[VmRecord, asr.AsrLocation]:
+    """The VM's record, and where ASR keeps it (remembered on its item by the watch)."""
     record = get_vm(item.tenant, item.vm)
     if record is None:
         raise DomainError(vm_gone(item.vm).info())
-    return asr.place_of(record, item)
+    return record, asr.place_of(record, item)
 
 
 @bp.activity_trigger(input_name="payload")
@@ -76,7 +76,7 @@ def choose_asr_point(payload: dict) -> dict:
     pin = PinInput.model_validate(payload)
     row = require_item_row(pin.tenant, pin.vm)
     try:
-        location = _location(row.model)
+        _, location = _placed(row.model)
         point = asr_failover.choose_point(location, pin.choice)
     except DomainError as refused:
         return PinnedPoint.refused(refused).out()
@@ -97,11 +97,8 @@ def start_asr_action(payload: dict) -> dict:
     """Start the ASR operation (its job's name), or ASR's refusal."""
     request = AsrActionInput.model_validate(payload)
     item = require_item_row(request.tenant, request.vm).model
-    record = get_vm(request.tenant, request.vm)
-    if record is None:
-        return AsrStarted.refused([vm_gone(request.vm)]).out()
     try:
-        location = asr.place_of(record, item)
+        record, location = _placed(item)
         point = None
         if request.point is not None:
             point = asr_failover.choose_point(location, request.point)
@@ -149,7 +146,7 @@ def record_asr_failover_made(payload: dict) -> dict:
     made = AsrMadeInput.model_validate(payload)
     item = require_item_row(made.tenant, made.vm).model
     try:
-        location = _location(item)
+        _, location = _placed(item)
     except DomainError as refused:
         return StepOutcome.refused(refused).out()
     vm_name = asr_failover.recovery_vm_name(location, made.action)

@@ -28,7 +28,7 @@ from domain.replication_state import ReplicationStatus as S
 from readmodels import jobs
 from readmodels.inventory import get_vm
 from readmodels.items import require_item_row, update_item
-from readmodels.records import AsrPlace, HealthRecord, ProgressRecord, Reason, ReplicatedItem
+from readmodels.records import HealthRecord, ProgressRecord, Reason, ReplicatedItem
 
 bp = df.Blueprint()
 E = ReplicationEvent
@@ -72,7 +72,7 @@ def _step(tenant: str, job_id: str | None, name: str, finished: bool = False) ->
 _ENABLING = (S.WAITING_FOR_INITIAL_REPLICATION, S.INITIAL_REPLICATION_IN_PROGRESS)
 
 
-def copy_state(tenant: str, vm: str, state: mapping.ItemState, place: AsrPlace) -> None:
+def copy_state(tenant: str, vm: str, state: mapping.ItemState, place: asr.AsrLocation) -> None:
     """The ASR item's state on ours: status through the state table, progress, RPO, health;
     and where ASR keeps it, so that the next look need not find it again."""
     now = datetime.now(UTC)
@@ -162,7 +162,7 @@ def asr_replication_step(payload: dict) -> dict:
     if state.current_job and step.job_id and state.status is not S.PROTECTED:
         mirror_job(step.tenant, step.job_id, state.current_job.rsplit("/", 1)[-1])
     try:
-        copy_state(step.tenant, step.vm, state, asr.to_remember(location))
+        copy_state(step.tenant, step.vm, state, location)
     except IllegalTransition as illegal:  # e.g. disabled meanwhile
         return AsrStepped.refused(illegal).out()
     if state.status is S.PROTECTED:

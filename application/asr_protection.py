@@ -24,20 +24,10 @@ from azureclients.arm import asr_vault, recovery_target, site_recovery_client
 from contracts.errors import ErrorDetail
 from domain.errors import DomainError, ErrorInfo
 from domain.model import ReplicationPolicy
-from readmodels.records import AsrPlace, ReplicatedItem, VmRecord
+from readmodels.records import AsrLocation, ReplicatedItem, VmRecord
 
 AZURE_CONTAINER = "Microsoft Azure"
 _PERMANENT = {400, 403, 404, 409}
-
-
-@dataclass(frozen=True)
-class AsrLocation:
-    """Where a VM is in the vault: fabric (VMM server), container (cloud), item names."""
-
-    fabric: str
-    container: str
-    item: str  # the protectable (and protected) item's name: the VM's id in VMM
-    protectable_id: str
 
 
 def _not_discovered(record: VmRecord, what: str) -> DomainError:
@@ -71,7 +61,12 @@ def locate(record: VmRecord) -> AsrLocation:
                 if vm.name.lower() == record.vm.id.lower() or (
                     vm.friendly_name.lower() == record.vm.name.lower()
                 ):
-                    return AsrLocation(fabric.name, container.name, vm.name, vm.id)
+                    return AsrLocation(
+                        fabric=fabric.name,
+                        container=container.name,
+                        item=vm.name,
+                        protectable_id=vm.id,
+                    )
             raise _not_discovered(record, "the VM")
     raise _not_discovered(record, "the cloud")
 
@@ -79,20 +74,8 @@ def locate(record: VmRecord) -> AsrLocation:
 def place_of(record: VmRecord, item: ReplicatedItem | None = None) -> AsrLocation:
     """The VM's place in the vault: as its replicated item remembers it, else found."""
     if item is not None and item.asr_place is not None:
-        remembered = item.asr_place
-        return AsrLocation(
-            remembered.fabric, remembered.container, remembered.item, remembered.protectable_id
-        )
+        return item.asr_place
     return locate(record)
-
-
-def to_remember(location: AsrLocation) -> AsrPlace:
-    return AsrPlace(
-        fabric=location.fabric,
-        container=location.container,
-        item=location.item,
-        protectable_id=location.protectable_id,
-    )
 
 
 def policy_name(policy: ReplicationPolicy) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts.api import ProtectionTarget
 from contracts.errors import ErrorDetail
@@ -118,10 +118,13 @@ class FailoverRecord(BaseModel):
     started: datetime | None = None
 
 
-class AsrPlace(BaseModel):
-    """Where Site Recovery keeps a VM (provider asr): fabric, container, protected item.
-    Finding it lists the vault's fabrics, a fabric's clouds and a cloud's VMs; remembered here
-    once found, a look at the VM is one ARM read instead of four."""
+class AsrLocation(BaseModel):
+    """Where Site Recovery keeps a VM (provider asr): the fabric (VMM server), the container
+    (cloud), the protectable and protected item's name (the VM's id in VMM). Finding it lists
+    the vault's fabrics, a fabric's clouds and a cloud's VMs; remembered on the replicated
+    item once found, a look at the VM is one ARM read instead of four."""
+
+    model_config = ConfigDict(frozen=True)
 
     fabric: str
     container: str
@@ -153,7 +156,7 @@ class ReplicatedItem(BaseModel):
     recovery_points: int = 0
     last_heartbeat: datetime | None = None
     failover: FailoverRecord | None = None
-    asr_place: AsrPlace | None = None  # provider asr: where ASR keeps it, once found
+    asr_place: AsrLocation | None = None  # provider asr: where ASR keeps it, once found
     # The watchdog's restarts of a dead delta loop: when it last did, and how many times in a
     # row (domain.watchdog.restart_due backs off on them).
     loop_restarted: datetime | None = None

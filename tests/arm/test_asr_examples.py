@@ -53,7 +53,12 @@ POINT_PLANNED = "0b8e4d2a-7c19-4f63-a5d1-e2c7b9f40a86"  # made by a planned fail
 JOB_TFO = "e9b3d7a1-4c2f-4856-b0d9-7a1e3c5f8b24"
 # ASR's allowedOperations of a protected item, in our names (all four are ours).
 ENABLED_OPERATIONS = ("PlannedFailover", "UnplannedFailover", "DisableProtection", "TestFailover")
-LOCATION = AsrLocation(FABRIC, CONTAINER, WEB01, f"/.../replicationProtectableItems/{WEB01}")
+LOCATION = AsrLocation(
+    fabric=FABRIC,
+    container=CONTAINER,
+    item=WEB01,
+    protectable_id=f"/.../replicationProtectableItems/{WEB01}",
+)
 PROTECTED_ITEM_EXAMPLES = (
     "ReplicationProtectedItems_Create",
     "ReplicationProtectedItems_Get",
@@ -264,7 +269,9 @@ def test_locate_finds_the_vm_through_the_fabric_container_and_protectable_answer
     )
     found = asr_protection.locate(record)  # type: ignore[arg-type]
     web01 = body("ReplicationProtectableItems_ListByReplicationProtectionContainers")["value"][0]
-    assert found == AsrLocation(FABRIC, CONTAINER, WEB01, web01["id"])
+    assert found == AsrLocation(
+        fabric=FABRIC, container=CONTAINER, item=WEB01, protectable_id=web01["id"]
+    )
 
 
 # --- policy and the cloud's mapping to it ----------------------------------------------------
